@@ -1,0 +1,174 @@
+"""Command line: ``nst stylize``, ``nst info`` (also ``python -m nst_core``).
+
+Errors exit with status 2 and one line naming the problem, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import NSTError
+from .images import load_image, save_image
+from .pipeline import METHODS, stylize
+from .runtime import DEVICES, available_providers, get_runtime
+
+EXIT_ERROR = 2
+
+
+class _Progress:
+    """A one-line progress bar on stderr, drawn only when stderr is a terminal."""
+
+    WIDTH = 30
+
+    def __init__(self, stream=sys.stderr):
+        self.stream = stream
+        self.enabled = stream.isatty()
+
+    def __call__(self, fraction: float, message: str) -> None:
+        if not self.enabled:
+            return
+        filled = int(self.WIDTH * fraction)
+        self.stream.write(f"\r[{'#' * filled}{'.' * (self.WIDTH - filled)}] {fraction:4.0%} {message:<32}")
+        if fraction >= 1.0:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def _parse_weights(text: str | None) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(x) for x in text.split(",")]
+    except ValueError:
+        raise NSTError(f"--weights must be comma-separated numbers such as 0.7,0.3, got '{text}'") from None
+
+
+def _parse_masks(items: list[str], count: int) -> list | None:
+    if not items:
+        return None
+    masks = [None] * count
+    for item in items:
+        index, sep, path = item.partition("=")
+        if not sep or not index.isdigit():
+            raise NSTError(f"--mask must look like INDEX=MASK.png (INDEX counts styles from 0), got '{item}'")
+        if int(index) >= count:
+            raise NSTError(f"--mask {item}: there are only {count} style(s), indices 0..{count - 1}")
+        image = load_image(path)
+        masks[int(index)] = image[..., 3] if image.shape[2] == 4 and image[..., :3].max() == 0 \
+            else image[..., :3].mean(axis=2)
+    return masks
+
+
+def cmd_stylize(args) -> int:
+    out = Path(args.output)
+    inputs = [Path(args.content), *map(Path, args.style)]
+    if any(out.exists() and out.resolve() == p.resolve() for p in inputs if p.exists()):
+        raise NSTError(f"output {out} is one of the input files; choose another -o path "
+                       "(inputs are never overwritten)")
+    content = load_image(args.content)
+    styles = [load_image(s) for s in args.style]
+    result = stylize(content, styles, method=args.method, weights=_parse_weights(args.weights),
+                     masks=_parse_masks(args.mask, len(styles)), alpha=args.alpha,
+                     preserve_color=args.preserve_color, device=args.device, threads=args.threads,
+                     models_dir=args.models, style_size=args.style_size, progress=_Progress())
+    save_image(out, result.image)
+    summary = {"output": str(out), "method": result.method, "provider": result.provider,
+               "device_reason": result.device_reason, "seconds": round(result.seconds, 3),
+               "width": result.image.shape[1], "height": result.image.shape[0],
+               "models": result.models}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        note = f" ({result.device_reason})" if result.device_reason else ""
+        print(f"wrote {out} ({summary['width']}×{summary['height']}, {result.method}, "
+              f"{result.provider}{note}, {result.seconds:.2f} s)")
+    return 0
+
+
+def cmd_info(args) -> int:
+    import numpy
+    import onnxruntime
+
+    rt = get_runtime(args.models, args.device)
+    try:
+        models = rt.store.status()
+        models_error = ""
+    except NSTError as exc:
+        models, models_error = [], str(exc)
+    device, reason = "", ""
+    if models:
+        try:
+            device, reason = rt.device.name, rt.device.reason
+        except NSTError as exc:
+            reason = str(exc)
+    info = {"nst_core": __version__, "onnxruntime": onnxruntime.__version__,
+            "numpy": numpy.__version__, "python": sys.version.split()[0],
+            "providers": available_providers(), "device": device, "device_reason": reason,
+            "models_dir": str(rt.store.dir), "models": models, "models_error": models_error}
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"nst_core {__version__}, onnxruntime {info['onnxruntime']}, numpy {info['numpy']}, "
+          f"Python {info['python']}")
+    print(f"providers: {', '.join(info['providers'])}")
+    if device:
+        print(f"device: {device}" + (f" ({reason})" if reason else ""))
+    print(f"models: {info['models_dir']}")
+    if models_error:
+        print(f"  {models_error}")
+    for row in models:
+        print(f"  {row['name']:<16} {row['kind']:<9} level {row['level']}  {row['status']}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nst", description="Neural style transfer (WCT, AdaIN).")
+    parser.add_argument("--version", action="version", version=f"nst_core {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("stylize", help="stylize an image with one or more styles")
+    p.add_argument("content", help="content image")
+    p.add_argument("--style", action="append", required=True, help="style image (repeat to blend)")
+    p.add_argument("--weights", help="comma-separated weight per style, e.g. 0.7,0.3")
+    p.add_argument("--method", default="wct", help=f"one of {', '.join(METHODS)} (default wct)")
+    p.add_argument("--alpha", type=float, default=1.0, help="style strength 0..1 (default 1)")
+    p.add_argument("--preserve-color", action="store_true", help="keep the content's colours")
+    p.add_argument("--mask", action="append", default=[], metavar="INDEX=MASK.png",
+                   help="where style INDEX (from 0) applies; white = style")
+    p.add_argument("--style-size", type=int, default=512, help="long side of styles (default 512)")
+    p.add_argument("--device", default="auto", choices=DEVICES)
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: onnxruntime's)")
+    p.add_argument("--models", default=None, help="models folder (default: $NST_MODELS_DIR or the user cache)")
+    p.add_argument("-o", "--output", required=True, help="output image (.png, .jpg, .tif)")
+    p.add_argument("--json", action="store_true", help="print a JSON summary")
+    p.set_defaults(func=cmd_stylize)
+
+    p = sub.add_parser("info", help="list models, providers and versions")
+    p.add_argument("--models", default=None)
+    p.add_argument("--device", default="auto", choices=DEVICES)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_info)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except NSTError as exc:
+        print(f"nst: error: {exc}", file=sys.stderr)
+    except OSError as exc:
+        print(f"nst: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("nst: cancelled", file=sys.stderr)
+    return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""Feature statistics and the per-pixel affine blend shared by WCT and AdaIN.
+
+Both methods map content features f (C×N) to T·f + b per style (WCT: full C×C matrix, AdaIN:
+diagonal). Blending several styles by weights and masks is a per-pixel mixture of those affine
+maps, so it is written once here. Statistics are accumulated in float64 in chunks (so tiles can
+be aggregated later); the maps are applied in float32.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+CHUNK = 1 << 18  # columns per chunk when accumulating moments
+
+
+@dataclass
+class Moments:
+    """Weighted raw moments of features: total weight, Σ w·f (C,), Σ w·f·fᵀ (C×C), float64."""
+
+    weight: float
+    sum: np.ndarray
+    outer: np.ndarray
+
+    def __add__(self, other: "Moments") -> "Moments":
+        return Moments(self.weight + other.weight, self.sum + other.sum, self.outer + other.outer)
+
+    def mean(self) -> np.ndarray:
+        return self.sum / self.weight
+
+    def cov(self) -> np.ndarray:
+        mu = self.mean()
+        cov = self.outer / self.weight - np.outer(mu, mu)
+        return (cov + cov.T) / 2
+
+    def std(self, eps: float) -> np.ndarray:
+        return np.sqrt(np.maximum(np.diag(self.cov()), 0.0) + eps)
+
+
+def moments(f: np.ndarray, weights: np.ndarray | None = None) -> Moments:
+    """f: C×N features; weights: N soft-mask weights in [0, 1] or None (all ones)."""
+    c, n = f.shape
+    total, s, outer = 0.0, np.zeros(c), np.zeros((c, c))
+    for start in range(0, n, CHUNK):
+        block = f[:, start:start + CHUNK].astype(np.float64)
+        if weights is None:
+            w_block = block
+            total += block.shape[1]
+        else:
+            w = weights[start:start + CHUNK].astype(np.float64)
+            w_block = block * w
+            total += float(w.sum())
+        s += w_block.sum(axis=1)
+        outer += w_block @ block.T
+    return Moments(total, s, outer)
+
+
+@dataclass
+class Affine:
+    """x -> matrix @ x + bias on C-channel features (matrix C×C, bias C)."""
+
+    matrix: np.ndarray
+    bias: np.ndarray
+
+
+def downsample_mask(mask: np.ndarray, factor: int) -> np.ndarray:
+    """Block-mean a H×W mask (H, W multiples of factor) to the feature grid H/factor × W/factor."""
+    if factor == 1:
+        return mask
+    h, w = mask.shape
+    return mask[: h - h % factor, : w - w % factor].reshape(
+        h // factor, factor, w // factor, factor).mean(axis=(1, 3))
+
+
+def blend(f: np.ndarray, maps: list[Affine], weights: list[float],
+          masks: list[np.ndarray | None], alpha: float) -> np.ndarray:
+    """Mix the affine maps per pixel and blend with the content by alpha.
+
+    f: C×N content features. Style i gets per-pixel share w_i·m_i / Σ_j w_j·m_j, scaled by the
+    coverage min(1, Σ_j m_j) (an uncovered pixel keeps the content, a half-covered one is half
+    stylized), then by alpha. Unmasked styles have m = 1. Returns float32 C×N.
+    """
+    c = f.shape[0]
+    if all(m is None for m in masks):
+        matrix = (1 - alpha) * np.eye(c)
+        bias = np.zeros(c)
+        for a, w in zip(maps, weights):
+            matrix = matrix + alpha * w * a.matrix
+            bias = bias + alpha * w * a.bias
+        return (matrix.astype(np.float32) @ f + bias.astype(np.float32)[:, None]).astype(np.float32)
+    n = f.shape[1]
+    m = np.stack([np.ones(n, np.float32) if mk is None else mk.astype(np.float32) for mk in masks])
+    wm = m * np.asarray(weights, np.float32)[:, None]
+    total = wm.sum(axis=0)
+    coverage = np.minimum(m.sum(axis=0), 1.0)
+    share = np.divide(wm, total, out=np.zeros_like(wm), where=total > 0) * (alpha * coverage)
+    out = f * (1 - share.sum(axis=0))
+    for a, s in zip(maps, share):
+        out += (a.matrix.astype(np.float32) @ f + a.bias.astype(np.float32)[:, None]) * s
+    return out.astype(np.float32)

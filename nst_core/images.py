@@ -1,0 +1,156 @@
+"""Image I/O and array validation at the edge of the engine (Pillow is only used here).
+
+Arrays inside nst_core are float32 H×W×C in [0, 1], sRGB-encoded, straight alpha.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ImageError
+
+MAX_8BIT = 255.0
+MAX_16BIT = 65535.0
+
+
+def check_array(image: np.ndarray, what: str = "image") -> tuple[np.ndarray, np.ndarray | None]:
+    """Validate an image array and split it into RGB (H×W×3 float32, clipped to [0, 1]) and alpha.
+
+    Accepts H×W or H×W×{1,2,3,4}; uint8 and uint16 are scaled, floats must already be in [0, 1]
+    (values outside are clipped). Raises ImageError for empty, non-numeric or non-finite input.
+    """
+    arr = np.asarray(image)
+    if arr.dtype.kind not in "uif" or arr.dtype == np.bool_:
+        raise ImageError(f"{what}: expected a numeric array, got dtype {arr.dtype}")
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.ndim != 3 or arr.shape[2] not in (1, 2, 3, 4):
+        raise ImageError(f"{what}: expected shape H×W, H×W×1, H×W×3 or H×W×4, got {arr.shape}")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ImageError(f"{what}: image is empty (size {arr.shape[1]}×{arr.shape[0]})")
+    if arr.dtype == np.uint8:
+        arr = arr.astype(np.float32) / MAX_8BIT
+    elif arr.dtype.kind in "ui":
+        arr = arr.astype(np.float32) / MAX_16BIT
+    else:
+        arr = arr.astype(np.float32, copy=False)
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            y, x, _ = np.argwhere(bad)[0]
+            raise ImageError(f"{what}: contains {int(bad.sum())} NaN or infinite value(s), first at "
+                             f"row {y}, column {x}; replace them (e.g. numpy.nan_to_num) first")
+    arr = np.clip(arr, 0.0, 1.0)
+    channels = arr.shape[2]
+    if channels in (1, 2):
+        rgb = np.repeat(arr[..., :1], 3, axis=2)
+    else:
+        rgb = np.ascontiguousarray(arr[..., :3])
+    alpha = arr[..., -1] if channels in (2, 4) else None
+    return rgb, alpha
+
+
+def check_mask(mask: np.ndarray, shape: tuple[int, int], what: str = "mask") -> np.ndarray:
+    """Validate a mask (H×W, or an image whose first channel is used) -> float32 H×W in [0, 1]."""
+    rgb, _ = check_array(mask, what)
+    if rgb.shape[:2] != tuple(shape):
+        raise ImageError(f"{what}: size {rgb.shape[1]}×{rgb.shape[0]} does not match the content "
+                         f"image {shape[1]}×{shape[0]}; resize the mask to the content's size")
+    return np.ascontiguousarray(rgb[..., 0])
+
+
+def load_image(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file -> float32 H×W×3 or H×W×4 (straight alpha) in [0, 1].
+
+    Grayscale, palette, 16-bit and CMYK files are converted. Raises ImageError naming the file
+    for missing, truncated, empty or non-image files.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise ImageError(f"{path}: no such file")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return _pil_to_array(im)
+    except UnidentifiedImageError as exc:
+        raise ImageError(f"{path}: not an image file Pillow can read ({exc})") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageError(f"{path}: cannot read image, the file may be truncated or corrupted "
+                         f"({exc})") from exc
+
+
+def _pil_to_array(im) -> np.ndarray:
+    mode = im.mode
+    if mode == "P":
+        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+    elif mode == "PA":
+        im = im.convert("RGBA")
+    elif mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        return np.asarray(im, dtype=np.float32) / MAX_16BIT
+    elif mode == "I":
+        arr = np.asarray(im, dtype=np.float32)
+        return np.clip(arr / (MAX_16BIT if arr.max() > MAX_8BIT else MAX_8BIT), 0, 1)
+    elif mode == "F":
+        return np.clip(np.asarray(im, dtype=np.float32), 0, 1)
+    elif mode not in ("L", "LA", "RGB", "RGBA"):
+        im = im.convert("RGBA" if "A" in mode else "RGB")
+    arr = np.asarray(im, dtype=np.float32) / MAX_8BIT
+    if im.width == 0 or im.height == 0:
+        raise ImageError(f"image is empty (size {im.width}×{im.height})")
+    return arr
+
+
+def save_image(path: str | os.PathLike, image: np.ndarray) -> Path:
+    """Write float32 H×W×{3,4} in [0, 1] as 8-bit (PNG, JPEG, ...) atomically; returns the path."""
+    from PIL import Image
+
+    path = Path(path)
+    arr = np.clip(np.asarray(image, dtype=np.float32), 0, 1)
+    data = (arr * MAX_8BIT + 0.5).astype(np.uint8)
+    if data.ndim == 3 and data.shape[2] == 1:
+        data = data[..., 0]
+    im = Image.fromarray(data)
+    if im.mode == "RGBA" and path.suffix.lower() in (".jpg", ".jpeg"):
+        im = im.convert("RGB")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        im.save(tmp)
+        os.replace(tmp, path)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ImageError(f"{path}: cannot write image ({exc}); use a .png, .jpg or .tif name") from exc
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resize float32 H×W×C (antialiased bicubic, per channel) -> height×width×C float32."""
+    from PIL import Image
+
+    arr = np.asarray(image, dtype=np.float32)
+    if arr.shape[:2] == (height, width):
+        return arr
+    squeeze = arr.ndim == 2
+    if squeeze:
+        arr = arr[..., None]
+    chans = [np.asarray(Image.fromarray(np.ascontiguousarray(arr[..., c]))
+                        .resize((width, height), Image.Resampling.BICUBIC)) for c in range(arr.shape[2])]
+    out = np.stack(chans, axis=-1).astype(np.float32)
+    return out[..., 0] if squeeze else out
+
+
+def fit_long_side(image: np.ndarray, long_side: int | None) -> np.ndarray:
+    """Downscale so the longer side is at most ``long_side`` (never upscales; None keeps size)."""
+    h, w = image.shape[:2]
+    if long_side is None or max(h, w) <= long_side:
+        return image
+    scale = long_side / max(h, w)
+    return resize(image, max(1, round(h * scale)), max(1, round(w * scale)))

@@ -1,0 +1,114 @@
+"""Finding and verifying the ONNX models listed in a models folder's manifest.json."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import FIX_MODELS, ModelError
+
+MANIFEST = "manifest.json"
+ENV_MODELS_DIR = "NST_MODELS_DIR"
+APP_NAME = "nst"
+
+
+def user_cache_dir() -> Path:
+    """Per-user cache folder for models: XDG on Linux, Library/Caches on macOS, LOCALAPPDATA on Windows."""
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Caches"
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return base / APP_NAME / "models"
+
+
+def resolve_models_dir(models_dir: str | os.PathLike | None = None) -> Path:
+    """Explicit path, else $NST_MODELS_DIR, else the per-user cache folder."""
+    if models_dir:
+        return Path(models_dir)
+    env = os.environ.get(ENV_MODELS_DIR)
+    return Path(env) if env else user_cache_dir()
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    path: Path
+    kind: str
+    level: int
+    sha256: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class ModelStore:
+    """The models of one folder: reads manifest.json once, verifies each file on first use."""
+
+    def __init__(self, models_dir: str | os.PathLike | None = None):
+        self.dir = resolve_models_dir(models_dir)
+        self._manifest: dict | None = None
+        self._verified: set[str] = set()
+
+    @property
+    def manifest(self) -> dict:
+        if self._manifest is None:
+            path = self.dir / MANIFEST
+            if not path.is_file():
+                raise ModelError(f"no models found: {path} does not exist; {FIX_MODELS}")
+            try:
+                self._manifest = json.loads(path.read_text())
+                self._manifest["models"].items()
+            except (ValueError, KeyError, AttributeError) as exc:
+                raise ModelError(f"{path} is not a valid models manifest ({exc}); {FIX_MODELS}") from exc
+        return self._manifest
+
+    def names(self) -> list[str]:
+        return sorted(self.manifest["models"])
+
+    def has(self, name: str) -> bool:
+        return name in self.manifest["models"]
+
+    def info(self, name: str, verify: bool = True) -> ModelInfo:
+        entry = self.manifest["models"].get(name)
+        if entry is None:
+            raise ModelError(f"model '{name}' is not in {self.dir / MANIFEST} (it has: "
+                             f"{', '.join(self.names()) or 'none'}); {FIX_MODELS}")
+        path = self.dir / entry["file"]
+        if verify and name not in self._verified:
+            if not path.is_file():
+                raise ModelError(f"model file {path} is missing; {FIX_MODELS}")
+            actual = _sha256(path)
+            if actual != entry["sha256"]:
+                raise ModelError(f"model file {path} is corrupted: sha256 {actual} does not match "
+                                 f"the manifest's {entry['sha256']}; {FIX_MODELS}")
+            self._verified.add(name)
+        return ModelInfo(name=name, path=path, kind=entry["kind"], level=int(entry["level"]),
+                         sha256=entry["sha256"], inputs=tuple(entry["inputs"]),
+                         outputs=tuple(entry["outputs"]))
+
+    def status(self) -> list[dict]:
+        """One row per manifest entry with 'ok', 'missing' or 'corrupted' (for `nst info`)."""
+        rows = []
+        for name in self.names():
+            try:
+                self.info(name)
+                state = "ok"
+            except ModelError as exc:
+                state = "missing" if "missing" in str(exc) else "corrupted"
+            entry = self.manifest["models"][name]
+            rows.append({"name": name, "kind": entry["kind"], "level": entry["level"],
+                         "file": entry["file"], "status": state})
+        return rows

@@ -1,0 +1,136 @@
+"""onnxruntime sessions: device choice, one cached session per (model, providers, threads)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import DeviceError, ModelError
+from .models import ModelStore
+
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def available_providers() -> list[str]:
+    import onnxruntime as ort
+
+    return list(ort.get_available_providers())
+
+
+@dataclass(frozen=True)
+class Device:
+    """Where models run: ``providers`` in priority order, ``name`` of the one that runs first."""
+
+    providers: tuple[str, ...]
+    reason: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.providers[0]
+
+
+class Session:
+    """A loaded model; input and output names are read from the session, never hard-coded."""
+
+    def __init__(self, session, name: str):
+        self._session = session
+        self.name = name
+        self.input_name = session.get_inputs()[0].name
+        self.output_names = [o.name for o in session.get_outputs()]
+        self.provider = session.get_providers()[0]
+
+    def run(self, x: np.ndarray) -> list[np.ndarray]:
+        return self._session.run(self.output_names, {self.input_name: np.ascontiguousarray(x, np.float32)})
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.run(x)[0]
+
+
+class Runtime:
+    """Models of one folder on one device; sessions are created on first use and cached."""
+
+    def __init__(self, models_dir=None, device: str = "auto", threads: int | None = None):
+        if device not in DEVICES:
+            raise DeviceError(f"unknown device '{device}'; expected one of {', '.join(DEVICES)}")
+        self.store = ModelStore(models_dir)
+        self.requested = device
+        self.threads = threads
+        self._device: Device | None = None
+        self._sessions: dict[tuple, Session] = {}
+
+    @property
+    def device(self) -> Device:
+        if self._device is None:
+            self._device = self._resolve()
+        return self._device
+
+    def _resolve(self) -> Device:
+        if self.requested == "cpu":
+            return Device((CPU,))
+        if CUDA not in available_providers():
+            reason = ("onnxruntime offers no CUDA provider (CPU build installed; install "
+                      "onnxruntime-gpu for CUDA)")
+            if self.requested == "cuda":
+                raise DeviceError(f"device 'cuda' requested but {reason}")
+            return Device((CPU,), reason)
+        # CUDA is offered: it counts only if a session really starts on it.
+        probe = self.store.names()[0] if self.store.names() else None
+        try:
+            session = self._create(probe, (CUDA, CPU)) if probe else None
+        except Exception as exc:  # onnxruntime raises its own, unexported exception types
+            session, reason = None, f"a CUDA session failed to start ({str(exc).splitlines()[0]})"
+        else:
+            reason = "" if session is not None and session.provider == CUDA else \
+                "a CUDA session fell back to the CPU (CUDA or cuDNN libraries missing?)"
+        if not reason:
+            return Device((CUDA, CPU))
+        if self.requested == "cuda":
+            raise DeviceError(f"device 'cuda' requested but {reason}")
+        return Device((CPU,), reason)
+
+    def _create(self, name: str, providers: tuple[str, ...]) -> Session:
+        import onnxruntime as ort
+
+        info = self.store.info(name)
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if self.threads:
+            options.intra_op_num_threads = int(self.threads)
+        options.log_severity_level = 3
+        try:
+            session = ort.InferenceSession(os.fspath(info.path), sess_options=options,
+                                           providers=list(providers))
+        except Exception as exc:  # InvalidProtobuf, Fail, ... are not importable types
+            raise ModelError(f"onnxruntime cannot load {info.path}: {str(exc).splitlines()[0]}") from exc
+        return Session(session, name)
+
+    def session(self, name: str) -> Session:
+        key = (name, self.device.providers, self.threads)
+        if key not in self._sessions:
+            self._sessions[key] = self._create(name, self.device.providers)
+        return self._sessions[key]
+
+    def clear(self) -> None:
+        """Drop every session (frees GPU memory)."""
+        self._sessions.clear()
+
+
+_RUNTIMES: dict[tuple, Runtime] = {}
+
+
+def get_runtime(models_dir=None, device: str = "auto", threads: int | None = None) -> Runtime:
+    """The shared Runtime for (models folder, device, threads), created on first use."""
+    store_dir = ModelStore(models_dir).dir
+    key = (os.fspath(store_dir), device, threads)
+    if key not in _RUNTIMES:
+        _RUNTIMES[key] = Runtime(store_dir, device, threads)
+    return _RUNTIMES[key]
+
+
+def clear_runtimes() -> None:
+    """Forget every cached session and model check (e.g. 'Free GPU memory', or after re-export)."""
+    _RUNTIMES.clear()

@@ -1,0 +1,113 @@
+"""Torch definitions of the wct16x encoders and decoders (Collaborative Distillation, CVPR 2020).
+
+Used by ONNX export, training and the reference implementations in the tests; never imported by
+``nst_core``. The networks are rebuilt from the state dicts alone: layer widths come from the
+weight shapes, the layer order from the VGG-19 layout below.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+LEVELS = (1, 2, 3, 4, 5)
+# VGG-19 order up to relu5_1; "pool" is a 2x2 max-pool with stride 2.
+ENCODER_ORDER = ("conv0", "conv11", "conv12", "pool", "conv21", "conv22", "pool",
+                 "conv31", "conv32", "conv33", "conv34", "pool",
+                 "conv41", "conv42", "conv43", "conv44", "pool", "conv51")
+# Decoder N starts at convN1 and mirrors the encoder; "up" is nearest 2x upsampling.
+DECODER_ORDER = ("conv51", "up", "conv44", "conv43", "conv42", "conv41", "up",
+                 "conv34", "conv33", "conv32", "conv31", "up", "conv22", "conv21", "up",
+                 "conv12", "conv11")
+AUX_LAYERS = ("conv11", "conv21", "conv31", "conv41")  # relu1_1 ... relu4_1 of full VGG-19
+
+
+def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if "model" in state:
+        state = state["model"]
+    return {k: v.float() for k, v in state.items()}
+
+
+def _conv(state: dict[str, torch.Tensor], name: str) -> nn.Conv2d:
+    weight = state[f"{name}.weight"]
+    out_ch, in_ch, kh, _ = weight.shape
+    conv = nn.Conv2d(in_ch, out_ch, kh, 1, 0)
+    conv.weight.data.copy_(weight)
+    conv.bias.data.copy_(state[f"{name}.bias"])
+    return conv
+
+
+class Encoder(nn.Module):
+    """Image (N,3,H,W) in [0, 1] -> relu<level>_1 features (N,C,H/2^(level-1),W/2^(level-1))."""
+
+    def __init__(self, state: dict[str, torch.Tensor], level: int):
+        super().__init__()
+        self.level = level
+        last = ENCODER_ORDER.index(f"conv{level}1")
+        self.order = ENCODER_ORDER[: last + 1]
+        self.convs = nn.ModuleDict({n: _conv(state, n) for n in self.order if n != "pool"})
+        self.aux = nn.ModuleDict({n: _conv(state, f"{n}_aux") for n in AUX_LAYERS
+                                  if f"{n}_aux.weight" in state and n in self.order})
+
+    def run(self, x: torch.Tensor, taps: tuple[str, ...] = ()) -> list[torch.Tensor]:
+        outs = []
+        for name in self.order:
+            if name == "pool":
+                x = nn.functional.max_pool2d(x, 2, 2)
+            elif name == "conv0":
+                x = self.convs[name](x)
+            else:
+                x = torch.relu(self.convs[name](nn.functional.pad(x, (1, 1, 1, 1), mode="reflect")))
+                if name in taps:
+                    outs.append(torch.relu(self.aux[name](x)))
+        return outs + [x]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.run(x)[-1]
+
+
+class Features(nn.Module):
+    """Loss/metric network: the level-5 encoder's aux heads at relu1_1 ... relu4_1 (64/128/256/512 ch)."""
+
+    def __init__(self, state: dict[str, torch.Tensor]):
+        super().__init__()
+        self.encoder = Encoder(state, 4)
+        missing = [n for n in AUX_LAYERS if n not in self.encoder.aux]
+        if missing:
+            raise ValueError(f"state dict lacks aux heads {missing}")
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return tuple(self.encoder.run(x, AUX_LAYERS)[:-1])
+
+
+class Decoder(nn.Module):
+    """relu<level>_1 features -> image (N,3,H,W); the last conv keeps its ReLU as upstream."""
+
+    def __init__(self, state: dict[str, torch.Tensor], level: int):
+        super().__init__()
+        self.level = level
+        self.order = DECODER_ORDER[DECODER_ORDER.index(f"conv{level}1"):]
+        self.convs = nn.ModuleDict({n: _conv(state, n) for n in self.order if n != "up"})
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for name in self.order:
+            if name == "up":
+                x = nn.functional.interpolate(x, scale_factor=2, mode="nearest")
+            else:
+                x = torch.relu(self.convs[name](nn.functional.pad(x, (1, 1, 1, 1), mode="reflect")))
+        return x
+
+
+def load_encoder(weights_dir: str | Path, level: int) -> Encoder:
+    return Encoder(load_state_dict(Path(weights_dir) / f"encoder{level}.pth"), level).eval()
+
+
+def load_decoder(weights_dir: str | Path, level: int) -> Decoder:
+    return Decoder(load_state_dict(Path(weights_dir) / f"decoder{level}.pth"), level).eval()
+
+
+def load_features(weights_dir: str | Path) -> Features:
+    return Features(load_state_dict(Path(weights_dir) / "encoder5.pth")).eval()
