@@ -85,23 +85,23 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
 
 
 def _pil_to_array(im) -> np.ndarray:
-    mode = im.mode
-    if mode == "P":
-        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
-    elif mode == "PA":
-        im = im.convert("RGBA")
-    elif mode in ("I;16", "I;16B", "I;16L", "I;16N"):
-        return np.asarray(im, dtype=np.float32) / MAX_16BIT
-    elif mode == "I":
-        arr = np.asarray(im, dtype=np.float32)
-        return np.clip(arr / (MAX_16BIT if arr.max() > MAX_8BIT else MAX_8BIT), 0, 1)
-    elif mode == "F":
-        return np.clip(np.asarray(im, dtype=np.float32), 0, 1)
-    elif mode not in ("L", "LA", "RGB", "RGBA"):
-        im = im.convert("RGBA" if "A" in mode else "RGB")
-    arr = np.asarray(im, dtype=np.float32) / MAX_8BIT
     if im.width == 0 or im.height == 0:
         raise ImageError(f"image is empty (size {im.width}×{im.height})")
+    mode = im.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        arr = np.asarray(im, dtype=np.float32) / MAX_16BIT
+    elif mode == "I":
+        arr = np.asarray(im, dtype=np.float32)
+        arr = np.clip(arr / (MAX_16BIT if arr.max() > MAX_8BIT else MAX_8BIT), 0, 1)
+    elif mode == "F":
+        arr = np.clip(np.asarray(im, dtype=np.float32), 0, 1)
+    else:
+        has_alpha = "A" in mode or "transparency" in im.info
+        if mode not in ("RGB", "RGBA"):
+            im = im.convert("RGBA" if has_alpha else "RGB")
+        arr = np.asarray(im, dtype=np.float32) / MAX_8BIT
+    if arr.ndim == 2:
+        arr = np.repeat(arr[..., None], 3, axis=2)
     return arr
 
 
@@ -132,7 +132,9 @@ def save_image(path: str | os.PathLike, image: np.ndarray) -> Path:
 
 
 def resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Resize float32 H×W×C (antialiased bicubic, per channel) -> height×width×C float32."""
+    """Resize float32 H×W×C (antialiased bicubic, per channel) -> height×width×C float32.
+
+    Bicubic overshoots: results may leave [0, 1] slightly; clip where that matters."""
     from PIL import Image
 
     arr = np.asarray(image, dtype=np.float32)

@@ -163,7 +163,7 @@ def stylize(content: np.ndarray, styles: np.ndarray | Sequence[np.ndarray], meth
     padded = _pad(rgb)
     padded_masks = [None if m is None else _pad(m) for m in mask_arrays]
     prepared = [_pad(fit_long_side(style_rgbs[i], style_size), 1) for i in active]
-    weights_active = [w[i] for i in active]
+    weights_active = [w[i] / sum(w[j] for j in active) for i in active]
     masks_active = [padded_masks[i] for i in active]
 
     if method == "wct":

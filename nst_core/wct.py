@@ -12,14 +12,15 @@ import numpy as np
 from .features import Affine, Moments
 
 DEFAULT_LEVELS = (5, 4, 3, 2, 1)
-EPS = 1e-5            # added to the covariance diagonal before the eigen-decomposition
+EPS = 1e-5            # times the mean variance, added to the covariance diagonal
 EIG_CUTOFF = 1e-5     # eigenvalues below EIG_CUTOFF · largest are dropped (no 1/√0 blow-up)
 
 
 def _eig(cov: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray]:
     """Eigen-decomposition of cov + eps·I keeping only eigenvalues above the relative cutoff."""
-    vals, vecs = np.linalg.eigh(cov + eps * np.eye(cov.shape[0]))
-    keep = vals > max(vals[-1], eps) * EIG_CUTOFF
+    reg = eps * max(float(np.trace(cov)) / cov.shape[0], 1e-12)
+    vals, vecs = np.linalg.eigh(cov + reg * np.eye(cov.shape[0]))
+    keep = vals > max(vals[-1], reg) * EIG_CUTOFF
     return vals[keep], vecs[:, keep]
 
 

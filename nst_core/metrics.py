@@ -1,0 +1,74 @@
+"""Quality metric: style distance, content distance and style gain on VGG-like features.
+
+Features come from the ``features`` model (the level-5 encoder's aux heads, approximating
+VGG-19 relu1_1 ... relu4_1 with 64/128/256/512 channels), images at 512 px on the long side.
+
+- style distance S(x, s) = Σ_l ‖μ_l(x) − μ_l(s)‖₂ + ‖σ_l(x) − σ_l(s)‖₂
+- content distance C(x, c) = ‖φ₄(x) − φ₄(c)‖² / ‖φ₄(c)‖² at relu4_1
+- style gain G = 1 − S(out, s) / S(content, s): 0 = no closer to the style, 1 = matches it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .images import check_array, fit_long_side, resize
+from .pipeline import to_nchw
+from .runtime import Runtime, get_runtime
+
+METRIC_SIZE = 512
+FEATURES = "features"
+
+
+@dataclass
+class Scores:
+    style_distance: float
+    content_distance: float
+    style_gain: float
+
+    def as_dict(self) -> dict:
+        return {"style_distance": self.style_distance, "content_distance": self.content_distance,
+                "style_gain": self.style_gain}
+
+
+def _prepare(image: np.ndarray, what: str) -> np.ndarray:
+    rgb, _ = check_array(image, what)
+    return fit_long_side(rgb, METRIC_SIZE)
+
+
+def feature_stats(runtime: Runtime, image: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """(per-layer [mean, std] vectors, relu4_1 features) of an image already at metric size."""
+    outs = runtime.session(FEATURES).run(to_nchw(image))
+    stats = []
+    for f in outs:
+        flat = f[0].reshape(f.shape[1], -1).astype(np.float64)
+        stats.append(np.stack([flat.mean(1), flat.std(1)]))
+    return stats, outs[-1][0]
+
+
+def style_distance(a: list[np.ndarray], b: list[np.ndarray]) -> float:
+    return float(sum(np.linalg.norm(x[0] - y[0]) + np.linalg.norm(x[1] - y[1]) for x, y in zip(a, b)))
+
+
+def content_distance(x: np.ndarray, c: np.ndarray) -> float:
+    x64, c64 = x.astype(np.float64), c.astype(np.float64)
+    return float(((x64 - c64) ** 2).sum() / max((c64 ** 2).sum(), 1e-12))
+
+
+def evaluate(content: np.ndarray, style: np.ndarray, output: np.ndarray, *,
+             runtime: Runtime | None = None, models_dir=None, device: str = "auto") -> Scores:
+    """Scores of ``output`` (a stylization of ``content`` with ``style``), all float images."""
+    rt = runtime or get_runtime(models_dir, device)
+    c = _prepare(content, "content")
+    o = _prepare(output, "output")
+    if o.shape != c.shape:
+        o = resize(o, *c.shape[:2])
+    s_stats, _ = feature_stats(rt, _prepare(style, "style"))
+    c_stats, c4 = feature_stats(rt, c)
+    o_stats, o4 = feature_stats(rt, o)
+    base = style_distance(c_stats, s_stats)
+    dist = style_distance(o_stats, s_stats)
+    return Scores(style_distance=dist, content_distance=content_distance(o4, c4),
+                  style_gain=1.0 - dist / base if base > 0 else 0.0)

@@ -1,0 +1,74 @@
+"""Shared fixtures: the models folder the project's set-up filled, real images from ../shared/data."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPTS = ROOT / "scripts"
+MODELS = Path(os.environ.get("NST_MODELS_DIR", ROOT / "build" / "models"))
+WEIGHTS = ROOT / "build" / "weights"
+DATA = ROOT.parent / "shared" / "data"
+sys.path.insert(0, str(SCRIPTS))
+os.environ["NST_MODELS_DIR"] = str(MODELS)   # for the command-line tests' subprocesses
+
+
+def pytest_configure(config):
+    if not (MODELS / "manifest.json").is_file():
+        raise pytest.UsageError(f"no models in {MODELS}: run `make test` (it fetches and exports them)")
+
+
+@pytest.fixture(scope="session")
+def models_dir() -> Path:
+    return MODELS
+
+
+@pytest.fixture(scope="session")
+def weights_dir() -> Path:
+    if not (WEIGHTS / "encoder5.pth").is_file():
+        pytest.fail(f"no weights in {WEIGHTS}: run `make models`")
+    return WEIGHTS
+
+
+@pytest.fixture(scope="session")
+def runtime(models_dir):
+    import nst_core
+
+    return nst_core.Runtime(models_dir, device="cpu")
+
+
+def _load(rel: str, size: tuple[int, int]) -> np.ndarray:
+    import nst_core
+    from nst_core.images import resize
+
+    path = DATA / rel
+    if not path.is_file():
+        pytest.skip(f"{path} not available (../shared/data is needed for real-image tests)")
+    return np.clip(resize(nst_core.load_image(path)[..., :3], *size), 0, 1)
+
+
+@pytest.fixture(scope="session")
+def photo() -> np.ndarray:
+    return _load("content/kodak_kodim23.png", (128, 192))
+
+
+@pytest.fixture(scope="session")
+def painting() -> np.ndarray:
+    return _load("style/vangogh_starry_night.jpg", (160, 208))
+
+
+@pytest.fixture(scope="session")
+def painting2() -> np.ndarray:
+    return _load("style/hokusai_great_wave.jpg", (160, 224))
+
+
+def real_pairs(n: int, size=(192, 256)) -> list[tuple[np.ndarray, np.ndarray]]:
+    contents = ["content/kodak_kodim01.png", "content/bike.jpg", "content/chicago.jpg", "content/flowers.jpg"]
+    styles = ["style/vangogh_starry_night.jpg", "style/munch_the_scream.jpg",
+              "style/kandinsky_composition_vii.jpg", "style/monet_etretat.jpg"]
+    return [(_load(c, size), _load(s, size)) for c, s in list(zip(contents, styles))[:n]]

@@ -1,0 +1,98 @@
+"""The `nst` command line: real runs, and bad input reported in one line with exit status 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import nst_core
+
+
+def nst(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "nst_core", *map(str, args)], capture_output=True,
+                          text=True, env={**os.environ, **(env or {})}, timeout=300)
+
+
+@pytest.fixture
+def images(tmp_path, photo, painting, painting2):
+    paths = {}
+    for name, arr in (("content", photo), ("style", painting), ("style2", painting2)):
+        paths[name] = nst_core.save_image(tmp_path / f"{name}.png", arr)
+    mask = np.zeros(photo.shape[:2], np.uint8)
+    mask[:, : photo.shape[1] // 2] = 255
+    paths["mask"] = tmp_path / "mask.png"
+    Image.fromarray(mask).save(paths["mask"])
+    return paths
+
+
+@pytest.mark.parametrize("method", nst_core.METHODS)
+def test_stylize_writes_an_image(tmp_path, images, method):
+    out = tmp_path / "out.png"
+    r = nst("stylize", images["content"], "--style", images["style"], "--style", images["style2"],
+            "--weights", "0.7,0.3", "--mask", f"1={images['mask']}", "--method", method,
+            "--preserve-color", "--alpha", "0.8", "--device", "cpu", "-o", out, "--json")
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["provider"] == "CPUExecutionProvider" and summary["method"] == method
+    img = nst_core.load_image(out)
+    content = nst_core.load_image(images["content"])
+    assert img.shape == content.shape and np.abs(img - content).mean() > 0.01
+
+
+def test_info_lists_models_and_providers():
+    r = nst("info", "--json")
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert "CPUExecutionProvider" in info["providers"]
+    assert {m["name"] for m in info["models"] if m["status"] == "ok"} >= {"encoder4", "decoder4"}
+
+
+@pytest.mark.parametrize("case, message", [
+    ("missing", "no such file"),
+    ("truncated", "truncated"),
+    ("not_image", "not an image"),
+    ("method", "unknown method"),
+    ("weights", "--weights"),
+    ("mask_size", "does not match"),
+    ("mask_index", "only 1 style"),
+    ("models", "make models"),
+    ("overwrite", "never overwritten"),
+])
+def test_errors_are_one_line(tmp_path, images, case, message):
+    content, style, out = images["content"], images["style"], tmp_path / "out.png"
+    extra, env = [], None
+    if case == "missing":
+        content = tmp_path / "nope.png"
+    elif case == "truncated":
+        data = content.read_bytes()
+        content = tmp_path / "cut.png"
+        content.write_bytes(data[: len(data) // 3])
+    elif case == "not_image":
+        style = tmp_path / "style.png.txt"
+        style.write_text("hello")
+    elif case == "method":
+        extra = ["--method", "cyclegan"]
+    elif case == "weights":
+        extra = ["--weights", "a,b"]
+    elif case == "mask_size":
+        Image.fromarray(np.zeros((5, 5), np.uint8)).save(tmp_path / "small.png")
+        extra = ["--mask", f"0={tmp_path / 'small.png'}"]
+    elif case == "mask_index":
+        extra = ["--mask", f"3={images['mask']}"]
+    elif case == "models":
+        env = {"NST_MODELS_DIR": str(tmp_path / "no_models")}
+    elif case == "overwrite":
+        out = content
+    before = content.read_bytes() if content.exists() else None
+    r = nst("stylize", content, "--style", style, "-o", out, *extra, env=env)
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in r.stderr and message in lines[0], r.stderr
+    if before is not None:
+        assert content.read_bytes() == before

@@ -1,0 +1,85 @@
+"""Image files in and out: formats accepted, bad files refused with a clear ImageError."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import nst_core
+
+
+def _write(tmp_path, name, array, mode=None):
+    path = tmp_path / name
+    Image.fromarray(array, mode) if mode else Image.fromarray(array)
+    (Image.fromarray(array) if mode is None else Image.fromarray(array).convert(mode)).save(path)
+    return path
+
+
+def test_rgb_roundtrip(tmp_path):
+    rgb = (np.arange(20 * 30 * 3) % 256).astype(np.uint8).reshape(20, 30, 3)
+    path = _write(tmp_path, "a.png", rgb)
+    img = nst_core.load_image(path)
+    assert img.shape == (20, 30, 3) and img.dtype == np.float32
+    np.testing.assert_allclose(img, rgb / 255, atol=1e-6)
+    out = nst_core.save_image(tmp_path / "b.png", img)
+    np.testing.assert_array_equal(np.asarray(Image.open(out)), rgb)
+
+
+@pytest.mark.parametrize("mode, channels", [("L", 3), ("P", 3), ("LA", 4), ("RGBA", 4), ("CMYK", 3)])
+def test_modes_are_converted(tmp_path, mode, channels):
+    rgb = (np.random.default_rng(0).random((16, 24, 3)) * 255).astype(np.uint8)
+    path = tmp_path / ("a.jpg" if mode == "CMYK" else "a.png")
+    Image.fromarray(rgb).convert(mode).save(path)
+    img = nst_core.load_image(path)
+    assert img.shape == (16, 24, channels) and 0 <= img.min() and img.max() <= 1
+
+
+def test_sixteen_bit_grayscale(tmp_path):
+    data = np.linspace(0, 65535, 16 * 16).astype(np.uint16).reshape(16, 16)
+    path = tmp_path / "a.png"
+    Image.fromarray(data).save(path)
+    img = nst_core.load_image(path)
+    assert img.max() == pytest.approx(1.0) and img.min() == 0
+    # finer than 8 bits survives
+    assert len(np.unique(img)) > 200
+
+
+def test_truncated_file(tmp_path):
+    path = tmp_path / "a.png"
+    Image.fromarray(np.zeros((64, 64, 3), np.uint8) + 100).save(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(nst_core.ImageError, match="truncated"):
+        nst_core.load_image(path)
+
+
+@pytest.mark.parametrize("content", [b"", b"this is not an image\n" * 10])
+def test_non_image_and_empty_files(tmp_path, content):
+    path = tmp_path / "a.png"
+    path.write_bytes(content)
+    with pytest.raises(nst_core.ImageError, match="not an image"):
+        nst_core.load_image(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(nst_core.ImageError, match="no such file"):
+        nst_core.load_image(tmp_path / "nope.png")
+
+
+def test_zero_size_array_refused():
+    with pytest.raises(nst_core.ImageError, match="empty"):
+        nst_core.images.check_array(np.zeros((10, 0, 3), np.float32))
+
+
+def test_srgb_linear_roundtrip():
+    x = np.linspace(0, 1, 1001, dtype=np.float32)
+    np.testing.assert_allclose(nst_core.linear_to_srgb(nst_core.srgb_to_linear(x)), x, atol=1e-6)
+    assert nst_core.srgb_to_linear(np.float32(0.5)) == pytest.approx(0.21404, abs=1e-4)
+
+
+def test_premultiply_roundtrip():
+    rgba = np.random.default_rng(0).random((8, 8, 4)).astype(np.float32)
+    np.testing.assert_allclose(nst_core.unpremultiply(nst_core.premultiply(rgba)), rgba, atol=1e-6)
+    transparent = np.zeros((2, 2, 4), np.float32)
+    assert np.isfinite(nst_core.unpremultiply(transparent)).all()

@@ -1,0 +1,197 @@
+"""The public stylize() API: parity with torch references and behaviour that fails if broken."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nst_core
+import reference
+import torch_models as tm
+from conftest import SCRIPTS, real_pairs
+from nst_core.color import rgb_to_yiq
+
+PIXEL_TOL = 2 / 255
+
+
+def run(runtime, content, style, **kw):
+    return nst_core.stylize(content, style, runtime=runtime, **kw).image
+
+
+@pytest.mark.parametrize("alpha", [1.0, 0.6])
+def test_wct_matches_torch_reference(runtime, weights_dir, photo, painting, alpha):
+    ours = run(runtime, photo, painting, method="wct", alpha=alpha)
+    ref = reference.wct(weights_dir, photo, painting, alpha=alpha)
+    assert np.abs(ours - ref).max() <= PIXEL_TOL
+
+
+@pytest.mark.parametrize("decoder", ["decoder4", "adain_decoder4"])
+def test_adain_matches_torch_reference(runtime, weights_dir, photo, painting, decoder):
+    path = weights_dir / "decoder4.pth" if decoder == "decoder4" else SCRIPTS / "trained" / "adain_decoder4.pth"
+    torch_decoder = tm.Decoder(tm.load_state_dict(path), 4).eval()
+    ours = run(runtime, photo, painting, method="adain", decoder=decoder)
+    ref = reference.adain(weights_dir, torch_decoder, photo, painting)
+    assert np.abs(ours - ref).max() <= PIXEL_TOL
+
+
+def test_adain_uses_trained_decoder_by_default(runtime, photo, painting):
+    result = nst_core.stylize(photo, painting, method="adain", runtime=runtime)
+    assert result.models[-1] == "adain_decoder4"
+    assert result.provider == "CPUExecutionProvider"
+
+
+@pytest.mark.parametrize("method", nst_core.METHODS)
+def test_weights_one_zero_equal_first_style_alone(runtime, photo, painting, painting2, method):
+    alone = run(runtime, photo, painting, method=method)
+    mixed = run(runtime, photo, [painting, painting2], method=method, weights=[1, 0])
+    half = run(runtime, photo, [painting, painting2], method=method, weights=[0.5, 0.5])
+    np.testing.assert_array_equal(mixed, alone)
+    assert np.abs(half - alone).mean() > 0.01   # the second style does matter when weighted
+
+
+@pytest.mark.parametrize("method", nst_core.METHODS)
+def test_alpha_zero_gives_back_the_content(runtime, photo, painting, method):
+    out = run(runtime, photo, painting, method=method, alpha=0.0, decoder="decoder4")
+    styled = run(runtime, photo, painting, method=method)
+    # exactly the decoders' reconstruction: encoder -> decoder at each level, nothing else
+    recon = photo
+    for level in (5, 4, 3, 2, 1) if method == "wct" else (4,):
+        f = runtime.session(f"encoder{level}")(nst_core.pipeline.to_nchw(recon))
+        recon = np.clip(nst_core.pipeline.from_nchw(runtime.session(f"decoder{level}")(f)), 0, 1)
+    assert np.abs(out - recon).max() < 1e-4
+    assert np.mean((out - photo) ** 2) < 0.02
+    assert np.mean((out - photo) ** 2) < np.mean((styled - photo) ** 2) / 3
+
+
+@pytest.mark.parametrize("method", nst_core.METHODS)
+def test_all_zero_mask_has_no_influence(runtime, photo, painting, painting2, method):
+    alone = run(runtime, photo, painting, method=method)
+    zero = np.zeros(photo.shape[:2], np.float32)
+    masked = run(runtime, photo, [painting, painting2], method=method, masks=[None, zero])
+    np.testing.assert_array_equal(masked, alone)
+
+
+@pytest.mark.parametrize("method", nst_core.METHODS)
+def test_masks_give_each_region_its_style(runtime, photo, painting, painting2, method):
+    h, w = photo.shape[:2]
+    left = np.zeros((h, w), np.float32)
+    left[:, : w // 2] = 1
+    a = run(runtime, photo, painting, method=method)
+    b = run(runtime, photo, painting2, method=method)
+    out = run(runtime, photo, [painting, painting2], method=method, masks=[left, 1 - left])
+    inner_l, inner_r = slice(8, w // 2 - 24), slice(w // 2 + 24, w - 8)
+    # each half is much closer to its own style's result than to the other one's
+    for region, own, other in ((inner_l, a, b), (inner_r, b, a)):
+        d_own = np.abs(out[:, region] - own[:, region]).mean()
+        d_other = np.abs(out[:, region] - other[:, region]).mean()
+        assert d_own < d_other / 2
+
+
+def test_single_pixel_mask_is_finite(runtime, photo, painting):
+    mask = np.zeros(photo.shape[:2], np.float32)
+    mask[40, 50] = 1
+    out = run(runtime, photo, painting, method="wct", masks=[mask])
+    assert np.isfinite(out).all()
+
+
+def test_flat_black_style_is_finite(runtime, photo):
+    out = run(runtime, photo, np.zeros((64, 64, 3), np.float32), method="wct")
+    assert np.isfinite(out).all() and out.max() < 0.2
+
+
+@pytest.mark.parametrize("method", nst_core.METHODS)
+def test_preserve_color_keeps_content_chroma(runtime, photo, painting, method):
+    plain = run(runtime, photo, painting, method=method)
+    kept = run(runtime, photo, painting, method=method, preserve_color=True)
+    chroma = lambda im: rgb_to_yiq(im)[..., 1:]  # noqa: E731
+    err_kept = np.abs(chroma(kept) - chroma(photo)).mean()
+    err_plain = np.abs(chroma(plain) - chroma(photo)).mean()
+    assert err_kept < 0.01 < err_plain
+    # the stylized luminance is kept
+    assert np.abs(rgb_to_yiq(kept)[..., 0] - rgb_to_yiq(plain)[..., 0]).mean() < 0.02
+
+
+@pytest.mark.parametrize("method", nst_core.METHODS)
+@pytest.mark.parametrize("size", [(37, 53), (1, 1), (5, 200), (127, 65)])
+def test_odd_sizes_come_back_at_the_same_size(runtime, painting, method, size):
+    rng = np.random.default_rng(1)
+    content = rng.random((*size, 3), dtype=np.float32)
+    out = run(runtime, content, painting, method=method)
+    assert out.shape == (*size, 3)
+
+
+@pytest.mark.parametrize("method", nst_core.METHODS)
+def test_alpha_channel_passes_through(runtime, photo, painting, method):
+    rgba = np.concatenate([photo, np.linspace(0, 1, photo.size // 3, dtype=np.float32)
+                           .reshape(photo.shape[:2])[..., None]], axis=-1)
+    out = run(runtime, rgba, painting, method=method)
+    assert out.shape == rgba.shape
+    np.testing.assert_array_equal(out[..., 3], rgba[..., 3])
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_integer_and_grayscale_inputs(runtime, painting, dtype):
+    gray = (np.arange(48 * 64).reshape(48, 64) % 256).astype(dtype)
+    out = run(runtime, gray, painting, method="adain")
+    assert out.shape == (48, 64, 3) and out.dtype == np.float32
+
+
+def _stat_distance(runtime, a, b, level=4):
+    fa = runtime.session(f"encoder{level}")(nst_core.pipeline.to_nchw(a))[0].reshape(128, -1)
+    fb = runtime.session(f"encoder{level}")(nst_core.pipeline.to_nchw(b))[0].reshape(128, -1)
+    return np.linalg.norm(fa.mean(1) - fb.mean(1)) + np.linalg.norm(fa.std(1) - fb.std(1))
+
+
+def test_wct_really_stylizes_real_photos(runtime):
+    for content, style in real_pairs(4):
+        out = run(runtime, content, style, method="wct")
+        before, after = _stat_distance(runtime, content, style), _stat_distance(runtime, out, style)
+        assert after < before / 2, (before, after)
+
+
+def test_deterministic(runtime, photo, painting):
+    np.testing.assert_array_equal(run(runtime, photo, painting), run(runtime, photo, painting))
+
+
+def test_progress_and_cancel(runtime, photo, painting):
+    seen = []
+    nst_core.stylize(photo, painting, runtime=runtime, progress=lambda f, m: seen.append(f))
+    assert seen[0] == 0 and seen[-1] == 1.0 and seen == sorted(seen)
+    calls = []
+    def cancel():
+        calls.append(1)
+        return len(calls) > 3
+    with pytest.raises(nst_core.CancelledError):
+        nst_core.stylize(photo, painting, runtime=runtime, cancel=cancel)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (np.full((8, 8, 3), np.nan, np.float32), "NaN"),
+    (np.full((8, 8, 3), np.inf, np.float32), "NaN or infinite"),
+    (np.zeros((0, 8, 3), np.float32), "empty"),
+    (np.zeros((8, 8, 5), np.float32), "shape"),
+    (np.zeros((8, 8, 3), bool), "numeric"),
+])
+def test_bad_arrays_are_refused(runtime, painting, bad, message):
+    with pytest.raises(nst_core.ImageError, match=message):
+        nst_core.stylize(bad, painting, runtime=runtime)
+    with pytest.raises(nst_core.ImageError, match=message):
+        nst_core.stylize(painting, bad, runtime=runtime)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"method": "cyclegan"}, "unknown method"),
+    ({"weights": [1, -1]}, "non-negative"),
+    ({"weights": [1]}, "2 styles"),
+    ({"alpha": 1.5}, "alpha"),
+    ({"levels": (6,)}, "levels"),
+    ({"masks": [np.ones((3, 3))]}, "masks for 2 styles"),
+])
+def test_bad_arguments_are_refused(runtime, photo, painting, painting2, kwargs, message):
+    with pytest.raises(nst_core.StyleError, match=message):
+        nst_core.stylize(photo, [painting, painting2], runtime=runtime, **kwargs)
+
+
+def test_mask_size_mismatch(runtime, photo, painting):
+    with pytest.raises(nst_core.ImageError, match="does not match"):
+        nst_core.stylize(photo, painting, masks=[np.ones((3, 3))], runtime=runtime)
