@@ -8,7 +8,7 @@ DATA   ?= $(CURDIR)/../shared/data
 # Local copy of the upstream weights (no internet): NST_WEIGHTS_SOURCE=/path/to/wct16x
 export NST_MODELS_DIR := $(MODELS)
 
-.PHONY: all install weights models demo test extension clean
+.PHONY: all install weights models demo test clean
 
 all: demo
 
@@ -31,11 +31,6 @@ models: $(MODELS)/manifest.json
 
 demo: models
 	$(PY) scripts/demo.py --data $(DATA) --out $(BUILD)/demo
-	$(MAKE) extension
-
-extension: models
-	@if [ -f scripts/build_extension.py ]; then $(PY) scripts/build_extension.py --models $(MODELS) --out dist; \
-	else echo "extension packaging: not built yet (scripts/build_extension.py missing)"; fi
 
 test: models
 	$(PY) -m pytest -q

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -90,6 +89,24 @@ def cmd_stylize(args) -> int:
     return 0
 
 
+def cmd_evaluate(args) -> int:
+    from .metrics import evaluate
+
+    content, style = load_image(args.content), load_image(args.style)
+    rows = []
+    for path in args.outputs:
+        scores = evaluate(content, style, load_image(path), models_dir=args.models, device=args.device)
+        rows.append({"output": path, **scores.as_dict()})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(f"{'output':<40} {'style gain':>10} {'content dist':>12} {'style dist':>10}")
+        for r in rows:
+            print(f"{r['output']:<40} {r['style_gain']:>10.3f} {r['content_distance']:>12.3f} "
+                  f"{r['style_distance']:>10.2f}")
+    return 0
+
+
 def cmd_info(args) -> int:
     import numpy
     import onnxruntime
@@ -147,6 +164,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="output image (.png, .jpg, .tif)")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.set_defaults(func=cmd_stylize)
+
+    p = sub.add_parser("evaluate", help="style gain and content distance of stylized images")
+    p.add_argument("content")
+    p.add_argument("style")
+    p.add_argument("outputs", nargs="+", metavar="OUT")
+    p.add_argument("--models", default=None)
+    p.add_argument("--device", default="auto", choices=DEVICES)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("info", help="list models, providers and versions")
     p.add_argument("--models", default=None)

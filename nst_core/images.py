@@ -122,6 +122,7 @@ def save_image(path: str | os.PathLike, image: np.ndarray) -> Path:
     os.close(fd)
     try:
         im.save(tmp)
+        os.chmod(tmp, 0o644)   # mkstemp creates 0600; an output image is an ordinary file
         os.replace(tmp, path)
     except (OSError, ValueError, KeyError) as exc:
         raise ImageError(f"{path}: cannot write image ({exc}); use a .png, .jpg or .tif name") from exc

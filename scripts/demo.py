@@ -17,6 +17,7 @@ import nst_core
 
 CONTENT = "content/kodak_kodim23.png"
 STYLE = "style/vangogh_starry_night.jpg"
+STYLE2 = "style/hokusai_great_wave.jpg"
 
 
 def synthetic(size: int = 384) -> tuple[np.ndarray, np.ndarray]:
@@ -60,8 +61,17 @@ def main(argv=None) -> int:
         path = nst_core.save_image(args.out / f"{method}.png", r.image)
         print(f"wrote {path} ({r.provider}, {r.seconds:.2f} s)")
         results.append(r.image)
+    # Extras for the README: colour preservation and a two-style blend by regions.
+    second = args.data / STYLE2
+    other = nst_core.load_image(second)[..., :3] if second.is_file() else style[:, ::-1, ::-1].copy()
+    left = np.zeros(content.shape[:2], np.float32)
+    left[:, : content.shape[1] // 2] = 1
+    kept = nst_core.stylize(content, style, method="adain", preserve_color=True).image
+    regions = nst_core.stylize(content, [style, other], method="wct", masks=[left, 1 - left]).image
     path = nst_core.save_image(args.out / "strip.jpg", strip([content, style, *results]))
     print(f"wrote {path} (content | style | {' | '.join(nst_core.METHODS)})")
+    path = nst_core.save_image(args.out / "gallery.jpg", strip([*results, kept, regions]))
+    print(f"wrote {path} (wct | adain | adain keeping colours | wct, two styles by region)")
     return 0
 
 

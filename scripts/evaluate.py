@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Mean style gain G and content distance C of methods on the held-out photo × painting pairs.
+
+Pairs: scripts/dataset.py's fixed held-out split (never seen by training), content at 512 px on
+the long side. Writes a Markdown and a JSON table. Each --config is NAME=key=value;key=value,
+e.g. "WCT a=0.6=method=wct;alpha=0.6" — the part after the first '=' is passed to stylize().
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import nst_core
+from nst_core import metrics
+from nst_core.images import fit_long_side
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import dataset  # noqa: E402
+
+DEFAULT_CONFIGS = [
+    "AdaIN, trained decoder=method=adain",
+    "AdaIN, reconstruction decoder=method=adain;decoder=decoder4",
+    "WCT 5 levels, alpha 1=method=wct;alpha=1.0",
+    "WCT 5 levels, alpha 0.6=method=wct;alpha=0.6",
+]
+
+
+def parse(spec: str) -> tuple[str, dict]:
+    name, _, args = spec.partition("=")
+    kwargs = {}
+    for item in filter(None, args.split(";")):
+        key, _, value = item.partition("=")
+        try:
+            kwargs[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            kwargs[key] = value
+    return name, kwargs
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", type=Path, default=dataset.DEFAULT_DATA)
+    p.add_argument("--config", action="append", help="NAME=stylize kwargs (repeatable)")
+    p.add_argument("--pairs", type=int, default=dataset.N_EVAL_PAIRS)
+    p.add_argument("--out", type=Path, default=Path("build/eval"))
+    args = p.parse_args(argv)
+    pairs = dataset.eval_pairs(args.data)[: args.pairs]
+    images = [(fit_long_side(nst_core.load_image(c)[..., :3], metrics.METRIC_SIZE), nst_core.load_image(s)[..., :3])
+              for c, s in pairs]
+    rt = nst_core.get_runtime(device="cpu")
+    rows = []
+    for spec in args.config or DEFAULT_CONFIGS:
+        name, kwargs = parse(spec)
+        g, c, t = [], [], []
+        for content, style in images:
+            r = nst_core.stylize(content, style, runtime=rt, **kwargs)
+            s = metrics.evaluate(content, style, r.image, runtime=rt)
+            g.append(s.style_gain), c.append(s.content_distance), t.append(r.seconds)
+        rows.append({"method": name, "kwargs": kwargs, "pairs": len(images), "style_gain": float(np.mean(g)),
+                     "content_distance": float(np.mean(c)), "median_seconds": float(np.median(t))})
+        print(f"{name:<40} G={rows[-1]['style_gain']:.3f} C={rows[-1]['content_distance']:.3f} "
+              f"median {rows[-1]['median_seconds']:.2f} s", flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "quality.json").write_text(json.dumps(rows, indent=2) + "\n")
+    lines = ["| method | mean style gain G | mean content distance C | median s / image (CPU) |",
+             "|---|---|---|---|"]
+    lines += [f"| {r['method']} | {r['style_gain']:.3f} | {r['content_distance']:.3f} | {r['median_seconds']:.2f} |"
+              for r in rows]
+    (args.out / "quality.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

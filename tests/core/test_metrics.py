@@ -1,0 +1,60 @@
+"""The quality metric against direct formulas and its expected behaviour."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import nst_core
+import torch_models as tm
+from nst_core import metrics
+
+
+def test_scores_match_direct_torch_formulas(runtime, weights_dir, photo, painting):
+    out = nst_core.stylize(photo, painting, runtime=runtime).image
+    scores = metrics.evaluate(photo, painting, out, runtime=runtime)
+    net = tm.load_features(weights_dir)
+
+    def feats(img):
+        with torch.no_grad():
+            return [f[0].reshape(f.shape[1], -1).double() for f in net(torch.from_numpy(img.transpose(2, 0, 1)[None].copy()))]
+
+    def s_dist(a, b):
+        return sum(float((x.mean(1) - y.mean(1)).norm() + (x.std(1, unbiased=False) - y.std(1, unbiased=False)).norm())
+                   for x, y in zip(a, b))
+
+    fo, fc, fs = feats(out), feats(photo), feats(painting)
+    assert scores.style_distance == pytest.approx(s_dist(fo, fs), rel=1e-4)
+    assert scores.style_gain == pytest.approx(1 - s_dist(fo, fs) / s_dist(fc, fs), rel=1e-4)
+    c_ref = float(((fo[3] - fc[3]) ** 2).sum() / (fc[3] ** 2).sum())
+    assert scores.content_distance == pytest.approx(c_ref, rel=1e-3)
+
+
+def test_identity_scores_zero(runtime, photo, painting):
+    s = metrics.evaluate(photo, painting, photo, runtime=runtime)
+    assert s.style_gain == pytest.approx(0.0, abs=1e-9) and s.content_distance == 0.0
+
+
+@pytest.mark.parametrize("method", nst_core.METHODS)
+def test_alpha_sweep_is_monotone(runtime, photo, painting, method):
+    gains, dists = [], []
+    for alpha in (0.0, 0.25, 0.5, 0.75, 1.0):
+        out = nst_core.stylize(photo, painting, method=method, alpha=alpha, runtime=runtime).image
+        s = metrics.evaluate(photo, painting, out, runtime=runtime)
+        gains.append(s.style_gain)
+        dists.append(s.content_distance)
+    assert gains == sorted(gains) and gains[-1] > gains[0] + 0.2, gains
+    assert dists == sorted(dists), dists
+
+
+@pytest.mark.parametrize("method", nst_core.METHODS)
+def test_interpolation_moves_towards_each_style_monotonically(runtime, photo, painting, painting2, method):
+    to_a, to_b = [], []
+    for w in (0.0, 0.25, 0.5, 0.75, 1.0):
+        out = nst_core.stylize(photo, [painting, painting2], method=method, weights=[w, 1 - w],
+                               runtime=runtime).image
+        to_a.append(metrics.evaluate(photo, painting, out, runtime=runtime).style_distance)
+        to_b.append(metrics.evaluate(photo, painting2, out, runtime=runtime).style_distance)
+    assert to_a == sorted(to_a, reverse=True), to_a
+    assert to_b == sorted(to_b), to_b
