@@ -74,7 +74,8 @@ def cmd_stylize(args) -> int:
     result = stylize(content, styles, method=args.method, weights=_parse_weights(args.weights),
                      masks=_parse_masks(args.mask, len(styles)), alpha=args.alpha,
                      preserve_color=args.preserve_color, device=args.device, threads=args.threads,
-                     models_dir=args.models, style_size=args.style_size, progress=_Progress())
+                     models_dir=args.models, style_size=args.style_size, seamless=args.seamless,
+                     memory_budget=int(args.memory_gb * (1 << 30)), progress=_Progress())
     save_image(out, result.image)
     summary = {"output": str(out), "method": result.method, "provider": result.provider,
                "device_reason": result.device_reason, "seconds": round(result.seconds, 3),
@@ -158,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mask", action="append", default=[], metavar="INDEX=MASK.png",
                    help="where style INDEX (from 0) applies; white = style")
     p.add_argument("--style-size", type=int, default=512, help="long side of styles (default 512)")
+    p.add_argument("--seamless", action="store_true", help="keep a tileable texture tileable")
+    p.add_argument("--memory-gb", type=float, default=2.0,
+                   help="memory budget; larger images run in tiles (default 2)")
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: onnxruntime's)")
     p.add_argument("--models", default=None, help="models folder (default: $NST_MODELS_DIR or the user cache)")

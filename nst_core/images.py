@@ -17,11 +17,12 @@ MAX_8BIT = 255.0
 MAX_16BIT = 65535.0
 
 
-def check_array(image: np.ndarray, what: str = "image") -> tuple[np.ndarray, np.ndarray | None]:
-    """Validate an image array and split it into RGB (H×W×3 float32, clipped to [0, 1]) and alpha.
+def check_image(image: np.ndarray, what: str = "image") -> np.ndarray:
+    """Validate an image array without converting it; returns it as H×W×C (a view where possible).
 
-    Accepts H×W or H×W×{1,2,3,4}; uint8 and uint16 are scaled, floats must already be in [0, 1]
-    (values outside are clipped). Raises ImageError for empty, non-numeric or non-finite input.
+    Accepts H×W or H×W×{1,2,3,4} of uint8, uint16 (scaled) or float (must be in [0, 1]; values
+    outside are clipped later). Raises ImageError for empty, non-numeric or non-finite input.
+    Large images are checked in row blocks, so no full-size temporary is made.
     """
     arr = np.asarray(image)
     if arr.dtype.kind not in "uif" or arr.dtype == np.bool_:
@@ -32,25 +33,40 @@ def check_array(image: np.ndarray, what: str = "image") -> tuple[np.ndarray, np.
         raise ImageError(f"{what}: expected shape H×W, H×W×1, H×W×3 or H×W×4, got {arr.shape}")
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ImageError(f"{what}: image is empty (size {arr.shape[1]}×{arr.shape[0]})")
-    if arr.dtype == np.uint8:
-        arr = arr.astype(np.float32) / MAX_8BIT
-    elif arr.dtype.kind in "ui":
-        arr = arr.astype(np.float32) / MAX_16BIT
+    if arr.dtype.kind == "f":
+        step = max(1, (1 << 22) // (arr.shape[1] * arr.shape[2]))
+        for top in range(0, arr.shape[0], step):
+            bad = ~np.isfinite(arr[top:top + step])
+            if bad.any():
+                y, x, _ = np.argwhere(bad)[0]
+                raise ImageError(f"{what}: contains NaN or infinite values, first at row {top + y}, "
+                                 f"column {x}; replace them (e.g. numpy.nan_to_num) first")
+    return arr
+
+
+def to_rgb(block: np.ndarray) -> np.ndarray:
+    """A checked H×W×C block (any accepted dtype) -> float32 H×W×3 in [0, 1]."""
+    if block.dtype == np.uint8:
+        arr = block.astype(np.float32) / MAX_8BIT
+    elif block.dtype.kind in "ui":
+        arr = block.astype(np.float32) / MAX_16BIT
     else:
-        arr = arr.astype(np.float32, copy=False)
-        bad = ~np.isfinite(arr)
-        if bad.any():
-            y, x, _ = np.argwhere(bad)[0]
-            raise ImageError(f"{what}: contains {int(bad.sum())} NaN or infinite value(s), first at "
-                             f"row {y}, column {x}; replace them (e.g. numpy.nan_to_num) first")
-    arr = np.clip(arr, 0.0, 1.0)
-    channels = arr.shape[2]
-    if channels in (1, 2):
-        rgb = np.repeat(arr[..., :1], 3, axis=2)
-    else:
-        rgb = np.ascontiguousarray(arr[..., :3])
-    alpha = arr[..., -1] if channels in (2, 4) else None
-    return rgb, alpha
+        arr = block.astype(np.float32, copy=False)
+    arr = np.clip(arr[..., :1] if arr.shape[2] in (1, 2) else arr[..., :3], 0.0, 1.0)
+    return np.repeat(arr, 3, axis=2) if arr.shape[2] == 1 else np.ascontiguousarray(arr)
+
+
+def alpha_of(block: np.ndarray) -> np.ndarray | None:
+    """The alpha channel of a checked H×W×C block as float32 H×W in [0, 1], or None."""
+    if block.shape[2] not in (2, 4):
+        return None
+    return to_rgb(block[..., -1:])[..., 0]
+
+
+def check_array(image: np.ndarray, what: str = "image") -> tuple[np.ndarray, np.ndarray | None]:
+    """Validate an image array and split it into RGB (H×W×3 float32, clipped to [0, 1]) and alpha."""
+    arr = check_image(image, what)
+    return to_rgb(arr), alpha_of(arr)
 
 
 def check_mask(mask: np.ndarray, shape: tuple[int, int], what: str = "mask") -> np.ndarray:

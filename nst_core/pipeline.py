@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -10,11 +11,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import adain, wct
+from . import adain, tiling, wct
 from .color import preserve_color as _preserve_color
 from .errors import CancelledError, StyleError
-from .features import Affine, Moments, blend, downsample_mask, moments
-from .images import check_array, check_mask, fit_long_side
+from .features import Moments, blend, downsample_mask, moments
+from .images import alpha_of, check_array, check_image, check_mask, fit_long_side, to_rgb
 from .runtime import Runtime, get_runtime
 
 METHODS = ("wct", "adain")
@@ -23,6 +24,10 @@ MIN_SIZE = 32           # level-5 features must be at least 2×2 for reflection 
 STYLE_SIZE = 512        # default long side of style images
 ADAIN_DECODER = "adain_decoder4"   # our trained AdaIN decoder, when the models folder has it
 _STYLE_CACHE_SIZE = 32
+MEMORY_BUDGET = 2 << 30         # bytes of RAM (CPU) or GPU memory (CUDA) a call may use
+TILE_BYTES_PER_PIXEL = 700      # measured peak of the largest model (~270 B/px) plus feature copies
+BASE_BYTES = 300 << 20          # interpreter, onnxruntime and loaded models
+FEATURE_CACHE_BYTES = 256 << 20 # tile features kept between the statistics and stylize passes
 
 ProgressFn = Callable[[float, str], None]
 CancelFn = Callable[[], bool]
@@ -115,7 +120,9 @@ def stylize(content: np.ndarray, styles: np.ndarray | Sequence[np.ndarray], meth
             masks: Sequence[np.ndarray | None] | None = None,
             alpha: float = 1.0, preserve_color: bool = False,
             levels: Sequence[int] = wct.DEFAULT_LEVELS, style_size: int | None = STYLE_SIZE,
-            decoder: str | None = None, device: str = "auto", threads: int | None = None,
+            decoder: str | None = None, seamless: bool = False,
+            memory_budget: int = MEMORY_BUDGET, tile_size: int | None = None,
+            device: str = "auto", threads: int | None = None,
             models_dir=None, runtime: Runtime | None = None,
             progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> StyleResult:
     """Stylize ``content`` with one or more ``styles``.
@@ -128,6 +135,9 @@ def stylize(content: np.ndarray, styles: np.ndarray | Sequence[np.ndarray], meth
     masks: one H×W mask in [0, 1] (or None) per style: where each style applies; soft masks mix.
     alpha: 0 keeps the content, 1 is full style. preserve_color: keep the content's chroma.
     style_size: styles are downscaled to this long side (None keeps their size).
+    seamless: a tileable content gives a tileable result (context wraps around the borders).
+    memory_budget: bytes the call may use; larger images are processed in overlapping tiles
+    (statistics stay global, so tiles agree). tile_size forces tiles of at most that many pixels.
     progress(fraction, message) is called as work proceeds; when cancel() returns True the call
     raises CancelledError and returns nothing.
     Returns a StyleResult whose ``image`` has the content's size (×4 with its alpha unchanged).
@@ -137,7 +147,7 @@ def stylize(content: np.ndarray, styles: np.ndarray | Sequence[np.ndarray], meth
         raise StyleError(f"unknown method '{method}'; expected one of {', '.join(METHODS)}")
     if not np.isfinite(alpha) or not 0.0 <= alpha <= 1.0:
         raise StyleError(f"alpha must be between 0 and 1, got {alpha}")
-    rgb, content_alpha = check_array(content, "content")
+    source = check_image(content, "content")
     if isinstance(styles, np.ndarray):
         styles = [styles]
     if len(styles) == 0:
@@ -149,7 +159,7 @@ def stylize(content: np.ndarray, styles: np.ndarray | Sequence[np.ndarray], meth
     if len(masks) != len(style_rgbs):
         raise StyleError(f"got {len(masks)} masks for {len(style_rgbs)} styles; pass None for "
                          "a style that applies everywhere")
-    mask_arrays = [None if m is None else check_mask(m, rgb.shape[:2], f"mask {i}")
+    mask_arrays = [None if m is None else check_mask(m, source.shape[:2], f"mask {i}")
                    for i, m in enumerate(masks)]
     # A style with zero weight or an empty mask has no influence: drop it.
     active = [i for i in range(len(style_rgbs))
@@ -159,33 +169,56 @@ def stylize(content: np.ndarray, styles: np.ndarray | Sequence[np.ndarray], meth
         if not levels or any(x not in wct.DEFAULT_LEVELS for x in levels):
             raise StyleError(f"levels must be a non-empty subset of 1..5, got {levels}")
     rt = runtime or get_runtime(models_dir, device, threads)
-    h, w_px = rgb.shape[:2]
-    padded = _pad(rgb)
-    padded_masks = [None if m is None else _pad(m) for m in mask_arrays]
+    h, w_px = source.shape[:2]
     prepared = [_pad(fit_long_side(style_rgbs[i], style_size), 1) for i in active]
     weights_active = [w[i] / sum(w[j] for j in active) for i in active]
-    masks_active = [padded_masks[i] for i in active]
-
+    masks_active = [mask_arrays[i] for i in active]
     if method == "wct":
-        steps = len(levels) * (2 + len(active))
-        job = _Job(steps, progress, cancel)
-        out, used = _run_wct(rt, job, padded, prepared, weights_active, masks_active, alpha, levels)
+        stages = [_Stage(x, f"encoder{x}", f"decoder{x}", wct) for x in levels]
     else:
-        job = _Job(2 + len(active), progress, cancel)
         dec = decoder or (ADAIN_DECODER if rt.store.has(ADAIN_DECODER) else f"decoder{adain.LEVEL}")
-        out, used = _run_adain(rt, job, padded, prepared, weights_active, masks_active, alpha, dec)
+        stages = [_Stage(adain.LEVEL, f"encoder{adain.LEVEL}", dec, adain)]
+    used = [name for st in stages for name in (st.encoder, st.decoder)]
+    has_alpha = source.shape[2] in (2, 4)
+    extra = sum(m.nbytes for m in masks_active if m is not None)
+    tiles, dtype = _plan((h, w_px), 4 if has_alpha else 3, source.nbytes + extra,
+                         int(memory_budget), tile_size, seamless)
+    passes = 2 * len(tiles) if prepared else len(tiles)
+    job = _Job(len(stages) * (len(prepared) + passes), progress, cancel)
+
+    class _Source:
+        @staticmethod
+        def read(tile):
+            return to_rgb(tile.read(source))
+
+    def finish(tile, pixels):
+        pixels = np.clip(pixels, 0.0, 1.0)
+        return _preserve_color(pixels, _Source.read(tile)) if preserve_color else pixels
+
+    out = np.zeros((h, w_px, 4 if has_alpha else 3), np.float32)
+    _run(rt, job, _Source, stages, prepared, weights_active, masks_active, alpha, tiles, dtype,
+         finish, out)
     if cancel is not None and cancel():
         raise CancelledError("stylization cancelled")
-    out = np.clip(out[:h, :w_px], 0.0, 1.0)
-    if preserve_color:
-        out = _preserve_color(out, rgb)
-    if content_alpha is not None:
-        out = np.concatenate([out, content_alpha[..., None]], axis=-1)
+    if has_alpha:
+        step = max(1, (1 << 22) // w_px)
+        for top in range(0, h, step):
+            out[top:top + step, :, 3] = alpha_of(source[top:top + step])
     if progress is not None:
         progress(1.0, "done")
-    return StyleResult(image=np.ascontiguousarray(out, dtype=np.float32), method=method,
+    return StyleResult(image=out, method=method,
                        provider=rt.device.name, device_reason=rt.device.reason,
                        seconds=time.perf_counter() - start, models=used)
+
+
+@dataclass(frozen=True)
+class _Stage:
+    """One encode → transform → decode pass: a WCT level, or AdaIN."""
+
+    level: int
+    encoder: str
+    decoder: str
+    module: object      # wct or adain: StyleStats.from_moments and transform
 
 
 def _features(rt: Runtime, name: str, image: np.ndarray) -> np.ndarray:
@@ -201,64 +234,69 @@ def _style_moments(rt: Runtime, name: str, style: np.ndarray) -> Moments:
     return _STYLE_CACHE.get(key, compute)
 
 
-def _content_maps(f: np.ndarray, masks: list, level: int, style_stats: list, module) -> list[Affine]:
-    """One affine map per style, from the content statistics inside that style's mask."""
-    factor = 2 ** (level - 1)
-    flat = f.reshape(f.shape[0], -1)
-    whole = None
-    maps = []
-    for mask, stats in zip(masks, style_stats):
-        if mask is None:
-            whole = whole or moments(flat)
-            content = whole
-        else:
-            content = moments(flat, downsample_mask(mask, factor).reshape(-1))
-            if content.weight < 1e-6:   # region vanished at this level: no influence here
-                content = whole = whole or moments(flat)
-        maps.append(module.transform(content, stats))
-    return maps
+def _plan(shape, channels_out: int, source_bytes: int, budget: int, tile_size: int | None,
+          seamless: bool) -> tuple[list[tiling.Tile], type]:
+    """Tiles (one when the whole image fits the budget) and the dtype of intermediate images."""
+    h, w = shape
+    whole = h * w * (TILE_BYTES_PER_PIXEL + 4 * channels_out) + source_bytes + BASE_BYTES
+    if tile_size is None and whole <= budget:
+        tiles = tiling.grid(h, w, max(h, w), seamless)
+    else:
+        if tile_size is None:   # buffers: one float16 image in, the float32 result out
+            free = budget - BASE_BYTES - source_bytes - h * w * (2 * 3 + 4 * channels_out)
+            read = math.isqrt(max(free, 0) // TILE_BYTES_PER_PIXEL)
+            tile_size = max(tiling.MIN_CORE, read - 2 * tiling.HALO)
+        tiles = tiling.grid(h, w, tile_size, seamless)
+    return tiles, (np.float32 if len(tiles) == 1 else np.float16)
 
 
-def _level_masks(masks: list, level: int) -> list:
-    factor = 2 ** (level - 1)
-    return [None if m is None else downsample_mask(m, factor).reshape(-1) for m in masks]
-
-
-def _run_wct(rt, job, image, styles, weights, masks, alpha, levels):
-    used = []
-    for level in levels:
-        enc, dec = f"encoder{level}", f"decoder{level}"
-        used += [enc, dec]
-        if not styles:           # nothing active: the content passes through the decoders
-            job.step(f"WCT level {level}: encode")
-            f = _features(rt, enc, image)
-            job.step(f"WCT level {level}: decode")
-            image = from_nchw(rt.session(dec)(f[None]))
-            continue
+def _run(rt, job, source, stages, styles, weights, masks, alpha, tiles, dtype, finish, out):
+    """Run the stages tile by tile; the content statistics of every stage are summed over all
+    tiles before any tile is transformed, so tiles agree. ``finish`` post-processes the last
+    stage's tiles; the result is accumulated into ``out``."""
+    image, read = source, None
+    for k, stage in enumerate(stages):
+        last = k == len(stages) - 1
+        dest = out if last else np.zeros(out.shape[:2] + (3,), dtype)
+        factor = 2 ** (stage.level - 1)
         stats = []
         for i, style in enumerate(styles):
-            job.step(f"WCT level {level}: style {i + 1}")
-            stats.append(wct.StyleStats.from_moments(_style_moments(rt, enc, style)))
-        job.step(f"WCT level {level}: encode content")
-        f = _features(rt, enc, image)
-        maps = _content_maps(f, masks, level, stats, wct)
-        mixed = blend(f.reshape(f.shape[0], -1), maps, weights, _level_masks(masks, level), alpha)
-        job.step(f"WCT level {level}: decode")
-        image = from_nchw(rt.session(dec)(mixed.reshape(f.shape)[None]))
-    return image, used
-
-
-def _run_adain(rt, job, image, styles, weights, masks, alpha, decoder):
-    enc = f"encoder{adain.LEVEL}"
-    stats = []
-    for i, style in enumerate(styles):
-        job.step(f"AdaIN: style {i + 1}")
-        stats.append(adain.StyleStats.from_moments(_style_moments(rt, enc, style)))
-    job.step("AdaIN: encode content")
-    f = _features(rt, enc, image)
-    if styles:
-        maps = _content_maps(f, masks, adain.LEVEL, stats, adain)
-        f = blend(f.reshape(f.shape[0], -1), maps, weights, _level_masks(masks, adain.LEVEL),
-                  alpha).reshape(f.shape)
-    job.step("AdaIN: decode")
-    return from_nchw(rt.session(decoder)(f[None])), [enc, decoder]
+            job.step(f"level {stage.level}: style {i + 1}")
+            stats.append(stage.module.StyleStats.from_moments(_style_moments(rt, stage.encoder, style)))
+        read = source.read if k == 0 else (lambda tile, img=image: tile.read(img).astype(np.float32))
+        cache = {}
+        maps = None
+        if styles:
+            whole, regions = None, [None] * len(styles)
+            cache_left = FEATURE_CACHE_BYTES
+            for t, tile in enumerate(tiles):
+                job.step(f"level {stage.level}: statistics, tile {t + 1}/{len(tiles)}")
+                f = _features(rt, stage.encoder, read(tile))
+                if f.nbytes <= cache_left:
+                    cache[t], cache_left = f, cache_left - f.nbytes
+                core = f[(slice(None),) + tile.core(factor)]
+                flat = core.reshape(core.shape[0], -1)
+                part = moments(flat)
+                whole = part if whole is None else whole + part
+                for i, mask in enumerate(masks):
+                    if mask is not None:
+                        m = downsample_mask(tile.read(mask), factor)[tile.core(factor)]
+                        part = moments(flat, m.reshape(-1))
+                        regions[i] = part if regions[i] is None else regions[i] + part
+            maps = []
+            for region, st in zip(regions, stats):
+                content = whole if region is None or region.weight < 1e-6 else region
+                maps.append(stage.module.transform(content, st))
+        for t, tile in enumerate(tiles):
+            job.step(f"level {stage.level}: stylize, tile {t + 1}/{len(tiles)}")
+            f = cache.pop(t) if t in cache else _features(rt, stage.encoder, read(tile))
+            if maps is not None:
+                tile_masks = [None if m is None else downsample_mask(tile.read(m), factor).reshape(-1)
+                              for m in masks]
+                f = blend(f.reshape(f.shape[0], -1), maps, weights, tile_masks, alpha).reshape(f.shape)
+            pixels = from_nchw(rt.session(stage.decoder)(f[None]))
+            if last:
+                pixels = finish(tile, pixels)
+            tile.write(dest[..., :3] if last else dest, pixels)
+        image = dest
+    return out

@@ -101,6 +101,9 @@ class Runtime:
         if self.threads:
             options.intra_op_num_threads = int(self.threads)
         options.log_severity_level = 3
+        # Without the arena each session frees its activations after a run: ten cached sessions
+        # would otherwise each keep their largest tile's memory (measured ~270 B/px, 5-10% faster).
+        options.enable_cpu_mem_arena = False
         try:
             session = ort.InferenceSession(os.fspath(info.path), sess_options=options,
                                            providers=list(providers))

@@ -96,3 +96,17 @@ def test_errors_are_one_line(tmp_path, images, case, message):
     assert len(lines) == 1 and "Traceback" not in r.stderr and message in lines[0], r.stderr
     if before is not None:
         assert content.read_bytes() == before
+
+
+def test_seamless_and_memory_budget_reach_the_engine(tmp_path, images, runtime):
+    out = tmp_path / "out.png"
+    r = nst("stylize", images["content"], "--style", images["style"], "--method", "adain",
+            "--seamless", "--memory-gb", "0.01", "--device", "cpu", "-o", out)
+    assert r.returncode == 0, r.stderr
+    content, style = nst_core.load_image(images["content"]), nst_core.load_image(images["style"])
+    expected = nst_core.stylize(content, style, "adain", seamless=True, memory_budget=int(0.01 * (1 << 30)),
+                                runtime=runtime).image
+    plain = nst_core.stylize(content, style, "adain", runtime=runtime).image
+    got = nst_core.load_image(out)
+    assert np.abs(got - expected).max() <= 1.5 / 255       # 8-bit rounding only
+    assert np.abs(got - plain).max() > 10 / 255            # the options changed the result

@@ -1,0 +1,149 @@
+"""Tiles over an image, so any size runs within a memory budget and tileable textures stay tileable.
+
+An axis of length n is cut into cores that partition it (multiples of ALIGN, so every tile sees
+the same pooling grid as the whole image). Each tile reads its core plus a halo on both sides
+(mirrored at the image border, or wrapped around in seamless mode) and writes its core plus a
+blend margin, weighted by a sin² ramp; the weights of every axis are normalised to sum 1, so the
+2-D weights (their outer product) are a partition of unity. Statistics are never taken per tile:
+the pipeline sums Moments over the cores and transforms every tile with the same maps.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+ALIGN = 16          # the level-5 encoder pools four times
+MIN_READ = 32       # level-5 features must be at least 2×2 for reflection padding
+HALO = 96          # context read around each core (multiple of ALIGN); measured: 64 px gave
+                   # 37 dB tiled vs untiled over five WCT levels, 96 px 55 dB, 128 px 69 dB
+BLEND = 32          # half-width of the cross-fade between neighbouring tiles
+MIN_CORE = 64
+
+
+def source_index(idx: np.ndarray, n: int, wrap: bool) -> np.ndarray:
+    """Map positions outside [0, n) into it: wrap-around, or mirrored like numpy's 'symmetric'."""
+    if wrap:
+        return idx % n
+    j = idx % (2 * n)
+    return np.where(j >= n, 2 * n - 1 - j, j)
+
+
+@dataclass(frozen=True)
+class Span:
+    """One tile along one axis."""
+
+    start: int              # core [start, stop) in image coordinates
+    stop: int
+    read: np.ndarray        # image indices the tile reads (core padded to ALIGN, plus halo)
+    halo: int               # position of ``start`` inside ``read``
+    out: np.ndarray         # image indices the tile writes (core plus blend margins)
+    out_offset: int         # position of ``out[0]`` inside ``read``
+    weight: np.ndarray      # float32 blend weight of each ``out`` index (all spans sum to 1)
+
+    def core(self, factor: int) -> slice:
+        """The core's rows (or columns) in a feature map downsampled by ``factor``."""
+        return slice(self.halo // factor, self.halo // factor + -(-(self.stop - self.start) // factor))
+
+
+def _ramp(length: int) -> np.ndarray:
+    t = (np.arange(length) + 0.5) / length
+    return np.sin(t * np.pi / 2) ** 2
+
+
+def spans(n: int, core: int, wrap: bool = False, halo: int | None = None,
+          blend: int | None = None) -> list[Span]:
+    """Tiles along an axis of length n whose cores are at most ``core`` long.
+
+    Without wrap, no tile reads past the image border (only the padding the whole image would
+    get): near the border the networks see the same border as on the whole image.
+    """
+    halo = HALO if halo is None else halo
+    blend = BLEND if blend is None else blend
+    core = max(ALIGN, core // ALIGN * ALIGN)
+    count = math.ceil(n / core)
+    core = -(-math.ceil(n / count) // ALIGN) * ALIGN          # even cores, multiples of ALIGN
+    count = math.ceil(n / core)
+    margin = 0 if count == 1 else min(blend, halo, (n - (count - 1) * core) // 2, core // 2)
+    raw, total = [], np.zeros(n, np.float64)
+    for i in range(count):
+        start, stop = i * core, min(n, (i + 1) * core)
+        if wrap:
+            first, last = start - halo, start + -(-(stop - start) // ALIGN) * ALIGN + halo
+        else:       # never past the border, but up to the whole image's padding at the end
+            padded = -(-n // ALIGN) * ALIGN
+            first, last = max(0, start - halo), min(padded, stop + halo)
+            last = max(padded if i == count - 1 else last, first + MIN_READ)
+        before = start - first
+        read = source_index(np.arange(first, last), n, wrap)
+        lo = margin if (wrap or i > 0) else 0
+        hi = margin if (wrap or i < count - 1) else 0
+        out_pos = np.arange(start - lo, stop + hi)
+        weight = np.ones(len(out_pos))
+        if lo:
+            weight[: 2 * lo] *= _ramp(2 * lo)
+        if hi:
+            weight[-2 * hi:] *= _ramp(2 * hi)[::-1]
+        out = source_index(out_pos, n, wrap)
+        np.add.at(total, out, weight)
+        raw.append((start, stop, read, before, out, before - lo, weight))
+    return [Span(start, stop, read, before, out, offset, (weight / total[out]).astype(np.float32))
+            for start, stop, read, before, out, offset, weight in raw]
+
+
+def _is_range(idx: np.ndarray) -> bool:
+    return len(idx) > 0 and idx[-1] - idx[0] == len(idx) - 1 and bool(np.all(np.diff(idx) == 1))
+
+
+def _index(rows: np.ndarray, cols: np.ndarray):
+    """Slices where the indices are a plain range (fast views), fancy indices otherwise."""
+    if _is_range(rows) and _is_range(cols):
+        return slice(int(rows[0]), int(rows[-1]) + 1), slice(int(cols[0]), int(cols[-1]) + 1)
+    return np.ix_(rows, cols)
+
+
+def gather(image: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """image[rows][:, cols] as a new array."""
+    return np.array(image[_index(rows, cols)])
+
+
+def accumulate(dest: np.ndarray, rows: np.ndarray, cols: np.ndarray, values: np.ndarray) -> None:
+    """dest[rows, cols] += values (indices unique within a tile)."""
+    index = _index(rows, cols)
+    dest[index] = dest[index] + values
+
+
+@dataclass(frozen=True)
+class Tile:
+    rows: Span
+    cols: Span
+
+    @property
+    def read_shape(self) -> tuple[int, int]:
+        return len(self.rows.read), len(self.cols.read)
+
+    def read(self, image: np.ndarray) -> np.ndarray:
+        return gather(image, self.rows.read, self.cols.read)
+
+    def core(self, factor: int) -> tuple[slice, slice]:
+        return self.rows.core(factor), self.cols.core(factor)
+
+    def out_window(self) -> tuple[slice, slice]:
+        """Where the written pixels sit inside the tile's read region."""
+        r, c = self.rows, self.cols
+        return (slice(r.out_offset, r.out_offset + len(r.out)),
+                slice(c.out_offset, c.out_offset + len(c.out)))
+
+    def write(self, dest: np.ndarray, pixels: np.ndarray) -> None:
+        """Add the blend-weighted written part of ``pixels`` (read-sized, H×W×C) to ``dest``."""
+        ys, xs = self.out_window()
+        weight = self.rows.weight[:, None] * self.cols.weight[None, :]
+        accumulate(dest, self.rows.out, self.cols.out, pixels[ys, xs] * weight[..., None])
+
+
+def grid(height: int, width: int, core: int, wrap: bool = False,
+         halo: int | None = None) -> list[Tile]:
+    """Tiles covering height×width with cores of at most core×core pixels."""
+    return [Tile(r, c) for r in spans(height, core, wrap, halo) for c in spans(width, core, wrap, halo)]
