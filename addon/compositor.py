@@ -1,0 +1,227 @@
+"""Compositor style blending: masks from render passes, the 'NST Style' node group.
+
+Render passes cannot be read from Python, so Apply renders once with a temporary File Output
+node writing the image and the needed passes (object index, material index, Cryptomatte mattes)
+to EXR files, which also works headless. The stylized result is written to the image
+'NST Style Result', shown by an Image node inside the node group 'NST Style', whose instance
+feeds the compositor's output: the Group Output of `scene.compositing_node_group` in Blender 5,
+the Composite node of `scene.node_tree` in 4.x. The artist can composite on top of it.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import tempfile
+
+import bpy
+import numpy as np
+
+from . import bridge
+from .bridge import UserError
+
+GROUP = "NST Style"
+RESULT = "NST Style Result"
+_TEMP = "NST temporary"
+
+
+def scene_tree(scene, create: bool = True):
+    """The scene's compositor tree (created with Render Layers -> output when missing)."""
+    if hasattr(scene, "compositing_node_group"):          # Blender 5
+        tree = scene.compositing_node_group
+        if tree is None and create:
+            tree = bpy.data.node_groups.new(f"{scene.name} Compositing", "CompositorNodeTree")
+            tree.interface.new_socket("Image", in_out="OUTPUT", socket_type="NodeSocketColor")
+            rl = tree.nodes.new("CompositorNodeRLayers")
+            out = tree.nodes.new("NodeGroupOutput")
+            out.location = (400, 0)
+            tree.links.new(rl.outputs["Image"], out.inputs[0])
+            scene.compositing_node_group = tree
+        return tree
+    scene.use_nodes = True                                  # Blender 4.x
+    return scene.node_tree
+
+
+def output_node(tree):
+    kind = "GROUP_OUTPUT" if hasattr(bpy.context.scene, "compositing_node_group") else "COMPOSITE"
+    for node in tree.nodes:
+        if node.type == kind:
+            return node
+    node = tree.nodes.new("NodeGroupOutput" if kind == "GROUP_OUTPUT" else "CompositorNodeComposite")
+    if kind == "GROUP_OUTPUT" and not tree.interface.items_tree:
+        tree.interface.new_socket("Image", in_out="OUTPUT", socket_type="NodeSocketColor")
+    return node
+
+
+def _render_layers(tree, scene):
+    for node in tree.nodes:
+        if node.type == "R_LAYERS" and node.scene in (None, scene):
+            return node, False
+    node = tree.nodes.new("CompositorNodeRLayers")
+    node.name = node.label = _TEMP
+    return node, True
+
+
+def _file_output(tree, directory: str):
+    node = tree.nodes.new("CompositorNodeOutputFile")
+    node.name = node.label = _TEMP
+    fmt = node.format
+    if hasattr(fmt, "media_type"):
+        fmt.media_type = "IMAGE"
+    fmt.file_format, fmt.color_depth = "OPEN_EXR", "32"
+    if hasattr(node, "file_output_items"):                 # Blender 5
+        node.directory, node.file_name = directory, "nst_"
+        node.file_output_items.clear()
+        add = lambda name, kind: node.file_output_items.new(kind, name)  # noqa: E731
+    else:                                                  # Blender 4.x
+        node.base_path = directory + os.sep
+        node.file_slots.clear()
+        add = lambda name, kind: node.file_slots.new(f"nst_{name}")  # noqa: E731
+    return node, add
+
+
+def _find_input(node, name):
+    for socket in node.inputs:
+        if socket.name in (name, f"nst_{name}"):
+            return socket
+    return node.inputs[-2] if len(node.inputs) > 1 and not node.inputs[-1].name else node.inputs[-1]
+
+
+def _read_pass(directory: str, name: str) -> np.ndarray:
+    files = sorted(glob.glob(os.path.join(directory, f"nst_{name}*.exr")))
+    if not files:
+        raise UserError(f"the render wrote no '{name}' pass; is the compositor enabled for rendering?")
+    return bridge.read_exr(files[0])
+
+
+def render_passes(scene, view_layer, slots) -> tuple[np.ndarray, list[np.ndarray | None]]:
+    """Render once; return the image (sRGB straight H×W×4) and one mask per slot (or None)."""
+    kinds = {s.mask_source for s in slots}
+    if "OBJECT_INDEX" in kinds:
+        view_layer.use_pass_object_index = True
+    if "MATERIAL_INDEX" in kinds:
+        view_layer.use_pass_material_index = True
+    if "CRYPTOMATTE" in kinds:
+        view_layer.use_pass_cryptomatte_object = True
+    tree = scene_tree(scene)
+    tmp = tempfile.mkdtemp(prefix="nst_passes_")
+    temporary = []
+    try:
+        rl, made = _render_layers(tree, scene)
+        if made:
+            temporary.append(rl)
+        fo, add = _file_output(tree, tmp)
+        temporary.append(fo)
+        add("image", "RGBA")
+        tree.links.new(rl.outputs["Image"], _find_input(fo, "image"))
+        if "OBJECT_INDEX" in kinds:
+            add("object", "FLOAT")
+            tree.links.new(rl.outputs["Object Index"], _find_input(fo, "object"))
+        if "MATERIAL_INDEX" in kinds:
+            add("material", "FLOAT")
+            tree.links.new(rl.outputs["Material Index"], _find_input(fo, "material"))
+        for i, slot in enumerate(slots):
+            if slot.mask_source == "CRYPTOMATTE":
+                if not slot.mask_objects.strip():
+                    raise UserError(f"style slot {i + 1}: name the objects for its Cryptomatte mask")
+                crypto = tree.nodes.new("CompositorNodeCryptomatteV2")
+                crypto.name = crypto.label = _TEMP
+                temporary.append(crypto)
+                crypto.scene, crypto.layer_name = scene, f"{view_layer.name}.CryptoObject"
+                crypto.matte_id = slot.mask_objects
+                add(f"crypto{i}", "FLOAT")
+                tree.links.new(crypto.outputs["Matte"], _find_input(fo, f"crypto{i}"))
+        bpy.ops.render.render(scene=scene.name)
+        image = _read_pass(tmp, "image")
+        masks = []
+        for i, slot in enumerate(slots):
+            masks.append(_mask(slot, i, tmp, image.shape[:2]))
+    finally:
+        for node in temporary:
+            tree.nodes.remove(node)
+        shutil.rmtree(tmp, ignore_errors=True)
+    from .operators import _linear_to_straight_srgb
+    return _linear_to_straight_srgb(image), masks
+
+
+def _mask(slot, i: int, directory: str, shape) -> np.ndarray | None:
+    source = slot.mask_source
+    if source == "NONE":
+        return None
+    if source == "OBJECT_INDEX":
+        return (np.abs(_read_pass(directory, "object")[..., 0] - slot.mask_index) < 0.5).astype(np.float32)
+    if source == "MATERIAL_INDEX":
+        return (np.abs(_read_pass(directory, "material")[..., 0] - slot.mask_index) < 0.5).astype(np.float32)
+    if source == "CRYPTOMATTE":
+        return np.clip(_read_pass(directory, f"crypto{i}")[..., 0], 0, 1)
+    if slot.mask_image is None:
+        raise UserError(f"style slot {i + 1}: choose the mask image")
+    px = bridge.read_image(slot.mask_image, allow_data=True)
+    if px.shape[:2] != tuple(shape):
+        ys = np.arange(shape[0]) * px.shape[0] // shape[0]
+        xs = np.arange(shape[1]) * px.shape[1] // shape[1]
+        px = px[ys][:, xs]
+    return px[..., :3].mean(axis=2)
+
+
+def ensure_group(result: bpy.types.Image):
+    """The node group 'NST Style': an Image node showing the result -> Group Output."""
+    group = bpy.data.node_groups.get(GROUP)
+    if group is None:
+        group = bpy.data.node_groups.new(GROUP, "CompositorNodeTree")
+        group.interface.new_socket("Image", in_out="OUTPUT", socket_type="NodeSocketColor")
+        node = group.nodes.new("CompositorNodeImage")
+        node.name = "NST Result"
+        out = group.nodes.new("NodeGroupOutput")
+        out.location = (300, 0)
+        group.links.new(node.outputs["Image"], out.inputs[0])
+    group.nodes["NST Result"].image = result
+    return group
+
+
+def insert_group(scene, group):
+    """Place one instance of the group in the compositor, feeding its output (idempotent)."""
+    tree = scene_tree(scene)
+    node = next((n for n in tree.nodes if n.type == "GROUP" and n.node_tree == group), None)
+    if node is None:
+        node = tree.nodes.new("CompositorNodeGroup")
+        node.node_tree = group
+        node.name = node.label = GROUP
+        node.location = (200, 200)
+        tree.links.new(node.outputs[0], output_node(tree).inputs[0])
+    return node
+
+
+def apply_job(op, context):
+    scene = context.scene
+    nst = scene.nst
+    slots = [s for s in nst.slots if s.weight > 0]
+    if not slots:
+        raise UserError("the style list is empty; add a style slot with a weight above 0")
+    if nst.method == "STYLEBANK" or any(s.kind == "BUILTIN" for s in slots):
+        bridge.method_name("STYLEBANK")
+    styles = []
+    for i, slot in enumerate(slots):
+        try:
+            styles.append(bridge.load_style(slot.style_path))
+        except UserError as exc:
+            raise UserError(f"style slot {i + 1}: {exc}") from None
+    options = bridge.engine_options()
+    pixels, masks = render_passes(scene, context.view_layer, slots)
+    weights = [s.weight for s in slots]
+    method, strength, keep = nst.method, nst.strength, nst.preserve_color
+
+    def work(progress, cancel):
+        out = bridge.stylize(pixels, styles, method, weights=weights, masks=masks, strength=strength,
+                             preserve_color=keep, options=options, progress=progress, cancel=cancel)
+        if all(m is not None for m in masks):
+            # Outside every mask the render stays exactly as it was.
+            cover = np.minimum(np.sum(masks, axis=0), 1.0)[..., None]
+            out[..., :3] = cover * out[..., :3] + (1 - cover) * pixels[..., :3]
+        return out
+
+    result = yield work
+    image = bridge.write_image(result, RESULT)
+    insert_group(scene, ensure_group(image))
+    op.report({"INFO"}, f"'{GROUP}' updated with {len(slots)} style(s)")

