@@ -10,7 +10,7 @@ export NST_MODELS_DIR := $(MODELS)
 # The extension `make demo` builds: this machine's platform (`make extension` builds all).
 PLATFORM ?= $(shell $(PYTHON) -c "import sys; print({'linux':'linux-x64','win32':'windows-x64','darwin':'macos-arm64'}.get(sys.platform,'linux-x64'))")
 
-.PHONY: all install weights models demo test bench extension clean
+.PHONY: all install weights models demo test test-blender45 bench extension clean
 
 all: demo
 
@@ -37,6 +37,15 @@ demo: models
 
 test: models
 	$(PY) -m pytest -q
+
+# The extension's tests again inside Blender 4.5 LTS (bpy 4.5, Python 3.11) in a second venv.
+.venv45/.installed:
+	$(PYTHON) -m venv .venv45
+	.venv45/bin/python -m pip install -q 'bpy==4.5.*'
+	touch $@
+
+test-blender45: models .venv45/.installed
+	NST_BLENDER_PYTHON=$(CURDIR)/.venv45/bin/python $(PY) -m pytest -q tests/blender
 
 # Installable Blender extension zips in dist/ (every platform; CPU and CUDA variants).
 extension: models

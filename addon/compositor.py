@@ -81,6 +81,15 @@ def _file_output(tree, directory: str):
     return node, add
 
 
+def _output(node, *names):
+    """The first output socket with one of ``names`` (Blender 5 renamed the passes: 'Object
+    Index' was 'IndexOB', 'Material Index' was 'IndexMA')."""
+    for name in names:
+        if name in node.outputs:
+            return node.outputs[name]
+    raise UserError(f"the Render Layers node has no '{names[0]}' output")
+
+
 def _find_input(node, name):
     for socket in node.inputs:
         if socket.name in (name, f"nst_{name}"):
@@ -117,10 +126,10 @@ def render_passes(scene, view_layer, slots) -> tuple[np.ndarray, list[np.ndarray
         tree.links.new(rl.outputs["Image"], _find_input(fo, "image"))
         if "OBJECT_INDEX" in kinds:
             add("object", "FLOAT")
-            tree.links.new(rl.outputs["Object Index"], _find_input(fo, "object"))
+            tree.links.new(_output(rl, "Object Index", "IndexOB"), _find_input(fo, "object"))
         if "MATERIAL_INDEX" in kinds:
             add("material", "FLOAT")
-            tree.links.new(rl.outputs["Material Index"], _find_input(fo, "material"))
+            tree.links.new(_output(rl, "Material Index", "IndexMA"), _find_input(fo, "material"))
         for i, slot in enumerate(slots):
             if slot.mask_source == "CRYPTOMATTE":
                 if not slot.mask_objects.strip():

@@ -9,6 +9,7 @@ live in test_extension.py. An exception in a scenario is recorded as its "error"
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import sys
@@ -76,7 +77,8 @@ def make_scene():
     rough = bpy.data.images.new("Rough", 32, 32, alpha=False)
     rough.colorspace_settings.name = "Non-Color"
     mat = bpy.data.materials.new("Mat")
-    mat.use_nodes = True
+    if bpy.app.version < (5, 0, 0):
+        mat.use_nodes = True                     # always on (and deprecated) in Blender 5
     nodes = mat.node_tree.nodes
     bsdf = nodes["Principled BSDF"]
     t1 = nodes.new("ShaderNodeTexImage")
@@ -178,17 +180,29 @@ def stylize_render():
     return {"result": sorted(r), "size": list(image.size), "mean": float(pixels(image)[..., :3].mean())}
 
 
+def tree_of(scene):
+    """The compositor tree: Blender 5's compositing_node_group, 4.x's node_tree."""
+    return getattr(scene, "compositing_node_group", None) or scene.node_tree
+
+
 def render_file_output(scene, socket, name):
     """Render with a File Output node fed by ``socket``; return the written pixels."""
-    tree = scene.compositing_node_group
+    tree = tree_of(scene)
     fo = tree.nodes.new("CompositorNodeOutputFile")
-    fo.directory, fo.file_name = os.path.join(WORK, "fo") + os.sep, name
-    fo.format.media_type, fo.format.file_format, fo.format.color_depth = "IMAGE", "OPEN_EXR", "32"
-    fo.file_output_items.new("RGBA", "out")
-    tree.links.new(socket, fo.inputs["out"])
+    folder = os.path.join(WORK, "fo", name)
+    if hasattr(fo, "file_output_items"):          # Blender 5
+        fo.directory, fo.file_name = folder + os.sep, ""
+        fo.format.media_type = "IMAGE"
+        fo.file_output_items.new("RGBA", "out")
+    else:                                         # Blender 4.x
+        fo.base_path = folder + os.sep
+        fo.file_slots.clear()
+        fo.file_slots.new("out")
+    fo.format.file_format, fo.format.color_depth = "OPEN_EXR", "32"
+    tree.links.new(socket, fo.inputs[0])
     bpy.ops.render.render()
     tree.nodes.remove(fo)
-    path = os.path.join(WORK, "fo", f"{name}out.exr")
+    path = sorted(glob.glob(os.path.join(folder, "out*.exr")))[0]
     image = bpy.data.images.load(path)
     out = pixels(image).copy()
     bpy.data.images.remove(image)
@@ -204,7 +218,7 @@ def compositor():
     slot.style_path, slot.mask_source, slot.mask_index = STYLE, "OBJECT_INDEX", 3
     nst.method = "WCT"
     r1 = bpy.ops.nst.compositor_apply()
-    tree = scene.compositing_node_group
+    tree = tree_of(scene)
     groups1 = [g.name for g in bpy.data.node_groups if g.name.startswith("NST Style")]
     instances1 = [n.name for n in tree.nodes if n.type == "GROUP"]
     first = pixels(bpy.data.images["NST Style Result"]).copy()
@@ -214,10 +228,11 @@ def compositor():
     instances2 = [n.name for n in tree.nodes if n.type == "GROUP"]
     result = pixels(bpy.data.images["NST Style Result"]).copy()
     group_node = next(n for n in tree.nodes if n.type == "GROUP")
-    composited = render_file_output(scene, group_node.outputs[0], "styled_")
+    composited = render_file_output(scene, group_node.outputs[0], "styled")
     rl = next(n for n in tree.nodes if n.type == "R_LAYERS")
-    plain = render_file_output(scene, rl.outputs["Image"], "plain_")
-    index = render_file_output(scene, rl.outputs["Object Index"], "index_")[..., 0]
+    plain = render_file_output(scene, rl.outputs["Image"], "plain")
+    index_socket = rl.outputs.get("Object Index") or rl.outputs.get("IndexOB")   # 5.x / 4.x name
+    index = render_file_output(scene, index_socket, "index")[..., 0]
     cube = np.abs(index - 3) < 0.5
     diff = np.abs(result[..., :3] - plain[..., :3]).max(axis=-1)
     output_linked = any(l.from_node == group_node for l in tree.links)

@@ -22,6 +22,8 @@ sys.path.insert(0, str(SCRIPTS))
 import build_extension  # noqa: E402
 
 DRIVER = Path(__file__).with_name("driver.py")
+# Another bpy (e.g. `make test-blender45`: Blender 4.5 LTS in .venv45) can run the same scenarios.
+BLENDER_PYTHON = os.environ.get("NST_BLENDER_PYTHON", sys.executable)
 STYLE = DATA / "style" / "vangogh_starry_night.jpg"
 
 
@@ -50,7 +52,7 @@ def facts(extension_zip, tmp_path_factory) -> dict:
     home = tmp_path_factory.mktemp("home")            # no real user configuration is touched
     work = tmp_path_factory.mktemp("work")
     env = {**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config")}
-    r = subprocess.run([sys.executable, str(DRIVER), str(extension_zip), str(STYLE), str(work)],
+    r = subprocess.run([BLENDER_PYTHON, str(DRIVER), str(extension_zip), str(STYLE), str(work)],
                        capture_output=True, text=True, env=env, timeout=900)
     lines = [l for l in r.stdout.splitlines() if l.startswith("NST-RESULTS ")]
     assert lines, f"the Blender driver printed no results (exit {r.returncode}):\n{r.stderr[-3000:]}"
