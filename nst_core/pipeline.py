@@ -25,7 +25,8 @@ STYLE_SIZE = 512        # default long side of style images
 ADAIN_DECODER = "adain_decoder4"   # our trained AdaIN decoder, when the models folder has it
 _STYLE_CACHE_SIZE = 32
 MEMORY_BUDGET = 2 << 30         # bytes of RAM (CPU) or GPU memory (CUDA) a call may use
-TILE_BYTES_PER_PIXEL = 700      # measured peak of the largest model (~270 B/px) plus feature copies
+TILE_BYTES_PER_PIXEL = 800      # per pixel a tile reads: the largest model's peak (~270 B/px
+                                # measured) plus feature copies; 2048² tiled peaked at 1.62 GB
 BASE_BYTES = 300 << 20          # interpreter, onnxruntime and loaded models
 FEATURE_CACHE_BYTES = 256 << 20 # tile features kept between the statistics and stylize passes
 
@@ -184,8 +185,8 @@ def stylize(content: np.ndarray, styles: np.ndarray | Sequence[np.ndarray], meth
     used = [name for st in stages for name in (st.encoder, st.decoder)]
     has_alpha = source.shape[2] in (2, 4)
     extra = sum(m.nbytes for m in masks_active if m is not None)
-    tiles, dtype = _plan((h, w_px), 4 if has_alpha else 3, source.nbytes + extra,
-                         int(memory_budget), tile_size, seamless)
+    tiles, dtype, cache = _plan((h, w_px), 4 if has_alpha else 3, source.nbytes + extra,
+                                int(memory_budget), tile_size, seamless)
     passes = 2 * len(tiles) if prepared else len(tiles)
     job = _Job(len(stages) * (len(prepared) + passes), progress, cancel)
 
@@ -198,9 +199,8 @@ def stylize(content: np.ndarray, styles: np.ndarray | Sequence[np.ndarray], meth
         pixels = np.clip(pixels, 0.0, 1.0)
         return _preserve_color(pixels, _Source.read(tile)) if preserve_color else pixels
 
-    out = np.zeros((h, w_px, 4 if has_alpha else 3), np.float32)
-    _run(rt, job, _Source, stages, prepared, weights_active, masks_active, alpha, tiles, dtype,
-         finish, out)
+    out = _run(rt, job, _Source, stages, prepared, weights_active, masks_active, alpha, tiles,
+               dtype, cache, finish, (h, w_px, 4 if has_alpha else 3))
     if cancel is not None and cancel():
         raise CancelledError("stylization cancelled")
     if has_alpha:
@@ -238,29 +238,33 @@ def _style_moments(rt: Runtime, name: str, style: np.ndarray) -> Moments:
 
 
 def _plan(shape, channels_out: int, source_bytes: int, budget: int, tile_size: int | None,
-          seamless: bool) -> tuple[list[tiling.Tile], type]:
-    """Tiles (one when the whole image fits the budget) and the dtype of intermediate images."""
+          seamless: bool) -> tuple[list[tiling.Tile], type, int]:
+    """Tiles (one when the whole image fits the budget), the dtype of intermediate images and
+    how many bytes of tile features may be kept between the two passes of a stage."""
     h, w = shape
     whole = h * w * (TILE_BYTES_PER_PIXEL + 4 * channels_out) + source_bytes + BASE_BYTES
     if tile_size is None and whole <= budget:
-        tiles = tiling.grid(h, w, max(h, w), seamless)
-    else:
-        if tile_size is None:   # buffers: one float16 image in, the float32 result out
-            free = budget - BASE_BYTES - source_bytes - h * w * (2 * 3 + 4 * channels_out)
-            read = math.isqrt(max(free, 0) // TILE_BYTES_PER_PIXEL)
-            tile_size = max(tiling.MIN_CORE, read - 2 * tiling.HALO)
-        tiles = tiling.grid(h, w, tile_size, seamless)
-    return tiles, (np.float32 if len(tiles) == 1 else np.float16)
+        return tiling.grid(h, w, max(h, w), seamless), np.float32, FEATURE_CACHE_BYTES
+    # Tiled: at most one float16 image (the previous stage's) and the float32 result are alive.
+    free = max(budget - BASE_BYTES - source_bytes - h * w * (2 * 3 + 4 * channels_out), 0)
+    cache = min(FEATURE_CACHE_BYTES, free // 4)
+    if tile_size is None:
+        read = math.isqrt((free - cache) // TILE_BYTES_PER_PIXEL)
+        tile_size = max(tiling.MIN_CORE, read - 2 * tiling.HALO)
+    tiles = tiling.grid(h, w, tile_size, seamless)
+    return tiles, (np.float32 if len(tiles) == 1 else np.float16), cache
 
 
-def _run(rt, job, source, stages, styles, weights, masks, alpha, tiles, dtype, finish, out):
+def _run(rt, job, source, stages, styles, weights, masks, alpha, tiles, dtype, cache_bytes,
+         finish, out_shape):
     """Run the stages tile by tile; the content statistics of every stage are summed over all
     tiles before any tile is transformed, so tiles agree. ``finish`` post-processes the last
-    stage's tiles; the result is accumulated into ``out``."""
+    stage's tiles, which are accumulated into the float32 result of ``out_shape``. Only the
+    previous stage's image and the one being written are alive at any time."""
     image, read = source, None
     for k, stage in enumerate(stages):
         last = k == len(stages) - 1
-        dest = out if last else np.zeros(out.shape[:2] + (3,), dtype)
+        dest = np.zeros(out_shape if last else out_shape[:2] + (3,), np.float32 if last else dtype)
         factor = 2 ** (stage.level - 1)
         stats = []
         for i, style in enumerate(styles):
@@ -271,7 +275,7 @@ def _run(rt, job, source, stages, styles, weights, masks, alpha, tiles, dtype, f
         maps = None
         if styles:
             whole, regions = None, [None] * len(styles)
-            cache_left = FEATURE_CACHE_BYTES
+            cache_left = cache_bytes
             for t, tile in enumerate(tiles):
                 job.step(f"level {stage.level}: statistics, tile {t + 1}/{len(tiles)}")
                 f = _features(rt, stage.encoder, read(tile))
@@ -302,4 +306,4 @@ def _run(rt, job, source, stages, styles, weights, masks, alpha, tiles, dtype, f
                 pixels = finish(tile, pixels)
             tile.write(dest[..., :3] if last else dest, pixels)
         image = dest
-    return out
+    return image

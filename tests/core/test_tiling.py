@@ -66,14 +66,14 @@ def test_border_tiles_read_no_mirrored_halo():
 
 
 def test_budget_decides_the_tiles():
-    whole, dtype = pipeline._plan((1024, 1024), 3, 0, 2 << 30, None, False)
+    whole, dtype, _ = pipeline._plan((1024, 1024), 3, 0, 2 << 30, None, False)
     assert len(whole) == 1 and dtype == np.float32
-    tiles, dtype = pipeline._plan((8192, 8192), 3, 8192 * 8192 * 3, 2 << 30, None, False)
+    tiles, dtype, cache = pipeline._plan((8192, 8192), 3, 8192 * 8192 * 3, 2 << 30, None, False)
     assert len(tiles) > 1 and dtype == np.float16
     read = max(t.read_shape[0] * t.read_shape[1] for t in tiles)
-    buffers = 8192 * 8192 * (3 + 2 * 3 + 4 * 3) + pipeline.BASE_BYTES
+    buffers = 8192 * 8192 * (3 + 2 * 3 + 4 * 3) + pipeline.BASE_BYTES + cache
     assert buffers + read * pipeline.TILE_BYTES_PER_PIXEL <= 2 << 30
-    small, _ = pipeline._plan((8192, 8192), 3, 8192 * 8192 * 3, 1 << 30, None, False)
+    small, _, _ = pipeline._plan((8192, 8192), 3, 8192 * 8192 * 3, 1 << 30, None, False)
     assert len(small) > len(tiles)       # a smaller budget gives more, smaller tiles
 
 
