@@ -46,6 +46,11 @@ class Session:
     def run(self, x: np.ndarray) -> list[np.ndarray]:
         return self._session.run(self.output_names, {self.input_name: np.ascontiguousarray(x, np.float32)})
 
+    def run_feeds(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """Run a model with several named inputs (e.g. features and a bank's weights)."""
+        return self._session.run(self.output_names, {k: np.ascontiguousarray(v, np.float32)
+                                                     for k, v in feeds.items()})
+
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.run(x)[0]
 
@@ -77,7 +82,14 @@ class Runtime:
             if self.requested == "cuda":
                 raise DeviceError(f"device 'cuda' requested but {reason}")
             return Device((CPU,), reason)
-        # CUDA is offered: it counts only if a session really starts on it.
+        # CUDA is offered: it counts only if a session really starts on it. CUDA and cuDNN from
+        # NVIDIA's pip packages (beside torch, say) are found only once preloaded.
+        import onnxruntime as ort
+        if hasattr(ort, "preload_dlls"):
+            try:
+                ort.preload_dlls()
+            except Exception:   # noqa: BLE001 - system-wide CUDA may still work without them
+                pass
         probe = self.store.names()[0] if self.store.names() else None
         try:
             session = self._create(probe, (CUDA, CPU)) if probe else None
