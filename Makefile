@@ -25,7 +25,7 @@ install: $(VENV)/.installed
 weights: install
 	$(PY) scripts/fetch_weights.py --dest $(BUILD)/weights
 
-$(MODELS)/manifest.json: $(VENV)/.installed scripts/export_onnx.py scripts/torch_models.py $(wildcard scripts/trained/*.pth)
+$(MODELS)/manifest.json: $(VENV)/.installed scripts/export_onnx.py scripts/torch_models.py $(wildcard scripts/trained/*.pth) $(wildcard scripts/trained/stylebank/*.npz)
 	$(PY) scripts/fetch_weights.py --dest $(BUILD)/weights
 	$(PY) scripts/export_onnx.py --weights $(BUILD)/weights --out $(MODELS)
 

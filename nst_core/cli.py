@@ -1,4 +1,5 @@
-"""Command line: ``nst stylize``, ``nst info`` (also ``python -m nst_core``).
+"""Command line: ``nst stylize``, ``nst styles``, ``nst learn-style``, ``nst evaluate``,
+``nst info`` (also ``python -m nst_core``).
 
 Errors exit with status 2 and one line naming the problem, never a traceback.
 """
@@ -65,14 +66,24 @@ def _parse_masks(items: list[str], count: int) -> list | None:
 
 def cmd_stylize(args) -> int:
     out = Path(args.output)
-    inputs = [Path(args.content), *map(Path, args.style)]
+    bank = args.method == "stylebank"
+    inputs = [Path(args.content), *([] if bank else map(Path, args.style))]
     if any(out.exists() and out.resolve() == p.resolve() for p in inputs if p.exists()):
         raise NSTError(f"output {out} is one of the input files; choose another -o path "
                        "(inputs are never overwritten)")
+    weights = _parse_weights(args.weights)
+    if weights is not None and len(weights) == len(args.style) and sum(weights) > 0 \
+            and abs(sum(weights) - 1) > 1e-6:
+        print(f"nst: warning: weights {args.weights} sum to {sum(weights):g}; normalised to sum 1",
+              file=sys.stderr)
+    if args.regions is not None and args.regions != len(args.style):
+        raise NSTError(f"--regions {args.regions} needs {args.regions} styles (one bank per "
+                       f"region), got {len(args.style)} --style")
     content = load_image(args.content)
-    styles = [load_image(s) for s in args.style]
-    result = stylize(content, styles, method=args.method, weights=_parse_weights(args.weights),
-                     masks=_parse_masks(args.mask, len(styles)), alpha=args.alpha,
+    styles = list(args.style) if bank else [load_image(s) for s in args.style]
+    result = stylize(content, styles, method=args.method, weights=weights,
+                     masks=_parse_masks(args.mask, len(styles)), regions=args.regions is not None,
+                     alpha=args.alpha,
                      preserve_color=args.preserve_color, device=args.device, threads=args.threads,
                      models_dir=args.models, style_size=args.style_size, seamless=args.seamless,
                      memory_budget=int(args.memory_gb * (1 << 30)), progress=_Progress())
@@ -105,6 +116,65 @@ def cmd_evaluate(args) -> int:
         for r in rows:
             print(f"{r['output']:<40} {r['style_gain']:>10.3f} {r['content_distance']:>12.3f} "
                   f"{r['style_distance']:>10.2f}")
+    return 0
+
+
+def cmd_styles(args) -> int:
+    from .stylebank import available, user_styles_dir
+
+    rt = get_runtime(args.models, "cpu")
+    rows = [{"name": name, "source": source, "file": str(path)}
+            for name, (path, source, _) in available(rt.store).items()]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print(f"no StyleBank styles: none in {rt.store.dir} (run `make models`) or in "
+              f"{user_styles_dir()} (`nst learn-style`)")
+    for r in rows:
+        print(f"{r['name']:<32} {r['source']}")
+    return 0
+
+
+def cmd_learn_style(args) -> int:
+    """Train one new bank with the encoder and decoder frozen (needs torch and the source
+    tree's scripts/); it lands in the user's styles folder, where `nst` and Blender find it."""
+    import subprocess
+
+    from .models import ModelStore
+    from .stylebank import available, user_styles_dir
+
+    script = Path(__file__).resolve().parent.parent / "scripts" / "train_stylebank.py"
+    if not script.is_file():
+        raise NSTError("learn-style needs the nst source tree (scripts/train_stylebank.py beside "
+                       "nst_core) and torch; run it from a checkout after `make install`")
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise NSTError("learn-style needs torch (pip install torch); stylizing does not") from None
+    if not args.name.replace("_", "").replace("-", "").isalnum():
+        raise NSTError(f"--name '{args.name}': use letters, digits, '_' and '-' only")
+    load_image(args.image)                     # a clear error for a missing or broken image
+    store = ModelStore(args.models)
+    builtin = [n for n, (_, source, _) in available(store).items() if source == "built-in"]
+    if args.name in builtin:
+        raise NSTError(f"'{args.name}' is a built-in style; choose another --name")
+    out = user_styles_dir()
+    if (out / f"{args.name}.npz").exists() and not args.overwrite:
+        raise NSTError(f"a learned style '{args.name}' exists ({out / (args.name + '.npz')}); "
+                       "pass --overwrite to replace it")
+    cmd = [sys.executable, str(script), "--style-image", str(args.image), "--name", args.name,
+           "--out", str(out), "--steps", str(args.steps), "--overwrite", "--size", str(args.size),
+           "--batch", str(args.batch)]
+    if args.device != "auto":
+        cmd += ["--device", args.device]
+    if args.data:
+        cmd += ["--data", str(args.data)]
+    print(f"learning '{args.name}' from {args.image}: {args.steps} steps on "
+          f"{args.device}; progress and time left on stderr", file=sys.stderr)
+    if subprocess.run(cmd, stdout=subprocess.DEVNULL).returncode != 0:
+        raise NSTError("learn-style failed (see the messages above)")
+    print(f"learned style '{args.name}' -> {out / (args.name + '.npz')}")
     return 0
 
 
@@ -145,19 +215,22 @@ def cmd_info(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nst", description="Neural style transfer (WCT, AdaIN).")
+    parser = argparse.ArgumentParser(prog="nst", description="Neural style transfer (WCT, AdaIN, StyleBank).")
     parser.add_argument("--version", action="version", version=f"nst_core {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("stylize", help="stylize an image with one or more styles")
     p.add_argument("content", help="content image")
-    p.add_argument("--style", action="append", required=True, help="style image (repeat to blend)")
+    p.add_argument("--style", action="append", required=True,
+                   help="style image, or a style name for --method stylebank (repeat to blend)")
     p.add_argument("--weights", help="comma-separated weight per style, e.g. 0.7,0.3")
     p.add_argument("--method", default="wct", help=f"one of {', '.join(METHODS)} (default wct)")
     p.add_argument("--alpha", type=float, default=1.0, help="style strength 0..1 (default 1)")
     p.add_argument("--preserve-color", action="store_true", help="keep the content's colours")
     p.add_argument("--mask", action="append", default=[], metavar="INDEX=MASK.png",
                    help="where style INDEX (from 0) applies; white = style")
+    p.add_argument("--regions", type=int, metavar="K", help="stylebank: K regions by k-means of "
+                   "the content's features, region i gets style i (K = number of --style)")
     p.add_argument("--style-size", type=int, default=512, help="long side of styles (default 512)")
     p.add_argument("--seamless", action="store_true", help="keep a tileable texture tileable")
     p.add_argument("--memory-gb", type=float, default=2.0,
@@ -168,6 +241,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="output image (.png, .jpg, .tif)")
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     p.set_defaults(func=cmd_stylize)
+
+    p = sub.add_parser("styles", help="list StyleBank styles (built-in and learned)")
+    p.add_argument("--models", default=None)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_styles)
+
+    p = sub.add_parser("learn-style", help="learn a new StyleBank style from an image (needs torch)")
+    p.add_argument("image")
+    p.add_argument("--name", required=True, help="name to stylize with later")
+    p.add_argument("--steps", type=int, default=500)
+    p.add_argument("--size", type=int, default=256, help="training crop size (default 256)")
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--device", default="auto", choices=DEVICES)
+    p.add_argument("--overwrite", action="store_true", help="replace a learned style of that name")
+    p.add_argument("--data", default=None, help="folder with content/ photos (default: the "
+                   "project's resized copy, else ../shared/data)")
+    p.add_argument("--models", default=None)
+    p.set_defaults(func=cmd_learn_style)
 
     p = sub.add_parser("evaluate", help="style gain and content distance of stylized images")
     p.add_argument("content")

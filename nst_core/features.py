@@ -73,13 +73,23 @@ def downsample_mask(mask: np.ndarray, factor: int) -> np.ndarray:
         h // factor, factor, w // factor, factor).mean(axis=(1, 3))
 
 
+def shares(masks: list[np.ndarray | None], weights: list[float], alpha: float, n: int) -> np.ndarray:
+    """Per-pixel share of each style (S×n): w_i·m_i / Σ_j w_j·m_j, scaled by the coverage
+    min(1, Σ_j m_j) (an uncovered pixel keeps the content, a half-covered one is half
+    stylized), then by alpha. Unmasked styles have m = 1."""
+    m = np.stack([np.ones(n, np.float32) if mk is None else mk.astype(np.float32) for mk in masks])
+    wm = m * np.asarray(weights, np.float32)[:, None]
+    total = wm.sum(axis=0)
+    coverage = np.minimum(m.sum(axis=0), 1.0)
+    return np.divide(wm, total, out=np.zeros_like(wm), where=total > 0) * (alpha * coverage)
+
+
 def blend(f: np.ndarray, maps: list[Affine], weights: list[float],
           masks: list[np.ndarray | None], alpha: float) -> np.ndarray:
     """Mix the affine maps per pixel and blend with the content by alpha.
 
-    f: C×N content features. Style i gets per-pixel share w_i·m_i / Σ_j w_j·m_j, scaled by the
-    coverage min(1, Σ_j m_j) (an uncovered pixel keeps the content, a half-covered one is half
-    stylized), then by alpha. Unmasked styles have m = 1. Returns float32 C×N.
+    f: C×N content features; each style's per-pixel share is given by ``shares``.
+    Returns float32 C×N.
     """
     c = f.shape[0]
     if all(m is None for m in masks):
@@ -89,12 +99,7 @@ def blend(f: np.ndarray, maps: list[Affine], weights: list[float],
             matrix = matrix + alpha * w * a.matrix
             bias = bias + alpha * w * a.bias
         return (matrix.astype(np.float32) @ f + bias.astype(np.float32)[:, None]).astype(np.float32)
-    n = f.shape[1]
-    m = np.stack([np.ones(n, np.float32) if mk is None else mk.astype(np.float32) for mk in masks])
-    wm = m * np.asarray(weights, np.float32)[:, None]
-    total = wm.sum(axis=0)
-    coverage = np.minimum(m.sum(axis=0), 1.0)
-    share = np.divide(wm, total, out=np.zeros_like(wm), where=total > 0) * (alpha * coverage)
+    share = shares(masks, weights, alpha, f.shape[1])
     out = f * (1 - share.sum(axis=0))
     for a, s in zip(maps, share):
         out += (a.matrix.astype(np.float32) @ f + a.bias.astype(np.float32)[:, None]) * s

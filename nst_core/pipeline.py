@@ -11,14 +11,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import adain, tiling, wct
+from . import adain, stylebank, tiling, wct
 from .color import preserve_color as _preserve_color
 from .errors import CancelledError, StyleError
 from .features import Moments, blend, downsample_mask, moments
 from .images import alpha_of, check_array, check_image, check_mask, fit_long_side, to_rgb
 from .runtime import Runtime, get_runtime
 
-METHODS = ("wct", "adain")
+METHODS = ("wct", "adain", "stylebank")
 PAD_MULTIPLE = 16       # the level-5 encoder pools four times
 MIN_SIZE = 32           # level-5 features must be at least 2×2 for reflection padding
 STYLE_SIZE = 512        # default long side of style images
@@ -119,9 +119,10 @@ def _normalise_weights(weights: Sequence[float] | None, count: int) -> list[floa
     return [x / sum(w) for x in w]
 
 
-def stylize(content: np.ndarray, styles: np.ndarray | Sequence[np.ndarray], method: str = "wct", *,
+def stylize(content: np.ndarray, styles, method: str = "wct", *,
             weights: Sequence[float] | None = None,
             masks: Sequence[np.ndarray | None] | None = None,
+            regions: bool = False,
             alpha: float = 1.0, preserve_color: bool = False,
             levels: Sequence[int] = wct.DEFAULT_LEVELS, style_size: int | None = STYLE_SIZE,
             decoder: str | None = None, seamless: bool = False,
@@ -133,10 +134,15 @@ def stylize(content: np.ndarray, styles: np.ndarray | Sequence[np.ndarray], meth
 
     content: float32 H×W×3 or H×W×4 in [0, 1], sRGB (convert Blender's scene-linear pixels with
     ``linear_to_srgb`` first), straight alpha; H×W, ×1, ×2, uint8 and uint16 are accepted too.
-    styles: one image or a sequence of images like ``content`` (any sizes).
-    method: "wct" (levels coarse to fine, default 5..1) or "adain" (level 4 + decoder).
-    weights: one non-negative weight per style, normalised to sum 1 (default: equal).
+    styles: one image or a sequence of images like ``content`` (any sizes); for "stylebank" one
+    style name or a sequence of names (see ``stylebank.available``) or Bank objects.
+    method: "wct" (levels coarse to fine, default 5..1), "adain" (level 4 + decoder) or
+    "stylebank" (level 4, one learned bank per style, no style image).
+    weights: one non-negative weight per style, normalised to sum 1 (default: equal); StyleBank
+    fuses its banks linearly with them.
     masks: one H×W mask in [0, 1] (or None) per style: where each style applies; soft masks mix.
+    regions: StyleBank only: split the content into one region per style by k-means of its
+    features and give each region its style's bank.
     alpha: 0 keeps the content, 1 is full style. preserve_color: keep the content's chroma.
     style_size: styles are downscaled to this long side (None keeps their size).
     seamless: a tileable content gives a tileable result (context wraps around the borders).
@@ -152,34 +158,49 @@ def stylize(content: np.ndarray, styles: np.ndarray | Sequence[np.ndarray], meth
     if not np.isfinite(alpha) or not 0.0 <= alpha <= 1.0:
         raise StyleError(f"alpha must be between 0 and 1, got {alpha}")
     source = check_image(content, "content")
-    if isinstance(styles, np.ndarray):
-        styles = [styles]
-    if len(styles) == 0:
-        raise StyleError("no style given; pass at least one style image")
-    style_rgbs = [check_array(s, f"style {i}")[0] for i, s in enumerate(styles)]
-    w = _normalise_weights(weights, len(style_rgbs))
+    rt = runtime or get_runtime(models_dir, device, threads)
+    if method == "stylebank":       # styles are bank names (or Bank objects)
+        banks = stylebank.resolve(styles, rt.store)
+        count = len(banks)
+    else:
+        if isinstance(styles, np.ndarray):
+            styles = [styles]
+        if isinstance(styles, str) or len(styles) == 0 or any(isinstance(x, str) for x in styles):
+            raise StyleError(f"method '{method}' takes style images (arrays); style names are "
+                             "for method 'stylebank'" if len(styles) else "no style given; pass "
+                             "at least one style image")
+        style_rgbs = [check_array(x, f"style {i}")[0] for i, x in enumerate(styles)]
+        count = len(style_rgbs)
+    w = _normalise_weights(weights, count)
     if masks is None:
-        masks = [None] * len(style_rgbs)
-    if len(masks) != len(style_rgbs):
-        raise StyleError(f"got {len(masks)} masks for {len(style_rgbs)} styles; pass None for "
+        masks = [None] * count
+    if len(masks) != count:
+        raise StyleError(f"got {len(masks)} masks for {count} styles; pass None for "
                          "a style that applies everywhere")
     mask_arrays = [None if m is None else check_mask(m, source.shape[:2], f"mask {i}")
                    for i, m in enumerate(masks)]
-    # A style with zero weight or an empty mask has no influence: drop it.
-    active = [i for i in range(len(style_rgbs))
-              if w[i] > 0 and (mask_arrays[i] is None or mask_arrays[i].max() > 0)]
+    if regions and (method != "stylebank" or any(m is not None for m in mask_arrays)):
+        raise StyleError("regions (k-means of the content's features, one bank per region) work "
+                         "with method 'stylebank' and no masks")
+    # A style with zero weight or an empty mask has no influence: drop it (in region mode every
+    # style owns a region, whatever its weight).
+    active = [i for i in range(count)
+              if regions or (w[i] > 0 and (mask_arrays[i] is None or mask_arrays[i].max() > 0))]
     if method == "wct":
         levels = tuple(int(x) for x in levels)
         if not levels or any(x not in wct.DEFAULT_LEVELS for x in levels):
             raise StyleError(f"levels must be a non-empty subset of 1..5, got {levels}")
-    rt = runtime or get_runtime(models_dir, device, threads)
     h, w_px = source.shape[:2]
-    prepared = [_pad(fit_long_side(style_rgbs[i], style_size), 1) for i in active]
-    weights_active = [w[i] / sum(w[j] for j in active) for i in active]
+    weights_active = [w[i] / sum(w[j] for j in active) if not regions else 1.0 for i in active]
     masks_active = [mask_arrays[i] for i in active]
+    if method == "stylebank":
+        prepared = [banks[i] for i in active]
+        stages = [_Stage(stylebank.LEVEL, stylebank.ENCODER, decoder or stylebank.DECODER, stylebank)]
+    else:
+        prepared = [_pad(fit_long_side(style_rgbs[i], style_size), 1) for i in active]
     if method == "wct":
         stages = [_Stage(x, f"encoder{x}", f"decoder{x}", wct) for x in levels]
-    else:
+    elif method == "adain":
         dec = decoder or (ADAIN_DECODER if rt.store.has(ADAIN_DECODER) else f"decoder{adain.LEVEL}")
         stages = [_Stage(adain.LEVEL, f"encoder{adain.LEVEL}", dec, adain)]
     used = [name for st in stages for name in (st.encoder, st.decoder)]
@@ -188,7 +209,8 @@ def stylize(content: np.ndarray, styles: np.ndarray | Sequence[np.ndarray], meth
     tiles, dtype, cache = _plan((h, w_px), 4 if has_alpha else 3, source.nbytes + extra,
                                 int(memory_budget), tile_size, seamless)
     passes = 2 * len(tiles) if prepared else len(tiles)
-    job = _Job(len(stages) * (len(prepared) + passes), progress, cancel)
+    style_steps = 0 if method == "stylebank" else len(prepared)
+    job = _Job(len(stages) * (style_steps + passes), progress, cancel)
 
     class _Source:
         @staticmethod
@@ -200,7 +222,7 @@ def stylize(content: np.ndarray, styles: np.ndarray | Sequence[np.ndarray], meth
         return _preserve_color(pixels, _Source.read(tile)) if preserve_color else pixels
 
     out = _run(rt, job, _Source, stages, prepared, weights_active, masks_active, alpha, tiles,
-               dtype, cache, finish, (h, w_px, 4 if has_alpha else 3))
+               dtype, cache, finish, (h, w_px, 4 if has_alpha else 3), regions)
     if cancel is not None and cancel():
         raise CancelledError("stylization cancelled")
     if has_alpha:
@@ -256,25 +278,28 @@ def _plan(shape, channels_out: int, source_bytes: int, budget: int, tile_size: i
 
 
 def _run(rt, job, source, stages, styles, weights, masks, alpha, tiles, dtype, cache_bytes,
-         finish, out_shape):
+         finish, out_shape, regions=False):
     """Run the stages tile by tile; the content statistics of every stage are summed over all
     tiles before any tile is transformed, so tiles agree. ``finish`` post-processes the last
     stage's tiles, which are accumulated into the float32 result of ``out_shape``. Only the
-    previous stage's image and the one being written are alive at any time."""
+    previous stage's image and the one being written are alive at any time. For StyleBank
+    ``styles`` are banks: the statistics pass gives the content's normalisation (and, with
+    ``regions``, a sample of features for k-means), the stylize pass applies the banks."""
     image, read = source, None
     for k, stage in enumerate(stages):
         last = k == len(stages) - 1
         dest = np.zeros(out_shape if last else out_shape[:2] + (3,), np.float32 if last else dtype)
         factor = 2 ** (stage.level - 1)
-        stats = []
-        for i, style in enumerate(styles):
+        banks = stage.module is stylebank
+        stats, sample = [], []
+        for i, style in enumerate([] if banks else styles):
             job.step(f"level {stage.level}: style {i + 1}")
             stats.append(stage.module.StyleStats.from_moments(_style_moments(rt, stage.encoder, style)))
         read = source.read if k == 0 else (lambda tile, img=image: tile.read(img).astype(np.float32))
         cache = {}
         maps = None
         if styles:
-            whole, regions = None, [None] * len(styles)
+            whole, region_moments = None, [None] * len(styles)
             cache_left = cache_bytes
             for t, tile in enumerate(tiles):
                 job.step(f"level {stage.level}: statistics, tile {t + 1}/{len(tiles)}")
@@ -285,22 +310,30 @@ def _run(rt, job, source, stages, styles, weights, masks, alpha, tiles, dtype, c
                 flat = core.reshape(core.shape[0], -1)
                 part = moments(flat)
                 whole = part if whole is None else whole + part
-                for i, mask in enumerate(masks):
+                if regions:     # about 4096 feature vectors over the whole image for k-means
+                    step = max(1, int(np.sqrt(flat.shape[1] * len(tiles) / 4096)))
+                    sample.append(core[:, ::step, ::step].reshape(core.shape[0], -1).T)
+                for i, mask in enumerate(masks if not banks else []):
                     if mask is not None:
                         m = downsample_mask(tile.read(mask), factor)[tile.core(factor)]
                         part = moments(flat, m.reshape(-1))
-                        regions[i] = part if regions[i] is None else regions[i] + part
-            maps = []
-            for region, st in zip(regions, stats):
-                content = whole if region is None or region.weight < 1e-6 else region
-                maps.append(stage.module.transform(content, st))
+                        region_moments[i] = part if region_moments[i] is None else region_moments[i] + part
+            if banks:
+                maps = stylebank.Fusion(rt, styles, whole)
+                if regions:
+                    maps.centroids = stylebank.kmeans(maps.normalise_rows(np.concatenate(sample)),
+                                                      len(styles))
+            else:
+                maps = [stage.module.transform(whole if r is None or r.weight < 1e-6 else r, st)
+                        for r, st in zip(region_moments, stats)]
         for t, tile in enumerate(tiles):
             job.step(f"level {stage.level}: stylize, tile {t + 1}/{len(tiles)}")
             f = cache.pop(t) if t in cache else _features(rt, stage.encoder, read(tile))
             if maps is not None:
                 tile_masks = [None if m is None else downsample_mask(tile.read(m), factor).reshape(-1)
                               for m in masks]
-                f = blend(f.reshape(f.shape[0], -1), maps, weights, tile_masks, alpha).reshape(f.shape)
+                f = maps.apply(f, weights, tile_masks, alpha) if banks else \
+                    blend(f.reshape(f.shape[0], -1), maps, weights, tile_masks, alpha).reshape(f.shape)
             pixels = from_nchw(rt.session(stage.decoder)(f[None]))
             if last:
                 pixels = finish(tile, pixels)

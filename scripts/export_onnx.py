@@ -28,6 +28,30 @@ DEFAULT_OUT = ROOT / "build" / "models"
 TRAINED_DIR = ROOT / "scripts" / "trained"
 OPSET = 17
 MANIFEST = "manifest.json"
+BANKS_DIR = TRAINED_DIR / "stylebank"     # built-in StyleBank banks (scripts/train_stylebank.py)
+BANK_CHANNELS = 128
+
+
+def bank_conv_graph(path: Path) -> None:
+    """StyleBank's bank as one ONNX graph whose weights are inputs: features (1×128×h×w),
+    weight (128×128×3×3), bias (128) -> reflection pad 1 -> 3×3 convolution."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    pads = helper.make_tensor("pads", TensorProto.INT64, [8], [0, 0, 1, 1, 0, 0, 1, 1])
+    graph = helper.make_graph(
+        [helper.make_node("Pad", ["features", "pads"], ["padded"], mode="reflect"),
+         helper.make_node("Conv", ["padded", "weight", "bias"], ["stylized"], kernel_shape=[3, 3])],
+        "stylebank_conv",
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, [1, BANK_CHANNELS, "h", "w"]),
+         helper.make_tensor_value_info("weight", TensorProto.FLOAT, [BANK_CHANNELS, BANK_CHANNELS, 3, 3]),
+         helper.make_tensor_value_info("bias", TensorProto.FLOAT, [BANK_CHANNELS])],
+        [helper.make_tensor_value_info("stylized", TensorProto.FLOAT, [1, BANK_CHANNELS, "h", "w"])],
+        [pads])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
+                              ir_version=8)   # what opset 17 needs; older runtimes read it
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
 
 
 def _sha256(path: Path) -> str:
@@ -82,7 +106,20 @@ def export_all(weights: Path, out: Path, log=print) -> dict:
         add(trained.stem, dec, "decoder", level, dec.convs[f"conv{level}1"].in_channels, 3,
             "features", ["image"], f"scripts/trained/{trained.name}")
 
-    manifest = {"format_version": 1, "opset": OPSET, "torch": torch.__version__, "models": models}
+    path = out / "stylebank_conv.onnx"
+    bank_conv_graph(path)
+    models["stylebank_conv"] = {"file": path.name, "kind": "bank", "level": 4,
+                                "channels": BANK_CHANNELS, "inputs": ["features", "weight", "bias"],
+                                "outputs": ["stylized"], "sha256": _sha256(path), "source": "built here"}
+    banks = {}
+    (out / "stylebank").mkdir(exist_ok=True)
+    for bank in sorted(BANKS_DIR.glob("*.npz")) if BANKS_DIR.is_dir() else []:
+        target = out / "stylebank" / bank.name
+        target.write_bytes(bank.read_bytes())
+        banks[bank.stem] = {"file": f"stylebank/{bank.name}", "sha256": _sha256(target)}
+    log(f"exported {path} and {len(banks)} StyleBank banks")
+    manifest = {"format_version": 1, "opset": OPSET, "torch": torch.__version__, "models": models,
+                "banks": banks}
     tmp = out / (MANIFEST + ".tmp")
     tmp.write_text(json.dumps(manifest, indent=2) + "\n")
     os.replace(tmp, out / MANIFEST)

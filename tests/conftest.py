@@ -57,14 +57,23 @@ def photo() -> np.ndarray:
     return _load("content/kodak_kodim23.png", (128, 192))
 
 
+PAINTINGS = ("vangogh_starry_night", "hokusai_great_wave")   # also built-in StyleBank styles
+
+
 @pytest.fixture(scope="session")
 def painting() -> np.ndarray:
-    return _load("style/vangogh_starry_night.jpg", (160, 208))
+    return _load(f"style/{PAINTINGS[0]}.jpg", (160, 208))
 
 
 @pytest.fixture(scope="session")
 def painting2() -> np.ndarray:
-    return _load("style/hokusai_great_wave.jpg", (160, 224))
+    return _load(f"style/{PAINTINGS[1]}.jpg", (160, 224))
+
+
+def styles_for(method: str, painting, painting2) -> tuple:
+    """The two test styles as ``method`` takes them: the images, or for StyleBank the names of the
+    built-in banks trained on those same paintings."""
+    return PAINTINGS if method == "stylebank" else (painting, painting2)
 
 
 def real_pairs(n: int, size=(192, 256)) -> list[tuple[np.ndarray, np.ndarray]]:

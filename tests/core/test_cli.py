@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 import nst_core
+from conftest import styles_for
 
 
 def nst(*args, env=None):
@@ -34,7 +35,8 @@ def images(tmp_path, photo, painting, painting2):
 @pytest.mark.parametrize("method", nst_core.METHODS)
 def test_stylize_writes_an_image(tmp_path, images, method):
     out = tmp_path / "out.png"
-    r = nst("stylize", images["content"], "--style", images["style"], "--style", images["style2"],
+    style, style2 = styles_for(method, images["style"], images["style2"])
+    r = nst("stylize", images["content"], "--style", style, "--style", style2,
             "--weights", "0.7,0.3", "--mask", f"1={images['mask']}", "--method", method,
             "--preserve-color", "--alpha", "0.8", "--device", "cpu", "-o", out, "--json")
     assert r.returncode == 0, r.stderr

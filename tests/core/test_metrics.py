@@ -8,6 +8,7 @@ import torch
 
 import nst_core
 import torch_models as tm
+from conftest import styles_for
 from nst_core import metrics
 
 
@@ -38,9 +39,10 @@ def test_identity_scores_zero(runtime, photo, painting):
 
 @pytest.mark.parametrize("method", nst_core.METHODS)
 def test_alpha_sweep_is_monotone(runtime, photo, painting, method):
+    style = styles_for(method, painting, None)[0]
     gains, dists = [], []
     for alpha in (0.0, 0.25, 0.5, 0.75, 1.0):
-        out = nst_core.stylize(photo, painting, method=method, alpha=alpha, runtime=runtime).image
+        out = nst_core.stylize(photo, style, method=method, alpha=alpha, runtime=runtime).image
         s = metrics.evaluate(photo, painting, out, runtime=runtime)
         gains.append(s.style_gain)
         dists.append(s.content_distance)
@@ -50,9 +52,10 @@ def test_alpha_sweep_is_monotone(runtime, photo, painting, method):
 
 @pytest.mark.parametrize("method", nst_core.METHODS)
 def test_interpolation_moves_towards_each_style_monotonically(runtime, photo, painting, painting2, method):
+    styles = list(styles_for(method, painting, painting2))
     to_a, to_b = [], []
     for w in (0.0, 0.25, 0.5, 0.75, 1.0):
-        out = nst_core.stylize(photo, [painting, painting2], method=method, weights=[w, 1 - w],
+        out = nst_core.stylize(photo, styles, method=method, weights=[w, 1 - w],
                                runtime=runtime).image
         to_a.append(metrics.evaluate(photo, painting, out, runtime=runtime).style_distance)
         to_b.append(metrics.evaluate(photo, painting2, out, runtime=runtime).style_distance)

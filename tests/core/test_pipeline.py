@@ -8,7 +8,7 @@ import pytest
 import nst_core
 import reference
 import torch_models as tm
-from conftest import SCRIPTS, real_pairs
+from conftest import SCRIPTS, real_pairs, styles_for
 from nst_core.color import rgb_to_yiq
 
 PIXEL_TOL = 2 / 255
@@ -42,6 +42,7 @@ def test_adain_uses_trained_decoder_by_default(runtime, photo, painting):
 
 @pytest.mark.parametrize("method", nst_core.METHODS)
 def test_weights_one_zero_equal_first_style_alone(runtime, photo, painting, painting2, method):
+    painting, painting2 = styles_for(method, painting, painting2)
     alone = run(runtime, photo, painting, method=method)
     mixed = run(runtime, photo, [painting, painting2], method=method, weights=[1, 0])
     half = run(runtime, photo, [painting, painting2], method=method, weights=[0.5, 0.5])
@@ -51,6 +52,7 @@ def test_weights_one_zero_equal_first_style_alone(runtime, photo, painting, pain
 
 @pytest.mark.parametrize("method", nst_core.METHODS)
 def test_alpha_zero_gives_back_the_content(runtime, photo, painting, method):
+    painting = styles_for(method, painting, None)[0]
     out = run(runtime, photo, painting, method=method, alpha=0.0, decoder="decoder4")
     styled = run(runtime, photo, painting, method=method)
     # exactly the decoders' reconstruction: encoder -> decoder at each level, nothing else
@@ -65,6 +67,7 @@ def test_alpha_zero_gives_back_the_content(runtime, photo, painting, method):
 
 @pytest.mark.parametrize("method", nst_core.METHODS)
 def test_all_zero_mask_has_no_influence(runtime, photo, painting, painting2, method):
+    painting, painting2 = styles_for(method, painting, painting2)
     alone = run(runtime, photo, painting, method=method)
     zero = np.zeros(photo.shape[:2], np.float32)
     masked = run(runtime, photo, [painting, painting2], method=method, masks=[None, zero])
@@ -73,6 +76,7 @@ def test_all_zero_mask_has_no_influence(runtime, photo, painting, painting2, met
 
 @pytest.mark.parametrize("method", nst_core.METHODS)
 def test_masks_give_each_region_its_style(runtime, photo, painting, painting2, method):
+    painting, painting2 = styles_for(method, painting, painting2)
     h, w = photo.shape[:2]
     left = np.zeros((h, w), np.float32)
     left[:, : w // 2] = 1
@@ -101,6 +105,7 @@ def test_flat_black_style_is_finite(runtime, photo):
 
 @pytest.mark.parametrize("method", nst_core.METHODS)
 def test_preserve_color_keeps_content_chroma(runtime, photo, painting, method):
+    painting = styles_for(method, painting, None)[0]
     plain = run(runtime, photo, painting, method=method)
     kept = run(runtime, photo, painting, method=method, preserve_color=True)
     chroma = lambda im: rgb_to_yiq(im)[..., 1:]  # noqa: E731
@@ -114,6 +119,7 @@ def test_preserve_color_keeps_content_chroma(runtime, photo, painting, method):
 @pytest.mark.parametrize("method", nst_core.METHODS)
 @pytest.mark.parametrize("size", [(37, 53), (1, 1), (5, 200), (127, 65)])
 def test_odd_sizes_come_back_at_the_same_size(runtime, painting, method, size):
+    painting = styles_for(method, painting, None)[0]
     rng = np.random.default_rng(1)
     content = rng.random((*size, 3), dtype=np.float32)
     out = run(runtime, content, painting, method=method)
@@ -122,6 +128,7 @@ def test_odd_sizes_come_back_at_the_same_size(runtime, painting, method, size):
 
 @pytest.mark.parametrize("method", nst_core.METHODS)
 def test_alpha_channel_passes_through(runtime, photo, painting, method):
+    painting = styles_for(method, painting, None)[0]
     rgba = np.concatenate([photo, np.linspace(0, 1, photo.size // 3, dtype=np.float32)
                            .reshape(photo.shape[:2])[..., None]], axis=-1)
     out = run(runtime, rgba, painting, method=method)
