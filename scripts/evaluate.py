@@ -2,7 +2,8 @@
 """Mean style gain G and content distance C of methods on the held-out photo × painting pairs.
 
 Pairs: scripts/dataset.py's fixed held-out split (never seen by training), content at 512 px on
-the long side. Writes a Markdown and a JSON table. Each --config is NAME=key=value;key=value,
+the long side. Writes a Markdown and a JSON table. With --stylebank: every StyleBank bank in the
+models folder on every held-out photo, scored against the bank's own painting (one row a style). Each --config is NAME=key=value;key=value,
 e.g. "WCT a=0.6=method=wct;alpha=0.6" — the part after the first '=' is passed to stylize().
 """
 
@@ -44,13 +45,49 @@ def parse(spec: str) -> tuple[str, dict]:
     return name, kwargs
 
 
+def stylebank_table(data: Path, out: Path) -> int:
+    from nst_core import stylebank
+
+    rt = nst_core.get_runtime(device="cpu")
+    photos = [fit_long_side(nst_core.load_image(c)[..., :3], metrics.METRIC_SIZE)
+              for c in dataset.split(data / "content")[1]]
+    rows = []
+    for name, (path, source, _) in stylebank.available(rt.store).items():
+        paintings = sorted((data / "style").glob(name + ".*"))
+        if not paintings:
+            print(f"{name}: no painting {name}.* in {data / 'style'}, skipped")
+            continue
+        style = nst_core.load_image(paintings[0])[..., :3]
+        g, c, t = [], [], []
+        for photo in photos:
+            r = nst_core.stylize(photo, name, "stylebank", runtime=rt)
+            s = metrics.evaluate(photo, style, r.image, runtime=rt)
+            g.append(s.style_gain), c.append(s.content_distance), t.append(r.seconds)
+        rows.append({"style": name, "source": source, "photos": len(photos),
+                     "style_gain": float(np.mean(g)), "content_distance": float(np.mean(c)),
+                     "median_seconds": float(np.median(t))})
+        print(f"{name:<30} G={rows[-1]['style_gain']:.3f} C={rows[-1]['content_distance']:.3f}", flush=True)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "stylebank.json").write_text(json.dumps(rows, indent=2) + "\n")
+    lines = ["| style | mean style gain G | mean content distance C | median s / image (CPU) |",
+             "|---|---|---|---|"]
+    lines += [f"| {r['style']} | {r['style_gain']:.3f} | {r['content_distance']:.3f} | {r['median_seconds']:.2f} |"
+              for r in rows]
+    (out / "stylebank.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", type=Path, default=dataset.DEFAULT_DATA)
     p.add_argument("--config", action="append", help="NAME=stylize kwargs (repeatable)")
     p.add_argument("--pairs", type=int, default=dataset.N_EVAL_PAIRS)
     p.add_argument("--out", type=Path, default=Path("build/eval"))
+    p.add_argument("--stylebank", action="store_true", help="per-style table of the StyleBank banks")
     args = p.parse_args(argv)
+    if args.stylebank:
+        return stylebank_table(args.data, args.out)
     pairs = dataset.eval_pairs(args.data)[: args.pairs]
     images = [(fit_long_side(nst_core.load_image(c)[..., :3], metrics.METRIC_SIZE), nst_core.load_image(s)[..., :3])
               for c, s in pairs]
