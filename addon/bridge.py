@@ -21,8 +21,9 @@ MODELS = Path(__file__).resolve().parent / "models"
 METHOD_ITEMS = [
     ("WCT", "WCT", "Whitening and colouring, five levels: strongest style, no training"),
     ("ADAIN", "AdaIN", "Adaptive instance normalisation with a trained decoder: fast"),
-    ("STYLEBANK", "StyleBank", "Learned style banks by name"),
+    ("STYLEBANK", "StyleBank", "Learned styles by name (built-in or learned with nst learn-style): fastest"),
 ]
+METHOD_LABELS = {key: label for key, label, _ in METHOD_ITEMS}
 
 
 class UserError(Exception):
@@ -47,9 +48,35 @@ def engine_options() -> dict:
 
 
 def method_name(method: str) -> str:
-    if method == "STYLEBANK":
-        raise UserError("StyleBank styles are not in this build yet; choose WCT or AdaIN")
-    return {"WCT": "wct", "ADAIN": "adain"}[method]
+    return {"WCT": "wct", "ADAIN": "adain", "STYLEBANK": "stylebank"}[method]
+
+
+def style_names() -> list[str]:
+    """StyleBank styles by name: the built-ins of the models folder and the artist's learned ones
+    (`nst learn-style`). Empty when the models cannot be read."""
+    from .nst_core import stylebank
+    try:
+        return list(stylebank.available(nst_core.ModelStore(engine_options()["models_dir"])))
+    except (UserError, nst_core.NSTError):
+        return []
+
+
+def search_style_names(_self, _context, edit_text: str):
+    """Search callback of style-name fields: the matching StyleBank styles."""
+    return [n for n in style_names() if edit_text.lower() in n.lower()]
+
+
+def style_for(method: str, path: str, name: str, where: str = ""):
+    """What the engine takes as one style: a StyleBank style's name, else the style image."""
+    try:
+        if method != "STYLEBANK":
+            return load_style(path)
+        if not name:
+            known = ", ".join(style_names()) or "none"
+            raise UserError(f"no StyleBank style chosen; known styles: {known}")
+        return name
+    except UserError as exc:
+        raise UserError(f"{where}{exc}") from None
 
 
 def read_image(image: bpy.types.Image, allow_data: bool = False) -> np.ndarray:

@@ -208,14 +208,14 @@ def apply_job(op, context):
     slots = [s for s in nst.slots if s.weight > 0]
     if not slots:
         raise UserError("the style list is empty; add a style slot with a weight above 0")
-    if nst.method == "STYLEBANK" or any(s.kind == "BUILTIN" for s in slots):
-        bridge.method_name("STYLEBANK")
     styles = []
     for i, slot in enumerate(slots):
-        try:
-            styles.append(bridge.load_style(slot.style_path))
-        except UserError as exc:
-            raise UserError(f"style slot {i + 1}: {exc}") from None
+        if (slot.kind == "BUILTIN") != (nst.method == "STYLEBANK"):
+            raise UserError(f"style slot {i + 1} is {'a built-in style' if slot.kind == 'BUILTIN' else 'an image'}"
+                            f" but the method is {bridge.METHOD_LABELS[nst.method]}: built-in styles need method "
+                            "StyleBank, style images WCT or AdaIN")
+        styles.append(bridge.style_for(nst.method, slot.style_path, slot.style_name,
+                                       where=f"style slot {i + 1}: "))
     options = bridge.engine_options()
     pixels, masks = render_passes(scene, context.view_layer, slots)
     weights = [s.weight for s in slots]

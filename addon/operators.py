@@ -26,7 +26,8 @@ def _style_props(cls):
     cls.__annotations__.update({
         "style_path": StringProperty(name="Style Image", subtype="FILE_PATH",
                                      description="Painting or picture whose style is applied"),
-        "style_name": StringProperty(name="StyleBank Style", description="Built-in or learned style"),
+        "style_name": StringProperty(name="StyleBank Style", search=bridge.search_style_names,
+                                     description="Built-in or learned StyleBank style (method StyleBank)"),
         "method": EnumProperty(name="Method", items=bridge.METHOD_ITEMS, default="WCT"),
         "strength": FloatProperty(name="Strength", min=0.0, max=1.0, default=1.0,
                                   description="0 keeps the image, 1 is full style"),
@@ -38,9 +39,7 @@ def _style_props(cls):
 
 def _settings(op) -> dict:
     """What the worker needs, read on the main thread."""
-    if op.method == "STYLEBANK":
-        bridge.method_name(op.method)          # raises the clear "not in this build" error
-    return {"styles": [bridge.load_style(op.style_path)], "method": op.method,
+    return {"styles": [bridge.style_for(op.method, op.style_path, op.style_name)], "method": op.method,
             "strength": op.strength, "preserve_color": op.preserve_color,
             "options": bridge.engine_options()}
 
@@ -333,7 +332,7 @@ def after_render(scene, *_):
         return
     if bpy.ops.nst.stylize_render.poll():
         bpy.ops.nst.stylize_render(render=False, style_path=settings.render_style_path,
-                                   method=settings.method, strength=settings.strength,
+                                   style_name=settings.render_style_name, method=settings.method, strength=settings.strength,
                                    preserve_color=settings.preserve_color)
 
 

@@ -20,7 +20,8 @@ class NSTStyleSlot(bpy.types.PropertyGroup):
     kind: EnumProperty(name="Style", items=[("IMAGE", "Image", "A style image file"),
                                             ("BUILTIN", "Built-in", "A StyleBank style by name")])
     style_path: StringProperty(name="Style Image", subtype="FILE_PATH")
-    style_name: StringProperty(name="Style Name")
+    style_name: StringProperty(name="Style Name", search=bridge.search_style_names,
+                               description="A built-in or learned StyleBank style")
     weight: FloatProperty(name="Weight", min=0.0, max=1.0, default=1.0)
     mask_source: EnumProperty(name="Mask", items=MASK_ITEMS, default="NONE")
     mask_index: IntProperty(name="Index", min=0, default=1)
@@ -36,6 +37,9 @@ class NSTSettings(bpy.types.PropertyGroup):
     preserve_color: BoolProperty(name="Preserve Colour", default=False)
     render_style_path: StringProperty(name="Style Image", subtype="FILE_PATH",
                                       description="Style for Stylize Render and after each render")
+    render_style_name: StringProperty(name="Style", search=bridge.search_style_names,
+                                      description="StyleBank style (built-in or learned) when the "
+                                      "method is StyleBank")
     after_render: BoolProperty(name="After Each Render", default=False,
                                description="Stylize every still render into 'Render_styled'")
 
@@ -139,8 +143,8 @@ class NST_PT_image(bpy.types.Panel):
 
     def draw(self, context):
         layout, nst = self.layout, context.scene.nst
-        layout.prop(nst, "render_style_path")
         layout.prop(nst, "method")
+        _style_field(layout, nst)
         layout.prop(nst, "strength")
         layout.prop(nst, "preserve_color")
         image = context.space_data.image
@@ -166,8 +170,8 @@ class NST_PT_shader(_NodeEditorPanel, bpy.types.Panel):
 
     def draw(self, context):
         layout, nst = self.layout, context.scene.nst
-        layout.prop(nst, "render_style_path")
         layout.prop(nst, "method")
+        _style_field(layout, nst)
         layout.prop(nst, "strength")
         node = context.active_node
         if node is not None and node.type == "TEX_IMAGE" and node.image is not None:
@@ -180,8 +184,12 @@ class NST_PT_shader(_NodeEditorPanel, bpy.types.Panel):
         _progress(layout)
 
 
+def _style_field(layout, nst):
+    layout.prop(nst, "render_style_name" if nst.method == "STYLEBANK" else "render_style_path")
+
+
 def _fill(op, nst, image: str | None = None):
-    op.style_path, op.method = nst.render_style_path, nst.method
+    op.style_path, op.style_name, op.method = nst.render_style_path, nst.render_style_name, nst.method
     op.strength, op.preserve_color = nst.strength, nst.preserve_color
     if image is not None:
         op.image = image

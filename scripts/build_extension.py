@@ -117,6 +117,8 @@ def stage(platform: str, variant: str, models: Path, wheels: list[Path], dest: P
     shutil.copy2(manifest_json, dest / "models")
     for onnx in models.glob("*.onnx"):
         shutil.copy2(onnx, dest / "models" / onnx.name)
+    if (models / "stylebank").is_dir():          # built-in StyleBank styles (the manifest's "banks")
+        shutil.copytree(models / "stylebank", dest / "models" / "stylebank")
     (dest / "wheels").mkdir()
     for wheel in wheels:
         shutil.copy2(wheel, dest / "wheels" / wheel.name)

@@ -10,6 +10,7 @@ live in test_extension.py. An exception in a scenario is recorded as its "error"
 from __future__ import annotations
 
 import glob
+import importlib
 import json
 import os
 import sys
@@ -131,6 +132,19 @@ def stylize_image_adain_seamless():
 
 
 @scenario
+def stylize_image_stylebank():
+    before = pixels(bpy.data.images["Tex"]).copy()
+    r = bpy.ops.nst.stylize_image(image="Tex", method="STYLEBANK", style_name="vangogh_starry_night")
+    styled = bpy.data.images["Tex_styled"]
+    bridge = importlib.import_module(MODULE + ".bridge")
+    return {"result": sorted(r), "size": list(styled.size), "source_size": list(bpy.data.images["Tex"].size),
+            "diff": float(np.abs(pixels(styled) - before).mean()),
+            "original_changed": float(np.abs(pixels(bpy.data.images["Tex"]) - before).max()),
+            "names": bridge.style_names(),
+            "search": bridge.search_style_names(None, None, "VANGOGH")}
+
+
+@scenario
 def swap_node():
     mat = bpy.data.materials["Mat"]
     node = mat.node_tree.nodes.active
@@ -242,6 +256,26 @@ def compositor():
             "update_changed": float(np.abs(first - result).mean()),
             "cube_pixels": int(cube.sum()), "diff_inside": float(diff[cube].mean()),
             "diff_outside_max": float(diff[~cube].max())}
+
+
+@scenario
+def compositor_stylebank():
+    scene = bpy.context.scene
+    nst = scene.nst
+    nst.slots.clear()
+    for name, weight in (("vangogh_starry_night", 0.6), ("hokusai_great_wave", 0.4)):
+        bpy.ops.nst.slot_add()
+        slot = nst.slots[-1]
+        slot.kind, slot.style_name, slot.weight = "BUILTIN", name, weight
+    nst.method, nst.strength = "WCT", 1.0
+    mixed = error_of(lambda: bpy.ops.nst.compositor_apply())
+    nst.method = "STYLEBANK"
+    before = pixels(bpy.data.images["NST Style Result"]).copy()
+    r = bpy.ops.nst.compositor_apply()
+    result = pixels(bpy.data.images["NST Style Result"]).copy()
+    nst.slots.clear()
+    nst.method = "WCT"
+    return {"mixed": mixed, "result": sorted(r), "changed": float(np.abs(result - before).mean())}
 
 
 @scenario

@@ -122,6 +122,20 @@ def test_second_run_updates_the_styled_image_in_place(facts):
     assert f["result"] == ["FINISHED"] and f["images_named_styled"] == ["Tex_styled"]
 
 
+def test_stylebank_style_by_name(facts):
+    f = fact(facts, "stylize_image_stylebank")
+    assert f["result"] == ["FINISHED"] and f["size"] == f["source_size"]
+    assert f["diff"] > 0.05 and f["original_changed"] == 0.0
+    assert len(f["names"]) >= 12 and "hokusai_great_wave" in f["names"]
+    assert f["search"] and all("vangogh" in n for n in f["search"])
+
+
+def test_compositor_blends_builtin_styles(facts):
+    f = fact(facts, "compositor_stylebank")
+    assert "built-in styles need method StyleBank" in f["mixed"] and f["mixed"].startswith("Error:")
+    assert f["result"] == ["FINISHED"] and f["changed"] > 0.01
+
+
 def test_swap_node_keeps_the_original_in_the_file(facts):
     f = fact(facts, "swap_node")
     assert f["node_image"] == "Tex_styled" and f["original_in_file"]
@@ -176,7 +190,7 @@ def test_animation_writes_every_frame(facts):
     ("non_color", "Non-Color"),
     ("not_an_image", "not an image"),
     ("no_style", "no style image"),
-    ("stylebank", "StyleBank"),
+    ("stylebank", "unknown StyleBank style 'x'; known styles: cezanne_still_life_apples"),
     ("empty_styles", "style list is empty"),
     ("missing_models", "no models in"),
 ])
