@@ -54,8 +54,8 @@ def optimize(net: tm.Features, content: np.ndarray, style: np.ndarray, kind="gra
 
     start = time.time()
     for step in range(steps):
-        history.append(float(opt.step(closure)))
-        if len(history) > WINDOW and (history[-WINDOW - 1] - history[-1]) < REL_TOL * abs(history[-WINDOW - 1]):
+        history.append(float(opt.step(closure).detach()))
+        if len(history) > WINDOW and (history[-WINDOW - 1] - history[-1]) <= REL_TOL * abs(history[-WINDOW - 1]):
             break
         if log and step % 50 == 0:
             log(f"step {step} loss {history[-1]:.4f}")
