@@ -1,4 +1,4 @@
-"""nst_core: neural style transfer (WCT, AdaIN) on numpy arrays through onnxruntime."""
+"""nst_core: neural style transfer (WCT, AdaIN, StyleBank) on numpy arrays through onnxruntime."""
 
 from .color import linear_to_srgb, premultiply, preserve_color, srgb_to_linear, unpremultiply
 from .errors import (CancelledError, DeviceError, ImageError, ModelError, NSTError, StyleError)

