@@ -252,7 +252,8 @@ def train_frozen(args, names: list[str], style_paths: list[Path], device, progre
                                     style_feats, args.steps, args.out / f"{name}_loss.csv")
             val = evaluate(tr.features, run(weight, bias), validation, style, device) if validation else None
             candidates.append((style_weight, weight.detach(), bias.detach(), seconds, val))
-            progress(f"{name}: style weight {style_weight}: validation {val}")
+            if val is not None:
+                progress(f"{name}: style weight {style_weight}: validation {val}")
         ok = [c for c in candidates if c[4] is None or c[4]["C"] <= args.max_content]
         style_weight, weight, bias, seconds, val = max(ok or [min(candidates, key=lambda c: c[4]["C"])],
                                                        key=lambda c: c[4]["G"] if c[4] else 0)
@@ -267,7 +268,7 @@ def train_frozen(args, names: list[str], style_paths: list[Path], device, progre
                 "heldout": held}
         save_bank(target, weight, bias, meta)
         summary[name] = meta
-        progress(f"{name}: wrote {target} (style weight {style_weight}) held-out {held}")
+        progress(f"{name}: wrote {target} (style weight {style_weight})" + (f", held-out {held}" if held else ""))
     return summary
 
 
