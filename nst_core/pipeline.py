@@ -267,7 +267,8 @@ def _plan(shape, channels_out: int, source_bytes: int, budget: int, tile_size: i
     whole = h * w * (TILE_BYTES_PER_PIXEL + 4 * channels_out) + source_bytes + BASE_BYTES
     if tile_size is None and whole <= budget:
         return tiling.grid(h, w, max(h, w), seamless), np.float32, FEATURE_CACHE_BYTES
-    # Tiled: at most one float16 image (the previous stage's) and the float32 result are alive.
+    # Tiled: while tiles run, the previous stage's float16 image and the float16 result are
+    # alive; at the end the result becomes float32 (6 + 12 B/px with the previous one freed).
     free = max(budget - BASE_BYTES - source_bytes - h * w * (2 * 3 + 4 * channels_out), 0)
     cache = min(FEATURE_CACHE_BYTES, free // 4)
     if tile_size is None:
@@ -281,14 +282,15 @@ def _run(rt, job, source, stages, styles, weights, masks, alpha, tiles, dtype, c
          finish, out_shape, regions=False):
     """Run the stages tile by tile; the content statistics of every stage are summed over all
     tiles before any tile is transformed, so tiles agree. ``finish`` post-processes the last
-    stage's tiles, which are accumulated into the float32 result of ``out_shape``. Only the
-    previous stage's image and the one being written are alive at any time. For StyleBank
-    ``styles`` are banks: the statistics pass gives the content's normalisation (and, with
-    ``regions``, a sample of features for k-means), the stylize pass applies the banks."""
+    stage's tiles, which are accumulated into the result of ``out_shape`` (in ``dtype``, made
+    float32 at the end). Only the previous stage's image and the one being written are alive at
+    any time. For StyleBank ``styles`` are banks: the statistics pass gives the content's
+    normalisation (and, with ``regions``, a sample of features for k-means), the stylize pass
+    applies the banks."""
     image, read = source, None
     for k, stage in enumerate(stages):
         last = k == len(stages) - 1
-        dest = np.zeros(out_shape if last else out_shape[:2] + (3,), np.float32 if last else dtype)
+        dest = np.zeros(out_shape if last else out_shape[:2] + (3,), dtype)
         factor = 2 ** (stage.level - 1)
         banks = stage.module is stylebank
         stats, sample = [], []
@@ -339,4 +341,5 @@ def _run(rt, job, source, stages, styles, weights, masks, alpha, tiles, dtype, c
                 pixels = finish(tile, pixels)
             tile.write(dest[..., :3] if last else dest, pixels)
         image = dest
-    return image
+    del read, cache                     # the previous stage's image goes before the float32 copy
+    return image if image.dtype == np.float32 else image.astype(np.float32)
