@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import math
+import sys
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -278,6 +280,29 @@ def _plan(shape, channels_out: int, source_bytes: int, budget: int, tile_size: i
     return tiles, (np.float32 if len(tiles) == 1 else np.float16), cache
 
 
+def _trim_heap() -> None:
+    """Give freed heap memory back to the OS (glibc only). Tiles allocate and free many
+    megabyte-sized arrays; glibc raises its mmap threshold after such frees and then keeps them
+    on the heap, so without this the resident size creeps up stage after stage. Measured, WCT
+    at 4096² with a 1 GiB budget: peak 1,152 MB without; 894 MB trimming before each pass over
+    the tiles (same time); 614 MB trimming before every tile (18 % slower) — so once a pass."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _load_libc():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return libc if hasattr(libc, "malloc_trim") else None
+    except OSError:         # musl or another libc: nothing to trim
+        return None
+
+
+_LIBC = _load_libc()
+
+
 def _run(rt, job, source, stages, styles, weights, masks, alpha, tiles, dtype, cache_bytes,
          finish, out_shape, regions=False):
     """Run the stages tile by tile; the content statistics of every stage are summed over all
@@ -300,6 +325,8 @@ def _run(rt, job, source, stages, styles, weights, masks, alpha, tiles, dtype, c
         read = source.read if k == 0 else (lambda tile, img=image: tile.read(img).astype(np.float32))
         cache = {}
         maps = None
+        if len(tiles) > 1:
+            _trim_heap()
         if styles:
             whole, region_moments = None, [None] * len(styles)
             cache_left = cache_bytes
@@ -328,6 +355,8 @@ def _run(rt, job, source, stages, styles, weights, masks, alpha, tiles, dtype, c
             else:
                 maps = [stage.module.transform(whole if r is None or r.weight < 1e-6 else r, st)
                         for r, st in zip(region_moments, stats)]
+        if len(tiles) > 1:
+            _trim_heap()
         for t, tile in enumerate(tiles):
             job.step(f"level {stage.level}: stylize, tile {t + 1}/{len(tiles)}")
             f = cache.pop(t) if t in cache else _features(rt, stage.encoder, read(tile))
