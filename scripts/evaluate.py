@@ -70,17 +70,24 @@ def run_config(rt, content, style, kwargs: dict) -> tuple[np.ndarray, float]:
     return image, info["seconds"]
 
 
-def stylebank_table(data: Path, out: Path) -> int:
+def stylebank_table(data: Path, out: Path, styles: list[str] | None = None) -> int:
+    """styles: NAME or NAME=PAINTING_STEM (a learned bank measured against a built-in's
+    painting); default every available bank against its own painting."""
     from nst_core import stylebank
 
     rt = nst_core.get_runtime(device="cpu")
     photos = [fit_long_side(nst_core.load_image(c)[..., :3], metrics.METRIC_SIZE)
               for c in dataset.split(data / "content")[1]]
+    available = stylebank.available(rt.store)
+    chosen = [s.partition("=")[::2] for s in styles] if styles else [(n, "") for n in available]
     rows = []
-    for name, (path, source, _) in stylebank.available(rt.store).items():
-        paintings = sorted((data / "style").glob(name + ".*"))
+    for name, stem in chosen:
+        if name not in available:
+            raise SystemExit(f"no StyleBank style '{name}'; known: {', '.join(available)}")
+        source = available[name][1]
+        paintings = sorted((data / "style").glob((stem or name) + ".*"))
         if not paintings:
-            print(f"{name}: no painting {name}.* in {data / 'style'}, skipped")
+            print(f"{name}: no painting {stem or name}.* in {data / 'style'}, skipped")
             continue
         style = nst_core.load_image(paintings[0])[..., :3]
         g, c, t = [], [], []
@@ -88,7 +95,7 @@ def stylebank_table(data: Path, out: Path) -> int:
             r = nst_core.stylize(photo, name, "stylebank", runtime=rt)
             s = metrics.evaluate(photo, style, r.image, runtime=rt)
             g.append(s.style_gain), c.append(s.content_distance), t.append(r.seconds)
-        rows.append({"style": name, "source": source, "photos": len(photos),
+        rows.append({"style": name, "painting": paintings[0].name, "source": source, "photos": len(photos),
                      "style_gain": float(np.mean(g)), "content_distance": float(np.mean(c)),
                      "median_seconds": float(np.median(t))})
         print(f"{name:<30} G={rows[-1]['style_gain']:.3f} C={rows[-1]['content_distance']:.3f}", flush=True)
@@ -111,9 +118,11 @@ def main(argv=None) -> int:
     p.add_argument("--pairs", type=int, default=dataset.N_EVAL_PAIRS)
     p.add_argument("--out", type=Path, default=Path("build/eval"))
     p.add_argument("--stylebank", action="store_true", help="per-style table of the StyleBank banks")
+    p.add_argument("--styles", nargs="+", metavar="NAME[=PAINTING]",
+                   help="with --stylebank: only these banks (a learned one against a painting's stem)")
     args = p.parse_args(argv)
     if args.stylebank:
-        return stylebank_table(args.data, args.out)
+        return stylebank_table(args.data, args.out, args.styles)
     pairs = dataset.eval_pairs(args.data)[: args.pairs]
     images = [(fit_long_side(nst_core.load_image(c)[..., :3], metrics.METRIC_SIZE), nst_core.load_image(s)[..., :3])
               for c, s in pairs]
