@@ -284,8 +284,8 @@ def _trim_heap() -> None:
     """Give freed heap memory back to the OS (glibc only). Tiles allocate and free many
     megabyte-sized arrays; glibc raises its mmap threshold after such frees and then keeps them
     on the heap, so without this the resident size creeps up stage after stage. Measured, WCT
-    at 4096² with a 1 GiB budget: peak 1,152 MB without; 894 MB trimming before each pass over
-    the tiles (same time); 614 MB trimming before every tile (18 % slower) — so once a pass."""
+    at 4096² with a 1 GiB budget: peak 1,152 MiB without; 894 MiB trimming before each pass over
+    the tiles (same time); 614 MiB trimming before every tile (18 % slower) — so once a pass."""
     if _LIBC is not None:
         _LIBC.malloc_trim(0)
 

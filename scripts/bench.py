@@ -193,7 +193,7 @@ def machine() -> str:
 
 def markdown(rows: list[dict], host: str) -> str:
     lines = [f"Machine: {host}", "",
-             "| method | size | device | implementation | median ms | MP/s | peak RSS MB | ours ÷ this |",
+             "| method | size | device | implementation | median ms | MP/s | peak RSS MiB | ours ÷ this |",
              "|---|---|---|---|---:|---:|---:|---:|"]
     ours = {(r["method"], r["size"], r["device"]): r for r in rows if r["impl"] == "nst_core" and "median_ms" in r}
     for r in rows:
