@@ -214,6 +214,7 @@ class Trainer:
                 if step % 50 == 0 or step == steps:
                     log.writerow([step, round(loss.item(), 5), round(lc.item(), 5), round(ls.item(), 6),
                                   round(lt.item(), 5), round(time.time() - start, 1)])
+                    log_file.flush()                # readable while a long CPU run goes on
                 if step % 50 == 0 or step in (2, 10, steps):    # an early estimate, then every 50
                     left = (time.time() - start) / step * (steps - step)
                     self.progress(f"{name}: step {step}/{steps}, loss {loss.item():.3f}, "
