@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import bpy
 
-from . import operators, ui
+from . import bridge, operators, ui
 
 CLASSES = ui.CLASSES + operators.CLASSES
 
@@ -24,5 +24,6 @@ def unregister():
     if operators.after_render in bpy.app.handlers.render_complete:
         bpy.app.handlers.render_complete.remove(operators.after_render)
     del bpy.types.Scene.nst
+    bridge.free_previews()
     for cls in reversed(CLASSES):
         bpy.utils.unregister_class(cls)

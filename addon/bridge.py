@@ -66,6 +66,44 @@ def search_style_names(_self, _context, edit_text: str):
     return [n for n in style_names() if edit_text.lower() in n.lower()]
 
 
+_PREVIEWS = None     # bpy.utils.previews collection of the style thumbnails, made on first use
+
+
+def style_preview(name: str):
+    """The ImagePreview of a StyleBank style's thumbnail (NAME.png beside its bank), or None."""
+    global _PREVIEWS
+    from .nst_core import stylebank
+    try:
+        found = stylebank.available(nst_core.ModelStore(engine_options()["models_dir"])).get(name)
+    except (UserError, nst_core.NSTError):
+        return None
+    path = stylebank.preview_path(found[0]) if found else None
+    if path is None or not path.is_file():
+        return None
+    import bpy.utils.previews
+    if _PREVIEWS is None:
+        _PREVIEWS = bpy.utils.previews.new()
+    key = f"{path}:{path.stat().st_mtime_ns}"       # a re-learned style gets its new thumbnail
+    if key not in _PREVIEWS:
+        _PREVIEWS.load(key, str(path), "IMAGE")
+    return _PREVIEWS[key]
+
+
+def style_icon(name: str) -> int:
+    """Icon id of a style's thumbnail for the UI; 0 without one (and always in background mode,
+    where Blender makes no icons)."""
+    preview = style_preview(name)
+    return preview.icon_id if preview is not None else 0
+
+
+def free_previews() -> None:
+    global _PREVIEWS
+    if _PREVIEWS is not None:
+        import bpy.utils.previews
+        bpy.utils.previews.remove(_PREVIEWS)
+        _PREVIEWS = None
+
+
 def style_for(method: str, path: str, name: str, where: str = ""):
     """What the engine takes as one style: a StyleBank style's name, else the style image."""
     try:

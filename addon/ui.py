@@ -87,7 +87,11 @@ class NST_UL_slots(bpy.types.UIList):
 
     def draw_item(self, context, layout, data, item, icon, active_data, active_propname):
         name = bpy.path.basename(item.style_path) if item.kind == "IMAGE" else item.style_name
-        layout.label(text=name or "(no style)", icon="IMAGE_DATA")
+        thumb = bridge.style_icon(name) if item.kind != "IMAGE" and name else 0
+        if thumb:
+            layout.label(text=name, icon_value=thumb)
+        else:
+            layout.label(text=name or "(no style)", icon="IMAGE_DATA")
         layout.prop(item, "weight", text="")
 
 
@@ -120,6 +124,8 @@ class NST_PT_compositor(_NodeEditorPanel, bpy.types.Panel):
             box = layout.box()
             box.prop(slot, "kind", expand=True)
             box.prop(slot, "style_path" if slot.kind == "IMAGE" else "style_name")
+            if slot.kind != "IMAGE":
+                _preview(box, slot.style_name)
             box.prop(slot, "weight")
             box.prop(slot, "mask_source")
             if slot.mask_source in ("OBJECT_INDEX", "MATERIAL_INDEX"):
@@ -186,6 +192,15 @@ class NST_PT_shader(_NodeEditorPanel, bpy.types.Panel):
 
 def _style_field(layout, nst):
     layout.prop(nst, "render_style_name" if nst.method == "STYLEBANK" else "render_style_path")
+    if nst.method == "STYLEBANK":
+        _preview(layout, nst.render_style_name)
+
+
+def _preview(layout, name: str) -> None:
+    """The chosen StyleBank style's thumbnail (the project's scene in that style)."""
+    icon = bridge.style_icon(name) if name else 0
+    if icon:
+        layout.template_icon(icon_value=icon, scale=5)
 
 
 def _fill(op, nst, image: str | None = None):

@@ -120,10 +120,11 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_styles(args) -> int:
-    from .stylebank import available, user_styles_dir
+    from .stylebank import available, preview_path, user_styles_dir
 
     rt = get_runtime(args.models, "cpu")
-    rows = [{"name": name, "source": source, "file": str(path)}
+    rows = [{"name": name, "source": source, "file": str(path),
+             "preview": str(preview_path(path)) if preview_path(path).is_file() else None}
             for name, (path, source, _) in available(rt.store).items()]
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -142,7 +143,7 @@ def cmd_learn_style(args) -> int:
     import subprocess
 
     from .models import ModelStore
-    from .stylebank import available, user_styles_dir
+    from .stylebank import available, preview_path, user_styles_dir, write_preview
 
     script = Path(__file__).resolve().parent.parent / "scripts" / "train_stylebank.py"
     if not script.is_file():
@@ -174,6 +175,7 @@ def cmd_learn_style(args) -> int:
           f"{args.device}; progress and time left on stderr", file=sys.stderr)
     if subprocess.run(cmd, stdout=subprocess.DEVNULL).returncode != 0:
         raise NSTError("learn-style failed (see the messages above)")
+    write_preview(args.name, preview_path(out / f"{args.name}.npz"), get_runtime(args.models, "cpu"))
     print(f"learned style '{args.name}' -> {out / (args.name + '.npz')}")
     return 0
 

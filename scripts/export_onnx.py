@@ -123,7 +123,26 @@ def export_all(weights: Path, out: Path, log=print) -> dict:
     tmp = out / (MANIFEST + ".tmp")
     tmp.write_text(json.dumps(manifest, indent=2) + "\n")
     os.replace(tmp, out / MANIFEST)
+    try:
+        write_previews(out, banks, log)
+    except BaseException:
+        (out / MANIFEST).unlink()       # so `make models` runs the export again
+        raise
     return manifest
+
+
+def write_previews(out: Path, banks: dict, log=print) -> None:
+    """A thumbnail per built-in style (NAME.png beside NAME.npz): our own preview scene
+    stylized with the bank, so no painting is copied. Needs the models just exported."""
+    import nst_core
+    from nst_core import stylebank
+
+    nst_core.clear_runtimes()
+    rt = nst_core.get_runtime(out, "cpu")
+    for name, entry in banks.items():
+        stylebank.write_preview(name, stylebank.preview_path(out / entry["file"]), rt)
+    nst_core.clear_runtimes()
+    log(f"wrote {len(banks)} style previews")
 
 
 def main(argv: list[str] | None = None) -> int:

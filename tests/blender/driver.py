@@ -141,7 +141,11 @@ def stylize_image_stylebank():
             "diff": float(np.abs(pixels(styled) - before).mean()),
             "original_changed": float(np.abs(pixels(bpy.data.images["Tex"]) - before).max()),
             "names": bridge.style_names(),
-            "search": bridge.search_style_names(None, None, "VANGOGH")}
+            "search": bridge.search_style_names(None, None, "VANGOGH"),
+            "preview": list(bridge.style_preview("vangogh_starry_night").image_size),
+            "same_preview": bridge.style_preview("hokusai_great_wave") == bridge.style_preview("hokusai_great_wave"),
+            "preview_unknown": bridge.style_preview("no_such_style") is None,
+            "icon_unknown": bridge.style_icon("no_such_style")}
 
 
 @scenario

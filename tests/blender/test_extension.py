@@ -128,6 +128,9 @@ def test_stylebank_style_by_name(facts):
     assert f["diff"] > 0.05 and f["original_changed"] == 0.0
     assert len(f["names"]) >= 12 and "hokusai_great_wave" in f["names"]
     assert f["search"] and all("vangogh" in n for n in f["search"])
+    # the thumbnail loads (headless Blender makes no icon ids, so the image's size is checked)
+    assert f["preview"] == [128, 128] and f["same_preview"] and f["preview_unknown"]
+    assert f["icon_unknown"] == 0
 
 
 def test_compositor_blends_builtin_styles(facts):

@@ -183,6 +183,24 @@ def test_bad_arguments(runtime, photo, method, styles, kwargs, message):
         nst_core.stylize(photo, styles, method, runtime=runtime, **kwargs)
 
 
+def test_every_builtin_has_a_preview_of_our_own_scene(runtime):
+    """Thumbnails show each style on the project's own scene: right size, stylized (not the
+    scene itself) and different from style to style."""
+    from nst_core.images import resize
+
+    scene = resize(stylebank.preview_scene(), stylebank.PREVIEW_SIZE, stylebank.PREVIEW_SIZE)
+    assert np.array_equal(stylebank.preview_scene(), stylebank.preview_scene())   # deterministic
+    previews = {}
+    for name, (path, source, _) in stylebank.available(runtime.store).items():
+        if source != "built-in":
+            continue
+        image = nst_core.load_image(stylebank.preview_path(path))[..., :3]
+        assert image.shape == (stylebank.PREVIEW_SIZE, stylebank.PREVIEW_SIZE, 3), name
+        assert np.abs(image - scene).mean() > 0.03, f"{name}: preview looks like the plain scene"
+        previews[name] = image
+    assert np.abs(previews[A] - previews[B]).mean() > 0.03
+
+
 def _nst(*args, env=None):
     return subprocess.run([sys.executable, "-m", "nst_core", *map(str, args)], capture_output=True,
                           text=True, env={**os.environ, **(env or {})})
@@ -191,8 +209,9 @@ def _nst(*args, env=None):
 def test_cli_styles_and_stylize(tmp_path):
     r = _nst("styles", "--json", env={"NST_STYLES_DIR": str(tmp_path)})
     assert r.returncode == 0, r.stderr
-    names = {row["name"] for row in json.loads(r.stdout)}
-    assert {A, B} <= names
+    rows = {row["name"]: row for row in json.loads(r.stdout)}
+    assert {A, B} <= set(rows)
+    assert all(rows[n]["preview"] and os.path.isfile(rows[n]["preview"]) for n in (A, B))
     content = DATA / "content" / "bike.jpg"
     if not content.is_file():
         pytest.skip("../shared/data is needed")
@@ -217,6 +236,7 @@ def test_cli_learn_style_makes_a_usable_bank(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "step 2/2" in r.stderr and "s left" in r.stderr          # progress and time estimate
     assert (tmp_path / "styles" / "candy_test.npz").is_file()
+    assert nst_core.load_image(tmp_path / "styles" / "candy_test.png").shape[:2] == (128, 128)
     r = _nst("styles", env=env)
     assert "candy_test" in r.stdout and "learned" in r.stdout
     r = _nst("learn-style", style, "--name", A, "--steps", "1", env=env)
