@@ -51,14 +51,18 @@ def method_name(method: str) -> str:
     return {"WCT": "wct", "ADAIN": "adain", "STYLEBANK": "stylebank"}[method]
 
 
-def style_names() -> list[str]:
-    """StyleBank styles by name: the built-ins of the models folder and the artist's learned ones
-    (`nst learn-style`). Empty when the models cannot be read."""
+def _styles() -> dict:
+    """name -> (bank file, source, sha256) of the StyleBank styles: the built-ins of the models
+    folder and the artist's learned ones (`nst learn-style`). Empty when the models cannot be read."""
     from .nst_core import stylebank
     try:
-        return list(stylebank.available(nst_core.ModelStore(engine_options()["models_dir"])))
+        return stylebank.available(nst_core.ModelStore(engine_options()["models_dir"]))
     except (UserError, nst_core.NSTError):
-        return []
+        return {}
+
+
+def style_names() -> list[str]:
+    return list(_styles())
 
 
 def search_style_names(_self, _context, edit_text: str):
@@ -73,10 +77,7 @@ def style_preview(name: str):
     """The ImagePreview of a StyleBank style's thumbnail (NAME.png beside its bank), or None."""
     global _PREVIEWS
     from .nst_core import stylebank
-    try:
-        found = stylebank.available(nst_core.ModelStore(engine_options()["models_dir"])).get(name)
-    except (UserError, nst_core.NSTError):
-        return None
+    found = _styles().get(name)
     path = stylebank.preview_path(found[0]) if found else None
     if path is None or not path.is_file():
         return None

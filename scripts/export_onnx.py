@@ -137,11 +137,9 @@ def write_previews(out: Path, banks: dict, log=print) -> None:
     import nst_core
     from nst_core import stylebank
 
-    nst_core.clear_runtimes()
-    rt = nst_core.get_runtime(out, "cpu")
+    rt = nst_core.Runtime(out, device="cpu")       # its own sessions, not the shared cache
     for name, entry in banks.items():
         stylebank.write_preview(name, stylebank.preview_path(out / entry["file"]), rt)
-    nst_core.clear_runtimes()
     log(f"wrote {len(banks)} style previews")
 
 
