@@ -51,14 +51,34 @@ def method_name(method: str) -> str:
     return {"WCT": "wct", "ADAIN": "adain", "STYLEBANK": "stylebank"}[method]
 
 
+_STYLES = (None, {})     # (what it was read from, the styles): panels ask on every redraw
+
+
+def _mtime(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
 def _styles() -> dict:
     """name -> (bank file, source, sha256) of the StyleBank styles: the built-ins of the models
-    folder and the artist's learned ones (`nst learn-style`). Empty when the models cannot be read."""
+    folder and the artist's learned ones (`nst learn-style`). Empty when the models cannot be read.
+    Read again only when the manifest or the learned-styles folder changes."""
+    global _STYLES
     from .nst_core import stylebank
     try:
-        return stylebank.available(nst_core.ModelStore(engine_options()["models_dir"]))
-    except (UserError, nst_core.NSTError):
+        models = engine_options()["models_dir"]
+    except UserError:
         return {}
+    user = stylebank.user_styles_dir()
+    key = (os.fspath(models), _mtime(models / "manifest.json"), os.fspath(user), _mtime(user))
+    if _STYLES[0] != key:
+        try:
+            _STYLES = (key, stylebank.available(nst_core.ModelStore(models)))
+        except nst_core.NSTError:
+            _STYLES = (key, {})
+    return _STYLES[1]
 
 
 def style_names() -> list[str]:

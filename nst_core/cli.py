@@ -124,7 +124,7 @@ def cmd_styles(args) -> int:
 
     rt = get_runtime(args.models, "cpu")
     rows = [{"name": name, "source": source, "file": str(path),
-             "preview": str(preview_path(path)) if preview_path(path).is_file() else None}
+             "preview": str(preview) if (preview := preview_path(path)).is_file() else None}
             for name, (path, source, _) in available(rt.store).items()]
     if args.json:
         print(json.dumps(rows, indent=2))
