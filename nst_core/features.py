@@ -26,6 +26,12 @@ class Moments:
     def __add__(self, other: "Moments") -> "Moments":
         return Moments(self.weight + other.weight, self.sum + other.sum, self.outer + other.outer)
 
+    @classmethod
+    def from_centred(cls, count: int, mean: np.ndarray, gram: np.ndarray) -> "Moments":
+        """From a channel mean and the centred Gram Σ(f − μ)(f − μ)ᵀ over ``count`` pixels."""
+        mean, gram = np.asarray(mean, np.float64).reshape(-1), np.asarray(gram, np.float64)
+        return cls(float(count), count * mean, (gram + gram.T) / 2 + count * np.outer(mean, mean))
+
     def mean(self) -> np.ndarray:
         return self.sum / self.weight
 
@@ -84,6 +90,16 @@ def shares(masks: list[np.ndarray | None], weights: list[float], alpha: float, n
     return np.divide(wm, total, out=np.zeros_like(wm), where=total > 0) * (alpha * coverage)
 
 
+def combine(maps: list[Affine], weights: list[float], alpha: float) -> Affine:
+    """The one affine map of unmasked styles: (1 − α)·I + α·Σ wᵢ·Tᵢ, bias α·Σ wᵢ·bᵢ (float64)."""
+    c = maps[0].bias.shape[0]
+    matrix, bias = (1 - alpha) * np.eye(c), np.zeros(c)
+    for a, w in zip(maps, weights):
+        matrix = matrix + alpha * w * a.matrix
+        bias = bias + alpha * w * a.bias
+    return Affine(matrix, bias)
+
+
 def blend(f: np.ndarray, maps: list[Affine], weights: list[float],
           masks: list[np.ndarray | None], alpha: float) -> np.ndarray:
     """Mix the affine maps per pixel and blend with the content by alpha.
@@ -91,14 +107,9 @@ def blend(f: np.ndarray, maps: list[Affine], weights: list[float],
     f: C×N content features; each style's per-pixel share is given by ``shares``.
     Returns float32 C×N.
     """
-    c = f.shape[0]
     if all(m is None for m in masks):
-        matrix = (1 - alpha) * np.eye(c)
-        bias = np.zeros(c)
-        for a, w in zip(maps, weights):
-            matrix = matrix + alpha * w * a.matrix
-            bias = bias + alpha * w * a.bias
-        return (matrix.astype(np.float32) @ f + bias.astype(np.float32)[:, None]).astype(np.float32)
+        a = combine(maps, weights, alpha)
+        return (a.matrix.astype(np.float32) @ f + a.bias.astype(np.float32)[:, None]).astype(np.float32)
     share = shares(masks, weights, alpha, f.shape[1])
     out = f * (1 - share.sum(axis=0))
     for a, s in zip(maps, share):

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import adain, stylebank, tiling, wct
+from . import adain, fused, stylebank, tiling, wct
 from .color import preserve_color as _preserve_color
 from .errors import CancelledError, StyleError
 from .features import Moments, blend, downsample_mask, moments
 from .images import alpha_of, check_array, check_image, check_mask, fit_long_side, to_rgb
-from .runtime import Runtime, get_runtime
+from .runtime import CUDA, Runtime, get_runtime
 
 METHODS = ("wct", "adain", "stylebank")
 PAD_MULTIPLE = 16       # the level-5 encoder pools four times
@@ -31,6 +31,11 @@ TILE_BYTES_PER_PIXEL = 800      # per pixel a tile reads: the largest model's pe
                                 # measured) plus feature copies; 2048² tiled peaked at 1.62 GB
 BASE_BYTES = 300 << 20          # interpreter, onnxruntime and loaded models
 FEATURE_CACHE_BYTES = 256 << 20 # tile features kept between the statistics and stylize passes
+FUSED_DEVICES = (CUDA,)         # providers on which one-tile calls keep their data on the device
+# GPU memory per pixel on CUDA, measured on an H100 after one untiled call (onnxruntime-gpu
+# 1.31.1): every cached session keeps its arena, so WCT's ten networks add up (3,300-3,770 B/px
+# at 4096² and 2048²), AdaIN's two take 700-1,020 B/px.
+GPU_BYTES_PER_PIXEL = {"wct": 4000, "adain": 1100, "stylebank": 1100}
 
 ProgressFn = Callable[[float, str], None]
 CancelFn = Callable[[], bool]
@@ -208,8 +213,9 @@ def stylize(content: np.ndarray, styles, method: str = "wct", *,
     used = [name for st in stages for name in (st.encoder, st.decoder)]
     has_alpha = source.shape[2] in (2, 4)
     extra = sum(m.nbytes for m in masks_active if m is not None)
+    per_pixel = GPU_BYTES_PER_PIXEL[method] if rt.device.name == CUDA else TILE_BYTES_PER_PIXEL
     tiles, dtype, cache = _plan((h, w_px), 4 if has_alpha else 3, source.nbytes + extra,
-                                int(memory_budget), tile_size, seamless)
+                                int(memory_budget), tile_size, seamless, per_pixel)
     passes = 2 * len(tiles) if prepared else len(tiles)
     style_steps = 0 if method == "stylebank" else len(prepared)
     job = _Job(len(stages) * (style_steps + passes), progress, cancel)
@@ -223,8 +229,16 @@ def stylize(content: np.ndarray, styles, method: str = "wct", *,
         pixels = np.clip(pixels, 0.0, 1.0)
         return _preserve_color(pixels, _Source.read(tile)) if preserve_color else pixels
 
-    out = _run(rt, job, _Source, stages, prepared, weights_active, masks_active, alpha, tiles,
-               dtype, cache, finish, (h, w_px, 4 if has_alpha else 3), regions)
+    if (prepared and rt.device.name in FUSED_DEVICES
+            and fused.usable(rt, source, masks_active, regions, seamless, len(tiles))):
+        rgb = fused.run(rt, job, source, stages, prepared, weights_active, alpha,
+                        lambda st, style: st.module.StyleStats.from_moments(
+                            _style_moments(rt, st.encoder, style)))
+        rgb = _preserve_color(rgb, to_rgb(source)) if preserve_color else rgb
+        out = rgb if not has_alpha else np.concatenate([rgb, np.zeros((h, w_px, 1), np.float32)], 2)
+    else:
+        out = _run(rt, job, _Source, stages, prepared, weights_active, masks_active, alpha, tiles,
+                   dtype, cache, finish, (h, w_px, 4 if has_alpha else 3), regions)
     if cancel is not None and cancel():
         raise CancelledError("stylization cancelled")
     if has_alpha:
@@ -262,19 +276,21 @@ def _style_moments(rt: Runtime, name: str, style: np.ndarray) -> Moments:
 
 
 def _plan(shape, channels_out: int, source_bytes: int, budget: int, tile_size: int | None,
-          seamless: bool) -> tuple[list[tiling.Tile], type, int]:
-    """Tiles (one when the whole image fits the budget), the dtype of intermediate images and
-    how many bytes of tile features may be kept between the two passes of a stage."""
+          seamless: bool, per_pixel: int = TILE_BYTES_PER_PIXEL) -> tuple[list[tiling.Tile], type, int]:
+    """Tiles (one when the whole image fits the budget at ``per_pixel`` bytes), the dtype of
+    intermediate images and how many bytes of tile features may be kept between the two passes
+    of a stage."""
     h, w = shape
-    whole = h * w * (TILE_BYTES_PER_PIXEL + 4 * channels_out) + source_bytes + BASE_BYTES
+    whole = h * w * (per_pixel + 4 * channels_out) + source_bytes + BASE_BYTES
     if tile_size is None and whole <= budget:
-        return tiling.grid(h, w, max(h, w), seamless), np.float32, FEATURE_CACHE_BYTES
+        core = -(-max(h, w) // tiling.ALIGN) * tiling.ALIGN    # one tile, also for sides off the grid
+        return tiling.grid(h, w, core, seamless), np.float32, FEATURE_CACHE_BYTES
     # Tiled: while tiles run, the previous stage's float16 image and the float16 result are
     # alive; at the end the result becomes float32 (6 + 12 B/px with the previous one freed).
     free = max(budget - BASE_BYTES - source_bytes - h * w * (2 * 3 + 4 * channels_out), 0)
     cache = min(FEATURE_CACHE_BYTES, free // 4)
     if tile_size is None:
-        read = math.isqrt((free - cache) // TILE_BYTES_PER_PIXEL)
+        read = math.isqrt((free - cache) // per_pixel)
         tile_size = max(tiling.MIN_CORE, read - 2 * tiling.HALO)
     tiles = tiling.grid(h, w, tile_size, seamless)
     return tiles, (np.float32 if len(tiles) == 1 else np.float16), cache

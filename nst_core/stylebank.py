@@ -167,6 +167,12 @@ class Fusion:
         session = self.rt.session(CONV)
         return session.run_feeds({"features": n[None], "weight": weight, "bias": bias})[0][0]
 
+    def fused(self, weights: list[float]) -> tuple[np.ndarray, np.ndarray]:
+        """Linear fusion: the bank Σ wᵢ·Kᵢ (weight and bias, float32)."""
+        weight = sum(w * b.weight for w, b in zip(weights, self.banks))
+        bias = sum(w * b.bias for w, b in zip(weights, self.banks))
+        return weight.astype(np.float32), bias.astype(np.float32)
+
     def normalise_rows(self, x: np.ndarray) -> np.ndarray:
         """N×C feature vectors -> (x − μ)/σ."""
         return (x - self.mean) / self.std
@@ -183,9 +189,7 @@ class Fusion:
         if self.centroids is not None:
             masks = self.region_masks(f)
         if all(m is None for m in masks):
-            weight = sum(w * b.weight for w, b in zip(weights, self.banks))
-            bias = sum(w * b.bias for w, b in zip(weights, self.banks))
-            out = self.conv(n, weight.astype(np.float32), bias.astype(np.float32))
+            out = self.conv(n, *self.fused(weights))
             return (alpha * out + (1 - alpha) * f).astype(np.float32)
         c, size = f.shape[0], f.shape[1] * f.shape[2]
         share = shares(masks, weights, alpha, size)

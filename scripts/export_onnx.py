@@ -54,6 +54,110 @@ def bank_conv_graph(path: Path) -> None:
     onnx.save(model, path)
 
 
+# Small graphs that let a one-tile call keep its images and features where the models run (the
+# GPU on CUDA): nst_core/fused.py chains them with the networks through IO binding, so only the
+# content goes in, the result comes out, and C×C statistics cross to the host.
+# ONNX element types: 2 uint8, 4 uint16, 1 float; the scale is what to_rgb divides by
+PREP_DTYPES = {"uint8": (2, 255.0), "uint16": (4, 65535.0), "float32": (1, None)}
+
+
+def _mirror_pad_nodes(x: str, size: str, pad: str, out: str):
+    """Nodes cropping x (1×C×H×W) to size=[h, w], then mirroring ``pad``=[ph, pw] rows and
+    columns at the bottom and right with the edge repeated (numpy's 'symmetric', as _pad)."""
+    from onnx import helper
+    n = helper.make_node
+    return [
+        n("Slice", [x, "zeros2", size, "axes23"], ["crop"]),
+        n("Slice", [size, "i0", "i1"], ["h"]), n("Slice", [size, "i1", "i2"], ["w"]),
+        n("Slice", [pad, "i0", "i1"], ["ph"]), n("Slice", [pad, "i1", "i2"], ["pw"]),
+        n("Sub", ["h", "i1"], ["rs"]), n("Sub", ["rs", "ph"], ["re"]),
+        n("Slice", ["crop", "rs", "re", "axis2", "minus1"], ["rows"]),
+        n("Concat", ["crop", "rows"], ["tall"], axis=2),
+        n("Sub", ["w", "i1"], ["cs"]), n("Sub", ["cs", "pw"], ["ce"]),
+        n("Slice", ["tall", "cs", "ce", "axis3", "minus1"], ["cols"]),
+        n("Concat", ["tall", "cols"], [out], axis=3),
+    ]
+
+
+def _int_consts():
+    from onnx import TensorProto, helper
+    t = helper.make_tensor
+    return [t("zeros2", TensorProto.INT64, [2], [0, 0]), t("axes23", TensorProto.INT64, [2], [2, 3]),
+            t("i0", TensorProto.INT64, [1], [0]), t("i1", TensorProto.INT64, [1], [1]),
+            t("i2", TensorProto.INT64, [1], [2]), t("i3", TensorProto.INT64, [1], [3]),
+            t("axis2", TensorProto.INT64, [1], [2]), t("axis3", TensorProto.INT64, [1], [3]),
+            t("minus1", TensorProto.INT64, [1], [-1])]
+
+
+def device_graphs() -> dict:
+    """name -> (onnx model, input names, output names) for the fused one-tile path."""
+    from onnx import TensorProto, helper
+    n, vi, F, I64 = helper.make_node, helper.make_tensor_value_info, TensorProto.FLOAT, TensorProto.INT64
+    img = lambda name, c="C": vi(name, F, [1, c, "H", "W"])   # noqa: E731
+    size, pad = vi("size", I64, [2]), vi("pad", I64, [2])
+    f32 = lambda v: helper.make_tensor(f"c{v}", F, [], [v])   # noqa: E731
+    graphs = {}
+    for dtype, (onnx_type, scale) in PREP_DTYPES.items():
+        # image 1×H×W×C (C = 3 or 4, any accepted dtype) -> RGB 1×3×Hp×Wp in [0, 1], padded
+        nodes = []
+        x = "image"
+        if scale is not None:
+            nodes += [n("Cast", [x], ["cast"], to=F), n("Div", ["cast", f"c{scale}"], ["scaled"])]
+            x = "scaled"
+        nodes += [n("Slice", [x, "i0", "i3", "i3"], ["rgb"]),
+                  n("Clip", ["rgb", "c0.0", "c1.0"], ["clipped"]),
+                  n("Transpose", ["clipped"], ["nchw"], perm=[0, 3, 1, 2]),
+                  n("Shape", ["nchw"], ["size"], start=2)]
+        nodes += _mirror_pad_nodes("nchw", "size", "pad", "padded")
+        consts = _int_consts() + [f32(0.0), f32(1.0)] + ([f32(scale)] if scale else [])
+        graphs[f"prep_{dtype}"] = (nodes, [vi("image", onnx_type, [1, "h", "w", "c"]), pad],
+                                   [vi("padded", F, [1, 3, "H", "W"])], consts)
+    graphs["mirror_pad"] = (_mirror_pad_nodes("image", "size", "pad", "padded"),
+                            [img("image"), size, pad], [img("padded")], _int_consts())
+    graphs["post"] = (   # 1×3×Hp×Wp -> the h×w result, clipped, 1×h×w×3
+        [n("Slice", ["image", "zeros2", "size", "axes23"], ["crop"]),
+         n("Clip", ["crop", "c0.0", "c1.0"], ["clipped"]),
+         n("Transpose", ["clipped"], ["result"], perm=[0, 2, 3, 1])],
+        [img("image", 3), size], [vi("result", F, [1, "h", "w", 3])],
+        _int_consts() + [f32(0.0), f32(1.0)])
+    graphs["moments"] = (   # features over the core size -> channel mean and centred Gram Σ(f−μ)(f−μ)ᵀ
+        [n("Slice", ["features", "zeros2", "size", "axes23"], ["core"]),
+         n("Squeeze", ["core", "i0"], ["chw"]),
+         n("Reshape", ["chw", "flat_shape"], ["flat"]),
+         n("ReduceMean", ["flat"], ["mean"], axes=[1], keepdims=1),
+         n("Sub", ["flat", "mean"], ["centred"]),
+         n("Transpose", ["centred"], ["centred_t"], perm=[1, 0]),
+         n("MatMul", ["centred", "centred_t"], ["gram"])],
+        [img("features"), size], [vi("mean", F, ["C", 1]), vi("gram", F, ["C", "C"])],
+        _int_consts() + [helper.make_tensor("flat_shape", I64, [2], [0, -1])])
+    graphs["affine"] = (    # f -> matrix·f + bias per pixel
+        [n("Shape", ["features"], ["shape"]),
+         n("Reshape", ["features", "flat_shape"], ["flat"]),
+         n("MatMul", ["matrix", "flat"], ["product"]),
+         n("Unsqueeze", ["bias", "i1"], ["column"]),
+         n("Add", ["product", "column"], ["sum"]),
+         n("Reshape", ["sum", "shape"], ["mapped"])],
+        [img("features"), vi("matrix", F, ["C", "C"]), vi("bias", F, ["C"])], [img("mapped")],
+        _int_consts() + [helper.make_tensor("flat_shape", I64, [3], [0, 0, -1])])
+    graphs["mix"] = (       # t·a + (1 − t)·b
+        [n("Sub", ["a", "b"], ["diff"]), n("Mul", ["diff", "t"], ["scaled"]),
+         n("Add", ["b", "scaled"], ["mixed"])],
+        [img("a"), img("b"), vi("t", F, [])], [img("mixed")], [])
+    models = {}
+    for name, (nodes, inputs, outputs, consts) in graphs.items():
+        used = {i for node in nodes for i in node.input}
+        graph = helper.make_graph(nodes, name, inputs, outputs, [c for c in consts if c.name in used])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=8)
+        onnx_check(model)
+        models[name] = (model, [i.name for i in inputs], [o.name for o in outputs])
+    return models
+
+
+def onnx_check(model) -> None:
+    import onnx
+    onnx.checker.check_model(model, full_check=True)
+
+
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -111,6 +215,13 @@ def export_all(weights: Path, out: Path, log=print) -> dict:
     models["stylebank_conv"] = {"file": path.name, "kind": "bank", "level": 4,
                                 "channels": BANK_CHANNELS, "inputs": ["features", "weight", "bias"],
                                 "outputs": ["stylized"], "sha256": _sha256(path), "source": "built here"}
+    import onnx
+    for name, (model, inputs, outputs) in device_graphs().items():
+        path = out / f"{name}.onnx"
+        onnx.save(model, path)
+        models[name] = {"file": path.name, "kind": "op", "level": 0, "channels": 0,
+                        "inputs": inputs, "outputs": outputs, "sha256": _sha256(path),
+                        "source": "built here"}
     banks = {}
     (out / "stylebank").mkdir(exist_ok=True)
     for bank in sorted(BANKS_DIR.glob("*.npz")) if BANKS_DIR.is_dir() else []:

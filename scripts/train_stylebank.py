@@ -254,6 +254,10 @@ def train_frozen(args, names: list[str], style_paths: list[Path], device, progre
                                     style_feats, args.steps, args.out / f"{name}_loss.csv")
             val = evaluate(tr.features, run(weight, bias), validation, style, device) if validation else None
             candidates.append((style_weight, weight.detach(), bias.detach(), seconds, val))
+            if args.keep_candidates:    # every candidate, for scoring held-out with evaluate.py
+                save_bank(args.out / f"{name}@{style_weight:g}.npz", weight, bias,
+                          {"name": name, "style_loss": args.style_loss, "style_weight": style_weight,
+                           "steps": args.steps, "seconds": round(seconds, 1), "validation": val})
             if val is not None:
                 progress(f"{name}: style weight {style_weight}: validation {val}")
         ok = [c for c in candidates if c[4] is None or c[4]["C"] <= args.max_content]
@@ -365,6 +369,8 @@ def main(argv=None) -> int:
     p.add_argument("--eval", type=Path, help="held-out photos: report the metric before and after")
     p.add_argument("--summary", type=Path, help="write the run's summary (JSON) here")
     p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--keep-candidates", action="store_true",
+                   help="also save each style weight's bank as NAME@WEIGHT.npz")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = p.parse_args(argv)

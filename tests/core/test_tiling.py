@@ -77,6 +77,19 @@ def test_budget_decides_the_tiles():
     assert len(small) > len(tiles)       # a smaller budget gives more, smaller tiles
 
 
+def test_gpu_budget_counts_each_methods_sessions():
+    # On CUDA every cached session keeps its arena: WCT's ten networks need ~4x AdaIN's memory.
+    budget = 24 << 30
+    per_px = pipeline.GPU_BYTES_PER_PIXEL
+    adain, _, _ = pipeline._plan((4096, 4096), 3, 0, budget, None, False, per_px["adain"])
+    wct, _, _ = pipeline._plan((4096, 4096), 3, 0, budget, None, False, per_px["wct"])
+    assert len(adain) == 1 and len(wct) > 1
+    read = max(t.read_shape[0] * t.read_shape[1] for t in wct)
+    assert read * per_px["wct"] <= budget
+    odd, _, _ = pipeline._plan((1080, 1920), 3, 0, 2 << 30, None, False)
+    assert len(odd) == 1                 # sides off the 16-pixel grid still give one tile
+
+
 @pytest.fixture(scope="module")
 def photo_1024():
     return _load("content/kodak_kodim23.png", (1024, 1024))

@@ -1,0 +1,83 @@
+"""One-tile calls with images and features kept where the models run (the GPU on CUDA).
+
+The tiled pipeline (pipeline._run) moves every tile's image and features through numpy. When
+the whole image fits the memory budget in one tile and no mask is given, this path chains small
+graphs (built by scripts/export_onnx.py) with the networks through IO binding instead: the
+content goes in once (in its own dtype: an 8-bit image crosses as bytes), is converted and
+mirror-padded on the device, each stage's channel mean and centred covariance come back as C and
+C×C numbers, the host computes the maps (eigen-decompositions in float64, as the tiled path) and
+the result comes back once. Same math as the tiled path with one tile; on the CPU the tests
+compare the two.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import stylebank
+from .features import Affine, Moments, combine
+
+PREP = {np.dtype(np.uint8): "prep_uint8", np.dtype(np.uint16): "prep_uint16",
+        np.dtype(np.float32): "prep_float32"}
+GRAPHS = ("mirror_pad", "post", "moments", "affine", "mix")
+PAD_MULTIPLE, MIN_SIZE = 16, 32
+
+
+def usable(rt, source: np.ndarray, masks, regions: bool, seamless: bool, tiles: int) -> bool:
+    """Whether a call can take this path: one tile, no masks or regions, not seamless, RGB(A)
+    content of at least MIN_SIZE² in uint8, uint16 or float32, and a models folder with the
+    graphs (older exports lack them)."""
+    return (tiles == 1 and not regions and not seamless and all(m is None for m in masks)
+            and source.dtype in PREP and source.shape[2] in (3, 4)
+            and min(source.shape[:2]) >= MIN_SIZE
+            and all(rt.store.has(name) for name in (PREP[source.dtype],) + GRAPHS))
+
+
+def _core(n: int, factor: int) -> int:
+    return -(-n // factor)
+
+
+def run(rt, job, source: np.ndarray, stages, styles, weights, alpha: float, style_stats) -> np.ndarray:
+    """Stylize ``source`` (H×W×3 or ×4, checked) through ``stages``; returns H×W×3 float32 in
+    [0, 1]. ``styles`` are style images (or, for StyleBank, banks); ``style_stats(stage, style)``
+    gives a style's StyleStats for a stage."""
+    h, w = source.shape[:2]
+    size = np.array([h, w], np.int64)
+    pad = np.array([-(-h // PAD_MULTIPLE) * PAD_MULTIPLE - h, -(-w // PAD_MULTIPLE) * PAD_MULTIPLE - w],
+                   np.int64)
+    x = rt.session(PREP[source.dtype]).run_bound({"image": source[None], "pad": pad})["padded"]
+    for k, stage in enumerate(stages):
+        banks = stage.module is stylebank
+        stats = []
+        for i, style in enumerate([] if banks else styles):
+            job.step(f"level {stage.level}: style {i + 1}")
+            stats.append(style_stats(stage, style))
+        job.step(f"level {stage.level}: statistics")
+        encoder = rt.session(stage.encoder)
+        f = encoder.run_bound({encoder.input_name: x})[encoder.output_names[0]]
+        factor = 2 ** (stage.level - 1)
+        core = np.array([_core(h, factor), _core(w, factor)], np.int64)
+        m = rt.session("moments").run_bound({"features": f, "size": core}, ("mean", "gram"))
+        whole = Moments.from_centred(int(core[0] * core[1]), m["mean"], m["gram"])
+        job.step(f"level {stage.level}: stylize")
+        if banks:
+            fusion = stylebank.Fusion(rt, styles, whole)
+            normalise = Affine(np.diag(1 / fusion.std), -fusion.mean / fusion.std)
+            n = _affine(rt, f, normalise)
+            weight, bias = fusion.fused(weights)
+            g = rt.session(stylebank.CONV).run_bound({"features": n, "weight": weight, "bias": bias})["stylized"]
+            if alpha < 1:
+                g = rt.session("mix").run_bound({"a": g, "b": f, "t": np.array(alpha, np.float32)})["mixed"]
+        else:
+            g = _affine(rt, f, combine([stage.module.transform(whole, st) for st in stats], weights, alpha))
+        decoder = rt.session(stage.decoder)
+        x = decoder.run_bound({decoder.input_name: g})[decoder.output_names[0]]
+        del f, g
+        if k < len(stages) - 1:     # the next stage reads the h×w image, mirror-padded again
+            x = rt.session("mirror_pad").run_bound({"image": x, "size": size, "pad": pad})["padded"]
+    return rt.session("post").run_into({"image": x, "size": size}, np.empty((1, h, w, 3), np.float32))[0]
+
+
+def _affine(rt, f, a: Affine):
+    return rt.session("affine").run_bound({"features": f, "matrix": a.matrix.astype(np.float32),
+                                           "bias": a.bias.astype(np.float32)})["mapped"]

@@ -1,0 +1,76 @@
+"""The one-tile device path (nst_core/fused.py) against the tiled numpy path, run on the CPU.
+
+On CUDA one-tile calls take the fused path; here both paths run on the CPU so the path a GPU
+user gets is checked on every machine.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nst_core
+from conftest import styles_for
+from nst_core import fused, pipeline
+
+TOL = 0.5 / 255     # float32 statistics on the device vs float64 in numpy
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """Counts the calls that took the fused path."""
+    taken = []
+    original = fused.run
+
+    def spy(*args, **kwargs):
+        taken.append(1)
+        return original(*args, **kwargs)
+    monkeypatch.setattr(fused, "run", spy)
+    return taken
+
+
+def _both(monkeypatch, calls, runtime, content, style, **kw):
+    monkeypatch.setattr(pipeline, "FUSED_DEVICES", ())
+    tiled = nst_core.stylize(content, style, runtime=runtime, **kw).image
+    assert not calls
+    monkeypatch.setattr(pipeline, "FUSED_DEVICES", (runtime.device.name,))
+    device = nst_core.stylize(content, style, runtime=runtime, **kw).image
+    assert len(calls) == 1, "the fused path was not taken"
+    return tiled, device
+
+
+@pytest.mark.parametrize("method", nst_core.METHODS)
+@pytest.mark.parametrize("options", [{}, {"alpha": 0.6, "preserve_color": True}, {"weights": [0.3, 0.7]}])
+def test_fused_path_matches_tiled_path(monkeypatch, calls, runtime, photo, painting, painting2,
+                                       method, options):
+    # an 8-bit RGBA image whose sides are off the 16-pixel grid: padding, cropping, alpha
+    rgba = np.concatenate([photo[:117, :181], np.linspace(0, 1, 117 * 181).reshape(117, 181, 1)], 2)
+    content = np.round(rgba * 255).astype(np.uint8)
+    a, b = styles_for(method, painting, painting2)
+    style = [a, b] if "weights" in options else a
+    tiled, device = _both(monkeypatch, calls, runtime, content, style, method=method, **options)
+    assert device.shape == tiled.shape == (117, 181, 4)
+    np.testing.assert_array_equal(device[..., 3], tiled[..., 3])
+    assert np.abs(device - tiled).max() <= TOL
+    assert np.abs(device[..., :3] - rgba[..., :3]).mean() > 0.02      # it did stylize
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.float32])
+def test_fused_path_reads_every_accepted_dtype(monkeypatch, calls, runtime, photo, painting, dtype):
+    content = (photo * 65535).astype(np.uint16) if dtype == np.uint16 else photo.astype(np.float32)
+    tiled, device = _both(monkeypatch, calls, runtime, content, painting, method="adain")
+    assert np.abs(device - tiled).max() <= TOL
+
+
+def test_fused_path_not_taken_where_it_does_not_apply(monkeypatch, calls, runtime, photo, painting):
+    monkeypatch.setattr(pipeline, "FUSED_DEVICES", (runtime.device.name,))
+    mask = np.zeros(photo.shape[:2], np.float32)
+    mask[:, :96] = 1
+    nst_core.stylize(photo, painting, "adain", masks=[mask], runtime=runtime)      # masks
+    nst_core.stylize(photo, painting, "adain", tile_size=64, runtime=runtime)      # tiles
+    nst_core.stylize(photo, painting, "adain", seamless=True, runtime=runtime)     # wrap-around
+    nst_core.stylize(photo[:20], painting, "adain", runtime=runtime)               # under 32 px
+    nst_core.stylize(photo[..., 0], painting, "adain", runtime=runtime)            # grey
+    assert not calls
+    nst_core.stylize(photo, painting, "adain", runtime=runtime)
+    assert len(calls) == 1
