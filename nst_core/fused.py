@@ -14,27 +14,27 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import stylebank
+from . import stylebank, tiling
 from .features import Affine, Moments, combine
 
 PREP = {np.dtype(np.uint8): "prep_uint8", np.dtype(np.uint16): "prep_uint16",
         np.dtype(np.float32): "prep_float32"}
 GRAPHS = ("mirror_pad", "post", "moments", "affine", "mix")
-PAD_MULTIPLE, MIN_SIZE = 16, 32
 
 
 def usable(rt, source: np.ndarray, masks, regions: bool, seamless: bool, tiles: int) -> bool:
     """Whether a call can take this path: one tile, no masks or regions, not seamless, RGB(A)
-    content of at least MIN_SIZE² in uint8, uint16 or float32, and a models folder with the
+    content of at least tiling.MIN_READ² in uint8, uint16 or float32, and a models folder with the
     graphs (older exports lack them)."""
     return (tiles == 1 and not regions and not seamless and all(m is None for m in masks)
             and source.dtype in PREP and source.shape[2] in (3, 4)
-            and min(source.shape[:2]) >= MIN_SIZE
+            and min(source.shape[:2]) >= tiling.MIN_READ
             and all(rt.store.has(name) for name in (PREP[source.dtype],) + GRAPHS))
 
 
-def _core(n: int, factor: int) -> int:
-    return -(-n // factor)
+def _up(n: int, multiple: int) -> int:
+    """n divided by ``multiple``, rounded up."""
+    return -(-n // multiple)
 
 
 def run(rt, job, source: np.ndarray, stages, styles, weights, alpha: float, style_stats) -> np.ndarray:
@@ -43,7 +43,7 @@ def run(rt, job, source: np.ndarray, stages, styles, weights, alpha: float, styl
     gives a style's StyleStats for a stage."""
     h, w = source.shape[:2]
     size = np.array([h, w], np.int64)
-    pad = np.array([-(-h // PAD_MULTIPLE) * PAD_MULTIPLE - h, -(-w // PAD_MULTIPLE) * PAD_MULTIPLE - w],
+    pad = np.array([_up(h, tiling.ALIGN) * tiling.ALIGN - h, _up(w, tiling.ALIGN) * tiling.ALIGN - w],
                    np.int64)
     x = rt.session(PREP[source.dtype]).run_bound({"image": source[None], "pad": pad})["padded"]
     for k, stage in enumerate(stages):
@@ -56,7 +56,7 @@ def run(rt, job, source: np.ndarray, stages, styles, weights, alpha: float, styl
         encoder = rt.session(stage.encoder)
         f = encoder.run_bound({encoder.input_name: x})[encoder.output_names[0]]
         factor = 2 ** (stage.level - 1)
-        core = np.array([_core(h, factor), _core(w, factor)], np.int64)
+        core = np.array([_up(h, factor), _up(w, factor)], np.int64)
         m = rt.session("moments").run_bound({"features": f, "size": core}, ("mean", "gram"))
         whole = Moments.from_centred(int(core[0] * core[1]), m["mean"], m["gram"])
         job.step(f"level {stage.level}: stylize")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 from dataclasses import dataclass
 
@@ -105,7 +106,6 @@ class _page_locked:
     @classmethod
     def _lib(cls):
         if cls._cudart is None:
-            import ctypes
             cls._cudart = False
             for soname in ("libcudart.so.13", "libcudart.so.12", "cudart64_13.dll", "cudart64_12.dll"):
                 try:
@@ -118,14 +118,12 @@ class _page_locked:
     def __enter__(self):
         lib = self._lib() if self.array is not None and self.array.nbytes >= 1 << 20 else None
         if lib:
-            import ctypes
             self.locked = lib.cudaHostRegister(ctypes.c_void_p(self.array.ctypes.data),
                                                ctypes.c_size_t(self.array.nbytes), 0) == 0
         return self
 
     def __exit__(self, *exc):
         if self.locked:
-            import ctypes
             self._lib().cudaHostUnregister(ctypes.c_void_p(self.array.ctypes.data))
 
 
