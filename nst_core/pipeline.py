@@ -229,16 +229,19 @@ def stylize(content: np.ndarray, styles, method: str = "wct", *,
         pixels = np.clip(pixels, 0.0, 1.0)
         return _preserve_color(pixels, _Source.read(tile)) if preserve_color else pixels
 
-    if (prepared and rt.device.name in FUSED_DEVICES
-            and fused.usable(rt, source, masks_active, regions, seamless, len(tiles))):
-        rgb = fused.run(rt, job, source, stages, prepared, weights_active, alpha,
-                        lambda st, style: st.module.StyleStats.from_moments(
-                            _style_moments(rt, st.encoder, style)))
-        rgb = _preserve_color(rgb, to_rgb(source)) if preserve_color else rgb
-        out = rgb if not has_alpha else np.concatenate([rgb, np.zeros((h, w_px, 1), np.float32)], 2)
-    else:
-        out = _run(rt, job, _Source, stages, prepared, weights_active, masks_active, alpha, tiles,
-                   dtype, cache, finish, (h, w_px, 4 if has_alpha else 3), regions)
+    try:
+        if (prepared and rt.device.name in FUSED_DEVICES
+                and fused.usable(rt, source, masks_active, regions, seamless, len(tiles))):
+            rgb = fused.run(rt, job, source, stages, prepared, weights_active, alpha,
+                            lambda st, style: st.module.StyleStats.from_moments(
+                                _style_moments(rt, st.encoder, style)))
+            rgb = _preserve_color(rgb, to_rgb(source)) if preserve_color else rgb
+            out = rgb if not has_alpha else np.concatenate([rgb, np.zeros((h, w_px, 1), np.float32)], 2)
+        else:
+            out = _run(rt, job, _Source, stages, prepared, weights_active, masks_active, alpha, tiles,
+                       dtype, cache, finish, (h, w_px, 4 if has_alpha else 3), regions)
+    finally:                            # done, failed or cancelled: the arena's memory goes back
+        rt.release_memory()
     if cancel is not None and cancel():
         raise CancelledError("stylization cancelled")
     if has_alpha:
@@ -296,12 +299,14 @@ def _plan(shape, channels_out: int, source_bytes: int, budget: int, tile_size: i
     return tiles, (np.float32 if len(tiles) == 1 else np.float16), cache
 
 
-def _trim_heap() -> None:
-    """Give freed heap memory back to the OS (glibc only). Tiles allocate and free many
+def _release(rt: Runtime) -> None:
+    """Give freed memory back to the OS before a pass over the tiles: the shared CPU arena's
+    (runtime.Runtime.release_memory) and glibc's heap. Tiles allocate and free many
     megabyte-sized arrays; glibc raises its mmap threshold after such frees and then keeps them
     on the heap, so without this the resident size creeps up stage after stage. Measured, WCT
     at 4096² with a 1 GiB budget: peak 1,152 MiB without; 894 MiB trimming before each pass over
     the tiles (same time); 614 MiB trimming before every tile (18 % slower) — so once a pass."""
+    rt.release_memory()
     if _LIBC is not None:
         _LIBC.malloc_trim(0)
 
@@ -342,7 +347,7 @@ def _run(rt, job, source, stages, styles, weights, masks, alpha, tiles, dtype, c
         cache = {}
         maps = None
         if len(tiles) > 1:
-            _trim_heap()
+            _release(rt)
         if styles:
             whole, region_moments = None, [None] * len(styles)
             cache_left = cache_bytes
@@ -372,7 +377,7 @@ def _run(rt, job, source, stages, styles, weights, masks, alpha, tiles, dtype, c
                 maps = [stage.module.transform(whole if r is None or r.weight < 1e-6 else r, st)
                         for r, st in zip(region_moments, stats)]
         if len(tiles) > 1:
-            _trim_heap()
+            _release(rt)
         for t, tile in enumerate(tiles):
             job.step(f"level {stage.level}: stylize, tile {t + 1}/{len(tiles)}")
             f = cache.pop(t) if t in cache else _features(rt, stage.encoder, read(tile))
