@@ -32,19 +32,13 @@ def usable(rt, source: np.ndarray, masks, regions: bool, seamless: bool, tiles: 
             and all(rt.store.has(name) for name in (PREP[source.dtype],) + GRAPHS))
 
 
-def _up(n: int, multiple: int) -> int:
-    """n divided by ``multiple``, rounded up."""
-    return -(-n // multiple)
-
-
 def run(rt, job, source: np.ndarray, stages, styles, weights, alpha: float, style_stats) -> np.ndarray:
     """Stylize ``source`` (H×W×3 or ×4, checked) through ``stages``; returns H×W×3 float32 in
     [0, 1]. ``styles`` are style images (or, for StyleBank, banks); ``style_stats(stage, style)``
     gives a style's StyleStats for a stage."""
     h, w = source.shape[:2]
     size = np.array([h, w], np.int64)
-    pad = np.array([_up(h, tiling.ALIGN) * tiling.ALIGN - h, _up(w, tiling.ALIGN) * tiling.ALIGN - w],
-                   np.int64)
+    pad = -size % tiling.ALIGN                          # rows and columns up to the ALIGN grid
     x = rt.session(PREP[source.dtype]).run_bound({"image": source[None], "pad": pad})["padded"]
     for k, stage in enumerate(stages):
         banks = stage.module is stylebank
@@ -56,7 +50,7 @@ def run(rt, job, source: np.ndarray, stages, styles, weights, alpha: float, styl
         encoder = rt.session(stage.encoder)
         f = encoder.run_bound({encoder.input_name: x})[encoder.output_names[0]]
         factor = 2 ** (stage.level - 1)
-        core = np.array([_up(h, factor), _up(w, factor)], np.int64)
+        core = -(-size // factor)                      # the feature map's h×w, rounded up
         m = rt.session("moments").run_bound({"features": f, "size": core}, ("mean", "gram"))
         whole = Moments.from_centred(int(core[0] * core[1]), m["mean"], m["gram"])
         job.step(f"level {stage.level}: stylize")

@@ -71,8 +71,8 @@ class _Job:
 def _pad(image: np.ndarray, multiple: int = PAD_MULTIPLE, minimum: int = MIN_SIZE):
     """Mirror-pad H×W(×C) so both sides are multiples of ``multiple`` and >= ``minimum``."""
     h, w = image.shape[:2]
-    ph = max(-(-h // multiple) * multiple, minimum) - h
-    pw = max(-(-w // multiple) * multiple, minimum) - w
+    ph = max(tiling.round_up(h, multiple), minimum) - h
+    pw = max(tiling.round_up(w, multiple), minimum) - w
     pad = [(0, ph), (0, pw)] + [(0, 0)] * (image.ndim - 2)
     return np.pad(image, pad, mode="symmetric") if ph or pw else image
 
@@ -286,7 +286,7 @@ def _plan(shape, channels_out: int, source_bytes: int, budget: int, tile_size: i
     h, w = shape
     whole = h * w * (per_pixel + 4 * channels_out) + source_bytes + BASE_BYTES
     if tile_size is None and whole <= budget:
-        core = -(-max(h, w) // tiling.ALIGN) * tiling.ALIGN    # one tile, also for sides off the grid
+        core = tiling.round_up(max(h, w), tiling.ALIGN)     # one tile, also for sides off the grid
         return tiling.grid(h, w, core, seamless), np.float32, FEATURE_CACHE_BYTES
     # Tiled: while tiles run, the previous stage's float16 image and the float16 result are
     # alive; at the end the result becomes float32 (6 + 12 B/px with the previous one freed).

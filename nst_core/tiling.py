@@ -48,6 +48,11 @@ class Span:
         return slice(self.halo // factor, self.halo // factor + -(-(self.stop - self.start) // factor))
 
 
+def round_up(n: int, multiple: int) -> int:
+    """The smallest multiple of ``multiple`` that is >= n."""
+    return -(-n // multiple) * multiple
+
+
 def _ramp(length: int) -> np.ndarray:
     t = (np.arange(length) + 0.5) / length
     return np.sin(t * np.pi / 2) ** 2
@@ -64,16 +69,16 @@ def spans(n: int, core: int, wrap: bool = False, halo: int | None = None,
     blend = BLEND if blend is None else blend
     core = max(ALIGN, core // ALIGN * ALIGN)
     count = math.ceil(n / core)
-    core = -(-math.ceil(n / count) // ALIGN) * ALIGN          # even cores, multiples of ALIGN
+    core = round_up(math.ceil(n / count), ALIGN)          # even cores, multiples of ALIGN
     count = math.ceil(n / core)
     margin = 0 if count == 1 else min(blend, halo, (n - (count - 1) * core) // 2, core // 2)
     raw, total = [], np.zeros(n, np.float64)
     for i in range(count):
         start, stop = i * core, min(n, (i + 1) * core)
         if wrap:
-            first, last = start - halo, start + -(-(stop - start) // ALIGN) * ALIGN + halo
+            first, last = start - halo, start + round_up(stop - start, ALIGN) + halo
         else:       # never past the border, but up to the whole image's padding at the end
-            padded = -(-n // ALIGN) * ALIGN
+            padded = round_up(n, ALIGN)
             first, last = max(0, start - halo), min(padded, stop + halo)
             last = max(padded if i == count - 1 else last, first + MIN_READ)
         before = start - first
