@@ -222,19 +222,21 @@ def _case(impl: str, method: str, size: int, device: str, reps: int, args) -> di
     try:
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
     except subprocess.TimeoutExpired:
-        return {"impl": impl, "method": method, "size": size, "device": device,
-                "error": f"over {args.timeout} s"}
-    if r.returncode != 0:
-        return {"impl": impl, "method": method, "size": size, "device": device,
-                "error": (r.stderr.strip().splitlines() or ["?"])[-1][:120]}
-    return json.loads(r.stdout.strip().splitlines()[-1])
+        error = f"over {args.timeout} s"
+    else:
+        if r.returncode == 0:
+            return json.loads(r.stdout.strip().splitlines()[-1])
+        error = (r.stderr.strip().splitlines() or ["?"])[-1][:120]
+    return {"impl": impl, "method": method, "size": size, "device": device, "error": error}
 
 
 def _merge(runs: list[dict]) -> dict:
     """The rounds of one case: the median of their medians, the largest peak RSS."""
     failed = [r for r in runs if "error" in r]
-    if failed or len(runs) == 1:
-        return failed[0] if failed else runs[0]
+    if failed:
+        return failed[0]
+    if len(runs) == 1:
+        return runs[0]
     medians = [r["median_ms"] for r in runs]
     median = statistics.median(medians)
     return dict(runs[0], median_ms=round(median, 1), rounds=medians,
@@ -276,8 +278,8 @@ def main(argv=None) -> int:
                          and not (impl == "torch" and size > args.reference_max)]
                 reps = args.reps if size < 4096 or device == "cuda" else 1
                 # Alternate the implementations over several processes: on this VM one process's
-                # speed can differ from the next one's by 25 % (AdaIN 1024², same code:
-                # 1,614-2,113 ms), so one process per case can tilt a ratio that much.
+                # speed can differ from the next one's by a quarter or more (AdaIN 1024², same
+                # code: 1,589-2,617 ms), so one process per case can tilt a ratio that much.
                 rounds = args.rounds if reps > 1 else 1
                 runs: dict[str, list[dict]] = {impl: [] for impl in impls}
                 for _ in range(rounds):
