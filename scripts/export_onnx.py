@@ -120,15 +120,19 @@ def device_graphs() -> dict:
          n("Transpose", ["clipped"], ["result"], perm=[0, 2, 3, 1])],
         [img("image", 3), size], [vi("result", F, [1, "h", "w", 3])],
         _int_consts() + [f32(0.0), f32(1.0)])
-    graphs["moments"] = (   # features over the core size -> channel mean and centred Gram Σ(f−μ)(f−μ)ᵀ
+    # features over the core size -> channel mean and centred Gram Σ(f−μ)(f−μ)ᵀ, in float64 as
+    # the tiled path's (features.moments): in float32, WCT's whitening of the smallest
+    # eigenvalues put this path up to 0.7/255 away from the tiled one (0.01/255 in float64)
+    graphs["moments"] = (
         [n("Slice", ["features", "zeros2", "size", "axes23"], ["core"]),
          n("Squeeze", ["core", "i0"], ["chw"]),
-         n("Reshape", ["chw", "flat_shape"], ["flat"]),
+         n("Reshape", ["chw", "flat_shape"], ["flat32"]),
+         n("Cast", ["flat32"], ["flat"], to=TensorProto.DOUBLE),
          n("ReduceMean", ["flat"], ["mean"], axes=[1], keepdims=1),
          n("Sub", ["flat", "mean"], ["centred"]),
-         n("Transpose", ["centred"], ["centred_t"], perm=[1, 0]),
-         n("MatMul", ["centred", "centred_t"], ["gram"])],
-        [img("features"), size], [vi("mean", F, ["C", 1]), vi("gram", F, ["C", "C"])],
+         n("Gemm", ["centred", "centred"], ["gram"], transB=1)],
+        [img("features"), size], [vi("mean", TensorProto.DOUBLE, ["C", 1]),
+                                  vi("gram", TensorProto.DOUBLE, ["C", "C"])],
         _int_consts() + [helper.make_tensor("flat_shape", I64, [2], [0, -1])])
     graphs["affine"] = (    # f -> matrix·f + bias per pixel
         [n("Shape", ["features"], ["shape"]),
