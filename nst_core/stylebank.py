@@ -28,7 +28,6 @@ from .features import Moments, shares
 from .models import APP_NAME, ModelStore, _sha256
 
 LEVEL = 4
-ENCODER = "encoder4"
 DECODER = "adain_decoder4"
 CONV = "stylebank_conv"        # ONNX graph: reflection pad + conv with the bank as inputs
 CHANNELS = 128

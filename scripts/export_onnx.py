@@ -2,8 +2,9 @@
 """Export the wct16x networks (and our own trained decoders) to ONNX with a manifest.json.
 
 Each model has dynamic height and width (opset 17). The manifest lists, per model: file, kind
-(encoder / decoder / features), level, channels, input and output names, and sha256; ``nst_core``
-reads it to find models and to verify them before use.
+(encoder / decoder / features), level, channels, input and output names, sha256 and padding
+(torch_models.PADDINGS; ``nst_core`` pairs each decoder with the encoder padded like it); it
+reads the manifest to find models and to verify them before use.
 """
 
 from __future__ import annotations
@@ -30,6 +31,12 @@ OPSET = 17
 MANIFEST = "manifest.json"
 BANKS_DIR = TRAINED_DIR / "stylebank"     # built-in StyleBank banks (scripts/train_stylebank.py)
 BANK_CHANNELS = 128
+# Our trained decoders (AdaIN's and StyleBank's), and an encoder{level}_once beside each, use
+# torch_models' "once" padding (mirror the input once, unpadded convolutions). Measured on the
+# 2-core CPU at 1024²: AdaIN 15-19 % faster end to end. WCT's networks keep the published
+# per-layer padding: padded once, WCT's global covariances take in more mirrored border, and it
+# stylized one of the tests' 192×256 photos measurably less (README, "Speed and memory").
+TRAINED_PADDING = "once"
 
 
 def bank_conv_graph(path: Path) -> None:
@@ -195,7 +202,8 @@ def export_all(weights: Path, out: Path, log=print) -> dict:
         export(module, path, input_name, output_names, in_ch)
         models[name] = {"file": path.name, "kind": kind, "level": level, "channels": channels,
                         "inputs": [input_name], "outputs": output_names,
-                        "sha256": _sha256(path), "source": source}
+                        "sha256": _sha256(path), "source": source,
+                        "padding": getattr(module, "padding", "layer")}
         log(f"exported {path}")
 
     for level in tm.LEVELS:
@@ -210,9 +218,14 @@ def export_all(weights: Path, out: Path, log=print) -> dict:
         ["relu1_1", "relu2_1", "relu3_1", "relu4_1"], "wct16x encoder5.pth aux heads")
     for trained in sorted(TRAINED_DIR.glob("*_decoder*.pth")) if TRAINED_DIR.is_dir() else []:
         level = int(trained.stem[-1])
-        dec = tm.Decoder(tm.load_state_dict(trained), level).eval()
+        dec = tm.Decoder(tm.load_state_dict(trained), level, TRAINED_PADDING).eval()
         add(trained.stem, dec, "decoder", level, dec.convs[f"conv{level}1"].in_channels, 3,
             "features", ["image"], f"scripts/trained/{trained.name}")
+        name = f"encoder{level}_{TRAINED_PADDING}"
+        if TRAINED_PADDING != "layer" and name not in models:
+            enc = tm.load_encoder(weights, level, TRAINED_PADDING)
+            add(name, enc, "encoder", level, 3, enc.convs[f"conv{level}1"].out_channels, "image",
+                ["features"], f"wct16x encoder{level}.pth")
 
     path = out / "stylebank_conv.onnx"
     bank_conv_graph(path)

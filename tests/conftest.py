@@ -29,6 +29,14 @@ def models_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def paddings(models_dir) -> dict[str, str]:
+    """How each exported network pads (torch_models.PADDINGS), so torch references match them."""
+    import json
+    models = json.loads((models_dir / "manifest.json").read_text())["models"]
+    return {name: entry.get("padding", "layer") for name, entry in models.items()}
+
+
+@pytest.fixture(scope="session")
 def weights_dir() -> Path:
     if not (WEIGHTS / "encoder5.pth").is_file():
         pytest.fail(f"no weights in {WEIGHTS}: run `make models`")

@@ -40,17 +40,18 @@ def wct_features(fc: torch.Tensor, fs: torch.Tensor, alpha: float) -> torch.Tens
     return out.float().reshape(fc.shape)
 
 
-def wct(weights, content: np.ndarray, style: np.ndarray, alpha: float = 1.0, levels=(5, 4, 3, 2, 1)):
+def wct(weights, content: np.ndarray, style: np.ndarray, alpha: float = 1.0, levels=(5, 4, 3, 2, 1),
+        padding: str = "layer"):
     img, sty = _t(content), _t(style)
     with torch.no_grad():
         for level in levels:
-            enc, dec = tm.load_encoder(weights, level), tm.load_decoder(weights, level)
+            enc, dec = tm.load_encoder(weights, level, padding), tm.load_decoder(weights, level, padding)
             img = dec(wct_features(enc(img), enc(sty), alpha))
     return np.clip(_img(img), 0, 1)
 
 
 def adain(weights, decoder: tm.Decoder, content: np.ndarray, style: np.ndarray, alpha: float = 1.0):
-    enc = tm.load_encoder(weights, 4)
+    enc = tm.load_encoder(weights, 4, decoder.padding)     # a pair shares its padding
     with torch.no_grad():
         fc, fs = enc(_t(content)).double(), enc(_t(style)).double()
         mc, ms = fc.mean((2, 3), keepdim=True), fs.mean((2, 3), keepdim=True)

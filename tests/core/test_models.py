@@ -28,14 +28,16 @@ def test_missing_folder(tmp_path):
         _stylize(tmp_path / "none")
 
 
-def test_missing_model_file(models_copy):
-    (models_copy / "encoder4.onnx").unlink()
+@pytest.mark.parametrize("which", [0, 1])      # the encoder, then the decoder, AdaIN runs
+def test_missing_model_file(models_copy, which):
+    (models_copy / f"{_stylize(models_copy).models[which]}.onnx").unlink()
     with pytest.raises(nst_core.ModelError, match="missing.*make models"):
         _stylize(models_copy)
 
 
-def test_checksum_mismatch(models_copy):
-    path = models_copy / "encoder4.onnx"
+@pytest.mark.parametrize("which", [0, 1])
+def test_checksum_mismatch(models_copy, which):
+    path = models_copy / f"{_stylize(models_copy).models[which]}.onnx"
     data = bytearray(path.read_bytes())
     data[-10] ^= 0xFF
     path.write_bytes(bytes(data))

@@ -19,16 +19,16 @@ def run(runtime, content, style, **kw):
 
 
 @pytest.mark.parametrize("alpha", [1.0, 0.6])
-def test_wct_matches_torch_reference(runtime, weights_dir, photo, painting, alpha):
+def test_wct_matches_torch_reference(runtime, weights_dir, paddings, photo, painting, alpha):
     ours = run(runtime, photo, painting, method="wct", alpha=alpha)
-    ref = reference.wct(weights_dir, photo, painting, alpha=alpha)
+    ref = reference.wct(weights_dir, photo, painting, alpha=alpha, padding=paddings["decoder4"])
     assert np.abs(ours - ref).max() <= PIXEL_TOL
 
 
 @pytest.mark.parametrize("decoder", ["decoder4", "adain_decoder4"])
-def test_adain_matches_torch_reference(runtime, weights_dir, photo, painting, decoder):
+def test_adain_matches_torch_reference(runtime, weights_dir, paddings, photo, painting, decoder):
     path = weights_dir / "decoder4.pth" if decoder == "decoder4" else SCRIPTS / "trained" / "adain_decoder4.pth"
-    torch_decoder = tm.Decoder(tm.load_state_dict(path), 4).eval()
+    torch_decoder = tm.Decoder(tm.load_state_dict(path), 4, paddings[decoder]).eval()
     ours = run(runtime, photo, painting, method="adain", decoder=decoder)
     ref = reference.adain(weights_dir, torch_decoder, photo, painting)
     assert np.abs(ours - ref).max() <= PIXEL_TOL

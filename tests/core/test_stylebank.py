@@ -46,14 +46,15 @@ def test_at_least_twelve_public_domain_builtins(runtime):
         assert bank.meta.get("heldout"), f"{name}: bank has no training record"
 
 
-def test_matches_torch_reference(runtime, weights_dir, photo):
+def test_matches_torch_reference(runtime, weights_dir, paddings, photo):
     torch = pytest.importorskip("torch")
     import torch_models as tm
     import train_stylebank as tsb
 
     bank = stylebank.resolve(A, runtime.store)[0]
-    encoder = tm.load_encoder(weights_dir, 4)
-    decoder = tm.Decoder(tm.load_state_dict(ROOT / "scripts" / "trained" / "adain_decoder4.pth"), 4).eval()
+    padding = paddings[stylebank.DECODER]                  # the encoder is padded like it
+    encoder = tm.load_encoder(weights_dir, 4, padding)
+    decoder = tm.Decoder(tm.load_state_dict(ROOT / "scripts" / "trained" / "adain_decoder4.pth"), 4, padding).eval()
     with torch.no_grad():
         x = torch.from_numpy(photo.transpose(2, 0, 1)[None].astype(np.float32))
         f = tsb.normalise(encoder(x))
