@@ -79,6 +79,9 @@ def stylebank_table(data: Path, out: Path, styles: list[str] | None = None) -> i
     photos = [fit_long_side(nst_core.load_image(c)[..., :3], metrics.METRIC_SIZE)
               for c in dataset.split(data / "content")[1]]
     available = stylebank.available(rt.store)
+    if not available:
+        raise SystemExit(f"no StyleBank banks in {rt.store.dir} or {stylebank.user_styles_dir()}; "
+                         "run `make models`, or set NST_MODELS_DIR to the models folder")
     chosen = [s.partition("=")[::2] for s in styles] if styles else [(n, "") for n in available]
     rows = []
     for name, stem in chosen:
