@@ -109,9 +109,11 @@ def blend(f: np.ndarray, maps: list[Affine], weights: list[float],
     """
     if all(m is None for m in masks):
         a = combine(maps, weights, alpha)
-        return (a.matrix.astype(np.float32) @ f + a.bias.astype(np.float32)[:, None]).astype(np.float32)
+        out = a.matrix.astype(np.float32) @ f.astype(np.float32, copy=False)
+        out += a.bias.astype(np.float32)[:, None]       # in place: C×N is the largest array here
+        return out
     share = shares(masks, weights, alpha, f.shape[1])
     out = f * (1 - share.sum(axis=0))
     for a, s in zip(maps, share):
         out += (a.matrix.astype(np.float32) @ f + a.bias.astype(np.float32)[:, None]) * s
-    return out.astype(np.float32)
+    return out.astype(np.float32, copy=False)

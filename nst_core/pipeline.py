@@ -227,7 +227,7 @@ def stylize(content: np.ndarray, styles, method: str = "wct", *,
             return to_rgb(tile.read(source))
 
     def finish(tile, pixels):
-        pixels = np.clip(pixels, 0.0, 1.0)
+        pixels = np.clip(pixels, 0.0, 1.0, out=pixels)     # the decoder's fresh array
         return _preserve_color(pixels, _Source.read(tile)) if preserve_color else pixels
 
     try:
@@ -353,7 +353,8 @@ def _run(rt, job, source, stages, styles, weights, masks, alpha, tiles, dtype, c
         for i, style in enumerate([] if banks else styles):
             job.step(f"level {stage.level}: style {i + 1}")
             stats.append(stage.module.StyleStats.from_moments(_style_moments(rt, stage.encoder, style)))
-        read = source.read if k == 0 else (lambda tile, img=image: tile.read(img).astype(np.float32))
+        read = source.read if k == 0 else \
+            (lambda tile, img=image: tile.read(img).astype(np.float32, copy=False))
         cache = {}
         maps = None
         if len(tiles) > 1:

@@ -115,9 +115,8 @@ def gather(image: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
 
 
 def accumulate(dest: np.ndarray, rows: np.ndarray, cols: np.ndarray, values: np.ndarray) -> None:
-    """dest[rows, cols] += values (indices unique within a tile)."""
-    index = _index(rows, cols)
-    dest[index] = dest[index] + values
+    """dest[rows, cols] += values (indices unique within a tile; in place where they are ranges)."""
+    dest[_index(rows, cols)] += values
 
 
 @dataclass(frozen=True)
@@ -144,8 +143,10 @@ class Tile:
     def write(self, dest: np.ndarray, pixels: np.ndarray) -> None:
         """Add the blend-weighted written part of ``pixels`` (read-sized, H×W×C) to ``dest``."""
         ys, xs = self.out_window()
-        weight = self.rows.weight[:, None] * self.cols.weight[None, :]
-        accumulate(dest, self.rows.out, self.cols.out, pixels[ys, xs] * weight[..., None])
+        values = pixels[ys, xs]
+        if self.rows.weight.min() < 1 or self.cols.weight.min() < 1:   # one tile: all ones
+            values = values * (self.rows.weight[:, None] * self.cols.weight[None, :])[..., None]
+        accumulate(dest, self.rows.out, self.cols.out, values)
 
 
 def grid(height: int, width: int, core: int, wrap: bool = False,
