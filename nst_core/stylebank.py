@@ -189,7 +189,7 @@ class Fusion:
             masks = self.region_masks(f)
         if all(m is None for m in masks):
             out = self.conv(n, *self.fused(weights))
-            return (alpha * out + (1 - alpha) * f).astype(np.float32)
+            return out if alpha == 1 else (alpha * out + (1 - alpha) * f).astype(np.float32)
         c, size = f.shape[0], f.shape[1] * f.shape[2]
         share = shares(masks, weights, alpha, size)
         out = f.reshape(c, size) * (1 - share.sum(axis=0))
