@@ -6,8 +6,8 @@ graphs (built by scripts/export_onnx.py) with the networks through IO binding in
 content goes in once (in its own dtype: an 8-bit image crosses as bytes), is converted and
 mirror-padded on the device, each stage's channel mean and centred covariance are accumulated in
 float64 on the device and come back as C and C×C numbers, the host computes the maps
-(eigen-decompositions in float64, as the tiled path) and the result comes back once. Same math as the tiled path with one tile; on the CPU the tests
-compare the two.
+(eigen-decompositions in float64, as the tiled path) and the result comes back once. Same math
+as the tiled path with one tile; on the CPU the tests compare the two.
 """
 
 from __future__ import annotations

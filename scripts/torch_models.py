@@ -51,9 +51,9 @@ def _conv(state: dict[str, torch.Tensor], name: str) -> nn.Conv2d:
 
 def mirror(x: torch.Tensor, before: int, after: int, dim: int) -> torch.Tensor:
     """x with ``before``/``after`` positions mirrored on at both ends of ``dim`` like
-    F.pad(mode="reflect"), for any margin: past the far end the reflection folds back again, so
-    a 32-pixel image takes encoder 4's 30-pixel margin. Traced as ONNX Range/Mod/Gather (dynamic
-    sizes)."""
+    F.pad(mode="reflect"), for any margin: past the far end the reflection folds back again (as
+    numpy.pad's), so a 16-pixel image takes encoder 4's 30-pixel margin. Traced as ONNX
+    Range/Mod/Gather (dynamic sizes)."""
     n = x.shape[dim]
     index = torch.arange(-before, n + after, device=x.device)
     period = torch.clamp(torch.as_tensor(2 * n - 2, device=x.device), min=1)

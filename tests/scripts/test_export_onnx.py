@@ -45,13 +45,18 @@ def _encoder_decoder_pairs(models_dir) -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize("kind", ["random", "real", "small"])
 def test_encoder_decoder_match_torch(models_dir, weights_dir, photo, kind):
-    # "small": 32×48, less than a "once" level-4 encoder's 30-pixel margin (its mirror folds)
-    x = _inputs(photo)["random"][..., :32, :48].copy() if kind == "small" else _inputs(photo)[kind]
+    # "small": 32×48 (the smallest tile the pipeline reads), or 16×24 for "once" networks, under
+    # encoder 4's 30-pixel margin: their mirror folds back
+    x = _inputs(photo)["random" if kind == "small" else kind]
     pairs = _encoder_decoder_pairs(models_dir)
     assert ("encoder4_once", "adain_decoder4") in pairs or _padding(models_dir, "adain_decoder4") == "layer"
     for enc_name, dec_name in pairs:
         level = int(enc_name[7])
         enc = tm.load_encoder(weights_dir, level, _padding(models_dir, enc_name))
+        if kind == "small":
+            x = _inputs(photo)["random"][..., :16, :24] if enc.padding == "once" else \
+                _inputs(photo)["random"][..., :32, :48]
+            x = x.copy()
         trained = SCRIPTS / "trained" / f"{dec_name}.pth"
         state = tm.load_state_dict(trained if trained.is_file() else weights_dir / f"{dec_name}.pth")
         dec = tm.Decoder(state, level, _padding(models_dir, dec_name)).eval()
@@ -64,6 +69,14 @@ def test_encoder_decoder_match_torch(models_dir, weights_dir, photo, kind):
         assert f.shape == f_ref.shape and y.shape == x.shape, (enc_name, dec_name)
         assert np.abs(f - f_ref).max() <= TOL * max(1.0, np.abs(f_ref).max()), enc_name
         assert np.abs(y - y_ref).max() <= TOL, dec_name
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 8])
+def test_mirror_folds_margins_longer_than_the_axis(n):
+    x = np.arange(n, dtype=np.float32)
+    for before, after in ((0, 0), (1, 2), (4, 3), (30, 29)):
+        got = tm.mirror(torch.from_numpy(x)[None], before, after, 1)[0].numpy()
+        np.testing.assert_array_equal(got, np.pad(x, (before, after), mode="reflect"))
 
 
 def _border_distance(h: int, w: int) -> np.ndarray:
