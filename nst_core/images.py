@@ -46,13 +46,14 @@ def check_image(image: np.ndarray, what: str = "image") -> np.ndarray:
 
 def to_rgb(block: np.ndarray) -> np.ndarray:
     """A checked H×W×C block (any accepted dtype) -> float32 H×W×3 in [0, 1]."""
-    if block.dtype == np.uint8:
-        arr = block.astype(np.float32) / MAX_8BIT
+    block = block[..., :1] if block.shape[2] in (1, 2) else block[..., :3]    # colour, no alpha
+    if block.dtype in (np.uint8, np.uint16):        # in [0, 1] once scaled: one new array
+        arr = block.astype(np.float32)
+        np.divide(arr, MAX_8BIT if block.dtype == np.uint8 else MAX_16BIT, out=arr)
     elif block.dtype.kind in "ui":
-        arr = block.astype(np.float32) / MAX_16BIT
+        arr = np.clip(block.astype(np.float32) / MAX_16BIT, 0.0, 1.0)
     else:
-        arr = block.astype(np.float32, copy=False)
-    arr = np.clip(arr[..., :1] if arr.shape[2] in (1, 2) else arr[..., :3], 0.0, 1.0)
+        arr = np.clip(block.astype(np.float32, copy=False), 0.0, 1.0)
     return np.repeat(arr, 3, axis=2) if arr.shape[2] == 1 else np.ascontiguousarray(arr)
 
 
