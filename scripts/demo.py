@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""`make demo`: stylize an example photo with WCT and AdaIN and write a side-by-side strip.
+"""`make demo`: stylize an example photo with each method and write a side-by-side strip.
 
 Uses a photo and a public-domain painting from the shared data folder when it is there
 (``--data``); otherwise a procedurally made content image and style, so the demo runs anywhere.
+StyleBank takes a learned style by name, not an image: the built-in bank trained on the same
+painting when there is one, else the first known bank.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 import nst_core
+from nst_core import stylebank
 
 CONTENT = "content/kodak_kodim23.png"
 STYLE = "style/vangogh_starry_night.jpg"
@@ -38,6 +41,14 @@ def strip(images: list[np.ndarray], height: int = 256) -> np.ndarray:
     return np.concatenate(resized, axis=1)
 
 
+def bank_for(painting: str) -> str:
+    """The StyleBank style named after ``painting``'s file stem, else the first one known."""
+    known = stylebank.available(nst_core.ModelStore())
+    if not known:
+        raise nst_core.StyleError("no StyleBank styles in the models folder; run `make models`")
+    return Path(painting).stem if Path(painting).stem in known else next(iter(known))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data")
@@ -54,7 +65,8 @@ def main(argv=None) -> int:
     results = []
     for method in nst_core.METHODS:
         try:
-            r = nst_core.stylize(content, style, method=method)
+            r = nst_core.stylize(content, bank_for(STYLE) if method == "stylebank" else style,
+                                 method=method)
         except nst_core.NSTError as exc:
             print(f"demo: error: {exc}", file=sys.stderr)
             return 1
