@@ -83,7 +83,7 @@ def main(argv=None) -> int:
     path = nst_core.save_image(args.out / "strip.jpg", strip([content, style, *results]))
     print(f"wrote {path} (content | style | {' | '.join(nst_core.METHODS)})")
     path = nst_core.save_image(args.out / "gallery.jpg", strip([*results, kept, regions]))
-    print(f"wrote {path} (wct | adain | adain keeping colours | wct, two styles by region)")
+    print(f"wrote {path} ({' | '.join(nst_core.METHODS)} | adain keeping colours | wct, two styles by region)")
     return 0
 
 
