@@ -99,6 +99,13 @@ class ModelStore:
                          sha256=entry["sha256"], inputs=tuple(entry["inputs"]),
                          outputs=tuple(entry["outputs"]))
 
+    def encoder_for(self, decoder: str, level: int) -> str:
+        """The level's encoder padded like ``decoder`` (the manifest's "padding": "layer" for the
+        published networks, "once" for our trained decoders; scripts/torch_models.py). A pair must
+        share it: mixed, the outer 16 pixels of a reconstruction came out 3-4 dB worse."""
+        padding = self.manifest["models"].get(decoder, {}).get("padding", "layer")
+        return f"encoder{level}" if padding == "layer" else f"encoder{level}_{padding}"
+
     def status(self) -> list[dict]:
         """One row per manifest entry with 'ok', 'missing' or 'corrupted' (for `nst info`)."""
         rows = []

@@ -203,14 +203,14 @@ def stylize(content: np.ndarray, styles, method: str = "wct", *,
     if method == "stylebank":
         prepared = [banks[i] for i in active]
         dec = decoder or stylebank.DECODER
-        stages = [_Stage(stylebank.LEVEL, _encoder(rt, stylebank.LEVEL, dec), dec, stylebank)]
+        stages = [_Stage(stylebank.LEVEL, rt.store.encoder_for(dec, stylebank.LEVEL), dec, stylebank)]
     else:
         prepared = [_pad(fit_long_side(style_rgbs[i], style_size), 1) for i in active]
     if method == "wct":
-        stages = [_Stage(x, _encoder(rt, x, f"decoder{x}"), f"decoder{x}", wct) for x in levels]
+        stages = [_Stage(x, rt.store.encoder_for(f"decoder{x}", x), f"decoder{x}", wct) for x in levels]
     elif method == "adain":
         dec = decoder or (ADAIN_DECODER if rt.store.has(ADAIN_DECODER) else f"decoder{adain.LEVEL}")
-        stages = [_Stage(adain.LEVEL, _encoder(rt, adain.LEVEL, dec), dec, adain)]
+        stages = [_Stage(adain.LEVEL, rt.store.encoder_for(dec, adain.LEVEL), dec, adain)]
     used = [name for st in stages for name in (st.encoder, st.decoder)]
     has_alpha = source.shape[2] in (2, 4)
     extra = sum(m.nbytes for m in masks_active if m is not None)
@@ -264,15 +264,6 @@ class _Stage:
     encoder: str
     decoder: str
     module: object      # wct or adain: StyleStats.from_moments and transform
-
-
-def _encoder(rt: Runtime, level: int, decoder: str) -> str:
-    """The level's encoder padded like ``decoder`` (the manifest's "padding": "layer" for the
-    published networks, "once" for our trained decoders; scripts/torch_models.py). A pair must
-    share it: mixed, the outer 16 pixels of a reconstruction came out 3-4 dB worse."""
-    entry = rt.store.manifest["models"].get(decoder, {})
-    padding = entry.get("padding", "layer")
-    return f"encoder{level}" if padding == "layer" else f"encoder{level}_{padding}"
 
 
 def _features(rt: Runtime, name: str, image: np.ndarray) -> np.ndarray:

@@ -11,6 +11,7 @@ import torch
 
 import torch_models as tm
 from conftest import SCRIPTS, _load
+from nst_core.models import ModelStore
 
 TOL = 1e-4
 
@@ -26,40 +27,30 @@ def _inputs(photo):
     return {"random": rng.random((1, 3, 96, 80), dtype=np.float32), "real": real}
 
 
-def _padding(models_dir, name: str) -> str:
-    return json.loads((models_dir / "manifest.json").read_text())["models"][name].get("padding", "layer")
-
-
 def _encoder_decoder_pairs(models_dir) -> list[tuple[str, str]]:
-    """Every (encoder, decoder) the pipeline pairs: WCT's per level, and each trained decoder
-    with the encoder padded like it."""
-    models = json.loads((models_dir / "manifest.json").read_text())["models"]
-    pairs = [(f"encoder{level}", f"decoder{level}") for level in tm.LEVELS]
-    for name, entry in models.items():
-        if entry["kind"] == "decoder" and not name.startswith("decoder"):
-            padding = entry.get("padding", "layer")
-            suffix = "" if padding == "layer" else f"_{padding}"
-            pairs.append((f"encoder{entry['level']}{suffix}", name))
-    return pairs
+    """Every (encoder, decoder) the pipeline pairs: each decoder with the encoder padded like it."""
+    store = ModelStore(models_dir)
+    return [(store.encoder_for(name, entry["level"]), name)
+            for name, entry in store.manifest["models"].items() if entry["kind"] == "decoder"]
 
 
 @pytest.mark.parametrize("kind", ["random", "real", "small"])
-def test_encoder_decoder_match_torch(models_dir, weights_dir, photo, kind):
+def test_encoder_decoder_match_torch(models_dir, weights_dir, paddings, photo, kind):
     # "small": 32×48 (the smallest tile the pipeline reads), or 16×24 for "once" networks, under
     # encoder 4's 30-pixel margin: their mirror folds back
     x = _inputs(photo)["random" if kind == "small" else kind]
     pairs = _encoder_decoder_pairs(models_dir)
-    assert ("encoder4_once", "adain_decoder4") in pairs or _padding(models_dir, "adain_decoder4") == "layer"
+    assert ("encoder4_once", "adain_decoder4") in pairs or paddings["adain_decoder4"] == "layer"
     for enc_name, dec_name in pairs:
         level = int(enc_name[7])
-        enc = tm.load_encoder(weights_dir, level, _padding(models_dir, enc_name))
+        enc = tm.load_encoder(weights_dir, level, paddings[enc_name])
         if kind == "small":
             x = _inputs(photo)["random"][..., :16, :24] if enc.padding == "once" else \
                 _inputs(photo)["random"][..., :32, :48]
             x = x.copy()
         trained = SCRIPTS / "trained" / f"{dec_name}.pth"
         state = tm.load_state_dict(trained if trained.is_file() else weights_dir / f"{dec_name}.pth")
-        dec = tm.Decoder(state, level, _padding(models_dir, dec_name)).eval()
+        dec = tm.Decoder(state, level, paddings[dec_name]).eval()
         assert enc.padding == dec.padding, (enc_name, dec_name)
         with torch.no_grad():
             f_ref = enc(torch.from_numpy(x)).numpy()
