@@ -23,6 +23,7 @@ from .bridge import UserError
 
 GROUP = "NST Style"
 RESULT = "NST Style Result"
+MIN_PREVIEW = bridge.nst_core.pipeline.MIN_WORK_SIZE   # the engine's smallest work_size
 _TEMP = "NST temporary"
 
 
@@ -216,7 +217,10 @@ def apply_job(op, context):
                             "StyleBank, style images WCT or AdaIN")
         styles.append(bridge.style_for(nst.method, slot.style_path, slot.style_name,
                                        where=f"style slot {i + 1}: "))
-    options = bridge.engine_options()
+    if 0 < nst.preview_size < MIN_PREVIEW:
+        raise UserError(f"Preview Size {nst.preview_size} px is too small; use 0 (full resolution) "
+                        f"or at least {MIN_PREVIEW} px")
+    options = dict(bridge.engine_options(), work_size=nst.preview_size or None)
     pixels, masks = render_passes(scene, context.view_layer, slots)
     weights = [s.weight for s in slots]
     method, strength, keep = nst.method, nst.strength, nst.preserve_color

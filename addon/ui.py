@@ -35,6 +35,10 @@ class NSTSettings(bpy.types.PropertyGroup):
     method: EnumProperty(name="Method", items=bridge.METHOD_ITEMS, default="WCT")
     strength: FloatProperty(name="Strength", min=0.0, max=1.0, default=1.0)
     preserve_color: BoolProperty(name="Preserve Colour", default=False)
+    preview_size: IntProperty(name="Preview Size", min=0, soft_max=2048, default=0, subtype="PIXEL",
+                              description="0: full resolution. Otherwise the styles are computed with "
+                              "the long side at this many pixels and scaled up: a fast preview "
+                              "(larger strokes, softer detail)")
     render_style_path: StringProperty(name="Style Image", subtype="FILE_PATH",
                                       description="Style for Stylize Render and after each render")
     render_style_name: StringProperty(name="Style", search=bridge.search_style_names,
@@ -137,6 +141,7 @@ class NST_PT_compositor(_NodeEditorPanel, bpy.types.Panel):
         layout.prop(nst, "method")
         layout.prop(nst, "strength")
         layout.prop(nst, "preserve_color")
+        layout.prop(nst, "preview_size")
         layout.operator("nst.compositor_apply", icon="NODE_COMPOSITING")
         _progress(layout)
 

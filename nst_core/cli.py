@@ -86,7 +86,7 @@ def cmd_stylize(args) -> int:
                      alpha=args.alpha,
                      preserve_color=args.preserve_color, device=args.device, threads=args.threads,
                      models_dir=args.models, style_size=args.style_size, seamless=args.seamless,
-                     memory_budget=int(args.memory_gb * (1 << 30)), progress=_Progress())
+                     work_size=args.work_size, memory_budget=int(args.memory_gb * (1 << 30)), progress=_Progress())
     save_image(out, result.image)
     summary = {"output": str(out), "method": result.method, "provider": result.provider,
                "device_reason": result.device_reason, "seconds": round(result.seconds, 3),
@@ -235,6 +235,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "the content's features, region i gets style i (K = number of --style)")
     p.add_argument("--style-size", type=int, default=512, help="long side of styles (default 512)")
     p.add_argument("--seamless", action="store_true", help="keep a tileable texture tileable")
+    p.add_argument("--work-size", type=int, default=None, metavar="PX",
+                   help="run the networks with the long side at PX and scale the result up: a fast "
+                        "preview with larger strokes (default: full size)")
     p.add_argument("--memory-gb", type=float, default=2.0,
                    help="memory budget; larger images run in tiles (default 2)")
     p.add_argument("--device", default="auto", choices=DEVICES)

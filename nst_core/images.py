@@ -5,6 +5,7 @@ Arrays inside nst_core are float32 H×W×C in [0, 1], sRGB-encoded, straight alp
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -149,21 +150,32 @@ def save_image(path: str | os.PathLike, image: np.ndarray) -> Path:
     return path
 
 
-def resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
+def resize(image: np.ndarray, height: int, width: int, wrap: bool = False,
+           out: np.ndarray | None = None) -> np.ndarray:
     """Resize float32 H×W×C (antialiased bicubic, per channel) -> height×width×C float32.
 
-    Bicubic overshoots: results may leave [0, 1] slightly; clip where that matters."""
+    wrap: the image is one period of a tileable texture; the filter reads across the borders
+    from the opposite side, so the result stays tileable. out: an array to write into (channel
+    by channel, so no second full-size copy is made). Bicubic overshoots: results may leave
+    [0, 1] slightly; clip where that matters."""
     from PIL import Image
 
     arr = np.asarray(image, dtype=np.float32)
-    if arr.shape[:2] == (height, width):
+    if arr.shape[:2] == (height, width) and out is None:
         return arr
     squeeze = arr.ndim == 2
     if squeeze:
         arr = arr[..., None]
-    chans = [np.asarray(Image.fromarray(np.ascontiguousarray(arr[..., c]))
-                        .resize((width, height), Image.Resampling.BICUBIC)) for c in range(arr.shape[2])]
-    out = np.stack(chans, axis=-1).astype(np.float32)
+    h, w = arr.shape[:2]
+    # Bicubic reads 2 source pixels each side, scaled by the reduction factor when shrinking.
+    pad = math.ceil(2 * max(1.0, h / height, w / width)) + 1 if wrap else 0
+    box = (pad, pad, pad + w, pad + h)
+    if out is None:
+        out = np.empty((height, width, arr.shape[2]), np.float32)
+    for c in range(arr.shape[2]):
+        channel = np.pad(arr[..., c], pad, mode="wrap") if pad else np.ascontiguousarray(arr[..., c])
+        out[..., c] = np.asarray(Image.fromarray(channel).resize(
+            (width, height), Image.Resampling.BICUBIC, box=box))
     return out[..., 0] if squeeze else out
 
 

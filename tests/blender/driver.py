@@ -245,6 +245,14 @@ def compositor():
     groups2 = [g.name for g in bpy.data.node_groups if g.name.startswith("NST Style")]
     instances2 = [n.name for n in tree.nodes if n.type == "GROUP"]
     result = pixels(bpy.data.images["NST Style Result"]).copy()
+    nst.preview_size = 10
+    too_small = error_of(lambda: bpy.ops.nst.compositor_apply())
+    nst.preview_size = 64                   # the 96×64 render runs at 64×43 and is scaled up
+    r3 = bpy.ops.nst.compositor_apply()
+    preview = pixels(bpy.data.images["NST Style Result"]).copy()
+    nst.preview_size = 0
+    bpy.ops.nst.compositor_apply()
+    result = pixels(bpy.data.images["NST Style Result"]).copy()
     group_node = next(n for n in tree.nodes if n.type == "GROUP")
     composited = render_file_output(scene, group_node.outputs[0], "styled")
     rl = next(n for n in tree.nodes if n.type == "R_LAYERS")
@@ -253,13 +261,18 @@ def compositor():
     index = render_file_output(scene, index_socket, "index")[..., 0]
     cube = np.abs(index - 3) < 0.5
     diff = np.abs(result[..., :3] - plain[..., :3]).max(axis=-1)
+    preview_diff = np.abs(preview[..., :3] - plain[..., :3]).max(axis=-1)
     output_linked = any(l.from_node == group_node for l in tree.links)
     return {"result": sorted(r1) + sorted(r2), "groups": [groups1, groups2],
             "instances": [instances1, instances2], "output_linked": output_linked,
             "composite_vs_result": float(np.abs(composited[..., :3] - result[..., :3]).max()),
             "update_changed": float(np.abs(first - result).mean()),
             "cube_pixels": int(cube.sum()), "diff_inside": float(diff[cube].mean()),
-            "diff_outside_max": float(diff[~cube].max())}
+            "diff_outside_max": float(diff[~cube].max()),
+            "preview": {"result": sorted(r3), "too_small": too_small, "shape": list(preview.shape),
+                        "vs_full": float(np.abs(preview - result)[cube].mean()),
+                        "diff_inside": float(preview_diff[cube].mean()),
+                        "diff_outside_max": float(preview_diff[~cube].max())}}
 
 
 @scenario

@@ -182,6 +182,14 @@ def test_object_index_mask_changes_only_the_masked_object(facts):
     assert f["diff_outside_max"] < 1e-3
 
 
+def test_compositor_preview_size(facts):
+    f = fact(facts, "compositor")["preview"]
+    assert f["too_small"].startswith("Error:") and "Preview Size 10 px is too small" in f["too_small"]
+    assert f["result"] == ["FINISHED"] and f["shape"] == [64, 96, 4]
+    assert f["diff_inside"] > 0.05 and f["vs_full"] > 0.005    # stylized, and not the full-size result
+    assert f["diff_outside_max"] < 1e-3                         # outside the mask the render is untouched
+
+
 def test_animation_writes_every_frame(facts):
     f = fact(facts, "animation")
     assert f["result"] == ["FINISHED"] and f["files"] == ["frame_0001.png", "frame_0002.png"]

@@ -112,3 +112,19 @@ def test_seamless_and_memory_budget_reach_the_engine(tmp_path, images, runtime):
     got = nst_core.load_image(out)
     assert np.abs(got - expected).max() <= 1.5 / 255       # 8-bit rounding only
     assert np.abs(got - plain).max() > 10 / 255            # the options changed the result
+
+
+def test_work_size_reaches_the_engine(tmp_path, images, runtime):
+    out = tmp_path / "out.png"
+    r = nst("stylize", images["content"], "--style", images["style"], "--method", "adain",
+            "--work-size", "96", "--device", "cpu", "-o", out)
+    assert r.returncode == 0, r.stderr
+    content, style = nst_core.load_image(images["content"]), nst_core.load_image(images["style"])
+    expected = nst_core.stylize(content, style, "adain", work_size=96, runtime=runtime).image
+    plain = nst_core.stylize(content, style, "adain", runtime=runtime).image
+    got = nst_core.load_image(out)
+    assert got.shape == content.shape
+    assert np.abs(got - expected).max() <= 1.5 / 255       # 8-bit rounding only
+    assert np.abs(got - plain).max() > 10 / 255            # the option changed the result
+    bad = nst("stylize", images["content"], "--style", images["style"], "--work-size", "8", "-o", out)
+    assert bad.returncode == 2 and "work_size" in bad.stderr and "Traceback" not in bad.stderr

@@ -83,3 +83,20 @@ def test_premultiply_roundtrip():
     np.testing.assert_allclose(nst_core.unpremultiply(nst_core.premultiply(rgba)), rgba, atol=1e-6)
     transparent = np.zeros((2, 2, 4), np.float32)
     assert np.isfinite(nst_core.unpremultiply(transparent)).all()
+
+
+@pytest.mark.parametrize("size", [(40, 60), (250, 375)])
+def test_resize_wrap_is_the_resize_of_the_tiled_image(size):
+    """With wrap=True an image is one period of a tiling: its resize equals the middle period of
+    the resized 3×3 tiling, down and up, so a tileable texture stays tileable."""
+    from nst_core.images import resize
+
+    x = np.random.default_rng(0).random((100, 150, 3), dtype=np.float32)
+    h, w = size
+    wrapped = resize(x, h, w, wrap=True)
+    tiled = resize(np.tile(x, (3, 3, 1)), 3 * h, 3 * w)[h:2 * h, w:2 * w]
+    np.testing.assert_allclose(wrapped, tiled, atol=1e-5)
+    plain = resize(x, h, w)
+    assert np.abs(plain[0] - tiled[0]).max() > 0.01         # without wrap the borders differ
+    np.testing.assert_allclose(plain[h // 4:-h // 4, w // 4:-w // 4],
+                               tiled[h // 4:-h // 4, w // 4:-w // 4], atol=1e-5)

