@@ -153,9 +153,10 @@ def stylize(content: np.ndarray, styles, method: str = "wct", *,
     alpha: 0 keeps the content, 1 is full style. preserve_color: keep the content's chroma.
     style_size: styles are downscaled to this long side (None keeps their size).
     seamless: a tileable content gives a tileable result (context wraps around the borders).
-    work_size: the long side, in pixels, the networks run at: a larger content (and its masks)
-    is scaled down to it, stylized, and the result scaled back up to the content's size, as a
-    fast preview (the style's strokes come out larger, fine detail softer). None: full size.
+    work_size: the long side, in pixels, the networks run at: a larger content (and its masks,
+    and its styles by the same factor) is scaled down to it, stylized, and the result scaled
+    back up to the content's size: a fast preview, softer than the full-size result. None: full
+    size.
     memory_budget: bytes the call may use; larger images are processed in overlapping tiles
     (statistics stay global, so tiles agree). tile_size forces tiles of at most that many pixels.
     progress(fraction, message) is called as work proceeds; when cancel() returns True the call
@@ -266,6 +267,8 @@ def stylize(content: np.ndarray, styles, method: str = "wct", *,
 
 
 MIN_WORK_SIZE = 64
+MIN_PREVIEW_STYLE = 256     # styles are scaled with the content, but not below this long side:
+                            # a 256 px style still gives level 5 16×16 features for its statistics
 
 
 def _check_work_size(work_size) -> int:
@@ -281,9 +284,15 @@ def _at_work_size(source: np.ndarray, masks: list, work_size: int, start: float,
     """stylize() at a smaller size, scaled back up: content and masks are scaled so the long
     side is work_size (wrapping around the borders when seamless), stylized with the same
     settings, and the result is scaled to the content's size; colour preservation takes the
-    full-size content's chroma and the alpha channel is the content's own, untouched."""
+    full-size content's chroma and the alpha channel is the content's own, untouched.
+
+    Styles are scaled by the same factor (down to MIN_PREVIEW_STYLE), so the strokes keep their
+    size relative to the image and the preview looks like the full-size result, only softer."""
     h, w = source.shape[:2]
     scale = work_size / max(h, w)
+    if kwargs["style_size"] is not None:
+        size = kwargs["style_size"]
+        kwargs = dict(kwargs, style_size=max(min(size, MIN_PREVIEW_STYLE), round(size * scale)))
     sh, sw = max(MIN_SIZE, round(h * scale)), max(MIN_SIZE, round(w * scale))
     wrap = kwargs["seamless"]
     small = resize(to_rgb(source), sh, sw, wrap=wrap)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import nst_core
-from conftest import styles_for
+from conftest import _load, styles_for
 from nst_core import metrics
 from nst_core.color import rgb_to_yiq
 from nst_core.images import resize
@@ -32,6 +32,17 @@ def test_work_size_runs_small_and_scales_up(runtime, photo, painting, painting2,
         blurred = np.clip(resize(small, h, w), 0, 1)
         gain = [metrics.evaluate(photo, painting, x, runtime=runtime).style_gain for x in (preview, blurred)]
         assert gain[0] > 0.3 and gain[1] < 0.05, gain
+
+@pytest.mark.parametrize("style_size,scaled", [(1024, 512), (512, 256), (300, 256), (128, 128), (None, None)])
+def test_styles_scale_with_the_content(runtime, photo, style_size, scaled):
+    """At half size the styles are scaled by half too (strokes keep their size relative to the
+    image), but not below 256 px, and a smaller style_size or None is kept."""
+    big = _load("style/vangogh_starry_night.jpg", (600, 760))
+    h, w = photo.shape[:2]
+    preview = run(runtime, photo, big, method="adain", work_size=WORK, style_size=style_size)
+    small = run(runtime, np.clip(resize(photo, 64, 96), 0, 1), big, method="adain", style_size=scaled)
+    np.testing.assert_allclose(preview, np.clip(resize(small, h, w), 0, 1), atol=1e-4)
+
 
 def test_work_size_at_or_above_the_content_size_changes_nothing(runtime, photo, painting):
     full = run(runtime, photo, painting, method="adain")
