@@ -36,9 +36,9 @@ class NSTSettings(bpy.types.PropertyGroup):
     strength: FloatProperty(name="Strength", min=0.0, max=1.0, default=1.0)
     preserve_color: BoolProperty(name="Preserve Colour", default=False)
     preview_size: IntProperty(name="Preview Size", min=0, soft_max=2048, default=0, subtype="PIXEL",
-                              description="0: full resolution. Otherwise the styles are computed with "
-                              "the long side at this many pixels and scaled up: a fast preview "
-                              "(larger strokes, softer detail)")
+                              description="0: full resolution. Otherwise the render and the styles are "
+                              "scaled so the render's long side is this many pixels, stylized and "
+                              "scaled back up: a fast preview, softer than the full result")
     render_style_path: StringProperty(name="Style Image", subtype="FILE_PATH",
                                       description="Style for Stylize Render and after each render")
     render_style_name: StringProperty(name="Style", search=bridge.search_style_names,

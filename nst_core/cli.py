@@ -236,8 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--style-size", type=int, default=512, help="long side of styles (default 512)")
     p.add_argument("--seamless", action="store_true", help="keep a tileable texture tileable")
     p.add_argument("--work-size", type=int, default=None, metavar="PX",
-                   help="run the networks with the long side at PX and scale the result up: a fast "
-                        "preview with larger strokes (default: full size)")
+                   help="run the networks with the long side at PX (styles scaled alike) and scale "
+                        "the result up: a fast, softer preview (default: full size)")
     p.add_argument("--memory-gb", type=float, default=2.0,
                    help="memory budget; larger images run in tiles (default 2)")
     p.add_argument("--device", default="auto", choices=DEVICES)

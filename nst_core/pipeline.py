@@ -301,8 +301,8 @@ def _at_work_size(source: np.ndarray, masks: list, work_size: int, start: float,
     cancel, progress = kwargs["cancel"], kwargs["progress"]
     result = stylize(small, masks=small_masks, preserve_color=False, **kwargs)
     out = np.empty((h, w, 4 if source.shape[2] in (2, 4) else 3), np.float32)
-    resize(result.image[..., :3], h, w, wrap=wrap, out=out[..., :3])
-    np.clip(out, 0.0, 1.0, out=out)
+    rgb = resize(result.image[..., :3], h, w, wrap=wrap, out=out[..., :3])
+    np.clip(rgb, 0.0, 1.0, out=rgb)
     step = max(1, (1 << 22) // w)
     for top in range(0, h, step):           # in strips: no second full-size float copy
         rows = slice(top, top + step)
