@@ -253,14 +253,7 @@ def stylize(content: np.ndarray, styles, method: str = "wct", *,
                        dtype, cache, finish, (h, w_px, 4 if has_alpha else 3), regions)
     finally:                            # done, failed or cancelled: the arena's memory goes back
         rt.release_memory()
-    if cancel is not None and cancel():
-        raise CancelledError("stylization cancelled")
-    if has_alpha:
-        step = max(1, (1 << 22) // w_px)
-        for top in range(0, h, step):
-            out[top:top + step, :, 3] = alpha_of(source[top:top + step])
-    if progress is not None:
-        progress(1.0, "done")
+    _finish_call(out, source, cancel, progress)
     return StyleResult(image=out, method=method,
                        provider=rt.device.name, device_reason=rt.device.reason,
                        seconds=time.perf_counter() - start, models=used)
@@ -303,18 +296,31 @@ def _at_work_size(source: np.ndarray, masks: list, work_size: int, start: float,
     out = np.empty((h, w, 4 if source.shape[2] in (2, 4) else 3), np.float32)
     rgb = resize(result.image[..., :3], h, w, wrap=wrap, out=out[..., :3])
     np.clip(rgb, 0.0, 1.0, out=rgb)
-    step = max(1, (1 << 22) // w)
-    for top in range(0, h, step):           # in strips: no second full-size float copy
-        rows = slice(top, top + step)
-        if preserve_color:
+    if preserve_color:
+        for rows in _strips(h, w):
             out[rows, :, :3] = _preserve_color(out[rows, :, :3], to_rgb(source[rows]))
-        if out.shape[2] == 4:
-            out[rows, :, 3] = alpha_of(source[rows])
+    _finish_call(out, source, cancel, progress)
+    return replace(result, image=out, seconds=time.perf_counter() - start)
+
+
+def _strips(h: int, w: int):
+    """Row slices of about 4 Mpx: full-size work done strip by strip makes no second
+    full-size float copy."""
+    step = max(1, (1 << 22) // w)
+    return (slice(top, top + step) for top in range(0, h, step))
+
+
+def _finish_call(out: np.ndarray, source: np.ndarray, cancel: CancelFn | None,
+                 progress: ProgressFn | None) -> None:
+    """End of a call: a cancel now still returns nothing; the content's alpha goes into ``out``
+    unchanged (when it has a fourth channel)."""
     if cancel is not None and cancel():
         raise CancelledError("stylization cancelled")
+    if out.shape[2] == 4:
+        for rows in _strips(*out.shape[:2]):
+            out[rows, :, 3] = alpha_of(source[rows])
     if progress is not None:
         progress(1.0, "done")
-    return replace(result, image=out, seconds=time.perf_counter() - start)
 
 
 @dataclass(frozen=True)

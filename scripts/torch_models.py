@@ -62,6 +62,17 @@ def mirror(x: torch.Tensor, before: int, after: int, dim: int) -> torch.Tensor:
     return torch.index_select(x, dim, index)
 
 
+def mirror2d(x: torch.Tensor, margin: int) -> torch.Tensor:
+    """x mirrored by ``margin`` on all four sides of its height and width (``mirror``)."""
+    return mirror(mirror(x, margin, margin, 2), margin, margin, 3)
+
+
+def _check_padding(padding: str) -> str:
+    if padding not in PADDINGS:
+        raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
+    return padding
+
+
 def encoder_margin(order: tuple[str, ...]) -> int:
     """Pixels of context the unpadded ("once") encoder needs around its input so its output has
     the padded one's size; even before each pool, so pooling windows keep their grid."""
@@ -89,9 +100,7 @@ class Encoder(nn.Module):
 
     def __init__(self, state: dict[str, torch.Tensor], level: int, padding: str = "layer"):
         super().__init__()
-        if padding not in PADDINGS:
-            raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
-        self.level, self.padding = level, padding
+        self.level, self.padding = level, _check_padding(padding)
         last = ENCODER_ORDER.index(f"conv{level}1")
         self.order = ENCODER_ORDER[: last + 1]
         self.margin = encoder_margin(self.order)
@@ -105,7 +114,7 @@ class Encoder(nn.Module):
         if once:
             if taps:
                 raise ValueError("aux taps need padding='layer'")
-            x = mirror(mirror(x, self.margin, self.margin, 2), self.margin, self.margin, 3)
+            x = mirror2d(x, self.margin)
         for name in self.order:
             if name == "pool":
                 x = nn.functional.max_pool2d(x, 2, 2)
@@ -140,9 +149,7 @@ class Decoder(nn.Module):
 
     def __init__(self, state: dict[str, torch.Tensor], level: int, padding: str = "layer"):
         super().__init__()
-        if padding not in PADDINGS:
-            raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
-        self.level, self.padding = level, padding
+        self.level, self.padding = level, _check_padding(padding)
         self.order = DECODER_ORDER[DECODER_ORDER.index(f"conv{level}1"):]
         self.convs = nn.ModuleDict({n: _conv(state, n) for n in self.order if n != "up"})
         self.margin, self.crop = decoder_margin(self.order)
@@ -150,7 +157,7 @@ class Decoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         once = self.padding == "once"
         if once:
-            x = mirror(mirror(x, self.margin, self.margin, 2), self.margin, self.margin, 3)
+            x = mirror2d(x, self.margin)
         for name in self.order:
             if name == "up":
                 x = nn.functional.interpolate(x, scale_factor=2, mode="nearest")
