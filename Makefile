@@ -10,7 +10,7 @@ export NST_MODELS_DIR := $(MODELS)
 # The extension `make demo` builds: this machine's platform (`make extension` builds all).
 PLATFORM ?= $(shell $(PYTHON) -c "import sys; print({'linux':'linux-x64','win32':'windows-x64','darwin':'macos-arm64'}.get(sys.platform,'linux-x64'))")
 
-.PHONY: all install weights models demo test test-blender45 bench extension clean
+.PHONY: all install weights models demo test test-blender42 test-blender45 bench extension clean
 
 all: demo
 
@@ -35,17 +35,25 @@ demo: models
 	$(PY) scripts/demo.py --data $(DATA) --out $(BUILD)/demo
 	$(PY) scripts/build_extension.py --platforms $(PLATFORM) --variants cpu --out dist
 
-test: models
+# Every test in Blender 5.0 (the dev venv's bpy), then the extension's tests again in Blender 4.2.0,
+# the oldest version its manifest accepts.
+test: models test-blender42
 	$(PY) -m pytest -q
 
-# The extension's tests again inside Blender 4.5 LTS (bpy 4.5, Python 3.11) in a second venv.
+# The extension's tests inside an older Blender (bpy from PyPI, Python 3.11) in its own venv:
+# 4.2.0 with numpy 1.26 as Blender 4.x bundles it, and 4.5, the last 4.x LTS.
+.venv42/.installed:
+	$(PYTHON) -m venv .venv42
+	.venv42/bin/python -m pip install -q 'bpy==4.2.0' 'numpy==1.26.*'
+	touch $@
+
 .venv45/.installed:
 	$(PYTHON) -m venv .venv45
 	.venv45/bin/python -m pip install -q 'bpy==4.5.*'
 	touch $@
 
-test-blender45: models .venv45/.installed
-	NST_BLENDER_PYTHON=$(CURDIR)/.venv45/bin/python $(PY) -m pytest -q tests/blender
+test-blender42 test-blender45: test-blender%: models .venv%/.installed
+	NST_BLENDER_PYTHON=$(CURDIR)/.venv$*/bin/python $(PY) -m pytest -q tests/blender
 
 # Installable Blender extension zips in dist/ (every platform; CPU and CUDA variants).
 extension: models

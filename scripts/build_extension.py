@@ -2,17 +2,21 @@
 
 Each zip holds the add-on (addon/ as the extension root), nst_core as a sub-package, the ONNX
 models and the wheels of onnxruntime, Pillow and their pure dependencies for one platform and
-every Python the supported Blender versions embed (3.11 for 4.2-5.0, 3.13 for 5.1 and later).
-Blender's own numpy is used, never bundled. Variants: `cpu` (onnxruntime) for every platform,
-`gpu` (onnxruntime-gpu, CUDA) for linux-x64 and windows-x64. Both variants share the extension
-id, so installing one replaces the other: onnxruntime and onnxruntime-gpu, which both provide
-the package `onnxruntime`, never land together in Blender's shared site-packages.
+one Python: Blender 4.2-5.0 embed Python 3.11, 5.1 and later 3.13, so there is a zip for each,
+its manifest limited to those Blender versions (Blender refuses the other one with a message
+naming the versions). One zip for both Pythons would break Blender 4.2.0: it installs every
+wheel whose platform matches, and of two equal versions keeps the later file name, so the cp313
+Pillow and onnxruntime landed in its Python 3.11. Blender's own numpy is used, never bundled.
+Variants: `cpu` (onnxruntime) for every platform, `gpu` (onnxruntime-gpu, CUDA) for linux-x64
+and windows-x64. Both variants share the extension id, so installing one replaces the other:
+onnxruntime and onnxruntime-gpu, which both provide the package `onnxruntime`, never land
+together in Blender's shared site-packages.
 
 Zips are assembled and validated by Blender's own extension tool (blender_ext.py from the bpy
 package). Wheels are downloaded once with pip into build/wheels (or taken from --wheels DIR).
 
-    python scripts/build_extension.py                       # all platforms and variants
-    python scripts/build_extension.py --platforms linux-x64 --variants cpu
+    python scripts/build_extension.py                       # all platforms, variants, Pythons
+    python scripts/build_extension.py --platforms linux-x64 --variants cpu --pythons 3.11
 """
 
 from __future__ import annotations
@@ -26,7 +30,9 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PYTHONS = ("3.11", "3.13")
+# Python -> the Blender versions that embed it, [min, max) as the manifest states them, and the
+# zip's name for them.
+PYTHONS = {"3.11": ("4.2.0", "5.1.0", "blender4.2-5.0"), "3.13": ("5.1.0", None, "blender5.1-up")}
 # Pinned wheel versions (tested together; onnxruntime >= 1.20 has cp313 wheels).
 PINS = {"onnxruntime": "1.31.1", "onnxruntime-gpu": "1.31.1", "pillow": "13.0.0",
         "protobuf": "7.36.2", "flatbuffers": "25.12.19", "packaging": "26.3"}
@@ -73,36 +79,36 @@ def _norm(name: str) -> str:
     return re.sub(r"[-_.]+", "_", name).lower()
 
 
-def wheels_for(platform: str, variant: str, cache: Path) -> list[Path]:
+def wheels_for(platform: str, variant: str, python: str, cache: Path) -> list[Path]:
     """The wheels of one zip, downloaded into cache/<platform>/ when missing."""
     runtime = "onnxruntime-gpu" if variant == "gpu" else "onnxruntime"
     binary = [runtime, "pillow", "protobuf"]
     folder = cache / platform
     folder.mkdir(parents=True, exist_ok=True)
     chosen = []
-    for python in PYTHONS:
-        tag = "cp" + python.replace(".", "")
-        for package in binary + list(PURE):
-            prefix = f"{_norm(package)}-{PINS[package]}-"
-            def matches(path: Path) -> bool:
-                name = path.name.lower()
-                if not name.startswith(prefix):
-                    return False
-                if package in PURE:
-                    return True
-                parts = name[:-4].split("-")
-                return parts[-3] == tag or (parts[-2] == "abi3" and int(parts[-3][2:]) <= int(tag[2:]))
+    tag = "cp" + python.replace(".", "")
+    for package in binary + list(PURE):
+        prefix = f"{_norm(package)}-{PINS[package]}-"
+        def matches(path: Path) -> bool:
+            name = path.name.lower()
+            if not name.startswith(prefix):
+                return False
+            if package in PURE:
+                return True
+            parts = name[:-4].split("-")
+            return parts[-3] == tag or (parts[-2] == "abi3" and int(parts[-3][2:]) <= int(tag[2:]))
+        hits = [p for p in folder.glob("*.whl") if matches(p)]
+        if not hits:
+            download([package], platform, python, folder)
             hits = [p for p in folder.glob("*.whl") if matches(p)]
-            if not hits:
-                download([package], platform, python, folder)
-                hits = [p for p in folder.glob("*.whl") if matches(p)]
-            if not hits:
-                raise BuildError(f"no {package} {PINS[package]} wheel for {platform}, Python {python}")
-            chosen.append(sorted(hits)[-1])
+        if not hits:
+            raise BuildError(f"no {package} {PINS[package]} wheel for {platform}, Python {python}")
+        chosen.append(sorted(hits)[-1])
     return sorted(set(chosen))
 
 
-def stage(platform: str, variant: str, models: Path, wheels: list[Path], dest: Path) -> Path:
+def stage(platform: str, variant: str, python: str, models: Path, wheels: list[Path],
+          dest: Path) -> Path:
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
@@ -126,17 +132,23 @@ def stage(platform: str, variant: str, models: Path, wheels: list[Path], dest: P
     text = re.sub(r'(?m)^platforms = .*$', f'platforms = ["{platform}"]', text)
     listing = "".join(f'\n  "./wheels/{w.name}",' for w in wheels)
     text = re.sub(r'(?m)^wheels = .*$', f"wheels = [{listing}\n]", text)
+    low, high, _ = PYTHONS[python]
+    text = re.sub(r'(?m)^blender_version_min = .*$', f'blender_version_min = "{low}"'
+                  + (f'\nblender_version_max = "{high}"' if high else ""), text)
     if variant == "gpu":
         text = re.sub(r'(?m)^name = "(.*)"$', r'name = "\1 (CUDA)"', text)
     (dest / "blender_manifest.toml").write_text(text)
     return dest
 
 
-def build(platform: str, variant: str, models: Path, cache: Path, out: Path) -> Path:
+def build(platform: str, variant: str, python: str, models: Path, cache: Path, out: Path) -> Path:
+    if python not in PYTHONS:
+        raise BuildError(f"no Blender embeds Python {python}; expected {', '.join(PYTHONS)}")
     manifest = tomllib.loads((ROOT / "blender_manifest.toml").read_text())
-    wheels = wheels_for(platform, variant, cache)
-    staged = stage(platform, variant, models, wheels, ROOT / "build" / "extension" / f"{platform}-{variant}")
-    tmp_out = staged.parent / f"{platform}-{variant}-out"
+    wheels = wheels_for(platform, variant, python, cache)
+    name = f"{platform}-{variant}-{PYTHONS[python][2]}"
+    staged = stage(platform, variant, python, models, wheels, ROOT / "build" / "extension" / name)
+    tmp_out = staged.parent / f"{name}-out"
     shutil.rmtree(tmp_out, ignore_errors=True)
     tmp_out.mkdir()
     tool = blender_ext()
@@ -146,7 +158,7 @@ def build(platform: str, variant: str, models: Path, cache: Path, out: Path) -> 
         raise BuildError(f"Blender's extension build failed:\n{r.stdout[-1500:]}{r.stderr[-1500:]}")
     built = next(tmp_out.glob("*.zip"))
     out.mkdir(parents=True, exist_ok=True)
-    target = out / f"{manifest['id']}-{manifest['version']}-{platform}-{variant}.zip"
+    target = out / f"{manifest['id']}-{manifest['version']}-{name}.zip"
     shutil.move(str(built), target)
     shutil.rmtree(tmp_out, ignore_errors=True)
     return target
@@ -165,6 +177,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--platforms", default=",".join(PLATFORM_TAGS))
     parser.add_argument("--variants", default="cpu,gpu")
+    parser.add_argument("--pythons", default=",".join(PYTHONS),
+                        help="the Pythons of the target Blender versions (3.11: 4.2-5.0, 3.13: 5.1+)")
     parser.add_argument("--models", type=Path, default=ROOT / "build" / "models")
     parser.add_argument("--wheels", type=Path, default=ROOT / "build" / "wheels",
                         help="wheel cache: per-platform folders, filled by pip when missing")
@@ -177,9 +191,10 @@ def main(argv=None) -> int:
             for variant in args.variants.split(","):
                 if variant == "gpu" and platform not in GPU_PLATFORMS:
                     continue            # no CUDA on macOS
-                path = build(platform, variant, args.models, args.wheels, args.out)
-                validate(path)
-                print(f"{path} ({path.stat().st_size / 1e6:.1f} MB)")
+                for python in args.pythons.split(","):
+                    path = build(platform, variant, python, args.models, args.wheels, args.out)
+                    validate(path)
+                    print(f"{path} ({path.stat().st_size / 1e6:.1f} MB)")
     except BuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -22,7 +22,8 @@ sys.path.insert(0, str(SCRIPTS))
 import build_extension  # noqa: E402
 
 DRIVER = Path(__file__).with_name("driver.py")
-# Another bpy (e.g. `make test-blender45`: Blender 4.5 LTS in .venv45) can run the same scenarios.
+# Another bpy (`make test-blender42` / `test-blender45`: Blender 4.2 / 4.5 LTS in their own venvs)
+# can run the same scenarios.
 BLENDER_PYTHON = os.environ.get("NST_BLENDER_PYTHON", sys.executable)
 STYLE = DATA / "style" / "vangogh_starry_night.jpg"
 
@@ -38,11 +39,30 @@ def _platform() -> str:
     pytest.skip(f"no extension build for {sys.platform} {machine}")
 
 
+def _python(executable: str) -> str:
+    """The Python version (e.g. "3.11") of the Blender that runs the scenarios."""
+    r = subprocess.run([executable, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                       capture_output=True, text=True, check=True)
+    return r.stdout.strip()
+
+
+BLENDER_PY = _python(BLENDER_PYTHON)
+OTHER_PY = next(p for p in build_extension.PYTHONS if p != BLENDER_PY)
+
+
+def _build(python: str, out: Path) -> Path:
+    return build_extension.build(_platform(), "cpu", python, ROOT / "build" / "models",
+                                 ROOT / "build" / "wheels", out)
+
+
 @pytest.fixture(scope="session")
 def extension_zip(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("dist")
-    return build_extension.build(_platform(), "cpu", ROOT / "build" / "models",
-                                 ROOT / "build" / "wheels", out)
+    """The zip for the Python of the Blender under test."""
+    return _build(BLENDER_PY, tmp_path_factory.mktemp("dist"))
+
+
+def _isolated_env(home: Path) -> dict:
+    return {**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config")}
 
 
 @pytest.fixture(scope="session")
@@ -51,9 +71,8 @@ def facts(extension_zip, tmp_path_factory) -> dict:
         pytest.skip(f"{STYLE} not available")
     home = tmp_path_factory.mktemp("home")            # no real user configuration is touched
     work = tmp_path_factory.mktemp("work")
-    env = {**os.environ, "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config")}
     r = subprocess.run([BLENDER_PYTHON, str(DRIVER), str(extension_zip), str(STYLE), str(work)],
-                       capture_output=True, text=True, env=env, timeout=900)
+                       capture_output=True, text=True, env=_isolated_env(home), timeout=900)
     lines = [l for l in r.stdout.splitlines() if l.startswith("NST-RESULTS ")]
     assert lines, f"the Blender driver printed no results (exit {r.returncode}):\n{r.stderr[-3000:]}"
     return json.loads(lines[-1][len("NST-RESULTS "):])
@@ -70,13 +89,17 @@ def test_manifest_passes_blenders_validation(extension_zip):
     with zipfile.ZipFile(extension_zip) as z:
         names = set(z.namelist())
         manifest = tomllib.loads(z.read("blender_manifest.toml").decode())
-    assert manifest["platforms"] == [_platform()]
-    assert manifest["blender_version_min"] == "4.2.0" and manifest["schema_version"] == "1.0.0"
+    assert manifest["platforms"] == [_platform()] and manifest["schema_version"] == "1.0.0"
+    low, high, label = build_extension.PYTHONS[BLENDER_PY]
+    assert manifest["blender_version_min"] == low and manifest.get("blender_version_max") == high
+    assert label in extension_zip.name
     assert len(manifest["tagline"]) <= 64 and set(manifest["permissions"]) == {"files", "network"}
     wheels = manifest["wheels"]
     assert all(w.removeprefix("./") in names for w in wheels)
-    # onnxruntime for every Python the supported Blender versions embed; no numpy bundled
-    assert {w.split("-")[2] for w in wheels if "/onnxruntime-" in w} == {"cp311", "cp313"}
+    # compiled wheels for this Blender's Python only (Blender 4.2.0 would install the others
+    # over them); no numpy bundled
+    tag = "cp" + BLENDER_PY.replace(".", "")
+    assert {w.split("-")[2] for w in wheels if "/onnxruntime-" in w or "/pillow-" in w} == {tag}
     assert not any("numpy" in w for w in wheels)
     assert "models/manifest.json" in names and "nst_core/pipeline.py" in names
 
@@ -97,11 +120,33 @@ def test_gpu_and_cpu_builds_share_the_id(tmp_path):
     (both provide the package `onnxruntime`) never sit together in Blender's site-packages."""
     made = {}
     for variant in ("cpu", "gpu"):
-        staged = build_extension.stage("linux-x64", variant, ROOT / "build" / "models", [],
+        staged = build_extension.stage("linux-x64", variant, "3.11", ROOT / "build" / "models", [],
                                        tmp_path / variant)
         made[variant] = tomllib.loads((staged / "blender_manifest.toml").read_text())
     assert made["cpu"]["id"] == made["gpu"]["id"] == "neural_style_transfer"
     assert made["gpu"]["name"].endswith("(CUDA)") and made["cpu"]["platforms"] == ["linux-x64"]
+
+
+INSTALL = """
+import sys, bpy
+import addon_utils
+bpy.ops.extensions.package_install_files(filepath=sys.argv[1], repo="user_default",
+                                         enable_on_install=True)
+print("NST-ENABLED", addon_utils.check("bl_ext.user_default.neural_style_transfer")[1])
+"""
+
+
+def test_the_other_blender_versions_zip_is_refused_with_a_message(tmp_path):
+    """The zip for the other Python's Blender versions does not install here, and Blender says
+    which versions it needs (instead of loading wheels built for another Python)."""
+    other = _build(OTHER_PY, tmp_path / "dist")
+    r = subprocess.run([BLENDER_PYTHON, "-c", INSTALL, str(other)], capture_output=True, text=True,
+                       env=_isolated_env(tmp_path / "home"), timeout=300)
+    low, high, _ = build_extension.PYTHONS[OTHER_PY]
+    said = r.stdout + r.stderr
+    assert (f"minimum supported version ({low})" in said if high is None
+            else f"({high})" in said), said[-2000:]
+    assert "NST-ENABLED False" in r.stdout
 
 
 def test_installs_and_registers(facts):
