@@ -151,31 +151,52 @@ def save_image(path: str | os.PathLike, image: np.ndarray) -> Path:
 
 
 def resize(image: np.ndarray, height: int, width: int, wrap: bool = False,
-           out: np.ndarray | None = None) -> np.ndarray:
-    """Resize float32 H×W×C (antialiased bicubic, per channel) -> height×width×C float32.
+           out: np.ndarray | None = None, prepare=None) -> np.ndarray:
+    """Resize H×W×C or H×W (antialiased bicubic, per channel) -> height×width(×C) float32.
+
+    Works in bands of output rows: each band reads only the source rows its filter needs, so
+    no full-size copy of the source or of a channel is made (at 8K every fresh full-size array
+    costs more in page faults than the filtering). The result equals one resize of the whole
+    image within 1e-4 (PIL takes a band's box in float32, so its filter centres move by up to
+    ~1e-5 px; 3e-5 measured on noise).
 
     wrap: the image is one period of a tileable texture; the filter reads across the borders
-    from the opposite side, so the result stays tileable. out: an array to write into (channel
-    by channel, so no second full-size copy is made). Bicubic overshoots: results may leave
-    [0, 1] slightly; clip where that matters."""
+    from the opposite side, so the result stays tileable. out: an array to write into.
+    prepare: applied to each band of source rows before filtering (e.g. ``to_rgb`` to scale
+    integers, clip and drop alpha), instead of to the whole image first. Bicubic overshoots:
+    results may leave [0, 1] slightly; clip where that matters."""
     from PIL import Image
 
-    arr = np.asarray(image, dtype=np.float32)
-    if arr.shape[:2] == (height, width) and out is None:
-        return arr
+    arr = image if isinstance(image, np.ndarray) else np.asarray(image, np.float32)
+    if prepare is None and arr.shape[:2] == (height, width) and out is None:
+        return np.asarray(arr, np.float32)
     squeeze = arr.ndim == 2
     if squeeze:
         arr = arr[..., None]
     h, w = arr.shape[:2]
+    sy, sx = h / height, w / width
     # Bicubic reads 2 source pixels each side, scaled by the reduction factor when shrinking.
-    pad = math.ceil(2 * max(1.0, h / height, w / width)) + 1 if wrap else 0
-    box = (pad, pad, pad + w, pad + h)
-    if out is None:
-        out = np.empty((height, width, arr.shape[2]), np.float32)
-    for c in range(arr.shape[2]):
-        channel = np.pad(arr[..., c], pad, mode="wrap") if pad else np.ascontiguousarray(arr[..., c])
-        out[..., c] = np.asarray(Image.fromarray(channel).resize(
-            (width, height), Image.Resampling.BICUBIC, box=box))
+    py, px = (math.ceil(2 * max(1.0, s)) + 1 for s in (sy, sx))
+    cols = np.arange(-px, w + px) % w if wrap else slice(None)
+    left = px if wrap else 0
+    # output rows per band: about 1 Mpx out, and at most about 4 Mpx read when shrinking
+    step = max(1, min((1 << 20) // width, int((1 << 22) / (sy * w))))
+    for top in range(0, height, step):
+        bottom = min(height, top + step)
+        first, last = math.floor(top * sy) - py, math.ceil(bottom * sy) + py
+        if wrap:                                    # the band's rows and columns, wrapped
+            src = arr[np.arange(first, last) % h][:, cols]
+        else:
+            first, last = max(first, 0), min(last, h)
+            src = arr[first:last]
+        src = np.asarray(src if prepare is None else prepare(src), np.float32)
+        if out is None:
+            out = np.empty((height, width, src.shape[2]), np.float32)
+        box = (left, top * sy - first, left + w, bottom * sy - first)
+        for c in range(src.shape[2]):
+            band = Image.fromarray(np.ascontiguousarray(src[..., c]))
+            out[top:bottom, :, c] = np.asarray(band.resize((width, bottom - top),
+                                                           Image.Resampling.BICUBIC, box=box))
     return out[..., 0] if squeeze else out
 
 

@@ -288,7 +288,7 @@ def _at_work_size(source: np.ndarray, masks: list, work_size: int, start: float,
         kwargs = dict(kwargs, style_size=max(min(size, MIN_PREVIEW_STYLE), round(size * scale)))
     sh, sw = max(MIN_SIZE, round(h * scale)), max(MIN_SIZE, round(w * scale))
     wrap = kwargs["seamless"]
-    small = resize(to_rgb(source), sh, sw, wrap=wrap)
+    small = resize(source, sh, sw, wrap=wrap, prepare=to_rgb)
     np.clip(small, 0.0, 1.0, out=small)
     small_masks = [None if m is None else np.clip(resize(m, sh, sw, wrap=wrap), 0.0, 1.0) for m in masks]
     cancel, progress = kwargs["cancel"], kwargs["progress"]
