@@ -237,6 +237,8 @@ def test_cli_learn_style_makes_a_usable_bank(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "step 2/2" in r.stderr and "s left" in r.stderr          # progress and time estimate
     assert (tmp_path / "styles" / "candy_test.npz").is_file()
+    meta = json.loads(str(np.load(tmp_path / "styles" / "candy_test.npz")["meta"]))
+    assert (meta["steps"], meta["lr"], meta["style_weight"]) == (2, 1e-3, 2.0)    # learn-style's recipe
     assert nst_core.load_image(tmp_path / "styles" / "candy_test.png").shape[:2] == (128, 128)
     r = _nst("styles", env=env)
     assert "candy_test" in r.stdout and "learned" in r.stdout
