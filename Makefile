@@ -10,7 +10,7 @@ export NST_MODELS_DIR := $(MODELS)
 # The extension `make demo` builds: this machine's platform (`make extension` builds all).
 PLATFORM ?= $(shell $(PYTHON) -c "import sys; print({'linux':'linux-x64','win32':'windows-x64','darwin':'macos-arm64'}.get(sys.platform,'linux-x64'))")
 
-.PHONY: all install weights models demo test test-blender42 test-blender45 bench extension clean
+.PHONY: all install weights models demo test test-blender42 test-blender45 test-blender52 bench extension clean
 
 all: demo
 
@@ -52,7 +52,14 @@ test: models test-blender42
 	.venv45/bin/python -m pip install -q 'bpy==4.5.*'
 	touch $@
 
-test-blender42 test-blender45: test-blender%: models .venv%/.installed
+# The `blender5.1-up` zip's Python: Blender 5.2 LTS needs a Python 3.13 (PYTHON313=/path/to/it).
+PYTHON313 ?= python3.13
+.venv52/.installed:
+	$(PYTHON313) -m venv .venv52
+	.venv52/bin/python -m pip install -q 'bpy==5.2.*'
+	touch $@
+
+test-blender42 test-blender45 test-blender52: test-blender%: models .venv%/.installed
 	NST_BLENDER_PYTHON=$(CURDIR)/.venv$*/bin/python $(PY) -m pytest -q tests/blender
 
 # Installable Blender extension zips in dist/ (every platform; CPU and CUDA variants).
