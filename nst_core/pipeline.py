@@ -31,7 +31,9 @@ TILE_BYTES_PER_PIXEL = 800      # per pixel a tile reads: the largest model's pe
                                 # measured) plus feature copies; 2048² tiled peaked at 1.62 GB
 BASE_BYTES = 300 << 20          # interpreter, onnxruntime and loaded models
 FEATURE_CACHE_BYTES = 256 << 20 # tile features kept between the statistics and stylize passes
-FUSED_DEVICES = (CUDA,)         # providers on which one-tile calls keep their data on the device
+FUSED_DEVICES = (CUDA,)         # providers on which one-tile calls keep their data on the device;
+                                # on the CPU that path was no faster (AdaIN 1024²) or slower (WCT
+                                # 3.1 vs 2.75 s, its float64 moments graph), README "Speed and memory"
 # GPU memory per pixel on CUDA, measured on an H100 after one untiled call (onnxruntime-gpu
 # 1.31.1): every cached session keeps its arena, so WCT's ten networks add up (3,300-3,770 B/px
 # at 4096² and 2048²), AdaIN's two take 700-1,020 B/px.
