@@ -239,12 +239,7 @@ def export_all(weights: Path, out: Path, log=print) -> dict:
         models[name] = {"file": path.name, "kind": "op", "level": 0, "channels": 0,
                         "inputs": inputs, "outputs": outputs, "sha256": _sha256(path),
                         "source": "built here"}
-    banks = {}
-    (out / "stylebank").mkdir(exist_ok=True)
-    for bank in sorted(BANKS_DIR.glob("*.npz")) if BANKS_DIR.is_dir() else []:
-        target = out / "stylebank" / bank.name
-        target.write_bytes(bank.read_bytes())
-        banks[bank.stem] = {"file": f"stylebank/{bank.name}", "sha256": _sha256(target)}
+    banks = copy_banks(out / "stylebank")
     log(f"exported {path} and {len(banks)} StyleBank banks")
     manifest = {"format_version": 1, "opset": OPSET, "torch": torch.__version__, "models": models,
                 "banks": banks}
@@ -257,6 +252,23 @@ def export_all(weights: Path, out: Path, log=print) -> dict:
         (out / MANIFEST).unlink()       # so `make models` runs the export again
         raise
     return manifest
+
+
+def copy_banks(dest: Path, source: Path | None = None) -> dict:
+    """Copy the built-in banks into ``dest`` and remove what an earlier export left there of
+    banks no longer built in (NAME.npz and its NAME.png), which the extension would ship.
+    Returns the manifest's "banks" entries."""
+    source = BANKS_DIR if source is None else source
+    dest.mkdir(parents=True, exist_ok=True)
+    banks = {}
+    for bank in sorted(source.glob("*.npz")) if source.is_dir() else []:
+        target = dest / bank.name
+        target.write_bytes(bank.read_bytes())
+        banks[bank.stem] = {"file": f"stylebank/{bank.name}", "sha256": _sha256(target)}
+    for stale in list(dest.glob("*.npz")) + list(dest.glob("*.png")):
+        if stale.stem not in banks:
+            stale.unlink()
+    return banks
 
 
 def write_previews(out: Path, banks: dict, log=print) -> None:

@@ -128,3 +128,25 @@ def test_manifest_describes_every_model(models_dir):
         assert [o.name for o in sess.get_outputs()] == entry["outputs"], name
         # dynamic height and width
         assert all(isinstance(d, str) for d in sess.get_inputs()[0].shape[2:]), name
+
+
+def test_manifest_lists_every_bank_file(models_dir):
+    """The models folder holds the built-in banks and their previews, nothing left over."""
+    manifest = json.loads((models_dir / "manifest.json").read_text())
+    names = {p.stem for p in (SCRIPTS / "trained" / "stylebank").glob("*.npz")}
+    assert set(manifest["banks"]) == names
+    assert {p.stem for p in (models_dir / "stylebank").iterdir()} == names
+
+
+def test_copy_banks_removes_banks_no_longer_built_in(tmp_path):
+    import export_onnx
+    source, dest = tmp_path / "src", tmp_path / "models" / "stylebank"
+    source.mkdir()
+    dest.mkdir(parents=True)
+    (source / "kept.npz").write_bytes(b"new")
+    for name in ("kept.npz", "kept.png", "dropped.npz", "dropped.png"):
+        (dest / name).write_bytes(b"old")
+    banks = export_onnx.copy_banks(dest, source)
+    assert set(banks) == {"kept"} and banks["kept"]["file"] == "stylebank/kept.npz"
+    assert sorted(p.name for p in dest.iterdir()) == ["kept.npz", "kept.png"]
+    assert (dest / "kept.npz").read_bytes() == b"new"
