@@ -51,7 +51,7 @@ DATA = ROOT.parent / "shared" / "data"
 CHANNELS = 128
 BUILTIN = ("vangogh_starry_night", "hokusai_great_wave", "munch_the_scream",
            "kandinsky_composition_vii", "monet_water_lilies_1919", "cezanne_still_life_apples",
-           "gauguin_tahitian_women", "turner_the_shipwreck", "mondrian_composition",
+           "gauguin_tahitian_women", "turner_the_shipwreck", "toulouse_lautrec_in_bed",
            "vangogh_night_cafe", "monet_etretat", "sakai_hoitsu_flowers")
 
 
