@@ -40,23 +40,18 @@ demo: models
 test: models test-blender42
 	$(PY) -m pytest -q
 
-# The extension's tests inside an older Blender (bpy from PyPI, Python 3.11) in its own venv:
-# 4.2.0 with numpy 1.26 as Blender 4.x bundles it, and 4.5, the last 4.x LTS.
-.venv42/.installed:
-	$(PYTHON) -m venv .venv42
-	.venv42/bin/python -m pip install -q 'bpy==4.2.0' 'numpy==1.26.*'
-	touch $@
-
-.venv45/.installed:
-	$(PYTHON) -m venv .venv45
-	.venv45/bin/python -m pip install -q 'bpy==4.5.*'
-	touch $@
-
-# The `blender5.1-up` zip's Python: Blender 5.2 LTS needs a Python 3.13 (PYTHON313=/path/to/it).
+# The extension's tests inside other Blender versions (bpy from PyPI), each in its own venv:
+# 4.2.0 with numpy 1.26 as Blender 4.x bundles it, 4.5 (the last 4.x LTS), and 5.2 LTS for the
+# `blender5.1-up` zip, which needs a Python 3.13 (PYTHON313=/path/to/it).
 PYTHON313 ?= python3.13
-.venv52/.installed:
-	$(PYTHON313) -m venv .venv52
-	.venv52/bin/python -m pip install -q 'bpy==5.2.*'
+BPY_42 := 'bpy==4.2.0' 'numpy==1.26.*'
+BPY_45 := 'bpy==4.5.*'
+BPY_52 := 'bpy==5.2.*'
+VENV_PYTHON_52 = $(PYTHON313)
+
+.venv%/.installed:
+	$(or $(VENV_PYTHON_$*),$(PYTHON)) -m venv .venv$*
+	.venv$*/bin/python -m pip install -q $(BPY_$*)
 	touch $@
 
 test-blender42 test-blender45 test-blender52: test-blender%: models .venv%/.installed

@@ -33,6 +33,7 @@ def test_work_size_runs_small_and_scales_up(runtime, photo, painting, painting2,
         gain = [metrics.evaluate(photo, painting, x, runtime=runtime).style_gain for x in (preview, blurred)]
         assert gain[0] > 0.3 and gain[1] < 0.05, gain
 
+
 @pytest.mark.parametrize("style_size,scaled", [(1024, 512), (512, 256), (300, 256), (128, 128), (None, None)])
 def test_styles_scale_with_the_content(runtime, photo, style_size, scaled):
     """At half size the styles are scaled by half too (strokes keep their size relative to the
