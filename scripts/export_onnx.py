@@ -264,7 +264,7 @@ def copy_banks(dest: Path, source: Path | None = None) -> dict:
     for bank in sorted(source.glob("*.npz")) if source.is_dir() else []:
         target = dest / bank.name
         target.write_bytes(bank.read_bytes())
-        banks[bank.stem] = {"file": f"stylebank/{bank.name}", "sha256": _sha256(target)}
+        banks[bank.stem] = {"file": f"{dest.name}/{bank.name}", "sha256": _sha256(target)}
     for stale in list(dest.glob("*.npz")) + list(dest.glob("*.png")):
         if stale.stem not in banks:
             stale.unlink()
