@@ -13,8 +13,9 @@ import torch
 from torch import nn
 
 LEVELS = (1, 2, 3, 4, 5)
-# VGG-19 order up to relu5_1; "pool" is a 2x2 max-pool with stride 2.
-ENCODER_ORDER = ("conv0", "conv11", "conv12", "pool", "conv21", "conv22", "pool",
+# VGG-19 order up to relu5_1; "pool" is a 2x2 max-pool with stride 2. The networks' first layer,
+# conv0 (a 1×1 colour transform with no ReLU after it), is folded into conv11 (_fold_conv0).
+ENCODER_ORDER = ("conv11", "conv12", "pool", "conv21", "conv22", "pool",
                  "conv31", "conv32", "conv33", "conv34", "pool",
                  "conv41", "conv42", "conv43", "conv44", "pool", "conv51")
 # Decoder N starts at convN1 and mirrors the encoder; "up" is nearest 2x upsampling.
@@ -62,9 +63,31 @@ def mirror(x: torch.Tensor, before: int, after: int, dim: int) -> torch.Tensor:
     return torch.index_select(x, dim, index)
 
 
+@torch.jit.script
 def mirror2d(x: torch.Tensor, margin: int) -> torch.Tensor:
-    """x mirrored by ``margin`` on all four sides of its height and width (``mirror``)."""
+    """x mirrored by ``margin`` on all four sides of its height and width, as ``mirror``. Where
+    both sides are longer than the margin that is one reflection pad. Scripted so the export
+    keeps the choice as an ONNX If: its usual branch, a single Pad, ran 7× faster in onnxruntime
+    than mirror's gathers (1×3×1024² by 30: 2.3 vs 16.6 ms on the 2-core CPU; 1×128×128² by 5:
+    1.8 vs 11.7 ms), which stay for the small images and tiles the Pad refuses."""
+    if min(x.shape[2], x.shape[3]) > margin:
+        return nn.functional.pad(x, [margin, margin, margin, margin], mode="reflect")
     return mirror(mirror(x, margin, margin, 2), margin, margin, 3)
+
+
+def _fold_conv0(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state`` with conv0 (1×1, no ReLU) folded into conv11: conv11(conv0(x)) is one 3×3
+    convolution of x, exactly, since mirroring commutes with a per-pixel affine map (folded in
+    float64). Saves a full-resolution pass and a layout reorder: about 10 ms of encoder 4's 300
+    at 1024² on the 2-core CPU, in every encoder call."""
+    if "conv0.weight" not in state:
+        return state
+    w0, b0 = state["conv0.weight"].double()[:, :, 0, 0], state["conv0.bias"].double()
+    w, b = state["conv11.weight"].double(), state["conv11.bias"].double()
+    state = {k: v for k, v in state.items() if not k.startswith("conv0.")}
+    state["conv11.weight"] = torch.einsum("ojkl,ji->oikl", w, w0).float()
+    state["conv11.bias"] = (b + torch.einsum("ojkl,j->o", w, b0)).float()
+    return state
 
 
 def _check_padding(padding: str) -> str:
@@ -78,7 +101,7 @@ def encoder_margin(order: tuple[str, ...]) -> int:
     the padded one's size; even before each pool, so pooling windows keep their grid."""
     margin = 0
     for name in reversed(order):
-        margin = 2 * margin if name == "pool" else margin + (name != "conv0")
+        margin = 2 * margin if name == "pool" else margin + 1
     return margin
 
 
@@ -104,6 +127,7 @@ class Encoder(nn.Module):
         last = ENCODER_ORDER.index(f"conv{level}1")
         self.order = ENCODER_ORDER[: last + 1]
         self.margin = encoder_margin(self.order)
+        state = _fold_conv0(state)
         self.convs = nn.ModuleDict({n: _conv(state, n) for n in self.order if n != "pool"})
         self.aux = nn.ModuleDict({n: _conv(state, f"{n}_aux") for n in AUX_LAYERS
                                   if f"{n}_aux.weight" in state and n in self.order})
@@ -118,8 +142,6 @@ class Encoder(nn.Module):
         for name in self.order:
             if name == "pool":
                 x = nn.functional.max_pool2d(x, 2, 2)
-            elif name == "conv0":
-                x = self.convs[name](x)
             else:
                 x = torch.relu(self.convs[name](x if once else _reflect1(x)))
                 if name in taps:

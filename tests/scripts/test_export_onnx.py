@@ -70,6 +70,29 @@ def test_mirror_folds_margins_longer_than_the_axis(n):
         np.testing.assert_array_equal(got, np.pad(x, (before, after), mode="reflect"))
 
 
+
+@pytest.mark.parametrize("shape", [(3, 5), (30, 64), (64, 30), (31, 40)])
+def test_mirror2d_is_numpy_reflect_on_either_branch(shape):
+    # margin 30: one reflection pad where both sides exceed it, the folding mirror otherwise
+    x = np.random.default_rng(0).random((1, 2) + shape, dtype=np.float32)
+    got = tm.mirror2d(torch.from_numpy(x), 30).numpy()
+    np.testing.assert_array_equal(got, np.pad(x, ((0, 0), (0, 0), (30, 30), (30, 30)), mode="reflect"))
+
+
+@pytest.mark.parametrize("padding", tm.PADDINGS)
+def test_encoder_folds_conv0_into_conv11(weights_dir, padding):
+    state = tm.load_state_dict(weights_dir / "encoder1.pth")
+    x = torch.rand(1, 3, 40, 36, generator=torch.Generator().manual_seed(0))
+    y = torch.nn.functional.conv2d(x, state["conv0.weight"], state["conv0.bias"])   # unfolded
+    y = torch.nn.functional.pad(y, (1, 1, 1, 1), mode="reflect")
+    y = torch.relu(torch.nn.functional.conv2d(y, state["conv11.weight"], state["conv11.bias"]))
+    encoder = tm.Encoder(state, 1, padding)
+    assert "conv0" not in encoder.convs and "conv0.weight" in state    # the caller's dict is kept
+    with torch.no_grad():
+        got = encoder(x)
+    assert got.shape == y.shape
+    assert (got - y).abs().max() <= 1e-5 * y.abs().max()
+
 def _border_distance(h: int, w: int) -> np.ndarray:
     rows, cols = np.arange(h), np.arange(w)
     return np.minimum.outer(np.minimum(rows, rows[::-1]), np.minimum(cols, cols[::-1]))
