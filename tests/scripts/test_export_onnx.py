@@ -70,7 +70,6 @@ def test_mirror_folds_margins_longer_than_the_axis(n):
         np.testing.assert_array_equal(got, np.pad(x, (before, after), mode="reflect"))
 
 
-
 @pytest.mark.parametrize("shape", [(3, 5), (30, 64), (64, 30), (31, 40)])
 def test_mirror2d_is_numpy_reflect_on_either_branch(shape):
     # margin 30: one reflection pad where both sides exceed it, the folding mirror otherwise
@@ -92,6 +91,7 @@ def test_encoder_folds_conv0_into_conv11(weights_dir, padding):
         got = encoder(x)
     assert got.shape == y.shape
     assert (got - y).abs().max() <= 1e-5 * y.abs().max()
+
 
 def _border_distance(h: int, w: int) -> np.ndarray:
     rows, cols = np.arange(h), np.arange(w)
