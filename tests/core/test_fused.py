@@ -39,23 +39,27 @@ def _both(monkeypatch, calls, runtime, content, style, **kw):
     return tiled, device
 
 
-@pytest.mark.parametrize("method", nst_core.METHODS)
-@pytest.mark.parametrize("options", [{}, {"alpha": 0.6, "preserve_color": True}, {"weights": [0.3, 0.7]}])
-def test_fused_path_matches_tiled_path(monkeypatch, calls, runtime, painting, painting2,
-                                       method, options):
-    # An 8-bit RGBA image whose sides are off the 16-pixel grid (padding, cropping, alpha), large
-    # enough that level 5's 128-channel covariance has full rank (12×16 features). Below that,
-    # WCT's whitening magnifies float32 rounding along near-null directions: at 117×181 (8×12
-    # features) the two paths differed by 0.22-2.6/255 across six crops of three photos, at
-    # 181×245 by 0.02-0.21/255.
+@pytest.fixture(scope="module")
+def rgba():
+    """An RGBA image whose sides are off the 16-pixel grid (padding, cropping, alpha), large
+    enough that level 5's 128-channel covariance has full rank (12×16 features). Below that,
+    WCT's whitening magnifies float32 rounding along near-null directions: at 117×181 (8×12
+    features) the two paths differed by 0.22-2.6/255 across six crops of three photos, at
+    181×245 by 0.02-0.21/255."""
     h, w = 181, 245
     photo = _load("content/kodak_kodim23.png", (192, 256))[:h, :w]
-    rgba = np.concatenate([photo, np.linspace(0, 1, h * w).reshape(h, w, 1)], 2)
-    content = np.round(rgba * 255).astype(np.uint8)
+    return np.concatenate([photo, np.linspace(0, 1, h * w).reshape(h, w, 1)], 2)
+
+
+@pytest.mark.parametrize("method", nst_core.METHODS)
+@pytest.mark.parametrize("options", [{}, {"alpha": 0.6, "preserve_color": True}, {"weights": [0.3, 0.7]}])
+def test_fused_path_matches_tiled_path(monkeypatch, calls, runtime, rgba, painting, painting2,
+                                       method, options):
+    content = np.round(rgba * 255).astype(np.uint8)     # 8-bit
     a, b = styles_for(method, painting, painting2)
     style = [a, b] if "weights" in options else a
     tiled, device = _both(monkeypatch, calls, runtime, content, style, method=method, **options)
-    assert device.shape == tiled.shape == (h, w, 4)
+    assert device.shape == tiled.shape == rgba.shape
     np.testing.assert_array_equal(device[..., 3], tiled[..., 3])
     assert np.abs(device - tiled).max() <= TOL
     assert np.abs(device[..., :3] - rgba[..., :3]).mean() > 0.02      # it did stylize
