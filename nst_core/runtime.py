@@ -26,6 +26,14 @@ CUDA_OPTIONS = {"use_tf32": "0", "cudnn_conv_algo_search": "HEURISTIC",
 # 1024² made 640,000-800,000 page faults per call (~2.8 s of system time), ~170,000 with the
 # shared arena shrunk after each call (about 6.1 vs 7.2 s; README). One arena per session would
 # keep ten networks' peaks. NST_SHARED_ARENA=0 turns it off.
+# The arena grows in powers of two and never shrinks its first region, so that region is made
+# ARENA_FIRST_REGION bytes: small tensors (a network's output, the small graphs) land there
+# instead of splitting the big region a network's buffers took, and the next network finds that
+# region whole. Without it a call's decoder took a fresh region after StyleBank's encoder:
+# 1024², alternating processes, StyleBank 636-644 -> 564-568 ms (page faults 86,600 -> 43,000),
+# AdaIN 619-623 -> 586-590, a 384 px preview 144-147 -> 133-134, peak 464 -> 357 MiB; it holds
+# at most this much between calls (128 MiB was no faster; README "Speed and memory").
+ARENA_FIRST_REGION = 64 << 20
 ENV_SHARED_ARENA = "NST_SHARED_ARENA"
 _SHRINK = "memory.enable_memory_arena_shrinkage"
 _shared_arena: bool | None = None       # registered once per process, on the first CPU session
@@ -40,7 +48,10 @@ def _shared_cpu_arena(ort) -> bool:
             try:
                 info = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0,
                                          ort.OrtMemType.DEFAULT)
-                ort.create_and_register_allocator(info, ort.OrtArenaCfg(0, -1, -1, -1))
+                # max_mem (0: no limit), extend strategy (0: next power of two), first region,
+                # max_dead_bytes_per_chunk (-1: default)
+                config = ort.OrtArenaCfg(0, 0, ARENA_FIRST_REGION, -1)
+                ort.create_and_register_allocator(info, config)
             except Exception:   # noqa: BLE001 - an older onnxruntime, or one already registered
                 _shared_arena = False
     return _shared_arena
