@@ -1,5 +1,5 @@
-"""Command line: ``nst stylize``, ``nst styles``, ``nst learn-style``, ``nst evaluate``,
-``nst info`` (also ``python -m nst_core``).
+"""Command line: ``nst stylize``, ``nst styles``, ``nst evaluate``, ``nst info`` (also
+``python -m nst_core``); ``nst learn-style`` says where training lives (scripts/learn_style.py).
 
 Errors exit with status 2 and one line naming the problem, never a traceback.
 """
@@ -131,53 +131,19 @@ def cmd_styles(args) -> int:
         return 0
     if not rows:
         print(f"no StyleBank styles: none in {rt.store.dir} (run `make models`) or in "
-              f"{user_styles_dir()} (`nst learn-style`)")
+              f"{user_styles_dir()} (scripts/learn_style.py)")
     for r in rows:
         print(f"{r['name']:<32} {r['source']}")
     return 0
 
 
 def cmd_learn_style(args) -> int:
-    """Train one new bank with the encoder and decoder frozen (needs torch and the source
-    tree's scripts/); it lands in the user's styles folder, where `nst` and Blender find it."""
-    import subprocess
-
-    from .models import ModelStore
-    from .stylebank import available, preview_path, user_styles_dir, write_preview
-
-    script = Path(__file__).resolve().parent.parent / "scripts" / "train_stylebank.py"
-    if not script.is_file():
-        raise NSTError("learn-style needs the nst source tree (scripts/train_stylebank.py beside "
-                       "nst_core) and torch; run it from a checkout after `make install`")
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        raise NSTError("learn-style needs torch (pip install torch); stylizing does not") from None
-    if not args.name.replace("_", "").replace("-", "").isalnum():
-        raise NSTError(f"--name '{args.name}': use letters, digits, '_' and '-' only")
-    load_image(args.image)                     # a clear error for a missing or broken image
-    store = ModelStore(args.models)
-    builtin = [n for n, (_, source, _) in available(store).items() if source == "built-in"]
-    if args.name in builtin:
-        raise NSTError(f"'{args.name}' is a built-in style; choose another --name")
-    out = user_styles_dir()
-    if (out / f"{args.name}.npz").exists() and not args.overwrite:
-        raise NSTError(f"a learned style '{args.name}' exists ({out / (args.name + '.npz')}); "
-                       "pass --overwrite to replace it")
-    cmd = [sys.executable, str(script), "--style-image", str(args.image), "--name", args.name,
-           "--out", str(out), "--steps", str(args.steps), "--lr", str(args.lr), "--overwrite",
-           "--size", str(args.size), "--batch", str(args.batch)]
-    if args.device != "auto":
-        cmd += ["--device", args.device]
-    if args.data:
-        cmd += ["--data", str(args.data)]
-    print(f"learning '{args.name}' from {args.image}: {args.steps} steps on "
-          f"{args.device}; progress and time left on stderr", file=sys.stderr)
-    if subprocess.run(cmd, stdout=subprocess.DEVNULL).returncode != 0:
-        raise NSTError("learn-style failed (see the messages above)")
-    write_preview(args.name, preview_path(out / f"{args.name}.npz"), get_runtime(args.models, "cpu"))
-    print(f"learned style '{args.name}' -> {out / (args.name + '.npz')}")
-    return 0
+    """Learning a style trains a network, which needs torch: that lives with the training
+    scripts of the source tree, not in the engine."""
+    raise NSTError("learning a style trains a network and needs torch, which stylizing does not; "
+                   "in the nst source tree run `make install`, then `.venv/bin/python "
+                   "scripts/learn_style.py IMAGE --name NAME` (the style lands where `nst styles` "
+                   "and Blender find it)")
 
 
 def cmd_info(args) -> int:
@@ -252,20 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_styles)
 
-    p = sub.add_parser("learn-style", help="learn a new StyleBank style from an image (needs torch)")
-    p.add_argument("image")
-    p.add_argument("--name", required=True, help="name to stylize with later")
-    p.add_argument("--steps", type=int, default=100, help="training steps (default 100: about 7 "
-                   "minutes on a 2-core CPU)")
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3; the "
-                   "built-ins were trained 500 steps at 1e-4, to the same quality)")
-    p.add_argument("--size", type=int, default=256, help="training crop size (default 256)")
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--device", default="auto", choices=DEVICES)
-    p.add_argument("--overwrite", action="store_true", help="replace a learned style of that name")
-    p.add_argument("--data", default=None, help="folder with content/ photos (default: the "
-                   "project's resized copy, else ../shared/data)")
-    p.add_argument("--models", default=None)
+    p = sub.add_parser("learn-style", help="learn a new StyleBank style (needs torch: says how)",
+                       add_help=True)
+    p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_learn_style)
 
     p = sub.add_parser("evaluate", help="style gain and content distance of stylized images")

@@ -5,17 +5,18 @@ the whole image fits the memory budget in one tile and no mask is given, this pa
 graphs (built by scripts/export_onnx.py) with the networks through IO binding instead: the
 content goes in once (in its own dtype: an 8-bit image crosses as bytes), is converted and
 mirror-padded on the device, each stage's channel mean and centred covariance are accumulated in
-float64 on the device and come back as C and C×C numbers, the host computes the maps
-(eigen-decompositions in float64, as the tiled path) and the result comes back once. Same math
-as the tiled path with one tile; on the CPU the tests compare the two.
+float64 on the device and come back as C and C×C numbers, the host computes the method's mapping
+(eigen-decompositions in float64, as the tiled path), which applies itself on the device, and
+the result comes back once. Same math as the tiled path with one tile; on the CPU the tests
+compare the two.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from . import stylebank, tiling
-from .features import Affine, Moments, combine
+from . import tiling
+from .features import Affine, Moments
 
 PREP = {np.dtype(np.uint8): "prep_uint8", np.dtype(np.uint16): "prep_uint16",
         np.dtype(np.float32): "prep_float32"}
@@ -32,20 +33,19 @@ def usable(rt, source: np.ndarray, masks, regions: bool, seamless: bool, tiles: 
             and all(rt.store.has(name) for name in (PREP[source.dtype],) + GRAPHS))
 
 
-def run(rt, job, source: np.ndarray, stages, styles, weights, alpha: float, style_stats) -> np.ndarray:
-    """Stylize ``source`` (H×W×3 or ×4, checked) through ``stages``; returns H×W×3 float32 in
-    [0, 1]. ``styles`` are style images (or, for StyleBank, banks); ``style_stats(stage, style)``
-    gives a style's StyleStats for a stage."""
+def run(rt, job, source: np.ndarray, method, stages, styles, weights, alpha: float) -> np.ndarray:
+    """Stylize ``source`` (H×W×3 or ×4, checked) through ``stages`` of ``method``
+    (methods.py); returns H×W×3 float32 in [0, 1]. ``styles`` are the method's prepared styles
+    (images, or StyleBank's banks)."""
     h, w = source.shape[:2]
     size = np.array([h, w], np.int64)
     pad = -size % tiling.ALIGN                          # rows and columns up to the ALIGN grid
     x = rt.session(PREP[source.dtype]).run_bound({"image": source[None], "pad": pad})["padded"]
     for k, stage in enumerate(stages):
-        banks = stage.module is stylebank
         stats = []
-        for i, style in enumerate([] if banks else styles):
+        for i, style in enumerate(styles if method.encodes_styles else []):
             job.step(f"level {stage.level}: style {i + 1}")
-            stats.append(style_stats(stage, style))
+            stats.append(method.style_stats(rt, stage, style))
         job.step(f"level {stage.level}: statistics")
         encoder = rt.session(stage.encoder)
         f = encoder.run_bound({encoder.input_name: x})[encoder.output_names[0]]
@@ -54,16 +54,8 @@ def run(rt, job, source: np.ndarray, stages, styles, weights, alpha: float, styl
         m = rt.session("moments").run_bound({"features": f, "size": core}, ("mean", "gram"))
         whole = Moments.from_centred(int(core[0] * core[1]), m["mean"], m["gram"])
         job.step(f"level {stage.level}: stylize")
-        if banks:
-            fusion = stylebank.Fusion(rt, styles, whole)
-            normalise = Affine(np.diag(1 / fusion.std), -fusion.mean / fusion.std)
-            n = _affine(rt, f, normalise)
-            weight, bias = fusion.fused(weights)
-            g = rt.session(stylebank.CONV).run_bound({"features": n, "weight": weight, "bias": bias})["stylized"]
-            if alpha < 1:
-                g = rt.session("mix").run_bound({"a": g, "b": f, "t": np.array(alpha, np.float32)})["mixed"]
-        else:
-            g = _affine(rt, f, combine([stage.module.transform(whole, st) for st in stats], weights, alpha))
+        mapping = method.mapping(rt, styles, stats, whole, [None] * len(styles))
+        g = mapping.apply_device(rt, f, weights, alpha)
         decoder = rt.session(stage.decoder)
         x = decoder.run_bound({decoder.input_name: g})[decoder.output_names[0]]
         del f, g
@@ -72,6 +64,12 @@ def run(rt, job, source: np.ndarray, stages, styles, weights, alpha: float, styl
     return rt.session("post").run_into({"image": x, "size": size}, np.empty((1, h, w, 3), np.float32))[0]
 
 
-def _affine(rt, f, a: Affine):
+def affine(rt, f, a: Affine):
+    """matrix @ f + bias on device features (1×C×h×w)."""
     return rt.session("affine").run_bound({"features": f, "matrix": a.matrix.astype(np.float32),
                                            "bias": a.bias.astype(np.float32)})["mapped"]
+
+
+def mix(rt, a, b, t: float):
+    """t·a + (1 − t)·b on device tensors."""
+    return rt.session("mix").run_bound({"a": a, "b": b, "t": np.array(t, np.float32)})["mixed"]

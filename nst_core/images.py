@@ -207,3 +207,13 @@ def fit_long_side(image: np.ndarray, long_side: int | None) -> np.ndarray:
         return image
     scale = long_side / max(h, w)
     return resize(image, max(1, round(h * scale)), max(1, round(w * scale)))
+
+
+def to_nchw(image: np.ndarray) -> np.ndarray:
+    """H×W×3 float32 -> 1×3×H×W, what the networks take."""
+    return np.ascontiguousarray(image.transpose(2, 0, 1)[None], dtype=np.float32)
+
+
+def from_nchw(batch: np.ndarray) -> np.ndarray:
+    """1×3×H×W -> H×W×3 float32, what the networks give back."""
+    return np.ascontiguousarray(batch[0].transpose(1, 2, 0), dtype=np.float32)

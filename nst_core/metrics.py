@@ -14,8 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .images import check_array, fit_long_side, resize
-from .pipeline import to_nchw
+from .images import check_array, fit_long_side, resize, to_nchw
 from .runtime import Runtime, get_runtime
 
 METRIC_SIZE = 512

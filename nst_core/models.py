@@ -16,15 +16,27 @@ ENV_MODELS_DIR = "NST_MODELS_DIR"
 APP_NAME = "nst"
 
 
-def user_cache_dir() -> Path:
-    """Per-user cache folder for models: XDG on Linux, Library/Caches on macOS, LOCALAPPDATA on Windows."""
+def user_dir(kind: str) -> Path:
+    """The per-user folder of ``kind`` "cache" (models) or "data" (learned styles), per platform:
+    XDG on Linux, Library/Caches or Application Support on macOS, LOCALAPPDATA or APPDATA on
+    Windows."""
+    home = Path.home()
     if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
+        env, default = {"cache": ("LOCALAPPDATA", home / "AppData" / "Local"),
+                        "data": ("APPDATA", home / "AppData" / "Roaming")}[kind]
+        base = Path(os.environ.get(env, default))
     elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Caches"
+        base = home / "Library" / {"cache": "Caches", "data": "Application Support"}[kind]
     else:
-        base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return base / APP_NAME / "models"
+        env, default = {"cache": ("XDG_CACHE_HOME", home / ".cache"),
+                        "data": ("XDG_DATA_HOME", home / ".local" / "share")}[kind]
+        base = Path(os.environ.get(env, default))
+    return base / APP_NAME
+
+
+def user_cache_dir() -> Path:
+    """Per-user cache folder for models."""
+    return user_dir("cache") / "models"
 
 
 def resolve_models_dir(models_dir: str | os.PathLike | None = None) -> Path:
@@ -46,7 +58,8 @@ class ModelInfo:
     outputs: tuple[str, ...]
 
 
-def _sha256(path: Path) -> str:
+def sha256(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -90,7 +103,7 @@ class ModelStore:
         if verify and name not in self._verified:
             if not path.is_file():
                 raise ModelError(f"model file {path} is missing; {FIX_MODELS}")
-            actual = _sha256(path)
+            actual = sha256(path)
             if actual != entry["sha256"]:
                 raise ModelError(f"model file {path} is corrupted: sha256 {actual} does not match "
                                  f"the manifest's {entry['sha256']}; {FIX_MODELS}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,25 +15,13 @@ from .models import ModelStore
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 DEVICES = ("auto", "cpu", "cuda")
-# CUDA provider options of every session, measured on an H100 (onnxruntime-gpu 1.31.1): TF32
-# convolutions put results up to 13/255 away from the CPU's for no gain in speed (float32: 0.015);
-# cuDNN's exhaustive algorithm search costs seconds for every new image size and found nothing
-# faster than its heuristics at 4096²; arenas grow by what is asked, not in powers of two.
+# CUDA provider options of every session: no TF32, heuristic algorithm search, arenas that grow
+# by what is asked (measured on an H100: docs/memory.md).
 CUDA_OPTIONS = {"use_tf32": "0", "cudnn_conv_algo_search": "HEURISTIC",
                 "arena_extend_strategy": "kSameAsRequested"}
-# CPU sessions share one memory arena (onnxruntime's environment allocator), which every network
-# of a call reuses and Runtime.release_memory hands back to the OS when the call ends. Without an
-# arena each run takes fresh pages that the kernel must zero: measured on the 2-core CPU, WCT at
-# 1024² made 640,000-800,000 page faults per call (~2.8 s of system time), ~170,000 with the
-# shared arena shrunk after each call (about 6.1 vs 7.2 s; README). One arena per session would
-# keep ten networks' peaks. NST_SHARED_ARENA=0 turns it off.
-# The arena grows in powers of two and never shrinks its first region, so that region is made
-# ARENA_FIRST_REGION bytes: small tensors (a network's output, the small graphs) land there
-# instead of splitting the big region a network's buffers took, and the next network finds that
-# region whole. Without it a call's decoder took a fresh region after StyleBank's encoder:
-# 1024², alternating processes, StyleBank 636-644 -> 564-568 ms (page faults 86,600 -> 43,000),
-# AdaIN 619-623 -> 586-590, a 384 px preview 144-147 -> 133-134, peak 464 -> 357 MiB; it holds
-# at most this much between calls (128 MiB was no faster; README "Speed and memory").
+# CPU sessions share one memory arena, given back to the OS after each call; its first region
+# is ARENA_FIRST_REGION bytes so small tensors stop splitting the region a network just freed
+# (measurements: docs/memory.md). NST_SHARED_ARENA=0 turns it off.
 ARENA_FIRST_REGION = 64 << 20
 ENV_SHARED_ARENA = "NST_SHARED_ARENA"
 _SHRINK = "memory.enable_memory_arena_shrinkage"
@@ -223,10 +212,8 @@ class Runtime:
         if self.threads:
             options.intra_op_num_threads = int(self.threads)
         options.log_severity_level = 3
-        # onnxruntime's worker threads spin for a while after each run, waiting for the next;
-        # on 2 cores that takes one from the numpy work between networks (statistics, blending)
-        # and from Blender. Measured at 1024², 5 alternating rounds of processes: WCT 3,431 ->
-        # 3,205 ms (faster in every round), AdaIN 801 -> 737 ms (4 of 5 rounds).
+        # No spinning worker threads: they took a core from the numpy work between networks
+        # and from Blender (docs/benchmarks.md).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         # No arena of its own: ten cached sessions would each keep their largest run's memory.
         # CPU sessions take the shared one instead (see ENV_SHARED_ARENA).
@@ -251,10 +238,17 @@ class Runtime:
         self.release_memory()
         self._sessions.clear()
 
-    def release_memory(self) -> None:
-        """Hand the shared CPU arena's free memory back to the OS (the end of every call).
-        onnxruntime shrinks an arena only after a run that asks for it, so this runs the
-        smallest graph there is on 1×1×1×1 zeros."""
+    def release_memory(self, trim_heap: bool = False) -> None:
+        """Hand the shared CPU arena's free memory back to the OS (the end of every call), and
+        with ``trim_heap`` glibc's free heap too (before each pass over many tiles: glibc keeps
+        freed megabyte arrays on its heap, and WCT's resident size would creep up stage after
+        stage; docs/memory.md). onnxruntime shrinks an arena only after a run that asks for it,
+        so this runs the smallest graph there is on 1×1×1×1 zeros."""
+        self._shrink_arena()
+        if trim_heap and _LIBC is not None:
+            _LIBC.malloc_trim(0)
+
+    def _shrink_arena(self) -> None:
         if not _shared_arena or self._device is None or self._device.providers != (CPU,):
             return
         try:
@@ -271,6 +265,17 @@ class Runtime:
                                          options)
 
 
+def _load_libc():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return libc if hasattr(libc, "malloc_trim") else None
+    except OSError:         # musl or another libc: nothing to trim
+        return None
+
+
+_LIBC = _load_libc()
 _RUNTIMES: dict[tuple, Runtime] = {}
 
 

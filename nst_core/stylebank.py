@@ -9,23 +9,23 @@ the whole image (summed over tiles), so tiles agree.
 
 Bank files are ``.npz`` with ``weight`` (128×128×3×3), ``bias`` (128) and a JSON ``meta``.
 Built-in banks sit in the models folder (``stylebank/``, listed with sha256 in manifest.json);
-banks learned with ``nst learn-style`` sit in the user's styles folder.
+banks learned with ``scripts/learn_style.py`` sit in the user's styles folder.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sys
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from . import fused
 from .errors import ModelError, StyleError
-from .features import Moments, shares
-from .models import APP_NAME, ModelStore, _sha256
+from .features import Affine, Moments, shares
+from .models import ModelStore, sha256, user_dir
 
 LEVEL = 4
 DECODER = "adain_decoder4"
@@ -46,25 +46,17 @@ class Bank:
 
 
 def user_styles_dir() -> Path:
-    """$NST_STYLES_DIR, else the per-user data folder (where `nst learn-style` writes)."""
+    """$NST_STYLES_DIR, else the per-user data folder (where scripts/learn_style.py writes)."""
     env = os.environ.get(ENV_STYLES_DIR)
-    if env:
-        return Path(env)
-    if sys.platform == "win32":
-        base = Path(os.environ.get("APPDATA", Path.home() / "AppData" / "Roaming"))
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Application Support"
-    else:
-        base = Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share"))
-    return base / APP_NAME / "styles"
+    return Path(env) if env else user_dir("data") / "styles"
 
 
-def load_bank(path: Path, source: str = "learned", sha256: str | None = None) -> Bank:
+def load_bank(path: Path, source: str = "learned", digest: str | None = None) -> Bank:
     """Read and check one bank file; a damaged file gives a ModelError naming it."""
     path = Path(path)
     fix = ("re-run `make models`" if source == "built-in"
-           else f"delete it and learn the style again (`nst learn-style IMAGE --name {path.stem}`)")
-    if sha256 is not None and _sha256(path) != sha256:
+           else f"delete it and learn the style again (`scripts/learn_style.py IMAGE --name {path.stem}`)")
+    if digest is not None and sha256(path) != digest:
         raise ModelError(f"style bank {path} is corrupted (sha256 does not match the manifest); {fix}")
     try:
         with np.load(path, allow_pickle=False) as data:
@@ -114,7 +106,7 @@ def resolve(styles, store: ModelStore | None) -> list[Bank]:
                              f"not {type(s).__name__}")
         known = available(store) if known is None else known
         if s not in known:
-            names = ", ".join(known) or "none (run `make models`, or `nst learn-style`)"
+            names = ", ".join(known) or "none (run `make models`, or scripts/learn_style.py)"
             raise StyleError(f"unknown StyleBank style '{s}'; known styles: {names}")
         path, source, sha = known[s]
         if not path.is_file():
@@ -198,48 +190,15 @@ class Fusion:
                 out += self.conv(n, bank.weight, bank.bias).reshape(c, size) * s
         return out.reshape(f.shape).astype(np.float32)
 
-
-PREVIEW_SIZE = 128          # thumbnails beside the bank files: NAME.npz -> NAME.png
-PREVIEW_SCENE_SIZE = 384    # the scene is stylized at this size, then scaled down
+    def apply_device(self, rt, f, weights: list[float], alpha: float):
+        """``apply`` for unmasked device features (1×C×h×w, fused.py): normalise, fused bank,
+        alpha blend, all where the models run."""
+        n = fused.affine(rt, f, Affine(np.diag(1 / self.std), -self.mean / self.std))
+        weight, bias = self.fused(weights)
+        g = rt.session(CONV).run_bound({"features": n, "weight": weight, "bias": bias})["stylized"]
+        return g if alpha == 1 else fused.mix(rt, g, f, alpha)
 
 
 def preview_path(bank_file: Path) -> Path:
-    """Where a bank's thumbnail sits: next to it, same stem, .png."""
+    """Where a bank's thumbnail sits: next to it, same stem, .png (previews.write_preview)."""
     return Path(bank_file).with_suffix(".png")
-
-
-def preview_scene(size: int = PREVIEW_SCENE_SIZE) -> np.ndarray:
-    """A small landscape drawn here (sky, sun, hills, a shaded sphere on a checker floor) as
-    float32 size×size×3 sRGB in [0, 1]: previews show a style on an image of our own, never
-    on a copy of the painting."""
-    y, x = (np.mgrid[0:size, 0:size].astype(np.float32) + 0.5) / size
-    img = np.empty((size, size, 3), np.float32)
-    img[:] = (0.35 + 0.45 * y[..., None]) * np.array([0.55, 0.75, 1.0], np.float32)       # sky
-    sun = np.clip(1.0 - np.hypot(x - 0.75, y - 0.2) / 0.08, 0, 1)[..., None]
-    img = img * (1 - sun) + sun * np.array([1.0, 0.9, 0.55], np.float32)
-    for base, amp, freq, colour in ((0.5, 0.06, 3.0, (0.35, 0.5, 0.3)), (0.6, 0.05, 5.0, (0.25, 0.42, 0.2))):
-        ridge = base + amp * np.sin(2 * np.pi * freq * x + base * 10)
-        hill = (y > ridge)[..., None]
-        shade = (0.75 + 0.25 * np.cos(2 * np.pi * freq * x + base * 10))[..., None]
-        img = np.where(hill, np.array(colour, np.float32) * shade, img)
-    floor = y > 0.7                                         # checker floor in perspective
-    depth = np.maximum(y - 0.62, 1e-3)
-    check = ((np.floor((x - 0.5) / depth * 1.5) + np.floor(1.0 / depth)) % 2).astype(np.float32)
-    img = np.where(floor[..., None], (0.45 + 0.4 * check)[..., None] * np.array([0.9, 0.85, 0.75], np.float32), img)
-    dx, dy = (x - 0.38) / 0.17, (y - 0.66) / 0.17           # a red sphere lit from the upper right
-    inside = dx * dx + dy * dy < 1
-    dz = np.sqrt(np.clip(1 - dx * dx - dy * dy, 0, 1))
-    light = np.array([0.5, -0.6, 0.62], np.float32) / np.linalg.norm([0.5, -0.6, 0.62])
-    lambert = np.clip(dx * light[0] + dy * light[1] + dz * light[2], 0, 1)
-    sphere = 0.1 + 0.85 * lambert[..., None] * np.array([0.85, 0.2, 0.15], np.float32) + 0.6 * lambert[..., None] ** 40
-    img = np.where(inside[..., None], sphere, img)
-    return np.clip(img, 0, 1).astype(np.float32)
-
-
-def write_preview(name: str, path: Path, runtime, size: int = PREVIEW_SIZE) -> Path:
-    """Stylize the preview scene with style ``name`` and save a size×size thumbnail at ``path``."""
-    from .images import resize, save_image
-    from .pipeline import stylize
-
-    out = stylize(preview_scene(), name, "stylebank", runtime=runtime).image
-    return save_image(path, np.clip(resize(out, size, size), 0, 1))

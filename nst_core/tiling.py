@@ -153,3 +153,37 @@ def grid(height: int, width: int, core: int, wrap: bool = False,
          halo: int | None = None) -> list[Tile]:
     """Tiles covering height×width with cores of at most core×core pixels."""
     return [Tile(r, c) for r in spans(height, core, wrap, halo) for c in spans(width, core, wrap, halo)]
+
+
+# Memory planning: how many bytes a call may use and what a pixel of a tile costs
+# (measurements: docs/memory.md).
+MEMORY_BUDGET = 2 << 30         # bytes of RAM (CPU) or GPU memory (CUDA) a call may use
+TILE_BYTES_PER_PIXEL = 800      # per pixel a tile reads, on the CPU: the largest model's peak
+                                # plus feature copies
+BASE_BYTES = 300 << 20          # interpreter, onnxruntime and loaded models
+FEATURE_CACHE_BYTES = 256 << 20 # tile features kept between the statistics and stylize passes
+# GPU memory per pixel on CUDA: every cached session keeps its arena, so WCT's ten networks add
+# up; AdaIN's and StyleBank's two take far less.
+GPU_BYTES_PER_PIXEL = {"wct": 4000, "adain": 1100, "stylebank": 1100}
+
+
+def plan(shape: tuple[int, int], channels_out: int, source_bytes: int, budget: int,
+         tile_size: int | None, seamless: bool,
+         per_pixel: int = TILE_BYTES_PER_PIXEL) -> tuple[list[Tile], type, int]:
+    """Tiles (one when the whole image fits the budget at ``per_pixel`` bytes), the dtype of
+    intermediate images and how many bytes of tile features may be kept between the two passes
+    of a stage."""
+    h, w = shape
+    whole = h * w * (per_pixel + 4 * channels_out) + source_bytes + BASE_BYTES
+    if tile_size is None and whole <= budget:
+        core = round_up(max(h, w), ALIGN)       # one tile, also for sides off the grid
+        return grid(h, w, core, seamless), np.float32, FEATURE_CACHE_BYTES
+    # Tiled: while tiles run, the previous stage's float16 image and the float16 result are
+    # alive; at the end the result becomes float32 (6 + 12 B/px with the previous one freed).
+    free = max(budget - BASE_BYTES - source_bytes - h * w * (2 * 3 + 4 * channels_out), 0)
+    cache = min(FEATURE_CACHE_BYTES, free // 4)
+    if tile_size is None:
+        read = math.isqrt((free - cache) // per_pixel)
+        tile_size = max(MIN_CORE, read - 2 * HALO)
+    tiles = grid(h, w, tile_size, seamless)
+    return tiles, (np.float32 if len(tiles) == 1 else np.float16), cache

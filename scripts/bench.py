@@ -62,11 +62,11 @@ def _images(size: int, data: Path):
 
 def _ours(method: str, device: str, threads: int | None, work_size: int | None = None):
     import nst_core
-    from nst_core import pipeline
+    from nst_core import methods
     budget = int(float(os.environ.get("NST_BENCH_MEMORY_GB", 2)) * (1 << 30))
 
     def run(content, style):
-        pipeline._STYLE_CACHE.clear()
+        methods.clear_style_cache()
         style = BANK if method == "stylebank" else style
         return nst_core.stylize(content, style, method, device=device, threads=threads,
                                 memory_budget=budget, work_size=work_size).image

@@ -1,7 +1,8 @@
 """Training data from ../shared/data: a fixed held-out split and a resized copy for training.
 
 Held out (never seen by training, enforced by ``training_files``): every 5th content photo and
-every 5th painting in sorted order. ``eval_pairs`` pairs them for the quality metric.
+every 5th painting in sorted order. ``eval_pairs`` pairs them for the quality metric. The
+training-only folders (``train_content/``, ``train_style/``) join the training split whole.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ EXTS = {".jpg", ".jpeg", ".png"}
 HOLDOUT_EVERY = 5
 N_EVAL_PAIRS = 30
 HELDOUT_FILE = "HELDOUT"
+TRAIN_ONLY = {"content": "train_content", "style": "train_style"}   # never held out
 
 
 def _files(folder: Path) -> list[Path]:
@@ -61,9 +63,14 @@ def eval_pairs(data: Path = DEFAULT_DATA) -> list[tuple[Path, Path]]:
 
 def prepare(data: Path, out: Path, short_side: int = 512, max_long: int = 768) -> None:
     """Resize the training images (short side ``short_side``) into ``out``/{content,style} as JPEG."""
+    held = heldout_names(data)
     for kind in ("content", "style"):
         (out / kind).mkdir(parents=True, exist_ok=True)
-        for path in split(data / kind)[0]:
+        extra = data / TRAIN_ONLY[kind]
+        paths = split(data / kind)[0] + (_files(extra) if extra.is_dir() else [])
+        for path in paths:
+            if f"{kind}/{path.stem}" in held:   # a training-only file named like a held-out one
+                continue
             with Image.open(path) as im:
                 im = im.convert("RGB")
                 scale = short_side / min(im.size)
@@ -72,7 +79,7 @@ def prepare(data: Path, out: Path, short_side: int = 512, max_long: int = 768) -
                 left, top = max(0, (im.width - max_long) // 2), max(0, (im.height - max_long) // 2)
                 im = im.crop((left, top, left + min(im.width, max_long), top + min(im.height, max_long)))
                 im.save(out / kind / f"{path.stem}.jpg", quality=92)
-    (out / HELDOUT_FILE).write_text("\n".join(sorted(heldout_names(data))) + "\n")
+    (out / HELDOUT_FILE).write_text("\n".join(sorted(held)) + "\n")
 
 
 def main(argv=None) -> int:

@@ -10,7 +10,6 @@ reads the manifest to find models and to verify them before use.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
@@ -18,6 +17,8 @@ import tempfile
 from pathlib import Path
 
 import torch
+
+from nst_core.models import sha256
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch_models as tm  # noqa: E402
@@ -169,10 +170,6 @@ def onnx_check(model) -> None:
     onnx.checker.check_model(model, full_check=True)
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def export(module: torch.nn.Module, path: Path, input_name: str, output_names: list[str],
            in_channels: int) -> None:
     """Export with dynamic batch, height and width; write atomically."""
@@ -202,7 +199,7 @@ def export_all(weights: Path, out: Path, log=print) -> dict:
         export(module, path, input_name, output_names, in_ch)
         models[name] = {"file": path.name, "kind": kind, "level": level, "channels": channels,
                         "inputs": [input_name], "outputs": output_names,
-                        "sha256": _sha256(path), "source": source,
+                        "sha256": sha256(path), "source": source,
                         "padding": getattr(module, "padding", "layer")}
         log(f"exported {path}")
 
@@ -231,13 +228,13 @@ def export_all(weights: Path, out: Path, log=print) -> dict:
     bank_conv_graph(path)
     models["stylebank_conv"] = {"file": path.name, "kind": "bank", "level": 4,
                                 "channels": BANK_CHANNELS, "inputs": ["features", "weight", "bias"],
-                                "outputs": ["stylized"], "sha256": _sha256(path), "source": "built here"}
+                                "outputs": ["stylized"], "sha256": sha256(path), "source": "built here"}
     import onnx
     for name, (model, inputs, outputs) in device_graphs().items():
         path = out / f"{name}.onnx"
         onnx.save(model, path)
         models[name] = {"file": path.name, "kind": "op", "level": 0, "channels": 0,
-                        "inputs": inputs, "outputs": outputs, "sha256": _sha256(path),
+                        "inputs": inputs, "outputs": outputs, "sha256": sha256(path),
                         "source": "built here"}
     banks = copy_banks(out / "stylebank")
     log(f"exported {path} and {len(banks)} StyleBank banks")
@@ -264,7 +261,7 @@ def copy_banks(dest: Path, source: Path | None = None) -> dict:
     for bank in sorted(source.glob("*.npz")) if source.is_dir() else []:
         target = dest / bank.name
         target.write_bytes(bank.read_bytes())
-        banks[bank.stem] = {"file": f"{dest.name}/{bank.name}", "sha256": _sha256(target)}
+        banks[bank.stem] = {"file": f"{dest.name}/{bank.name}", "sha256": sha256(target)}
     for stale in list(dest.glob("*.npz")) + list(dest.glob("*.png")):
         if stale.stem not in banks:
             stale.unlink()
@@ -275,11 +272,11 @@ def write_previews(out: Path, banks: dict, log=print) -> None:
     """A thumbnail per built-in style (NAME.png beside NAME.npz): our own preview scene
     stylized with the bank, so no painting is copied. Needs the models just exported."""
     import nst_core
-    from nst_core import stylebank
+    from nst_core import previews, stylebank
 
     rt = nst_core.Runtime(out, device="cpu")       # its own sessions, not the shared cache
     for name, entry in banks.items():
-        stylebank.write_preview(name, stylebank.preview_path(out / entry["file"]), rt)
+        previews.write_preview(name, stylebank.preview_path(out / entry["file"]), rt)
     log(f"wrote {len(banks)} style previews")
 
 

@@ -10,13 +10,14 @@ with the right checksum are kept. The weights are never committed to this reposi
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import shutil
 import sys
 import tempfile
 import urllib.request
 from pathlib import Path
+
+from nst_core.models import sha256
 
 UPSTREAM_COMMIT = "4a269dc90020721ef9b279b2926c62f5bcd6d209"
 UPSTREAM_URL = ("https://raw.githubusercontent.com/MingSun-Tse/Collaborative-Distillation/"
@@ -51,16 +52,8 @@ class FetchError(RuntimeError):
     pass
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _install(tmp: Path, dest: Path, expected: str, origin: str) -> None:
-    actual = sha256_of(tmp)
+    actual = sha256(tmp)
     if actual != expected:
         tmp.unlink()
         raise FetchError(f"checksum mismatch for {dest.name} from {origin}: expected sha256 "
@@ -77,7 +70,7 @@ def fetch(dest: Path, source: Path | None, log=print) -> list[Path]:
     written = []
     for name, (upstream, expected) in FILES.items():
         target = dest / name
-        if target.exists() and sha256_of(target) == expected:
+        if target.exists() and sha256(target) == expected:
             written.append(target)
             continue
         fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", dir=dest)

@@ -62,8 +62,9 @@ def main(argv=None) -> int:
     p.add_argument("--data", type=Path, default=ROOT / "build" / "data512", help="resized copy (dataset.py)")
     p.add_argument("--weights", type=Path, default=ROOT / "build" / "weights")
     p.add_argument("--out", type=Path, default=ROOT / "build" / "train_adain")
-    p.add_argument("--init", choices=("recon", "scratch"), default="recon",
-                   help="start from the level-4 reconstruction decoder or from random weights")
+    p.add_argument("--init", default="recon",
+                   help="'recon' (the level-4 reconstruction decoder), 'scratch' (random weights) "
+                        "or the path of a decoder state dict to fine-tune (e.g. the shipped one)")
     p.add_argument("--steps", type=int, default=20000)
     p.add_argument("--minutes", type=float, default=None, help="stop after this wall time")
     p.add_argument("--batch", type=int, default=8)
@@ -75,8 +76,11 @@ def main(argv=None) -> int:
     p.add_argument("--save-every", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     args = p.parse_args(argv)
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
     device = torch.device(args.device)
@@ -85,7 +89,8 @@ def main(argv=None) -> int:
     torch.backends.cudnn.benchmark = True
     encoder = tm.load_encoder(args.weights, 4).to(device).requires_grad_(False)
     features = tm.load_features(args.weights).to(device).requires_grad_(False)
-    state = tm.load_state_dict(args.weights / "decoder4.pth")
+    init = args.init if args.init in ("recon", "scratch") else Path(args.init)
+    state = tm.load_state_dict(init if isinstance(init, Path) else args.weights / "decoder4.pth")
     decoder = tm.Decoder(state, 4)
     if args.init == "scratch":
         for m in decoder.modules():

@@ -9,7 +9,7 @@ Two architectures:
   initialised as exactly AdaIN (centre tap diag(σ_s), bias μ_s), so training starts from a
   working stylization and refines it with the style loss. Several style weights can be tried
   per style; the one kept is chosen on validation photos. New styles are learned one at a time
-  the same way (`nst learn-style`), so incremental and built-in banks are trained alike.
+  the same way (`scripts/learn_style.py`), so incremental and built-in banks are trained alike.
 - ``paper``: the paper's E (9×9 stride 1, 3×3 stride 2, 3×3 stride 2, instance norm + ReLU),
   mirrored D and 3×3 banks, trained jointly with the (T+1) schedule: T steps of the stylizing
   branch (content + style + total variation), then one step of the auto-encoder branch (pixel

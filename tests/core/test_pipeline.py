@@ -58,8 +58,8 @@ def test_alpha_zero_gives_back_the_content(runtime, photo, painting, method):
     # exactly the decoders' reconstruction: encoder -> decoder at each level, nothing else
     recon = photo
     for level in (5, 4, 3, 2, 1) if method == "wct" else (4,):
-        f = runtime.session(f"encoder{level}")(nst_core.pipeline.to_nchw(recon))
-        recon = np.clip(nst_core.pipeline.from_nchw(runtime.session(f"decoder{level}")(f)), 0, 1)
+        f = runtime.session(f"encoder{level}")(nst_core.images.to_nchw(recon))
+        recon = np.clip(nst_core.images.from_nchw(runtime.session(f"decoder{level}")(f)), 0, 1)
     assert np.abs(out - recon).max() < 1e-4
     assert np.mean((out - photo) ** 2) < 0.02
     assert np.mean((out - photo) ** 2) < np.mean((styled - photo) ** 2) / 3
@@ -144,8 +144,8 @@ def test_integer_and_grayscale_inputs(runtime, painting, dtype):
 
 
 def _stat_distance(runtime, a, b, level=4):
-    fa = runtime.session(f"encoder{level}")(nst_core.pipeline.to_nchw(a))[0].reshape(128, -1)
-    fb = runtime.session(f"encoder{level}")(nst_core.pipeline.to_nchw(b))[0].reshape(128, -1)
+    fa = runtime.session(f"encoder{level}")(nst_core.images.to_nchw(a))[0].reshape(128, -1)
+    fb = runtime.session(f"encoder{level}")(nst_core.images.to_nchw(b))[0].reshape(128, -1)
     return np.linalg.norm(fa.mean(1) - fb.mean(1)) + np.linalg.norm(fa.std(1) - fb.std(1))
 
 

@@ -1,5 +1,5 @@
 """StyleBank: built-in banks, torch reference, linear and region fusion, k-means regions, tiling,
-bad input and the command line (styles, stylize, learn-style)."""
+bad input and the command line (styles, stylize)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import nst_core
-from nst_core import metrics, stylebank
+from nst_core import metrics, previews, stylebank
 from nst_core.errors import ModelError, StyleError
 
 from conftest import DATA, ROOT
@@ -189,17 +189,17 @@ def test_every_builtin_has_a_preview_of_our_own_scene(runtime):
     scene itself) and different from style to style."""
     from nst_core.images import resize
 
-    scene = resize(stylebank.preview_scene(), stylebank.PREVIEW_SIZE, stylebank.PREVIEW_SIZE)
-    assert np.array_equal(stylebank.preview_scene(), stylebank.preview_scene())   # deterministic
-    previews = {}
+    scene = resize(previews.preview_scene(), previews.PREVIEW_SIZE, previews.PREVIEW_SIZE)
+    assert np.array_equal(previews.preview_scene(), previews.preview_scene())   # deterministic
+    shown = {}
     for name, (path, source, _) in stylebank.available(runtime.store).items():
         if source != "built-in":
             continue
         image = nst_core.load_image(stylebank.preview_path(path))[..., :3]
-        assert image.shape == (stylebank.PREVIEW_SIZE, stylebank.PREVIEW_SIZE, 3), name
+        assert image.shape == (previews.PREVIEW_SIZE, previews.PREVIEW_SIZE, 3), name
         assert np.abs(image - scene).mean() > 0.03, f"{name}: preview looks like the plain scene"
-        previews[name] = image
-    assert np.abs(previews[A] - previews[B]).mean() > 0.03
+        shown[name] = image
+    assert np.abs(shown[A] - shown[B]).mean() > 0.03
 
 
 def _nst(*args, env=None):
@@ -224,25 +224,3 @@ def test_cli_styles_and_stylize(tmp_path):
     assert json.loads(r.stdout)["method"] == "stylebank" and out.is_file()
     r = _nst("stylize", content, "--method", "stylebank", "--style", A, "--regions", "2", "-o", out)
     assert r.returncode == 2 and "--regions 2 needs 2 styles" in r.stderr
-
-
-def test_cli_learn_style_makes_a_usable_bank(tmp_path):
-    pytest.importorskip("torch")
-    style = DATA / "style" / "candy.jpg"
-    if not style.is_file() or not (ROOT / "build" / "weights" / "encoder5.pth").is_file():
-        pytest.skip("../shared/data and the fetched weights are needed")
-    env = {"NST_STYLES_DIR": str(tmp_path / "styles")}
-    r = _nst("learn-style", style, "--name", "candy_test", "--steps", "2", "--size", "64",
-             "--batch", "1", "--device", "cpu", env=env)
-    assert r.returncode == 0, r.stderr
-    assert "step 2/2" in r.stderr and "s left" in r.stderr          # progress and time estimate
-    assert (tmp_path / "styles" / "candy_test.npz").is_file()
-    meta = json.loads(str(np.load(tmp_path / "styles" / "candy_test.npz")["meta"]))
-    assert (meta["steps"], meta["lr"], meta["style_weight"]) == (2, 1e-3, 2.0)    # learn-style's recipe
-    assert nst_core.load_image(tmp_path / "styles" / "candy_test.png").shape[:2] == (128, 128)
-    r = _nst("styles", env=env)
-    assert "candy_test" in r.stdout and "learned" in r.stdout
-    r = _nst("learn-style", style, "--name", A, "--steps", "1", env=env)
-    assert r.returncode == 2 and "is a built-in style" in r.stderr
-    r = _nst("learn-style", style, "--name", "candy_test", "--steps", "1", env=env)
-    assert r.returncode == 2 and "--overwrite" in r.stderr

@@ -66,27 +66,27 @@ def test_border_tiles_read_no_mirrored_halo():
 
 
 def test_budget_decides_the_tiles():
-    whole, dtype, _ = pipeline._plan((1024, 1024), 3, 0, 2 << 30, None, False)
+    whole, dtype, _ = tiling.plan((1024, 1024), 3, 0, 2 << 30, None, False)
     assert len(whole) == 1 and dtype == np.float32
-    tiles, dtype, cache = pipeline._plan((8192, 8192), 3, 8192 * 8192 * 3, 2 << 30, None, False)
+    tiles, dtype, cache = tiling.plan((8192, 8192), 3, 8192 * 8192 * 3, 2 << 30, None, False)
     assert len(tiles) > 1 and dtype == np.float16
     read = max(t.read_shape[0] * t.read_shape[1] for t in tiles)
-    buffers = 8192 * 8192 * (3 + 2 * 3 + 4 * 3) + pipeline.BASE_BYTES + cache
-    assert buffers + read * pipeline.TILE_BYTES_PER_PIXEL <= 2 << 30
-    small, _, _ = pipeline._plan((8192, 8192), 3, 8192 * 8192 * 3, 1 << 30, None, False)
+    buffers = 8192 * 8192 * (3 + 2 * 3 + 4 * 3) + tiling.BASE_BYTES + cache
+    assert buffers + read * tiling.TILE_BYTES_PER_PIXEL <= 2 << 30
+    small, _, _ = tiling.plan((8192, 8192), 3, 8192 * 8192 * 3, 1 << 30, None, False)
     assert len(small) > len(tiles)       # a smaller budget gives more, smaller tiles
 
 
 def test_gpu_budget_counts_each_methods_sessions():
     # On CUDA every cached session keeps its arena: WCT's ten networks need ~4x AdaIN's memory.
     budget = 24 << 30
-    per_px = pipeline.GPU_BYTES_PER_PIXEL
-    adain, _, _ = pipeline._plan((4096, 4096), 3, 0, budget, None, False, per_px["adain"])
-    wct, _, _ = pipeline._plan((4096, 4096), 3, 0, budget, None, False, per_px["wct"])
+    per_px = tiling.GPU_BYTES_PER_PIXEL
+    adain, _, _ = tiling.plan((4096, 4096), 3, 0, budget, None, False, per_px["adain"])
+    wct, _, _ = tiling.plan((4096, 4096), 3, 0, budget, None, False, per_px["wct"])
     assert len(adain) == 1 and len(wct) > 1
     read = max(t.read_shape[0] * t.read_shape[1] for t in wct)
     assert read * per_px["wct"] <= budget
-    odd, _, _ = pipeline._plan((1080, 1920), 3, 0, 2 << 30, None, False)
+    odd, _, _ = tiling.plan((1080, 1920), 3, 0, 2 << 30, None, False)
     assert len(odd) == 1                 # sides off the 16-pixel grid still give one tile
 
 

@@ -13,7 +13,7 @@ def test_copy_from_source_verifies_and_is_idempotent(weights_dir, tmp_path):
     dest = tmp_path / "w"
     written = fw.fetch(dest, weights_dir, log=lambda *_: None)
     assert sorted(p.name for p in written) == sorted(fw.FILES)
-    assert all(fw.sha256_of(dest / n) == sha for n, (_, sha) in fw.FILES.items())
+    assert all(fw.sha256(dest / n) == sha for n, (_, sha) in fw.FILES.items())
     mtimes = {p: p.stat().st_mtime_ns for p in written}
     fw.fetch(dest, weights_dir, log=lambda *_: None)
     assert {p: p.stat().st_mtime_ns for p in written} == mtimes

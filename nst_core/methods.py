@@ -1,0 +1,196 @@
+"""The three methods behind one protocol, so the tile loop and the device path never ask which.
+
+A method runs as stages (encode → transform → decode): WCT one per level, AdaIN and StyleBank
+one at level 4. For each stage of a call the pipeline (tiled, ``pipeline._run``) and the one-tile
+device path (``fused.run``) ask the method for:
+
+- ``style_stats(rt, stage, style)``: what the method needs of one style image at that stage
+  (cached by image, model and device); only when ``encodes_styles`` (StyleBank's styles are
+  learned banks, nothing to encode);
+- ``mapping(rt, styles, stats, whole, region_moments, sample)``: the transform of this call,
+  from the content's whole-image statistics, which every tile then shares; ``region_moments``
+  are the content's statistics inside each style's mask (taken only when
+  ``mask_statistics``), ``sample`` feature vectors for k-means regions (``supports_regions``). A mapping has
+  ``apply(f, weights, masks, alpha)`` for one tile's features (C×h×w numpy) and
+  ``apply_device(rt, f, weights, alpha)`` for features kept where the models run.
+
+WCT and AdaIN are affine maps of the features (``features.Affine``); StyleBank is a learned
+convolution on normalised features (``stylebank.Fusion``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import adain, fused, stylebank, wct
+from .errors import StyleError
+from .features import Affine, Moments, blend, combine, moments
+from .images import check_array, to_nchw
+from .runtime import Runtime
+
+ADAIN_DECODER = "adain_decoder4"   # our trained AdaIN decoder, when the models folder has it
+STYLE_CACHE_SIZE = 32
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One encode → transform → decode pass: a WCT level, AdaIN or StyleBank."""
+
+    level: int
+    encoder: str
+    decoder: str
+
+
+class _StyleCache:
+    """Style statistics by (image bytes, model, device): the same style gives the same numbers
+    on every frame and is encoded once."""
+
+    def __init__(self, size: int = STYLE_CACHE_SIZE):
+        self._items: OrderedDict = OrderedDict()
+        self.size = size
+
+    def get(self, key, compute):
+        if key in self._items:
+            self._items.move_to_end(key)
+            return self._items[key]
+        value = compute()
+        self._items[key] = value
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        self._items.clear()
+
+
+_STYLE_CACHE = _StyleCache()
+
+
+def clear_style_cache() -> None:
+    """Forget every cached style statistic (benchmarks time the style's encoding this way)."""
+    _STYLE_CACHE.clear()
+
+
+def _digest(image: np.ndarray) -> str:
+    return hashlib.sha1(np.ascontiguousarray(image).view(np.uint8)).hexdigest() + str(image.shape)
+
+
+def features(rt: Runtime, name: str, image: np.ndarray) -> np.ndarray:
+    """Encoder ``name`` on H×W×3 -> C×h×w float32."""
+    return rt.session(name)(to_nchw(image))[0]
+
+
+def style_moments(rt: Runtime, encoder: str, style: np.ndarray) -> Moments:
+    """The feature moments of a style image under ``encoder``, cached."""
+    key = (_digest(style), rt.store.info(encoder).sha256, rt.device.providers)
+
+    def compute():
+        f = features(rt, encoder, style)
+        return moments(f.reshape(f.shape[0], -1))
+    return _STYLE_CACHE.get(key, compute)
+
+
+class AffineMapping:
+    """One affine map per style (WCT or AdaIN), mixed per pixel by weights and masks."""
+
+    def __init__(self, maps: list[Affine]):
+        self.maps = maps
+
+    def apply(self, f: np.ndarray, weights, masks, alpha: float) -> np.ndarray:
+        flat = f.reshape(f.shape[0], -1)
+        return blend(flat, self.maps, weights, masks, alpha).reshape(f.shape)
+
+    def apply_device(self, rt: Runtime, f, weights, alpha: float):
+        return fused.affine(rt, f, combine(self.maps, weights, alpha))
+
+
+class _AffineMethod:
+    """WCT and AdaIN: style images, encoded per stage; content statistics per mask region."""
+
+    name = ""
+    transform_module = None     # wct or adain: StyleStats.from_moments and transform
+    encodes_styles = True
+    mask_statistics = True
+    supports_regions = False
+
+    def resolve_styles(self, styles, rt: Runtime) -> list[np.ndarray]:
+        if isinstance(styles, np.ndarray):
+            styles = [styles]
+        if isinstance(styles, str) or len(styles) == 0 or any(isinstance(x, str) for x in styles):
+            raise StyleError(f"method '{self.name}' takes style images (arrays); style names are "
+                             "for method 'stylebank'" if len(styles) else "no style given; pass "
+                             "at least one style image")
+        return [check_array(x, f"style {i}")[0] for i, x in enumerate(styles)]
+
+    def style_stats(self, rt: Runtime, stage: Stage, style: np.ndarray):
+        return self.transform_module.StyleStats.from_moments(style_moments(rt, stage.encoder, style))
+
+    def mapping(self, rt: Runtime, styles, stats, whole: Moments,
+                region_moments: Sequence[Moments | None], sample=None) -> AffineMapping:
+        """A style with a mask takes the content statistics inside its mask (when the mask has
+        any weight there), the others those of the whole image."""
+        return AffineMapping([self.transform_module.transform(
+            whole if r is None or r.weight < 1e-6 else r, st) for r, st in zip(region_moments, stats)])
+
+
+class WCT(_AffineMethod):
+    name = "wct"
+    transform_module = wct
+
+    def stages(self, rt: Runtime, decoder: str | None, levels: Sequence[int]) -> list[Stage]:
+        levels = tuple(int(x) for x in levels)
+        if not levels or any(x not in wct.DEFAULT_LEVELS for x in levels):
+            raise StyleError(f"levels must be a non-empty subset of 1..5, got {levels}")
+        return [Stage(x, rt.store.encoder_for(f"decoder{x}", x), f"decoder{x}") for x in levels]
+
+
+class AdaIN(_AffineMethod):
+    name = "adain"
+    transform_module = adain
+
+    def stages(self, rt: Runtime, decoder: str | None, levels: Sequence[int]) -> list[Stage]:
+        dec = decoder or (ADAIN_DECODER if rt.store.has(ADAIN_DECODER) else f"decoder{adain.LEVEL}")
+        return [Stage(adain.LEVEL, rt.store.encoder_for(dec, adain.LEVEL), dec)]
+
+
+class StyleBank:
+    """Learned banks by name: nothing to encode; masks or k-means regions pick the banks."""
+
+    name = "stylebank"
+    encodes_styles = False
+    mask_statistics = False
+    supports_regions = True
+
+    def resolve_styles(self, styles, rt: Runtime) -> list[stylebank.Bank]:
+        return stylebank.resolve(styles, rt.store)
+
+    def stages(self, rt: Runtime, decoder: str | None, levels: Sequence[int]) -> list[Stage]:
+        dec = decoder or stylebank.DECODER
+        return [Stage(stylebank.LEVEL, rt.store.encoder_for(dec, stylebank.LEVEL), dec)]
+
+    def style_stats(self, rt: Runtime, stage: Stage, style):
+        return None
+
+    def mapping(self, rt: Runtime, styles, stats, whole: Moments, region_moments,
+                sample: np.ndarray | None = None) -> stylebank.Fusion:
+        """The fused banks; with ``sample`` (feature vectors of the whole image, N×C) one
+        k-means region per bank."""
+        fusion = stylebank.Fusion(rt, styles, whole)
+        if sample is not None:
+            fusion.centroids = stylebank.kmeans(fusion.normalise_rows(sample), len(styles))
+        return fusion
+
+
+METHODS = {m.name: m for m in (WCT(), AdaIN(), StyleBank())}
+
+
+def get(name: str):
+    """The method called ``name``; an unknown name lists the known ones."""
+    if name not in METHODS:
+        raise StyleError(f"unknown method '{name}'; expected one of {', '.join(METHODS)}")
+    return METHODS[name]
