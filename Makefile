@@ -49,9 +49,10 @@ BPY_45 := 'bpy==4.5.*'
 BPY_52 := 'bpy==5.2.*'
 VENV_PYTHON_52 = $(PYTHON313)
 
-.venv%/.installed:
+# pytest too: the Blender side imports the test files, whose scenarios sit beside their assertions.
+.venv%/.installed: Makefile
 	$(or $(VENV_PYTHON_$*),$(PYTHON)) -m venv .venv$*
-	.venv$*/bin/python -m pip install -q $(BPY_$*)
+	.venv$*/bin/python -m pip install -q $(BPY_$*) pytest
 	touch $@
 
 test-blender42 test-blender45 test-blender52: test-blender%: models .venv%/.installed

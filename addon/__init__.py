@@ -1,29 +1,22 @@
 """Neural Style Transfer for Blender: stylize renders, image textures and compositor output.
 
 The engine (nst_core, onnxruntime) is bundled next to this file by scripts/build_extension.py,
-with its ONNX models in models/.
+with its ONNX models in models/. This file only orchestrates registration: each module
+registers its own classes, in this order, and they are unregistered in reverse.
 """
 
 from __future__ import annotations
 
-import bpy
+from . import compositor, operators, panels, preferences, properties, render, styles
 
-from . import bridge, operators, ui
-
-CLASSES = ui.CLASSES + operators.CLASSES
+MODULES = (styles, properties, preferences, operators, render, compositor, panels)
 
 
 def register():
-    for cls in CLASSES:
-        bpy.utils.register_class(cls)
-    bpy.types.Scene.nst = bpy.props.PointerProperty(type=ui.NSTSettings)
-    bpy.app.handlers.render_complete.append(operators.after_render)
+    for module in MODULES:
+        module.register()
 
 
 def unregister():
-    if operators.after_render in bpy.app.handlers.render_complete:
-        bpy.app.handlers.render_complete.remove(operators.after_render)
-    del bpy.types.Scene.nst
-    bridge.free_previews()
-    for cls in reversed(CLASSES):
-        bpy.utils.unregister_class(cls)
+    for module in reversed(MODULES):
+        module.unregister()

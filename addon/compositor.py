@@ -6,6 +6,7 @@ to EXR files, which also works headless. The stylized result is written to the i
 'NST Style Result', shown by an Image node inside the node group 'NST Style', whose instance
 feeds the compositor's output: the Group Output of `scene.compositing_node_group` in Blender 5,
 the Composite node of `scene.node_tree` in 4.x. The artist can composite on top of it.
+The Apply Styles operator and the slot list's operators live here too.
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ import tempfile
 import bpy
 import numpy as np
 
-from . import bridge
-from .bridge import UserError
+from . import engine, jobs, pixels
+from .engine import UserError
+from .preferences import engine_options
+from .styles import style_for
 
 GROUP = "NST Style"
 RESULT = "NST Style Result"
-MIN_PREVIEW = bridge.nst_core.pipeline.MIN_WORK_SIZE   # the engine's smallest work_size
+MIN_PREVIEW = engine.MIN_WORK_SIZE   # the engine's smallest work_size
 _TEMP = "NST temporary"
 
 
@@ -102,7 +105,7 @@ def _read_pass(directory: str, name: str) -> np.ndarray:
     files = sorted(glob.glob(os.path.join(directory, f"nst_{name}*.exr")))
     if not files:
         raise UserError(f"the render wrote no '{name}' pass; is the compositor enabled for rendering?")
-    return bridge.read_exr(files[0])
+    return pixels.read_exr(files[0])
 
 
 def render_passes(scene, view_layer, slots) -> tuple[np.ndarray, list[np.ndarray | None]]:
@@ -151,8 +154,7 @@ def render_passes(scene, view_layer, slots) -> tuple[np.ndarray, list[np.ndarray
         for node in temporary:
             tree.nodes.remove(node)
         shutil.rmtree(tmp, ignore_errors=True)
-    from .operators import _linear_to_straight_srgb
-    return _linear_to_straight_srgb(image), masks
+    return pixels.linear_to_straight_srgb(image), masks
 
 
 def _mask(slot, i: int, directory: str, shape) -> np.ndarray | None:
@@ -167,7 +169,7 @@ def _mask(slot, i: int, directory: str, shape) -> np.ndarray | None:
         return np.clip(_read_pass(directory, f"crypto{i}")[..., 0], 0, 1)
     if slot.mask_image is None:
         raise UserError(f"style slot {i + 1}: choose the mask image")
-    px = bridge.read_image(slot.mask_image, allow_data=True)
+    px = pixels.read_image(slot.mask_image, allow_data=True)
     if px.shape[:2] != tuple(shape):
         ys = np.arange(shape[0]) * px.shape[0] // shape[0]
         xs = np.arange(shape[1]) * px.shape[1] // shape[1]
@@ -213,28 +215,76 @@ def apply_job(op, context):
     for i, slot in enumerate(slots):
         if (slot.kind == "BUILTIN") != (nst.method == "STYLEBANK"):
             raise UserError(f"style slot {i + 1} is {'a built-in style' if slot.kind == 'BUILTIN' else 'an image'}"
-                            f" but the method is {bridge.METHOD_LABELS[nst.method]}: built-in styles need method "
+                            f" but the method is {engine.METHOD_LABELS[nst.method]}: built-in styles need method "
                             "StyleBank, style images WCT or AdaIN")
-        styles.append(bridge.style_for(nst.method, slot.style_path, slot.style_name,
-                                       where=f"style slot {i + 1}: "))
+        styles.append(style_for(nst.method, slot.style_path, slot.style_name,
+                                where=f"style slot {i + 1}: "))
     if 0 < nst.preview_size < MIN_PREVIEW:
         raise UserError(f"Preview Size {nst.preview_size} px is too small; use 0 (full resolution) "
                         f"or at least {MIN_PREVIEW} px")
-    options = dict(bridge.engine_options(), work_size=nst.preview_size or None)
-    pixels, masks = render_passes(scene, context.view_layer, slots)
+    options = dict(engine_options(), work_size=nst.preview_size or None)
+    px, masks = render_passes(scene, context.view_layer, slots)
     weights = [s.weight for s in slots]
     method, strength, keep = nst.method, nst.strength, nst.preserve_color
 
     def work(progress, cancel):
-        out = bridge.stylize(pixels, styles, method, weights=weights, masks=masks, strength=strength,
+        out = engine.stylize(px, styles, method, weights=weights, masks=masks, strength=strength,
                              preserve_color=keep, options=options, progress=progress, cancel=cancel)
         if all(m is not None for m in masks):
             # Outside every mask the render stays exactly as it was.
             cover = np.minimum(np.sum(masks, axis=0), 1.0)[..., None]
-            out[..., :3] = cover * out[..., :3] + (1 - cover) * pixels[..., :3]
+            out[..., :3] = cover * out[..., :3] + (1 - cover) * px[..., :3]
         return out
 
     result = yield work
-    image = bridge.write_image(result, RESULT)
+    image = pixels.write_image(result, RESULT)
     insert_group(scene, ensure_group(image))
     op.report({"INFO"}, f"'{GROUP}' updated with {len(slots)} style(s)")
+
+
+class NST_OT_compositor_apply(jobs.JobOperator, bpy.types.Operator):
+    """Render, blend the style slots by weight and region, and feed the result into the
+    compositor through the node group 'NST Style' (applying again updates it)"""
+
+    bl_idname = "nst.compositor_apply"
+    bl_label = "Apply Styles"
+    label = "Apply Styles"
+
+    def job(self, context):
+        yield from apply_job(self, context)
+
+
+class NST_OT_slot_add(bpy.types.Operator):
+    """Add a style slot"""
+
+    bl_idname = "nst.slot_add"
+    bl_label = "Add Style"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context):
+        nst = context.scene.nst
+        nst.slots.add()
+        nst.active_slot = len(nst.slots) - 1
+        return {"FINISHED"}
+
+
+class NST_OT_slot_remove(bpy.types.Operator):
+    """Remove the active style slot"""
+
+    bl_idname = "nst.slot_remove"
+    bl_label = "Remove Style"
+    bl_options = {"REGISTER", "UNDO"}
+
+    def execute(self, context):
+        nst = context.scene.nst
+        if not 0 <= nst.active_slot < len(nst.slots):
+            self.report({"ERROR"}, "no style slot selected")
+            return {"CANCELLED"}
+        nst.slots.remove(nst.active_slot)
+        nst.active_slot = max(0, nst.active_slot - 1)
+        return {"FINISHED"}
+
+
+classes = (NST_OT_compositor_apply, NST_OT_slot_add, NST_OT_slot_remove)
+
+register, unregister = bpy.utils.register_classes_factory(classes)

@@ -15,8 +15,7 @@ import time
 
 import bpy
 
-from .bridge import UserError
-from .nst_core import CancelledError, NSTError
+from .engine import CancelledError, NSTError, UserError
 
 ERRORS = (UserError, NSTError, RuntimeError, ValueError, OSError)
 

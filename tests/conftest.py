@@ -89,3 +89,31 @@ def real_pairs(n: int, size=(192, 256)) -> list[tuple[np.ndarray, np.ndarray]]:
     styles = ["style/vangogh_starry_night.jpg", "style/munch_the_scream.jpg",
               "style/kandinsky_composition_vii.jpg", "style/monet_etretat.jpg"]
     return [(_load(c, size), _load(s, size)) for c, s in list(zip(contents, styles))[:n]]
+
+
+def _blender_side():
+    sys.path.insert(0, str(ROOT / "tests" / "blender"))
+    import extension
+    return extension
+
+
+@pytest.fixture(scope="session")
+def extension_zip(tmp_path_factory) -> Path:
+    """The extension zip for the Python of the Blender under test (tests/blender)."""
+    extension = _blender_side()
+    return extension.build(extension.python_version(), tmp_path_factory.mktemp("dist"))
+
+
+@pytest.fixture(scope="session")
+def facts(extension_zip, tmp_path_factory) -> dict:
+    """What every scenario of tests/blender measured, run once in Blender with a temporary HOME
+    (no real user configuration is touched)."""
+    extension = _blender_side()
+    return extension.run_scenarios(extension_zip, tmp_path_factory.mktemp("home"),
+                                   tmp_path_factory.mktemp("work"))
+
+
+def random_features(seed: int, c: int = 8, n: int = 500) -> np.ndarray:
+    """C×N float32 features with correlated channels and an offset, reproducible by seed."""
+    rng = np.random.default_rng(seed)
+    return (rng.normal(size=(c, c)) @ rng.normal(size=(c, n)) + rng.normal(size=(c, 1))).astype(np.float32)

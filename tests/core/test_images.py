@@ -72,19 +72,6 @@ def test_zero_size_array_refused():
         nst_core.images.check_array(np.zeros((10, 0, 3), np.float32))
 
 
-def test_srgb_linear_roundtrip():
-    x = np.linspace(0, 1, 1001, dtype=np.float32)
-    np.testing.assert_allclose(nst_core.linear_to_srgb(nst_core.srgb_to_linear(x)), x, atol=1e-6)
-    assert nst_core.srgb_to_linear(np.float32(0.5)) == pytest.approx(0.21404, abs=1e-4)
-
-
-def test_premultiply_roundtrip():
-    rgba = np.random.default_rng(0).random((8, 8, 4)).astype(np.float32)
-    np.testing.assert_allclose(nst_core.unpremultiply(nst_core.premultiply(rgba)), rgba, atol=1e-6)
-    transparent = np.zeros((2, 2, 4), np.float32)
-    assert np.isfinite(nst_core.unpremultiply(transparent)).all()
-
-
 def _pil_resize(x: np.ndarray, h: int, w: int) -> np.ndarray:
     """The whole image resized at once, channel by channel, by PIL itself."""
     from PIL import Image

@@ -1,0 +1,37 @@
+"""The one door to the engine: everything the add-on takes from nst_core (bundled beside this
+file by scripts/build_extension.py) passes through here."""
+
+from __future__ import annotations
+
+from . import nst_core
+from .nst_core import (CancelledError, ModelStore, NSTError, available_providers, clear_runtimes,
+                       color, get_runtime, stylebank)
+from .nst_core.pipeline import MIN_WORK_SIZE
+
+__all__ = ["CancelledError", "ModelStore", "NSTError", "available_providers", "clear_runtimes",
+           "color", "get_runtime", "stylebank", "MIN_WORK_SIZE", "METHOD_ITEMS", "METHOD_LABELS",
+           "UserError", "stylize"]
+
+METHOD_ITEMS = [
+    ("WCT", "WCT", "Whitening and colouring, five levels: strongest style, no training"),
+    ("ADAIN", "AdaIN", "Adaptive instance normalisation with a trained decoder: fast"),
+    ("STYLEBANK", "StyleBank", "Learned styles by name (built-in or learned with "
+     "scripts/learn_style.py): fastest"),
+]
+METHOD_LABELS = {key: label for key, label, _ in METHOD_ITEMS}
+_METHOD_NAMES = {"WCT": "wct", "ADAIN": "adain", "STYLEBANK": "stylebank"}
+
+
+class UserError(Exception):
+    """A problem the artist can fix; reported, never shown as a traceback."""
+
+
+def stylize(pixels, styles, method: str, weights=None, masks=None, strength: float = 1.0,
+            preserve_color: bool = False, seamless: bool = False, options: dict | None = None,
+            progress=None, cancel=None):
+    """sRGB straight H×W×4 in, same out (alpha kept). Touches no bpy data, so it runs in the
+    worker thread; ``options`` (preferences.engine_options()) must be read on the main thread."""
+    result = nst_core.stylize(pixels, styles, _METHOD_NAMES[method], weights=weights, masks=masks,
+                              alpha=strength, preserve_color=preserve_color, seamless=seamless,
+                              progress=progress, cancel=cancel, **(options or {}))
+    return result.image

@@ -1,0 +1,131 @@
+"""Pixels between Blender and numpy, with the colour conversions in one place.
+
+Blender float images (and renders) hold scene-linear, premultiplied pixels; byte images hold
+their colour space's encoded values with straight alpha. The engine wants sRGB-encoded,
+straight colour, top row first: ``read_image`` and ``read_render_result`` give that,
+``write_image`` and ``save_png`` take it back. Renders and passes are read through EXR files
+(render passes cannot be read from Python).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+import bpy
+import numpy as np
+
+from .engine import UserError, color
+
+
+def linear_to_straight_srgb(px: np.ndarray) -> np.ndarray:
+    """Scene-linear premultiplied H×W×4 -> sRGB straight, clipped to [0, 1]."""
+    out = color.unpremultiply(px)
+    out[..., :3] = color.linear_to_srgb(out[..., :3])
+    return np.clip(out, 0.0, 1.0)
+
+
+def _is_linear(image) -> bool:
+    return "linear" in image.colorspace_settings.name.lower()
+
+
+def read_image(image: bpy.types.Image, allow_data: bool = False) -> np.ndarray:
+    """An image's pixels as float32 H×W×4, sRGB-encoded straight colour, top row first."""
+    if image.source == "TILED":
+        raise UserError(f"Image '{image.name}' is a UDIM tile set; stylize each tile as its own image")
+    if image.source in ("MOVIE", "SEQUENCE"):
+        raise UserError(f"Image '{image.name}' is a {image.source.lower()}; use Stylize Animation")
+    w, h = image.size
+    if w == 0 or h == 0:
+        raise UserError(f"Image '{image.name}' has no pixels (is its file missing? "
+                        f"{image.filepath or 'no file'})")
+    if image.colorspace_settings.is_data and not allow_data:
+        raise UserError(f"Image '{image.name}' is Non-Color data (normal, roughness, ...); "
+                        "style transfer is for colour images")
+    buf = np.empty(w * h * image.channels, np.float32)
+    image.pixels.foreach_get(buf)
+    px = buf.reshape(h, w, image.channels)[::-1]
+    if image.channels != 4:
+        rgb = np.repeat(px[..., :1], 3, -1) if image.channels < 3 else px[..., :3]
+        px = np.concatenate([rgb, np.ones((h, w, 1), np.float32)], -1)
+    px = np.ascontiguousarray(px)
+    if image.is_float:
+        return linear_to_straight_srgb(px)
+    if _is_linear(image):
+        px[..., :3] = color.linear_to_srgb(px[..., :3])
+    return np.clip(px, 0.0, 1.0)
+
+
+def write_image(pixels: np.ndarray, name: str, like: bpy.types.Image | None = None,
+                target: bpy.types.Image | None = None) -> bpy.types.Image:
+    """Write sRGB straight H×W×4 pixels into ``target`` (same size), or into the image ``name``
+    (created, or updated in place when it exists), encoded like ``like`` (float or byte)."""
+    h, w = pixels.shape[:2]
+    is_float = like.is_float if like is not None else True
+    image = target or bpy.data.images.get(name)
+    if image is not None and (tuple(image.size) != (w, h) or image.is_float != is_float
+                              or image.source != "GENERATED") and target is None:
+        image.name = image.name + ".old"       # never resize or reuse a file-backed image
+        image = None
+    if image is None:
+        image = bpy.data.images.new(name, w, h, alpha=True, float_buffer=is_float)
+        if like is not None and not is_float:
+            image.colorspace_settings.name = like.colorspace_settings.name
+    out = np.array(pixels, np.float32)
+    if image.is_float:
+        out[..., :3] = color.srgb_to_linear(out[..., :3])
+        out = color.premultiply(out)
+    elif _is_linear(image):
+        out[..., :3] = color.srgb_to_linear(out[..., :3])
+    image.pixels.foreach_set(np.ascontiguousarray(out[::-1]).ravel())
+    image.update()
+    return image
+
+
+def read_exr(path: str) -> np.ndarray:
+    """A float file written by Blender (render pass) -> float32 H×W×4 as stored, top row first."""
+    image = bpy.data.images.load(path, check_existing=False)
+    try:
+        w, h = image.size
+        buf = np.empty(w * h * image.channels, np.float32)
+        image.pixels.foreach_get(buf)
+        return np.ascontiguousarray(buf.reshape(h, w, image.channels)[::-1])
+    finally:
+        bpy.data.images.remove(image)
+
+
+def read_render_result(scene) -> np.ndarray:
+    """The Render Result as sRGB straight H×W×4, read through a float EXR."""
+    result = bpy.data.images.get("Render Result")
+    if result is None:
+        raise UserError("there is no render result; render first")
+    settings = scene.render.image_settings
+    saved = {k: getattr(settings, k) for k in ("file_format", "color_depth")}
+    media = getattr(settings, "media_type", None)
+    tmp = tempfile.mkdtemp(prefix="nst_render_")
+    try:
+        if media is not None:
+            settings.media_type = "IMAGE"
+        settings.file_format, settings.color_depth = "OPEN_EXR", "32"
+        path = os.path.join(tmp, "render.exr")
+        result.save_render(path, scene=scene)
+        px = read_exr(path)
+    finally:
+        if media is not None:
+            settings.media_type = media
+        for k, v in saved.items():
+            setattr(settings, k, v)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return linear_to_straight_srgb(px)
+
+
+def save_png(pixels: np.ndarray, path: str) -> None:
+    """sRGB straight H×W×4 pixels to an 8-bit PNG file."""
+    image = bpy.data.images.new("nst_frame", pixels.shape[1], pixels.shape[0], alpha=True)
+    try:
+        image.pixels.foreach_set(np.ascontiguousarray(pixels[::-1], np.float32).ravel())
+        image.filepath_raw, image.file_format = path, "PNG"
+        image.save()
+    finally:
+        bpy.data.images.remove(image)

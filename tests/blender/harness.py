@@ -1,0 +1,179 @@
+"""The Blender side of the extension's tests: scenarios run inside the real `bpy` module.
+
+Each tests/blender/test_<module>.py holds its scenarios (functions marked ``@scenario(order)``
+that drive Blender and return the facts they measured) beside the pytest assertions on those
+facts. One Blender process (a temporary HOME) installs the built zip and runs every scenario of
+every test file in ``order`` — later scenarios build on the scene earlier ones made — and prints
+one JSON object; the ``facts`` fixture (conftest.py) starts it once per session:
+
+    python harness.py ZIP STYLE_IMAGE WORKDIR test_init test_operators ...
+
+A scenario that raises is recorded with its traceback as its "error". This file and the test
+files import only the standard library, numpy, pytest and (in Blender) bpy.
+"""
+
+from __future__ import annotations
+
+import glob
+import importlib
+import json
+import os
+import sys
+import traceback
+
+import numpy as np
+
+MODULE = "bl_ext.user_default.neural_style_transfer"
+W, H = 96, 64
+SCENARIOS: list[tuple[int, object]] = []
+
+
+class Env:
+    """Where the scenarios find the zip, the style image and a folder to write in."""
+
+    zip = style = work = ""
+
+
+env = Env()
+
+
+def scenario(order: int):
+    """Mark a function of a test file as a scenario; they run by ascending ``order``."""
+    def mark(fn):
+        SCENARIOS.append((order, fn))
+        return fn
+    return mark
+
+
+def fact(facts: dict, name: str) -> dict:
+    """The facts of scenario ``name`` (the pytest side); its error fails the test with it."""
+    got = facts[name]
+    assert "error" not in got, got.get("error")
+    return got
+
+
+# -- helpers for scenarios (Blender side) ----------------------------------------------------
+
+def pixels(image) -> np.ndarray:
+    buf = np.empty(len(image.pixels), np.float32)
+    image.pixels.foreach_get(buf)
+    return buf.reshape(image.size[1], image.size[0], image.channels)
+
+
+def error_of(call) -> str:
+    """The message an operator gives a Python caller for an error report ('' if none)."""
+    try:
+        call()
+    except RuntimeError as exc:
+        return str(exc)
+    return ""
+
+
+def addon_module(name: str):
+    """A module of the installed extension, e.g. addon_module("styles")."""
+    return importlib.import_module(f"{MODULE}.{name}")
+
+
+def tree_of(scene):
+    """The compositor tree: Blender 5's compositing_node_group, 4.x's node_tree."""
+    return getattr(scene, "compositing_node_group", None) or scene.node_tree
+
+
+def render_file_output(scene, socket, name):
+    """Render with a File Output node fed by ``socket``; return the written pixels."""
+    import bpy
+    tree = tree_of(scene)
+    fo = tree.nodes.new("CompositorNodeOutputFile")
+    folder = os.path.join(env.work, "fo", name)
+    if hasattr(fo, "file_output_items"):          # Blender 5
+        fo.directory, fo.file_name = folder + os.sep, ""
+        fo.format.media_type = "IMAGE"
+        fo.file_output_items.new("RGBA", "out")
+    else:                                         # Blender 4.x
+        fo.base_path = folder + os.sep
+        fo.file_slots.clear()
+        fo.file_slots.new("out")
+    fo.format.file_format, fo.format.color_depth = "OPEN_EXR", "32"
+    tree.links.new(socket, fo.inputs[0])
+    bpy.ops.render.render()
+    tree.nodes.remove(fo)
+    path = sorted(glob.glob(os.path.join(folder, "out*.exr")))[0]
+    image = bpy.data.images.load(path)
+    out = pixels(image).copy()
+    bpy.data.images.remove(image)
+    return out
+
+
+def make_scene():
+    """A small Cycles scene: a textured plane (pass index 1), a cube (3), camera and sun; a
+    colour texture 'Tex' and a Non-Color map 'Rough' in the plane's material."""
+    import bpy
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    scene = bpy.context.scene
+    scene.render.engine = "CYCLES"
+    scene.cycles.samples, scene.cycles.device = 4, "CPU"
+    scene.render.resolution_x, scene.render.resolution_y = W, H
+    scene.render.resolution_percentage = 100
+    scene.frame_start, scene.frame_end = 1, 2
+    world = bpy.data.worlds.new("World")
+    world.color = (0.05, 0.05, 0.08)
+    scene.world = world
+    bpy.ops.mesh.primitive_plane_add(size=8, location=(0, 0, -1))
+    plane = bpy.context.object
+    plane.pass_index = 1
+    bpy.ops.mesh.primitive_cube_add(size=1.6, location=(0, 0, 0))
+    cube = bpy.context.object
+    cube.pass_index = 3
+    bpy.ops.object.camera_add(location=(0, -6, 2.5), rotation=(1.2, 0, 0))
+    scene.camera = bpy.context.object
+    bpy.ops.object.light_add(type="SUN", location=(2, -2, 5))
+    bpy.context.object.data.energy = 4
+
+    # A colour texture (sRGB byte image with a pattern) and a Non-Color roughness map.
+    tex = bpy.data.images.new("Tex", 80, 48, alpha=True)
+    y, x = np.mgrid[0:48, 0:80]
+    rgba = np.stack([(x % 16) / 16, (y % 12) / 12, ((x + y) % 20) / 20, np.ones_like(x)], -1)
+    tex.pixels.foreach_set(rgba.astype(np.float32).ravel())
+    rough = bpy.data.images.new("Rough", 32, 32, alpha=False)
+    rough.colorspace_settings.name = "Non-Color"
+    mat = bpy.data.materials.new("Mat")
+    if bpy.app.version < (5, 0, 0):
+        mat.use_nodes = True                     # always on (and deprecated) in Blender 5
+    nodes = mat.node_tree.nodes
+    bsdf = nodes["Principled BSDF"]
+    t1 = nodes.new("ShaderNodeTexImage")
+    t1.image = tex
+    t2 = nodes.new("ShaderNodeTexImage")
+    t2.image = rough
+    mat.node_tree.links.new(t1.outputs["Color"], bsdf.inputs["Base Color"])
+    mat.node_tree.links.new(t2.outputs["Color"], bsdf.inputs["Roughness"])
+    nodes.active = t1
+    plane.data.materials.append(mat)
+    cube_mat = bpy.data.materials.new("CubeMat")
+    cube.data.materials.append(cube_mat)
+    bpy.ops.object.select_all(action="DESELECT")
+    plane.select_set(True)
+    bpy.context.view_layer.objects.active = plane
+    return scene
+
+
+def main(argv: list[str]) -> None:
+    env.zip, env.style, env.work = argv[:3]
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    for name in argv[3:]:
+        importlib.import_module(name)
+    make_scene()       # factory settings first: they would unload add-ons enabled before
+    results: dict[str, dict] = {}
+    for _, fn in sorted(SCENARIOS, key=lambda item: item[0]):
+        try:
+            results[fn.__name__] = fn() or {}
+        except Exception:
+            results[fn.__name__] = {"error": traceback.format_exc()}
+    print("NST-RESULTS " + json.dumps(results))
+
+
+if __name__ == "__main__":
+    # Run as a script, this file is __main__: the test files' `from harness import ...` must
+    # find this same module (and its SCENARIOS), not a second copy.
+    sys.modules["harness"] = sys.modules["__main__"]
+    main(sys.argv[1:])

@@ -1,0 +1,135 @@
+"""addon/operators.py: Stylize Image (new image, in place, seamless, into the node, replace and
+restore), Stylize Textures, and the reports bad input gets."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from harness import env, error_of, fact, pixels, scenario
+
+bpy = pytest.importorskip("bpy")
+
+
+@scenario(10)
+def stylize_image():
+    before = pixels(bpy.data.images["Tex"]).copy()
+    r = bpy.ops.nst.stylize_image(image="Tex", style_path=env.style, method="WCT")
+    styled = bpy.data.images.get("Tex_styled")
+    return {"result": sorted(r), "exists": styled is not None,
+            "size": list(styled.size), "source_size": list(bpy.data.images["Tex"].size),
+            "diff": float(np.abs(pixels(styled) - before).mean()),
+            "original_changed": float(np.abs(pixels(bpy.data.images["Tex"]) - before).max())}
+
+
+def test_stylize_image_makes_a_new_image_and_keeps_the_original(facts):
+    f = fact(facts, "stylize_image")
+    assert f["result"] == ["FINISHED"] and f["exists"]
+    assert f["size"] == f["source_size"]
+    assert f["diff"] > 0.05                    # really stylized
+    assert f["original_changed"] == 0.0        # original pixels untouched
+
+
+@scenario(11)
+def stylize_image_adain_seamless():
+    r = bpy.ops.nst.stylize_image(image="Tex", style_path=env.style, method="ADAIN", seamless=True,
+                                  strength=0.8, preserve_color=True)
+    return {"result": sorted(r), "images_named_styled": sorted(
+        i.name for i in bpy.data.images if i.name.startswith("Tex_styled"))}
+
+
+def test_second_run_updates_the_styled_image_in_place(facts):
+    f = fact(facts, "stylize_image_adain_seamless")
+    assert f["result"] == ["FINISHED"] and f["images_named_styled"] == ["Tex_styled"]
+
+
+@scenario(13)
+def swap_node():
+    mat = bpy.data.materials["Mat"]
+    node = mat.node_tree.nodes.active
+    with bpy.context.temp_override(active_object=bpy.data.objects["Plane"]):
+        r = bpy.ops.nst.stylize_image(image="Tex", style_path=env.style, method="ADAIN", swap_node=True)
+    return {"result": sorted(r), "node_image": node.image.name,
+            "original_in_file": "Tex" in bpy.data.images}
+
+
+def test_swap_node_keeps_the_original_in_the_file(facts):
+    f = fact(facts, "swap_node")
+    assert f["node_image"] == "Tex_styled" and f["original_in_file"]
+
+
+@scenario(14)
+def replace_and_restore():
+    image = bpy.data.images["Rough"].copy()      # a colour copy to replace
+    image.name = "Photo"
+    image.colorspace_settings.name = "sRGB"
+    y, x = np.mgrid[0:32, 0:32]
+    image.pixels.foreach_set(np.stack([x / 32, y / 32, 0.5 + 0 * x, 1 + 0 * x], -1)
+                             .astype(np.float32).ravel())
+    before = pixels(image).copy()
+    r = bpy.ops.nst.stylize_image(image="Photo", style_path=env.style, method="WCT", replace=True)
+    replaced = float(np.abs(pixels(image) - before).mean())
+    r2 = bpy.ops.nst.restore_image(image="Photo")
+    return {"result": sorted(r), "restore": sorted(r2), "replaced_diff": replaced,
+            "restored_diff": float(np.abs(pixels(image) - before).max()),
+            "backup_left": "Photo.nst_original" in bpy.data.images}
+
+
+def test_replace_is_restorable(facts):
+    f = fact(facts, "replace_and_restore")
+    assert f["replaced_diff"] > 0.05 and f["restored_diff"] == 0.0 and not f["backup_left"]
+
+
+@scenario(15)
+def batch_textures():
+    mat = bpy.data.materials["Mat"]
+    for node in mat.node_tree.nodes:
+        if node.type == "TEX_IMAGE" and node.image.name.startswith("Tex"):
+            node.image = bpy.data.images["Tex"]
+    styled = bpy.data.images.get("Tex_styled")
+    if styled:
+        bpy.data.images.remove(styled)
+    r = bpy.ops.nst.stylize_textures(style_path=env.style, method="ADAIN")
+    images = {n.image.name for n in mat.node_tree.nodes if n.type == "TEX_IMAGE"}
+    return {"result": sorted(r), "node_images": sorted(images),
+            "rough_styled": "Rough_styled" in bpy.data.images}
+
+
+def test_batch_skips_non_color_textures(facts):
+    f = fact(facts, "batch_textures")
+    assert f["result"] == ["FINISHED"]
+    assert f["node_images"] == ["Rough", "Tex_styled"] and not f["rough_styled"]
+
+
+@scenario(80)
+def bad_input():
+    not_image = os.path.join(env.work, "notes.txt")
+    with open(not_image, "w") as f:
+        f.write("not an image")
+    bpy.context.view_layer.objects.active = None      # no Image Editor, no active texture node
+    style = env.style
+    return {
+        "no_image": error_of(lambda: bpy.ops.nst.stylize_image(style_path=style)),
+        "unknown_image": error_of(lambda: bpy.ops.nst.stylize_image(image="Nope", style_path=style)),
+        "non_color": error_of(lambda: bpy.ops.nst.stylize_image(image="Rough", style_path=style)),
+        "not_an_image": error_of(lambda: bpy.ops.nst.stylize_image(image="Tex", style_path=not_image)),
+        "no_style": error_of(lambda: bpy.ops.nst.stylize_image(image="Tex")),
+        "stylebank": error_of(lambda: bpy.ops.nst.stylize_image(image="Tex", method="STYLEBANK",
+                                                                style_name="x")),
+    }
+
+
+@pytest.mark.parametrize("case,words", [
+    ("no_image", "no image selected"),
+    ("unknown_image", "no image named 'Nope'"),
+    ("non_color", "Non-Color"),
+    ("not_an_image", "not an image"),
+    ("no_style", "no style image"),
+    ("stylebank", "unknown StyleBank style 'x'; known styles: cezanne_still_life_apples"),
+])
+def test_bad_input_is_a_report_not_a_traceback(facts, case, words):
+    f = fact(facts, "bad_input")
+    assert words in f[case] and f[case].startswith("Error:")
+    assert "Traceback" not in f[case]
