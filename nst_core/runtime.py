@@ -16,7 +16,7 @@ CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 DEVICES = ("auto", "cpu", "cuda")
 # CUDA provider options of every session: no TF32, heuristic algorithm search, arenas that grow
-# by what is asked (measured on an H100: docs/memory.md).
+# by what is asked (measured on an H100: docs/benchmarks.md, GPU).
 CUDA_OPTIONS = {"use_tf32": "0", "cudnn_conv_algo_search": "HEURISTIC",
                 "arena_extend_strategy": "kSameAsRequested"}
 # CPU sessions share one memory arena, given back to the OS after each call; its first region

@@ -36,7 +36,7 @@ BANK_CHANNELS = 128
 # torch_models' "once" padding (mirror the input once, unpadded convolutions). Measured on the
 # 2-core CPU at 1024²: AdaIN 15-19 % faster end to end. WCT's networks keep the published
 # per-layer padding: padded once, WCT's global covariances take in more mirrored border, and it
-# stylized one of the tests' 192×256 photos measurably less (README, "Speed and memory").
+# stylized one of the tests' 192×256 photos measurably less (docs/benchmarks.md).
 TRAINED_PADDING = "once"
 
 

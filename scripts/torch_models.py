@@ -28,7 +28,7 @@ AUX_LAYERS = ("conv11", "conv21", "conv31", "conv41")  # relu1_1 ... relu4_1 of 
 # by the network's whole margin and runs every convolution unpadded (a decoder then crops). Same
 # weights, same output away from a border band. With no Pad between convolutions, onnxruntime
 # keeps every layer in its blocked (NCHWc) layout: AdaIN at 1024² became 15-19 % faster on the
-# CPU (README, "Speed and memory"). An encoder and its decoder must share a convention: a
+# CPU (docs/benchmarks.md). An encoder and its decoder must share a convention: a
 # "layer" encoder with a "once" decoder reconstructed the outer 16 px 3-4 dB worse, while a
 # "once" pair reconstructs within 0.4 dB of a "layer" pair.
 PADDINGS = ("layer", "once")

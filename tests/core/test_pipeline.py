@@ -313,7 +313,7 @@ def test_work_size_runs_small_and_scales_up(runtime, photo, painting, painting2,
     np.testing.assert_allclose(preview, expected, atol=1e-4)
     # It stylizes: the preview moves the photo towards the painting, where the same scaling
     # without stylizing does not (on this 192 px photo: WCT 0.41, AdaIN 0.34 vs blur −0.02; on
-    # 512 px photos at work size 384 AdaIN keeps 0.56 of its 0.64, README).
+    # 512 px photos at work size 384 AdaIN keeps 0.56 of its 0.64, docs/engine.md).
     if method != "stylebank":
         blurred = np.clip(resize(small, h, w), 0, 1)
         gain = [metrics.evaluate(photo, painting, x, runtime=runtime).style_gain for x in (preview, blurred)]
