@@ -112,10 +112,10 @@ def cmd_evaluate(args) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
-        print(f"{'output':<40} {'style gain':>10} {'content dist':>12} {'style dist':>10}")
+        print(f"{'output':<40} {'style gain':>10} {'Gram gain':>9} {'content dist':>12} {'style dist':>10}")
         for r in rows:
-            print(f"{r['output']:<40} {r['style_gain']:>10.3f} {r['content_distance']:>12.3f} "
-                  f"{r['style_distance']:>10.2f}")
+            print(f"{r['output']:<40} {r['style_gain']:>10.3f} {r['gram_gain']:>9.3f} "
+                  f"{r['content_distance']:>12.3f} {r['style_distance']:>10.2f}")
     return 0
 
 
@@ -223,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_learn_style)
 
-    p = sub.add_parser("evaluate", help="style gain and content distance of stylized images")
+    p = sub.add_parser("evaluate", help="style gain, Gram gain and content distance of stylized images")
     p.add_argument("content")
     p.add_argument("style")
     p.add_argument("outputs", nargs="+", metavar="OUT")

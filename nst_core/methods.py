@@ -150,8 +150,22 @@ class WCT(_AffineMethod):
 
 
 class AdaIN(_AffineMethod):
+    """Level 4 → a feature transform → our trained decoder. The transform matches the style's
+    feature mean and covariance by default ("covariance": whitening and colouring at relu4_1, as
+    WCT does at each of its levels); "moments" matches only each channel's mean and standard
+    deviation, the AdaIN paper's transform, which with our decoder mostly moves the colours
+    (docs/quality.md)."""
+
     name = "adain"
-    transform_module = adain
+    TRANSFORMS = {"covariance": wct, "moments": adain}
+    DEFAULT_TRANSFORM = "covariance"
+
+    def __init__(self, transform: str = DEFAULT_TRANSFORM):
+        if transform not in self.TRANSFORMS:
+            raise StyleError(f"unknown transform '{transform}' for method 'adain'; expected one of "
+                             f"{', '.join(self.TRANSFORMS)}")
+        self.transform = transform
+        self.transform_module = self.TRANSFORMS[transform]
 
     def stages(self, rt: Runtime, decoder: str | None, levels: Sequence[int]) -> list[Stage]:
         dec = decoder or (ADAIN_DECODER if rt.store.has(ADAIN_DECODER) else f"decoder{adain.LEVEL}")
@@ -189,8 +203,13 @@ class StyleBank:
 METHODS = {m.name: m for m in (WCT(), AdaIN(), StyleBank())}
 
 
-def get(name: str):
-    """The method called ``name``; an unknown name lists the known ones."""
+def get(name: str, transform: str | None = None):
+    """The method called ``name`` (with ``transform``: AdaIN's feature transform, see AdaIN);
+    an unknown name or transform lists the known ones."""
     if name not in METHODS:
         raise StyleError(f"unknown method '{name}'; expected one of {', '.join(METHODS)}")
-    return METHODS[name]
+    if transform is None:
+        return METHODS[name]
+    if name != "adain":
+        raise StyleError(f"transform= chooses AdaIN's feature transform; method '{name}' has none")
+    return AdaIN(transform)

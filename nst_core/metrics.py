@@ -6,6 +6,9 @@ VGG-19 relu1_1 ... relu4_1 with 64/128/256/512 channels), images at 512 px on th
 - style distance S(x, s) = Σ_l ‖μ_l(x) − μ_l(s)‖₂ + ‖σ_l(x) − σ_l(s)‖₂
 - content distance C(x, c) = ‖φ₄(x) − φ₄(c)‖² / ‖φ₄(c)‖² at relu4_1
 - style gain G = 1 − S(out, s) / S(content, s): 0 = no closer to the style, 1 = matches it.
+- Gram distance S_G(x, s) = Σ_l ‖G_l(x) − G_l(s)‖_F / ‖G_l(s)‖_F with G_l = F Fᵀ / (h·w) of the
+  layer's C×(h·w) features (Gatys' statistic: matching it is an MMD with a polynomial kernel),
+  and Gram gain = 1 − S_G(out, s) / S_G(content, s), read like G.
 """
 
 from __future__ import annotations
@@ -26,10 +29,23 @@ class Scores:
     style_distance: float
     content_distance: float
     style_gain: float
+    gram_distance: float = 0.0
+    gram_gain: float = 0.0
 
     def as_dict(self) -> dict:
         return {"style_distance": self.style_distance, "content_distance": self.content_distance,
-                "style_gain": self.style_gain}
+                "style_gain": self.style_gain, "gram_distance": self.gram_distance,
+                "gram_gain": self.gram_gain}
+
+
+@dataclass
+class Features:
+    """What the metric needs of one image: per layer [mean, std] (2×C) and Gram matrix (C×C),
+    and the relu4_1 features."""
+
+    stats: list[np.ndarray]
+    grams: list[np.ndarray]
+    relu4: np.ndarray
 
 
 def _prepare(image: np.ndarray, what: str) -> np.ndarray:
@@ -37,18 +53,34 @@ def _prepare(image: np.ndarray, what: str) -> np.ndarray:
     return fit_long_side(rgb, METRIC_SIZE)
 
 
-def feature_stats(runtime: Runtime, image: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
-    """(per-layer [mean, std] vectors, relu4_1 features) of an image already at metric size."""
+def features_of(runtime: Runtime, image: np.ndarray) -> Features:
+    """The metric's statistics of an image already at metric size."""
     outs = runtime.session(FEATURES).run(to_nchw(image))
-    stats = []
+    stats, grams = [], []
     for f in outs:
         flat = f[0].reshape(f.shape[1], -1).astype(np.float64)
         stats.append(np.stack([flat.mean(1), flat.std(1)]))
-    return stats, outs[-1][0]
+        grams.append(flat @ flat.T / flat.shape[1])
+    return Features(stats, grams, outs[-1][0])
+
+
+def feature_stats(runtime: Runtime, image: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
+    """(per-layer [mean, std] vectors, relu4_1 features) of an image already at metric size."""
+    f = features_of(runtime, image)
+    return f.stats, f.relu4
 
 
 def style_distance(a: list[np.ndarray], b: list[np.ndarray]) -> float:
     return float(sum(np.linalg.norm(x[0] - y[0]) + np.linalg.norm(x[1] - y[1]) for x, y in zip(a, b)))
+
+
+def gram_distance(a: list[np.ndarray], b: list[np.ndarray]) -> float:
+    """Σ_l ‖G_l(a) − G_l(b)‖_F / ‖G_l(b)‖_F (b is the style)."""
+    return float(sum(np.linalg.norm(x - y) / max(np.linalg.norm(y), 1e-12) for x, y in zip(a, b)))
+
+
+def _gain(dist: float, base: float) -> float:
+    return 1.0 - dist / base if base > 0 else 0.0
 
 
 def content_distance(x: np.ndarray, c: np.ndarray) -> float:
@@ -64,10 +96,10 @@ def evaluate(content: np.ndarray, style: np.ndarray, output: np.ndarray, *,
     o = _prepare(output, "output")
     if o.shape != c.shape:
         o = resize(o, *c.shape[:2])
-    s_stats, _ = feature_stats(rt, _prepare(style, "style"))
-    c_stats, c4 = feature_stats(rt, c)
-    o_stats, o4 = feature_stats(rt, o)
-    base = style_distance(c_stats, s_stats)
-    dist = style_distance(o_stats, s_stats)
-    return Scores(style_distance=dist, content_distance=content_distance(o4, c4),
-                  style_gain=1.0 - dist / base if base > 0 else 0.0)
+    fs = features_of(rt, _prepare(style, "style"))
+    fc, fo = features_of(rt, c), features_of(rt, o)
+    dist = style_distance(fo.stats, fs.stats)
+    gram = gram_distance(fo.grams, fs.grams)
+    return Scores(style_distance=dist, content_distance=content_distance(fo.relu4, fc.relu4),
+                  style_gain=_gain(dist, style_distance(fc.stats, fs.stats)),
+                  gram_distance=gram, gram_gain=_gain(gram, gram_distance(fc.grams, fs.grams)))

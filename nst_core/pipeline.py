@@ -88,9 +88,9 @@ def stylize(content: np.ndarray, styles, method: str = "wct", *,
             regions: bool = False,
             alpha: float = 1.0, preserve_color: bool = False,
             levels: Sequence[int] = wct.DEFAULT_LEVELS, style_size: int | None = STYLE_SIZE,
-            decoder: str | None = None, seamless: bool = False, work_size: int | None = None,
-            memory_budget: int = MEMORY_BUDGET, tile_size: int | None = None,
-            device: str = "auto", threads: int | None = None,
+            decoder: str | None = None, transform: str | None = None, seamless: bool = False,
+            work_size: int | None = None, memory_budget: int = MEMORY_BUDGET,
+            tile_size: int | None = None, device: str = "auto", threads: int | None = None,
             models_dir=None, runtime: Runtime | None = None,
             progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> StyleResult:
     """Stylize ``content`` with one or more ``styles``.
@@ -99,8 +99,10 @@ def stylize(content: np.ndarray, styles, method: str = "wct", *,
     ``linear_to_srgb`` first), straight alpha; H×W, ×1, ×2, uint8 and uint16 are accepted too.
     styles: one image or a sequence of images like ``content`` (any sizes); for "stylebank" one
     style name or a sequence of names (see ``stylebank.available``) or Bank objects.
-    method: "wct" (levels coarse to fine, default 5..1), "adain" (level 4 + decoder) or
-    "stylebank" (level 4, one learned bank per style, no style image).
+    method: "wct" (levels coarse to fine, default 5..1), "adain" (level 4 + our trained decoder;
+    ``transform`` "covariance", the default, matches the style's feature mean and covariance,
+    "moments" only per-channel mean and std) or "stylebank" (level 4, one learned bank per
+    style, no style image).
     weights: one non-negative weight per style, normalised to sum 1 (default: equal); StyleBank
     fuses its banks linearly with them.
     masks: one H×W mask in [0, 1] (or None) per style: where each style applies; soft masks mix.
@@ -123,7 +125,7 @@ def stylize(content: np.ndarray, styles, method: str = "wct", *,
     rt = runtime or get_runtime(models_dir, device, threads)
     request = _request(rt, content, styles, method, weights=weights, masks=masks, regions=regions,
                        alpha=alpha, preserve_color=preserve_color, levels=levels,
-                       style_size=style_size, decoder=decoder, seamless=seamless,
+                       style_size=style_size, decoder=decoder, transform=transform, seamless=seamless,
                        work_size=work_size, memory_budget=memory_budget, tile_size=tile_size)
     if request.work_size is not None and max(request.source.shape[:2]) > request.work_size:
         out = _at_work_size(rt, request, progress, cancel)
@@ -137,10 +139,10 @@ def stylize(content: np.ndarray, styles, method: str = "wct", *,
 
 
 def _request(rt: Runtime, content, styles, method: str, *, weights, masks, regions, alpha,
-             preserve_color, levels, style_size, decoder, seamless, work_size, memory_budget,
-             tile_size) -> Request:
+             preserve_color, levels, style_size, decoder, transform, seamless, work_size,
+             memory_budget, tile_size) -> Request:
     """Check every argument once; the errors name what was wrong and what to pass instead."""
-    m = methods.get(method)
+    m = methods.get(method, transform)
     if not np.isfinite(alpha) or not 0.0 <= alpha <= 1.0:
         raise StyleError(f"alpha must be between 0 and 1, got {alpha}")
     source = check_image(content, "content")

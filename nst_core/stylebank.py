@@ -1,11 +1,14 @@
 """StyleBank (Chen et al. 2017): one learned convolution bank per named style.
 
 Our variant keeps the level-4 encoder E and the trained AdaIN decoder D frozen; a bank K is a
-3×3 convolution 128→128 (reflection padded) on E's instance-normalised relu4_1 features, so
-F̃ = K ⊗ (F − μ)/σ. Banks are linear in their weights, so linear fusion of several styles is one
-convolution with the fused kernel (Σ wᵢ Kᵢ) ⊗ F; region fusion gives each pixel its region's bank
-(masks, or k-means clusters of E's features). μ and σ are the content's channel statistics over
-the whole image (summed over tiles), so tiles agree.
+3×3 convolution 128→128 (reflection padded) on E's relu4_1 features made white: F̃ = K ⊗ N with
+N = W (F − μ), W the content's whitening matrix (``meta["input"] == "whitened"``, the built-ins
+since 2026-12-02, initialised as the style's colouring, so an untrained bank is WCT at level 4),
+or N = (F − μ)/σ channel by channel (``"normalised"``, banks learned before). Banks on the same
+input are linear in their weights, so linear fusion of several styles is one convolution with
+the fused kernel (Σ wᵢ Kᵢ) ⊗ N; region fusion gives each pixel its region's bank (masks, or
+k-means clusters of E's features). μ, σ and W come from the content's statistics over the whole
+image (summed over tiles), so tiles agree.
 
 Bank files are ``.npz`` with ``weight`` (128×128×3×3), ``bias`` (128) and a JSON ``meta``.
 Built-in banks sit in the models folder (``stylebank/``, listed with sha256 in manifest.json);
@@ -22,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import fused
+from . import fused, wct
 from .errors import ModelError, StyleError
 from .features import Affine, Moments, shares
 from .models import ModelStore, sha256, user_dir
@@ -33,6 +36,7 @@ CONV = "stylebank_conv"        # ONNX graph: reflection pad + conv with the bank
 CHANNELS = 128
 ENV_STYLES_DIR = "NST_STYLES_DIR"
 EPS = 1e-5
+WHITENED, NORMALISED = "whitened", "normalised"     # what a bank's convolution reads
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,11 @@ class Bank:
     source: str = "learned"     # "built-in" or "learned"
     path: Path | None = None
     meta: dict = field(default_factory=dict)
+
+    @property
+    def input(self) -> str:
+        """WHITENED or NORMALISED features (banks from before 2026-12-02 say nothing: normalised)."""
+        return self.meta.get("input", NORMALISED)
 
 
 def user_styles_dir() -> Path:
@@ -70,6 +79,9 @@ def load_bank(path: Path, source: str = "learned", digest: str | None = None) ->
                          f"expected ({CHANNELS}, {CHANNELS}, 3, 3) and ({CHANNELS},); {fix}")
     if not (np.isfinite(weight).all() and np.isfinite(bias).all()):
         raise ModelError(f"style bank {path} contains NaN or infinite values; {fix}")
+    if meta.get("input", NORMALISED) not in (WHITENED, NORMALISED):
+        raise ModelError(f"style bank {path} reads '{meta['input']}' features; this version knows "
+                         f"'{WHITENED}' and '{NORMALISED}'; {fix}")
     return Bank(path.stem, weight, bias, source, path, meta)
 
 
@@ -149,9 +161,21 @@ class Fusion:
         self.mean = content.mean().astype(np.float32)
         self.std = content.std(EPS).astype(np.float32)
         self.centroids = centroids
+        self.inputs = {b.input for b in banks}
+        self.whitening = (wct.whitening(content.cov()).astype(np.float32)
+                          if WHITENED in self.inputs else None)
 
-    def normalise(self, f: np.ndarray) -> np.ndarray:
-        """C×h×w features -> (f − μ)/σ."""
+    def affine(self, kind: str) -> Affine:
+        """What makes features the ``kind`` of input a bank reads: W (f − μ), or (f − μ)/σ."""
+        if kind == WHITENED:
+            return Affine(self.whitening, -self.whitening @ self.mean)
+        return Affine(np.diag(1 / self.std), -self.mean / self.std)
+
+    def prepare(self, f: np.ndarray, kind: str) -> np.ndarray:
+        """C×h×w features -> the ``kind`` of input."""
+        if kind == WHITENED:
+            c = f.shape[0]
+            return (self.whitening @ (f.reshape(c, -1) - self.mean[:, None])).reshape(f.shape)
         return (f - self.mean[:, None, None]) / self.std[:, None, None]
 
     def conv(self, n: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
@@ -165,7 +189,7 @@ class Fusion:
         return weight.astype(np.float32), bias.astype(np.float32)
 
     def normalise_rows(self, x: np.ndarray) -> np.ndarray:
-        """N×C feature vectors -> (x − μ)/σ."""
+        """N×C feature vectors -> (x − μ)/σ (for k-means)."""
         return (x - self.mean) / self.std
 
     def region_masks(self, f: np.ndarray) -> list[np.ndarray]:
@@ -176,26 +200,35 @@ class Fusion:
     def apply(self, f: np.ndarray, weights: list[float], masks: list[np.ndarray | None],
               alpha: float) -> np.ndarray:
         """Stylized features of one tile (C×h×w): fused banks, per-region banks, alpha blend."""
-        n = self.normalise(f)
         if self.centroids is not None:
             masks = self.region_masks(f)
-        if all(m is None for m in masks):
-            out = self.conv(n, *self.fused(weights))
+        if all(m is None for m in masks) and len(self.inputs) == 1:
+            out = self.conv(self.prepare(f, next(iter(self.inputs))), *self.fused(weights))
             return out if alpha == 1 else (alpha * out + (1 - alpha) * f).astype(np.float32)
         c, size = f.shape[0], f.shape[1] * f.shape[2]
+        n = {kind: self.prepare(f, kind) for kind in self.inputs}
         share = shares(masks, weights, alpha, size)
         out = f.reshape(c, size) * (1 - share.sum(axis=0))
         for bank, s in zip(self.banks, share):
             if s.any():
-                out += self.conv(n, bank.weight, bank.bias).reshape(c, size) * s
+                out += self.conv(n[bank.input], bank.weight, bank.bias).reshape(c, size) * s
         return out.reshape(f.shape).astype(np.float32)
 
     def apply_device(self, rt, f, weights: list[float], alpha: float):
-        """``apply`` for unmasked device features (1×C×h×w, fused.py): normalise, fused bank,
-        alpha blend, all where the models run."""
-        n = fused.affine(rt, f, Affine(np.diag(1 / self.std), -self.mean / self.std))
-        weight, bias = self.fused(weights)
-        g = rt.session(CONV).run_bound({"features": n, "weight": weight, "bias": bias})["stylized"]
+        """``apply`` for unmasked device features (1×C×h×w, fused.py): normalise, fused banks
+        (a weighted sum of each bank's output where banks read different inputs), alpha blend,
+        all where the models run."""
+        groups = {kind: [i for i, b in enumerate(self.banks) if b.input == kind] for kind in self.inputs}
+        g, done = None, 0.0
+        for kind, members in groups.items():
+            n = fused.affine(rt, f, self.affine(kind))
+            total = sum(weights[i] for i in members)
+            if total <= 0:
+                continue
+            part = self.fused([weights[i] / total if i in members else 0.0 for i in range(len(self.banks))])
+            out = rt.session(CONV).run_bound({"features": n, "weight": part[0], "bias": part[1]})["stylized"]
+            g = out if g is None else fused.mix(rt, g, out, done / (done + total))
+            done += total
         return g if alpha == 1 else fused.mix(rt, g, f, alpha)
 
 

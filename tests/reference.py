@@ -50,9 +50,14 @@ def wct(weights, content: np.ndarray, style: np.ndarray, alpha: float = 1.0, lev
     return np.clip(_img(img), 0, 1)
 
 
-def adain(weights, decoder: tm.Decoder, content: np.ndarray, style: np.ndarray, alpha: float = 1.0):
+def adain(weights, decoder: tm.Decoder, content: np.ndarray, style: np.ndarray, alpha: float = 1.0,
+          transform: str = "covariance"):
+    """Level 4, the transform ("covariance": mean and covariance, as WCT; "moments": mean and
+    std), the decoder."""
     enc = tm.load_encoder(weights, 4, decoder.padding)     # a pair shares its padding
     with torch.no_grad():
+        if transform == "covariance":
+            return np.clip(_img(decoder(wct_features(enc(_t(content)), enc(_t(style)), alpha))), 0, 1)
         fc, fs = enc(_t(content)).double(), enc(_t(style)).double()
         mc, ms = fc.mean((2, 3), keepdim=True), fs.mean((2, 3), keepdim=True)
         sc = (fc.var((2, 3), keepdim=True, unbiased=False) + EPS).sqrt()

@@ -31,10 +31,22 @@ def test_scores_match_direct_torch_formulas(runtime, weights_dir, photo, paintin
     c_ref = float(((fo[3] - fc[3]) ** 2).sum() / (fc[3] ** 2).sum())
     assert scores.content_distance == pytest.approx(c_ref, rel=1e-3)
 
+    def g_dist(a, b):       # Gram matrices F Fᵀ / (h·w), relative Frobenius distance per layer
+        return sum(float(torch.linalg.norm(x @ x.T / x.shape[1] - y @ y.T / y.shape[1])
+                         / torch.linalg.norm(y @ y.T / y.shape[1])) for x, y in zip(a, b))
+    assert scores.gram_distance == pytest.approx(g_dist(fo, fs), rel=1e-4)
+    assert scores.gram_gain == pytest.approx(1 - g_dist(fo, fs) / g_dist(fc, fs), rel=1e-4)
+    assert 0 < scores.gram_gain < 1        # WCT moves a photo towards the painting, not onto it
+
 
 def test_identity_scores_zero(runtime, photo, painting):
     s = metrics.evaluate(photo, painting, photo, runtime=runtime)
     assert s.style_gain == pytest.approx(0.0, abs=1e-9) and s.content_distance == 0.0
+    assert s.gram_gain == pytest.approx(0.0, abs=1e-9)
+    from nst_core.images import resize
+    style = np.clip(resize(painting, *photo.shape[:2]), 0, 1)
+    same = metrics.evaluate(photo, style, style, runtime=runtime)         # the style itself
+    assert same.gram_distance == pytest.approx(0.0, abs=1e-9) and same.gram_gain == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize("method", nst_core.METHODS)

@@ -57,11 +57,45 @@ def test_matches_torch_reference(runtime, weights_dir, paddings, photo):
     decoder = tm.Decoder(tm.load_state_dict(ROOT / "scripts" / "trained" / "adain_decoder4.pth"), 4, padding).eval()
     with torch.no_grad():
         x = torch.from_numpy(photo.transpose(2, 0, 1)[None].astype(np.float32))
-        f = tsb.normalise(encoder(x))
+        f = tsb.prepare(encoder(x), bank.input)
         y = decoder(tsb.bank_conv(f, torch.from_numpy(bank.weight), torch.from_numpy(bank.bias)))
     expected = y[0].clamp(0, 1).permute(1, 2, 0).numpy()
     got = run(runtime, photo, A)
     assert np.abs(got - expected).max() < 2e-3
+
+
+def test_an_untrained_whitened_bank_is_wct_at_level_4(runtime, photo, painting):
+    """A bank on whitened features, set to the style's colouring (centre tap C_s^½, bias μ_s:
+    what training starts from), gives AdaIN's covariance transform with the same decoder."""
+    from nst_core import methods, wct
+
+    enc = methods.get("stylebank").stages(runtime, None, (4,))[0].encoder
+    style = nst_core.pipeline._pad(painting, 1)
+    m = methods.style_moments(runtime, enc, style)
+    weight = np.zeros((128, 128, 3, 3), np.float32)
+    weight[:, :, 1, 1] = wct.coloring(m.cov())
+    bank = stylebank.Bank("coloured", weight, m.mean().astype(np.float32), meta={"input": "whitened"})
+    adain = nst_core.stylize(photo, painting, "adain", runtime=runtime).image
+    np.testing.assert_allclose(run(runtime, photo, bank), adain,
+                               atol=2 / 255)
+
+
+def test_banks_on_different_inputs_fuse_by_their_outputs(runtime, photo):
+    """An earlier (normalised-input) bank beside a whitened one: the weighted sum of what each
+    gives, tiled or on the fused path alike."""
+    a = stylebank.resolve(A, runtime.store)[0]
+    old = stylebank.Bank("old", a.weight, a.bias, meta={"input": "normalised"})
+    new = stylebank.Bank("new", a.weight, a.bias, meta={"input": "whitened"})
+    f = runtime.session("encoder4_once")(photo.transpose(2, 0, 1)[None].astype(np.float32))[0]
+    fusion = stylebank.Fusion(runtime, [old, new], nst_core.features.moments(f.reshape(f.shape[0], -1)))
+    mixed = fusion.apply(f, [0.3, 0.7], [None, None], 1.0)
+    each = [stylebank.Fusion(runtime, [b], fusion_moments(f)).apply(f, [1.0], [None], 1.0) for b in (old, new)]
+    np.testing.assert_allclose(mixed, 0.3 * each[0] + 0.7 * each[1], atol=1e-3 * np.abs(mixed).max())
+    assert np.abs(each[0] - each[1]).mean() > 0.01          # the two inputs really differ
+
+
+def fusion_moments(f):
+    return nst_core.features.moments(f.reshape(f.shape[0], -1))
 
 
 def test_weights_one_zero_equal_first_bank_alone(runtime, photo):
