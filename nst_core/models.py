@@ -39,12 +39,26 @@ def user_cache_dir() -> Path:
     return user_dir("cache") / "models"
 
 
+def shipped_models_dirs() -> list[Path]:
+    """Models the project ships beside the engine: the extension's models/ (the zip bundles
+    nst_core next to it) and a source tree's build/models (made by `make models`)."""
+    here = Path(__file__).resolve().parent.parent
+    return [here / "models", here / "build" / "models"]
+
+
 def resolve_models_dir(models_dir: str | os.PathLike | None = None) -> Path:
-    """Explicit path, else $NST_MODELS_DIR, else the per-user cache folder."""
+    """Explicit path, else $NST_MODELS_DIR, else the per-user cache folder when it holds models,
+    else the models shipped beside the engine (shipped_models_dirs), else the cache folder (whose
+    missing manifest then says what to do)."""
     if models_dir:
         return Path(models_dir)
     env = os.environ.get(ENV_MODELS_DIR)
-    return Path(env) if env else user_cache_dir()
+    if env:
+        return Path(env)
+    cache = user_cache_dir()
+    if (cache / MANIFEST).is_file():
+        return cache
+    return next((d for d in shipped_models_dirs() if (d / MANIFEST).is_file()), cache)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,9 @@ MEMORY_BUDGET = tiling.MEMORY_BUDGET
 FUSED_DEVICES = (CUDA,)         # providers on which one-tile calls keep their data on the device
                                 # (on the CPU it was no faster: docs/benchmarks.md)
 MIN_WORK_SIZE = 64
+MIN_CONTENT = 32        # a smaller content runs scaled up to this short side, then back down:
+                        # below ~12 px level 4 has one feature and the result came out flat
+                        # black or white (or WCT's eigen-decomposition failed at 2×2)
 MIN_PREVIEW_STYLE = 256     # styles are scaled with the content, but not below this long side:
                             # a 256 px style still gives level 5 16×16 features for its statistics
 
@@ -127,8 +130,13 @@ def stylize(content: np.ndarray, styles, method: str = "wct", *,
                        alpha=alpha, preserve_color=preserve_color, levels=levels,
                        style_size=style_size, decoder=decoder, transform=transform, seamless=seamless,
                        work_size=work_size, memory_budget=memory_budget, tile_size=tile_size)
-    if request.work_size is not None and max(request.source.shape[:2]) > request.work_size:
+    h, w = request.source.shape[:2]
+    if request.work_size is not None and max(h, w) > request.work_size:
         out = _at_work_size(rt, request, progress, cancel)
+    elif min(h, w) < MIN_CONTENT:
+        scale = MIN_CONTENT / min(h, w)
+        out = _at_size(rt, request, max(MIN_CONTENT, round(h * scale)),
+                       max(MIN_CONTENT, round(w * scale)), request.style_size, progress, cancel)
     else:
         out = _stylize(rt, request, progress, cancel)
     _finish_call(out, request.source, cancel, progress)
@@ -238,20 +246,27 @@ def _stylize(rt: Runtime, request: Request, progress: ProgressFn | None,
 
 
 def _at_work_size(rt: Runtime, request: Request, progress, cancel) -> np.ndarray:
-    """The request at a smaller size, scaled back up: content and masks are scaled so the long
-    side is work_size (wrapping around the borders when seamless), stylized with the same
-    settings, and the result is scaled to the content's size; colour preservation takes the
-    full-size content's chroma and the alpha channel is the content's own, untouched.
+    """The request at a smaller size, scaled back up: the long side becomes work_size.
 
     Styles are scaled by the same factor (down to MIN_PREVIEW_STYLE), so the strokes keep their
     size relative to the image and the preview looks like the full-size result, only softer."""
-    source = request.source
-    h, w = source.shape[:2]
+    h, w = request.source.shape[:2]
     scale = request.work_size / max(h, w)
     style_size = request.style_size
     if style_size is not None:
         style_size = max(min(style_size, MIN_PREVIEW_STYLE), round(style_size * scale))
-    sh, sw = max(MIN_SIZE, round(h * scale)), max(MIN_SIZE, round(w * scale))
+    return _at_size(rt, request, max(MIN_SIZE, round(h * scale)), max(MIN_SIZE, round(w * scale)),
+                    style_size, progress, cancel)
+
+
+def _at_size(rt: Runtime, request: Request, sh: int, sw: int, style_size: int | None,
+             progress, cancel) -> np.ndarray:
+    """The request run at sh×sw and scaled back to the content's size: content and masks are
+    resized (wrapping around the borders when seamless), stylized with the same settings and
+    ``style_size``, and the result resized back; colour preservation takes the full-size
+    content's chroma and the alpha channel is the content's own, untouched."""
+    source = request.source
+    h, w = source.shape[:2]
     wrap = request.seamless
     small = resize(source, sh, sw, wrap=wrap, prepare=to_rgb)
     np.clip(small, 0.0, 1.0, out=small)

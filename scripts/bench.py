@@ -92,21 +92,18 @@ def _torch(method: str, device: str, threads: int | None):
         trained = ROOT / "scripts" / "trained" / "adain_decoder4.pth"
         decoders = {4: tm.Decoder(tm.load_state_dict(trained), 4).eval().to(dev)}
     if method == "stylebank":
-        from train_stylebank import bank_conv, normalise
+        import json
+
+        from train_stylebank import bank_conv, prepare
         with np.load(ROOT / "scripts" / "trained" / "stylebank" / f"{BANK}.npz") as bank:
             weight, bias = (torch.from_numpy(bank[k].astype(np.float32)).to(dev) for k in ("weight", "bias"))
+            kind = json.loads(str(bank["meta"])).get("input", "normalised")
 
     def stats(f):
         f = f[0].reshape(f.shape[1], -1).double()
         mean = f.mean(1, keepdim=True)
         centred = f - mean
         return f, mean, centred @ centred.T / f.shape[1]
-
-    def sym_pow(cov, power):
-        vals, vecs = torch.linalg.eigh(cov + 1e-5 * cov.trace() / cov.shape[0] * torch.eye(
-            cov.shape[0], dtype=cov.dtype, device=cov.device))
-        keep = vals > vals[-1] * 1e-5
-        return (vecs[:, keep] * vals[keep] ** power) @ vecs[:, keep].T
 
     def to_t(a):
         return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))[None].float().to(dev)
@@ -120,16 +117,12 @@ def _torch(method: str, device: str, threads: int | None):
         for level in levels:
             f = encoders[level](x)
             if method == "stylebank":
-                x = decoders[level](bank_conv(normalise(f), weight, bias))
+                x = decoders[level](bank_conv(prepare(f, kind), weight, bias))
                 continue
             fc, mc, cc = stats(f)
             fs, ms, cs = stats(encoders[level](s))
-            if method == "wct":
-                t = sym_pow(cs, 0.5) @ sym_pow(cc, -0.5) @ (fc - mc) + ms
-            else:
-                sc = (cc.diagonal() + 1e-5).sqrt()[:, None]
-                ss = (cs.diagonal() + 1e-5).sqrt()[:, None]
-                t = (fc - mc) / sc * ss + ms
+            # WCT at each level; AdaIN's default transform is the same at level 4
+            t = tm.sym_pow(cs, 0.5) @ tm.sym_pow(cc, -0.5) @ (fc - mc) + ms
             x = decoders[level](t.float().reshape(f.shape))
         return x[0, :, :h, :w].clamp(0, 1).permute(1, 2, 0).cpu().numpy()
     return run, lambda: "torch-" + dev.type

@@ -204,3 +204,13 @@ def load_decoder(weights_dir: str | Path, level: int, padding: str = "layer") ->
 
 def load_features(weights_dir: str | Path) -> Features:
     return Features(load_state_dict(Path(weights_dir) / "encoder5.pth")).eval()
+
+
+def sym_pow(cov: torch.Tensor, power: float, eps: float = 1e-5, cutoff: float = 1e-5) -> torch.Tensor:
+    """cov^power on its kept eigen-directions, regularised like nst_core.wct (eps relative to
+    the mean variance; eigenvalues below cutoff · largest dropped)."""
+    reg = eps * max(float(torch.trace(cov)) / cov.shape[0], 1e-12)
+    vals, vecs = torch.linalg.eigh(cov + reg * torch.eye(cov.shape[0], dtype=cov.dtype, device=cov.device))
+    keep = vals > max(float(vals[-1]), reg) * cutoff
+    vals, vecs = vals[keep], vecs[:, keep]
+    return vecs @ torch.diag(vals ** power) @ vecs.T

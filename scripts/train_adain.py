@@ -51,6 +51,19 @@ def batch(images: list[torch.Tensor], n: int, size: int, rng: random.Random, dev
     return torch.stack(crops).to(device, non_blocking=True).float() / 255.0
 
 
+def covariance(c: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """Each content's features given its style's mean and covariance (whitening and colouring,
+    nst_core's default AdaIN transform), per sample of the batch."""
+    out = []
+    for fc, fs in zip(c, s):
+        x, y = fc.reshape(fc.shape[0], -1).double(), fs.reshape(fs.shape[0], -1).double()
+        mx, my = x.mean(1, keepdim=True), y.mean(1, keepdim=True)
+        xc, yc = x - mx, y - my
+        t = tm.sym_pow(yc @ yc.T / y.shape[1], 0.5) @ tm.sym_pow(xc @ xc.T / x.shape[1], -0.5) @ xc + my
+        out.append(t.float().reshape(fc.shape))
+    return torch.stack(out)
+
+
 def adain(c: torch.Tensor, s: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     cm, cs = c.mean((2, 3), keepdim=True), (c.var((2, 3), keepdim=True, unbiased=False) + eps).sqrt()
     sm, ss = s.mean((2, 3), keepdim=True), (s.var((2, 3), keepdim=True, unbiased=False) + eps).sqrt()
@@ -73,6 +86,9 @@ def main(argv=None) -> int:
     p.add_argument("--lr-decay", type=float, default=5e-5)
     p.add_argument("--style-weight", type=float, default=10.0, help="λ")
     p.add_argument("--style-loss", default="bn", help="e.g. bn, gram, or gram:0.5,bn:0.5")
+    p.add_argument("--transform", choices=("covariance", "moments"), default="covariance",
+                   help="the target the decoder learns to invert: mean and covariance (nst_core's "
+                        "default) or mean and std (the AdaIN paper's, the shipped decoder's first 28,271 steps)")
     p.add_argument("--save-every", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -136,7 +152,7 @@ def main(argv=None) -> int:
         c = batch(contents, args.batch, args.size, rng, device)
         s = batch(styles, args.batch, args.size, rng, device)
         with torch.no_grad():
-            t = adain(encoder(c), encoder(s))
+            t = (covariance if args.transform == "covariance" else adain)(encoder(c), encoder(s))
             s_feats = features(s)
         out = decoder(t)
         loss_c = torch.nn.functional.mse_loss(encoder(out), t)

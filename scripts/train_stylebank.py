@@ -78,18 +78,8 @@ def colouring_init(f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     mean = flat.mean(1)
     centred = flat - mean[:, None]
     weight = torch.zeros(CHANNELS, CHANNELS, 3, 3, device=f.device)
-    weight[:, :, 1, 1] = _sym_pow(centred @ centred.T / flat.shape[1], 0.5).float()
+    weight[:, :, 1, 1] = tm.sym_pow(centred @ centred.T / flat.shape[1], 0.5).float()
     return weight, mean.float()
-
-
-def _sym_pow(cov: torch.Tensor, power: float, eps: float = 1e-5, cutoff: float = 1e-5) -> torch.Tensor:
-    """cov^power on its kept eigen-directions, regularised like nst_core.wct (eps relative to
-    the mean variance; eigenvalues below cutoff · largest dropped)."""
-    reg = eps * max(float(torch.trace(cov)) / cov.shape[0], 1e-12)
-    vals, vecs = torch.linalg.eigh(cov + reg * torch.eye(cov.shape[0], dtype=cov.dtype, device=cov.device))
-    keep = vals > max(float(vals[-1]), reg) * cutoff
-    vals, vecs = vals[keep], vecs[:, keep]
-    return vecs @ torch.diag(vals ** power) @ vecs.T
 
 
 def whiten(f: torch.Tensor) -> torch.Tensor:
@@ -98,7 +88,7 @@ def whiten(f: torch.Tensor) -> torch.Tensor:
     n, c = f.shape[:2]
     flat = f.reshape(n, c, -1).double()
     centred = flat - flat.mean(2, keepdim=True)
-    out = [_sym_pow(x @ x.T / x.shape[1], -0.5) @ x for x in centred]
+    out = [tm.sym_pow(x @ x.T / x.shape[1], -0.5) @ x for x in centred]
     return torch.stack(out).float().reshape(f.shape)
 
 

@@ -19,14 +19,6 @@ def _img(t: torch.Tensor) -> np.ndarray:
     return t[0].permute(1, 2, 0).numpy()
 
 
-def _sym_pow(cov: torch.Tensor, power: float) -> torch.Tensor:
-    reg = EPS * max(float(torch.trace(cov)) / cov.shape[0], 1e-12)   # relative to the mean variance
-    vals, vecs = torch.linalg.eigh(cov + reg * torch.eye(cov.shape[0], dtype=cov.dtype))
-    keep = vals > max(float(vals[-1]), reg) * CUTOFF
-    vals, vecs = vals[keep], vecs[:, keep]
-    return vecs @ torch.diag(vals ** power) @ vecs.T
-
-
 def wct_features(fc: torch.Tensor, fs: torch.Tensor, alpha: float) -> torch.Tensor:
     c = fc.shape[1]
     x = fc[0].reshape(c, -1).double()
@@ -35,7 +27,7 @@ def wct_features(fc: torch.Tensor, fs: torch.Tensor, alpha: float) -> torch.Tens
     xc, sc = x - mc, s - ms
     cov_c = xc @ xc.T / x.shape[1]
     cov_s = sc @ sc.T / s.shape[1]
-    out = _sym_pow(cov_s, 0.5) @ _sym_pow(cov_c, -0.5) @ xc + ms
+    out = tm.sym_pow(cov_s, 0.5, EPS, CUTOFF) @ tm.sym_pow(cov_c, -0.5, EPS, CUTOFF) @ xc + ms
     out = alpha * out + (1 - alpha) * x
     return out.float().reshape(fc.shape)
 

@@ -79,8 +79,10 @@ def test_fused_path_not_taken_where_it_does_not_apply(monkeypatch, calls, runtim
     nst_core.stylize(photo, painting, "adain", masks=[mask], runtime=runtime)      # masks
     nst_core.stylize(photo, painting, "adain", tile_size=64, runtime=runtime)      # tiles
     nst_core.stylize(photo, painting, "adain", seamless=True, runtime=runtime)     # wrap-around
-    nst_core.stylize(photo[:20], painting, "adain", runtime=runtime)               # under 32 px
     nst_core.stylize(photo[..., 0], painting, "adain", runtime=runtime)            # grey
     assert not calls
+    # under 32 px the path does not apply (stylize now runs such content scaled up to 32 px)
+    assert not fused.usable(runtime, photo[:20], [None], False, False, 1)
+    assert fused.usable(runtime, photo[:32], [None], False, False, 1)
     nst_core.stylize(photo, painting, "adain", runtime=runtime)
     assert len(calls) == 1

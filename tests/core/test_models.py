@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 import nst_core
-from nst_core.models import ENV_MODELS_DIR, resolve_models_dir, user_cache_dir
+from nst_core.models import ENV_MODELS_DIR, resolve_models_dir, shipped_models_dirs, user_cache_dir
 
 
 @pytest.fixture
@@ -53,10 +56,28 @@ def test_broken_manifest(models_copy):
 
 def test_resolution_order(monkeypatch, tmp_path):
     monkeypatch.setenv(ENV_MODELS_DIR, str(tmp_path / "env"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     assert resolve_models_dir(tmp_path / "explicit") == tmp_path / "explicit"
     assert resolve_models_dir() == tmp_path / "env"
     monkeypatch.delenv(ENV_MODELS_DIR)
+    # no models in the user cache: the ones shipped beside the engine (here: `make models`'s)
+    shipped = [d for d in shipped_models_dirs() if (d / "manifest.json").is_file()]
+    assert shipped and resolve_models_dir() == shipped[0]
+    (user_cache_dir()).mkdir(parents=True)
+    (user_cache_dir() / "manifest.json").write_text("{}")
     assert resolve_models_dir() == user_cache_dir()
+
+
+def test_nst_styles_finds_the_shipped_builtins(tmp_path):
+    """With no $NST_MODELS_DIR and an empty user cache, `nst styles` lists the built-ins that
+    `make models` built beside the engine (it said "none in ~/.cache/nst/models")."""
+    env = {k: v for k, v in os.environ.items() if k != ENV_MODELS_DIR}
+    env.update(HOME=str(tmp_path), XDG_CACHE_HOME=str(tmp_path / "cache"),
+               XDG_DATA_HOME=str(tmp_path / "data"))
+    r = subprocess.run([sys.executable, "-m", "nst_core", "styles"], capture_output=True, text=True,
+                       env=env)
+    assert r.returncode == 0, r.stderr
+    assert "vangogh_starry_night" in r.stdout and "built-in" in r.stdout
 
 
 def test_cuda_refused_without_provider(models_dir):

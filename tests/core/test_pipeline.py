@@ -391,3 +391,18 @@ def test_bad_work_size_is_refused(runtime, photo, painting, bad):
 def test_cancel_with_work_size(runtime, photo, painting):
     with pytest.raises(nst_core.CancelledError):
         run(runtime, photo, painting, method="adain", work_size=WORK, cancel=lambda: True)
+
+
+@pytest.mark.parametrize("method", nst_core.METHODS)
+@pytest.mark.parametrize("size", [(2, 2), (4, 4), (8, 8)])
+def test_tiny_images_are_stylized_not_flat(runtime, painting, method, size):
+    """A tiny content (a 1×1 render is 4×4 in Blender) runs scaled up to MIN_CONTENT and comes
+    back at its size: no eigen-decomposition failure, no overflow, not flat black or white."""
+    import warnings
+
+    photo = np.clip(resize(_load("content/tubingen.jpg", (96, 128)), *size), 0, 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = run(runtime, photo, styles_for(method, painting, None)[0], method=method)
+    assert out.shape == (*size, 3) and np.isfinite(out).all()
+    assert 0.05 < out.mean() < 0.95 and out.std() > 0.01
