@@ -4,13 +4,13 @@ file by scripts/build_extension.py) passes through here."""
 from __future__ import annotations
 
 from . import nst_core
-from .nst_core import (CancelledError, ModelStore, NSTError, available_providers, clear_runtimes,
-                       color, get_runtime, stylebank)
+from .nst_core import (CancelledError, ImageError, ModelStore, NSTError, available_providers,
+                       clear_runtimes, color, get_runtime, load_image, stylebank)
 from .nst_core.pipeline import MIN_WORK_SIZE
 
-__all__ = ["CancelledError", "ModelStore", "NSTError", "available_providers", "clear_runtimes",
-           "color", "get_runtime", "stylebank", "MIN_WORK_SIZE", "METHOD_ITEMS", "METHOD_LABELS",
-           "UserError", "stylize"]
+__all__ = ["CancelledError", "ImageError", "ModelStore", "NSTError", "available_providers",
+           "clear_runtimes", "color", "get_runtime", "load_image", "stylebank", "MIN_WORK_SIZE",
+           "METHOD_ITEMS", "METHOD_LABELS", "UserError", "stylize"]
 
 METHOD_ITEMS = [
     ("WCT", "WCT", "Whitening and colouring, five levels: strongest style, no training"),

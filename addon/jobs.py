@@ -3,8 +3,9 @@
 A job is a generator that runs on the main thread (reading and writing Blender data) and yields
 the slow part as a function ``work(progress, cancel)``; that part runs in a worker thread and
 touches no Blender data. Its result is sent back into the generator, on the main thread, which
-writes it. Cancelling, or any error, closes the generator before it writes anything, so a
-cancelled job leaves everything as it was. In background mode (``blender -b``, tests) and when
+writes it. Cancelling, or any error, closes the generator before it writes anything more, so
+a cancelled job leaves everything as it was, except what a job that writes as it goes (frames
+of an animation) has finished, which it names in ``kept`` and the report repeats. In background mode (``blender -b``, tests) and when
 called from Python with execute, jobs run blocking.
 """
 
@@ -24,6 +25,7 @@ class _State:
     running: str = ""           # label of the running job, "" when none
     progress: float = 0.0
     message: str = ""
+    last_report: str = ""       # what the last job said when it ended
     cancel = threading.Event()
 
 
@@ -55,12 +57,22 @@ def run_blocking(job) -> None:
 
 
 class JobOperator:
-    """Mixin for operators whose ``job(context)`` is a generator as described above."""
+    """Mixin for operators whose ``job(context)`` is a generator as described above. A job that
+    writes as it goes (an animation, frame by frame) says what a cancel left in ``self.kept``."""
 
     label = "Stylize"
+    kept = ""
 
     def job(self, context):
         raise NotImplementedError
+
+    def _say(self, level: str, text: str) -> None:
+        STATE.last_report = text
+        self.report({level}, text)
+
+    def _cancelled(self):
+        self._say("WARNING", f"{self.label}: cancelled; {self.kept or 'nothing was changed'}")
+        return {"CANCELLED"}
 
     def execute(self, context):
         if (msg := busy_message()) is not None:
@@ -68,13 +80,13 @@ class JobOperator:
             return {"CANCELLED"}
         STATE.running, STATE.progress, STATE.message = self.label, 0.0, ""
         STATE.cancel.clear()
+        self.kept = ""
         try:
             run_blocking(self.job(context))
         except CancelledError:
-            self.report({"WARNING"}, f"{self.label}: cancelled, nothing was changed")
-            return {"CANCELLED"}
+            return self._cancelled()
         except ERRORS as exc:
-            self.report({"ERROR"}, f"{self.label}: {exc}")
+            self._say("ERROR", f"{self.label}: {exc}")
             return {"CANCELLED"}
         finally:
             STATE.running = ""
@@ -88,6 +100,7 @@ class JobOperator:
             return {"CANCELLED"}
         STATE.running, STATE.progress, STATE.message = self.label, 0.0, "starting"
         STATE.cancel.clear()
+        self.kept = ""
         self._job = self.job(context)
         self._thread, self._result, self._error = None, None, None
         try:
@@ -135,10 +148,9 @@ class JobOperator:
         _status(context, None)
         STATE.running = ""
         if isinstance(error, CancelledError):
-            self.report({"WARNING"}, f"{self.label}: cancelled, nothing was changed")
-            return {"CANCELLED"}
+            return self._cancelled()
         if error is not None:
-            self.report({"ERROR"}, f"{self.label}: {error}")
+            self._say("ERROR", f"{self.label}: {error}")
             return {"CANCELLED"}
         return {"FINISHED"}
 

@@ -60,18 +60,24 @@ class NST_OT_stylize_animation(jobs.JobOperator, bpy.types.Operator):
         end = scene.frame_end if self.frame_end < 0 else self.frame_end
         if end < start:
             raise UserError(f"frame range {start}..{end} is empty")
+        if self.directory.startswith("//") and not bpy.data.filepath:
+            raise UserError(f"the output folder {self.directory} is relative to the .blend file, "
+                            "which is not saved yet; save it first, or give an absolute folder")
         folder = bpy.path.abspath(self.directory)
-        if not folder or folder.startswith("//"):
-            raise UserError("save the .blend file first, or give an absolute output folder")
         os.makedirs(folder, exist_ok=True)
         settings = read_settings(self)      # one style, encoded once: identical statistics per frame
         current = scene.frame_current
         try:
             for frame in range(start, end + 1):
                 scene.frame_set(frame)
+                if frame > start:
+                    self.kept = f"frames {start}–{frame - 1} written to {folder}, stopped at {frame}"
                 px = render_to_array(scene)
                 result = yield stylize_work(px, settings)
-                pixels.save_png(result, os.path.join(folder, f"frame_{frame:04d}.png"))
+                path = os.path.join(folder, f"frame_{frame:04d}.png")
+                partial = path + ".partial.png"     # a frame appears whole or not at all
+                pixels.save_png(result, partial)
+                os.replace(partial, path)
         finally:
             scene.frame_set(current)
         self.report({"INFO"}, f"wrote frames {start}..{end} to {folder}")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import bpy
 
-from .engine import ModelStore, NSTError, UserError, stylebank
+from .engine import ImageError, ModelStore, NSTError, UserError, load_image, stylebank
 from .pixels import read_image
 from .preferences import engine_options
 
@@ -89,6 +89,13 @@ def load_style(path: str):
     full = bpy.path.abspath(path)
     if not os.path.isfile(full):
         raise UserError(f"style image not found: {full}")
+    try:            # Blender fills a truncated file's missing part with grey, without a word
+        load_image(full)
+    except ImageError as exc:
+        if "truncated" in str(exc):
+            raise UserError(f"style file {full} is truncated or damaged ({exc}); use a complete "
+                            "copy of the image") from None
+        # a format Pillow does not read (EXR, HDR, ...): Blender's reader decides below
     try:
         image = bpy.data.images.load(full, check_existing=False)
     except RuntimeError as exc:

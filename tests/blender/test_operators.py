@@ -108,6 +108,10 @@ def bad_input():
     not_image = os.path.join(env.work, "notes.txt")
     with open(not_image, "w") as f:
         f.write("not an image")
+    truncated = os.path.join(env.work, "truncated.jpg")
+    with open(env.style, "rb") as src, open(truncated, "wb") as dst:
+        data = src.read()
+        dst.write(data[: len(data) // 2])
     bpy.context.view_layer.objects.active = None      # no Image Editor, no active texture node
     style = env.style
     return {
@@ -118,6 +122,7 @@ def bad_input():
         "no_style": error_of(lambda: bpy.ops.nst.stylize_image(image="Tex")),
         "stylebank": error_of(lambda: bpy.ops.nst.stylize_image(image="Tex", method="STYLEBANK",
                                                                 style_name="x")),
+        "truncated_style": error_of(lambda: bpy.ops.nst.stylize_image(image="Tex", style_path=truncated)),
     }
 
 
@@ -128,6 +133,7 @@ def bad_input():
     ("not_an_image", "not an image"),
     ("no_style", "no style image"),
     ("stylebank", "unknown StyleBank style 'x'; known styles: cezanne_still_life_apples"),
+    ("truncated_style", "truncated or damaged"),     # Blender would fill the rest with grey
 ])
 def test_bad_input_is_a_report_not_a_traceback(facts, case, words):
     f = fact(facts, "bad_input")

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from harness import env, fact, pixels, scenario
+from harness import addon_module, env, error_of, fact, pixels, scenario
 
 bpy = pytest.importorskip("bpy")
 
@@ -51,3 +51,48 @@ def animation():
 def test_animation_writes_every_frame(facts):
     f = fact(facts, "animation")
     assert f["result"] == ["FINISHED"] and f["files"] == ["frame_0001.png", "frame_0002.png"]
+
+
+@scenario(42)
+def animation_unsaved_file():
+    """The default folder //nst_frames/ is relative to a .blend file this scene does not have."""
+    assert not bpy.data.filepath
+    before = set(os.listdir(os.getcwd()))
+    said = error_of(lambda: bpy.ops.nst.stylize_animation(style_path=env.style, method="ADAIN"))
+    return {"said": said, "new_in_cwd": sorted(set(os.listdir(os.getcwd())) - before)}
+
+
+def test_animation_in_an_unsaved_file_says_save_first(facts):
+    f = fact(facts, "animation_unsaved_file")
+    assert f["said"].startswith("Error:") and "not saved yet" in f["said"]
+    assert f["new_in_cwd"] == []                  # no nst_frames/ in the working directory
+
+
+@scenario(43)
+def animation_cancelled():
+    """Cancel while frame 2 of 1..3 is stylized: frame 1 stays whole, nothing else is left, and
+    the report says so."""
+    jobs = addon_module("jobs")
+    folder = os.path.join(env.work, "cancelled")
+
+    def cancel_at_two(scene, *_):
+        if scene.frame_current == 2:
+            jobs.STATE.cancel.set()
+    bpy.app.handlers.frame_change_post.append(cancel_at_two)
+    try:
+        r = bpy.ops.nst.stylize_animation(style_path=env.style, method="ADAIN", frame_start=1,
+                                          frame_end=3, directory=folder + os.sep)
+    finally:
+        bpy.app.handlers.frame_change_post.remove(cancel_at_two)
+    files = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+    first = bpy.data.images.load(os.path.join(folder, "frame_0001.png")) if "frame_0001.png" in files else None
+    size = list(first.size) if first else None
+    return {"result": sorted(r), "files": files, "report": jobs.STATE.last_report, "size": size}
+
+
+def test_cancelled_animation_keeps_finished_frames_and_says_so(facts):
+    f = fact(facts, "animation_cancelled")
+    assert f["result"] == ["CANCELLED"]
+    assert f["files"] == ["frame_0001.png"] and f["size"] == [96, 64]     # whole, nothing partial
+    assert "frames 1–1 written to" in f["report"] and "stopped at 2" in f["report"]
+    assert "nothing was changed" not in f["report"]
