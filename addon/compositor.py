@@ -109,7 +109,8 @@ def _read_pass(directory: str, name: str) -> np.ndarray:
 
 
 def render_passes(scene, view_layer, slots) -> tuple[np.ndarray, list[np.ndarray | None]]:
-    """Render once; return the image (sRGB straight H×W×4) and one mask per slot (or None)."""
+    """Render once; return the image as rendered (scene-linear premultiplied H×W×4, HDR values
+    kept) and one mask per slot (or None)."""
     kinds = {s.mask_source for s in slots}
     if "OBJECT_INDEX" in kinds:
         view_layer.use_pass_object_index = True
@@ -136,8 +137,6 @@ def render_passes(scene, view_layer, slots) -> tuple[np.ndarray, list[np.ndarray
             tree.links.new(_output(rl, "Material Index", "IndexMA"), _find_input(fo, "material"))
         for i, slot in enumerate(slots):
             if slot.mask_source == "CRYPTOMATTE":
-                if not slot.mask_objects.strip():
-                    raise UserError(f"style slot {i + 1}: name the objects for its Cryptomatte mask")
                 crypto = tree.nodes.new("CompositorNodeCryptomatteV2")
                 crypto.name = crypto.label = _TEMP
                 temporary.append(crypto)
@@ -154,7 +153,7 @@ def render_passes(scene, view_layer, slots) -> tuple[np.ndarray, list[np.ndarray
         for node in temporary:
             tree.nodes.remove(node)
         shutil.rmtree(tmp, ignore_errors=True)
-    return pixels.linear_to_straight_srgb(image), masks
+    return image, masks
 
 
 def _mask(slot, i: int, directory: str, shape) -> np.ndarray | None:
@@ -222,24 +221,56 @@ def apply_job(op, context):
     if 0 < nst.preview_size < MIN_PREVIEW:
         raise UserError(f"Preview Size {nst.preview_size} px is too small; use 0 (full resolution) "
                         f"or at least {MIN_PREVIEW} px")
+    check_before_render(scene, slots)
     options = dict(engine_options(), work_size=nst.preview_size or None)
-    px, masks = render_passes(scene, context.view_layer, slots)
+    raw, masks = render_passes(scene, context.view_layer, slots)
+    px = pixels.linear_to_straight_srgb(raw)
     weights = [s.weight for s in slots]
     method, strength, keep = nst.method, nst.strength, nst.preserve_color
 
     def work(progress, cancel):
         out = engine.stylize(px, styles, method, weights=weights, masks=masks, strength=strength,
                              preserve_color=keep, options=options, progress=progress, cancel=cancel)
+        out = pixels.straight_srgb_to_linear(out)
         if all(m is not None for m in masks):
-            # Outside every mask the render stays exactly as it was.
+            # Outside every mask the render stays exactly as it was, HDR values included.
             cover = np.minimum(np.sum(masks, axis=0), 1.0)[..., None]
-            out[..., :3] = cover * out[..., :3] + (1 - cover) * px[..., :3]
+            out = cover * out + (1 - cover) * raw
         return out
 
     result = yield work
-    image = pixels.write_image(result, RESULT)
+    image = pixels.write_raw(result, pixels.image_for(RESULT, result.shape[1], result.shape[0]))
     insert_group(scene, ensure_group(image))
-    op.report({"INFO"}, f"'{GROUP}' updated with {len(slots)} style(s)")
+    said = f"'{GROUP}' updated with {len(slots)} style(s)"
+    long_side = max(render_size(scene))
+    if nst.preview_size >= long_side:
+        said += (f"; Preview Size {nst.preview_size} px is not below the render's {long_side} px, "
+                 "so it ran at full resolution")
+    op._say("INFO", said)
+
+
+def render_size(scene) -> tuple[int, int]:
+    r = scene.render
+    return (r.resolution_x * r.resolution_percentage // 100,
+            r.resolution_y * r.resolution_percentage // 100)
+
+
+def check_before_render(scene, slots) -> None:
+    """What would only fail after a whole render, said before it starts."""
+    if not scene.render.use_compositing:
+        raise UserError("Compositing is off (Output Properties › Post Processing): Apply Styles "
+                        "reads the render passes through the compositor; turn it on")
+    for i, slot in enumerate(slots):
+        if slot.mask_source == "IMAGE" and slot.mask_image is None:
+            raise UserError(f"style slot {i + 1}: choose the mask image")
+        if slot.mask_source == "CRYPTOMATTE":
+            names = [n.strip() for n in slot.mask_objects.split(",") if n.strip()]
+            if not names:
+                raise UserError(f"style slot {i + 1}: name the objects for its Cryptomatte mask")
+            unknown = [n for n in names if n not in scene.objects]
+            if unknown:
+                raise UserError(f"style slot {i + 1}: no object named {', '.join(map(repr, unknown))} "
+                                "in this scene for the Cryptomatte mask (names are comma separated)")
 
 
 class NST_OT_compositor_apply(jobs.JobOperator, bpy.types.Operator):

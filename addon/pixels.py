@@ -26,6 +26,13 @@ def linear_to_straight_srgb(px: np.ndarray) -> np.ndarray:
     return np.clip(out, 0.0, 1.0)
 
 
+def straight_srgb_to_linear(px: np.ndarray) -> np.ndarray:
+    """sRGB straight H×W×4 -> scene-linear premultiplied, as Blender's float images hold it."""
+    out = np.array(px, np.float32)
+    out[..., :3] = color.srgb_to_linear(out[..., :3])
+    return color.premultiply(out)
+
+
 def _is_linear(image) -> bool:
     return "linear" in image.colorspace_settings.name.lower()
 
@@ -62,23 +69,36 @@ def write_image(pixels: np.ndarray, name: str, like: bpy.types.Image | None = No
     """Write sRGB straight H×W×4 pixels into ``target`` (same size), or into the image ``name``
     (created, or updated in place when it exists), encoded like ``like`` (float or byte)."""
     h, w = pixels.shape[:2]
-    is_float = like.is_float if like is not None else True
-    image = target or bpy.data.images.get(name)
+    image = target or image_for(name, w, h, like.is_float if like is not None else True, like)
+    if image.is_float:
+        out = straight_srgb_to_linear(pixels)
+    else:
+        out = np.array(pixels, np.float32)
+        if _is_linear(image):
+            out[..., :3] = color.srgb_to_linear(out[..., :3])
+    return write_raw(out, image)
+
+
+def image_for(name: str, w: int, h: int, is_float: bool = True,
+              like: bpy.types.Image | None = None) -> bpy.types.Image:
+    """The generated image ``name`` of that size and kind, made when missing; an image of that
+    name that does not fit is renamed ``.old``, never resized or reused (it may be a file's)."""
+    image = bpy.data.images.get(name)
     if image is not None and (tuple(image.size) != (w, h) or image.is_float != is_float
-                              or image.source != "GENERATED") and target is None:
-        image.name = image.name + ".old"       # never resize or reuse a file-backed image
+                              or image.source != "GENERATED"):
+        image.name = image.name + ".old"
         image = None
     if image is None:
         image = bpy.data.images.new(name, w, h, alpha=True, float_buffer=is_float)
         if like is not None and not is_float:
             image.colorspace_settings.name = like.colorspace_settings.name
-    out = np.array(pixels, np.float32)
-    if image.is_float:
-        out[..., :3] = color.srgb_to_linear(out[..., :3])
-        out = color.premultiply(out)
-    elif _is_linear(image):
-        out[..., :3] = color.srgb_to_linear(out[..., :3])
-    image.pixels.foreach_set(np.ascontiguousarray(out[::-1]).ravel())
+    return image
+
+
+def write_raw(px: np.ndarray, image: bpy.types.Image) -> bpy.types.Image:
+    """H×W×4 pixels, top row first, into ``image`` exactly as given (for a float image:
+    scene-linear premultiplied, HDR values included)."""
+    image.pixels.foreach_set(np.ascontiguousarray(px[::-1], np.float32).ravel())
     image.update()
     return image
 

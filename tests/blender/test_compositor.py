@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness import env, error_of, fact, pixels, render_file_output, scenario, tree_of
+from harness import addon_module, env, error_of, fact, pixels, render_file_output, scenario, tree_of
 
 bpy = pytest.importorskip("bpy")
 
@@ -120,3 +120,99 @@ def compositor_bad_input():
 def test_empty_style_list_is_a_report_not_a_traceback(facts):
     f = fact(facts, "compositor_bad_input")["empty_styles"]
     assert "style list is empty" in f and f.startswith("Error:") and "Traceback" not in f
+
+
+@scenario(32)
+def compositor_hdr_outside_masks():
+    """An emissive sphere (strength 6.28) outside the only mask keeps its HDR values, bit for
+    bit (it came out clipped to 1.0, a flat grey)."""
+    scene = bpy.context.scene
+    nst = scene.nst
+    bpy.ops.mesh.primitive_uv_sphere_add(radius=0.45, location=(1.7, 0, 0.2))
+    sphere = bpy.context.object
+    glow = bpy.data.materials.new("Glow")
+    if bpy.app.version < (5, 0, 0):
+        glow.use_nodes = True
+    nodes = glow.node_tree.nodes
+    nodes.clear()
+    emission = nodes.new("ShaderNodeEmission")
+    emission.inputs["Strength"].default_value = 6.28
+    out = nodes.new("ShaderNodeOutputMaterial")
+    glow.node_tree.links.new(emission.outputs[0], out.inputs["Surface"])
+    sphere.data.materials.append(glow)
+    nst.slots.clear()
+    bpy.ops.nst.slot_add()
+    slot = nst.slots[0]
+    slot.style_path, slot.mask_source, slot.mask_index = env.style, "OBJECT_INDEX", 3
+    nst.method, nst.strength, nst.preview_size = "ADAIN", 1.0, 0
+    r = bpy.ops.nst.compositor_apply()
+    result = pixels(bpy.data.images["NST Style Result"]).copy()
+    tree = tree_of(scene)
+    rl = next(n for n in tree.nodes if n.type == "R_LAYERS")
+    plain = render_file_output(scene, rl.outputs["Image"], "plain_hdr")
+    index_socket = rl.outputs.get("Object Index") or rl.outputs.get("IndexOB")
+    cube = np.abs(render_file_output(scene, index_socket, "index_hdr")[..., 0] - 3) < 0.5
+    bpy.data.objects.remove(sphere)
+    nst.slots.clear()
+    return {"result": sorted(r), "plain_peak_outside": float(plain[~cube][:, :3].max()),
+            "result_peak_outside": float(result[~cube][:, :3].max()),
+            "identical_outside": bool(np.array_equal(result[~cube], plain[~cube])),
+            "changed_inside": float(np.abs(result[cube] - plain[cube]).mean())}
+
+
+def test_hdr_outside_the_masks_is_bit_identical(facts):
+    f = fact(facts, "compositor_hdr_outside_masks")
+    assert f["result"] == ["FINISHED"] and f["plain_peak_outside"] > 2.0
+    assert f["result_peak_outside"] == f["plain_peak_outside"] and f["identical_outside"]
+    assert f["changed_inside"] > 0.01
+
+
+@scenario(33)
+def compositor_says_before_rendering():
+    """What used to fail (or be ignored) only after a whole render is said before one starts."""
+    scene = bpy.context.scene
+    nst = scene.nst
+    jobs = addon_module("jobs")
+    renders = []
+
+    def count(*_):
+        renders.append(1)
+    bpy.app.handlers.render_pre.append(count)
+    out = {}
+    try:
+        nst.slots.clear()
+        bpy.ops.nst.slot_add()
+        slot = nst.slots[0]
+        slot.style_path, nst.method, nst.preview_size = env.style, "ADAIN", 0
+        slot.mask_source = "IMAGE"
+        out["no_mask_image"] = (error_of(lambda: bpy.ops.nst.compositor_apply()), len(renders))
+        slot.mask_source, slot.mask_objects = "CRYPTOMATTE", "Cube, Nonesuch"
+        out["unknown_crypto"] = (error_of(lambda: bpy.ops.nst.compositor_apply()), len(renders))
+        slot.mask_source = "NONE"
+        scene.render.use_compositing = False
+        out["compositing_off"] = (error_of(lambda: bpy.ops.nst.compositor_apply()), len(renders))
+        scene.render.use_compositing = True
+        nst.preview_size = 100000
+        r = bpy.ops.nst.compositor_apply()
+        out["huge_preview"] = (sorted(r), jobs.STATE.last_report, len(renders))
+    finally:
+        bpy.app.handlers.render_pre.remove(count)
+        nst.preview_size = 0
+        nst.slots.clear()
+    return out
+
+
+@pytest.mark.parametrize("case,words", [
+    ("no_mask_image", "choose the mask image"),
+    ("unknown_crypto", "no object named 'Nonesuch'"),
+    ("compositing_off", "Compositing is off"),
+])
+def test_slot_errors_come_before_the_render(facts, case, words):
+    said, renders = fact(facts, "compositor_says_before_rendering")[case]
+    assert said.startswith("Error:") and words in said and renders == 0
+
+
+def test_a_preview_size_above_the_render_says_full_resolution(facts):
+    result, said, renders = fact(facts, "compositor_says_before_rendering")["huge_preview"]
+    assert result == ["FINISHED"] and renders == 1
+    assert "Preview Size 100000 px is not below the render's 96 px" in said
