@@ -103,3 +103,46 @@ def evaluate(content: np.ndarray, style: np.ndarray, output: np.ndarray, *,
     return Scores(style_distance=dist, content_distance=content_distance(fo.relu4, fc.relu4),
                   style_gain=_gain(dist, style_distance(fc.stats, fs.stats)),
                   gram_distance=gram, gram_gain=_gain(gram, gram_distance(fc.grams, fs.grams)))
+
+
+# -- temporal coherence of a frame sequence --------------------------------------------------
+
+def warp(image: np.ndarray, flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Backward warp: out(p) = image(p + flow(p)), bilinear; flow is H×W×2 in pixels (x, y).
+    Returns the warped image and where its sample fell inside the image (H×W bool)."""
+    h, w = image.shape[:2]
+    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
+    sx, sy = x + flow[..., 0], y + flow[..., 1]
+    inside = (sx >= 0) & (sx <= w - 1) & (sy >= 0) & (sy <= h - 1)
+    sx, sy = np.clip(sx, 0, w - 1), np.clip(sy, 0, h - 1)
+    x0, y0 = np.floor(sx).astype(int), np.floor(sy).astype(int)
+    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
+    fx, fy = (sx - x0)[..., None], (sy - y0)[..., None]
+    img = image.astype(np.float64)
+    top = img[y0, x0] * (1 - fx) + img[y0, x1] * fx
+    bottom = img[y1, x0] * (1 - fx) + img[y1, x1] * fx
+    return (top * (1 - fy) + bottom * fy).astype(np.float32), inside
+
+
+def warping_error(frames: list[np.ndarray], flows: list[np.ndarray],
+                  masks: list[np.ndarray] | None = None) -> float:
+    """Lai et al. 2018's warping error of a sequence in [0, 1]: the mean over t ≥ 1 of
+    Σ_p M_t(p) ‖O_t(p) − W(O_{t−1})(p)‖² / Σ_p M_t(p), where W warps frame t−1 onto frame t with
+    ``flows[t - 1]`` (frame t's pixel p came from p + flow(p) in frame t−1) and M_t is
+    ``masks[t - 1]`` (non-occluded pixels; default: wherever the warp lands inside the image)."""
+    if len(frames) < 2 or len(flows) != len(frames) - 1:
+        raise ValueError(f"need T >= 2 frames and T - 1 flows, got {len(frames)} and {len(flows)}")
+    errors = []
+    for t in range(1, len(frames)):
+        warped, inside = warp(frames[t - 1], flows[t - 1])
+        m = inside if masks is None else (np.asarray(masks[t - 1]) > 0.5) & inside
+        d = ((frames[t].astype(np.float64) - warped) ** 2).sum(axis=-1)
+        errors.append(float(d[m].mean()) if m.any() else 0.0)
+    return float(np.mean(errors))
+
+
+def still_difference(frames: list[np.ndarray], still: np.ndarray) -> float:
+    """Mean |frame t − frame t−1| over the pixels of ``still`` (H×W bool: a region that does not
+    move), on the 0–255 scale: how much a sequence flickers where nothing happens."""
+    diffs = [np.abs(b.astype(np.float64) - a)[still].mean() for a, b in zip(frames, frames[1:])]
+    return float(np.mean(diffs) * 255)

@@ -73,3 +73,32 @@ def test_interpolation_moves_towards_each_style_monotonically(runtime, photo, pa
         to_b.append(metrics.evaluate(photo, painting2, out, runtime=runtime).style_distance)
     assert to_a == sorted(to_a, reverse=True), to_a
     assert to_b == sorted(to_b), to_b
+
+
+def test_warping_error_is_zero_for_exact_motion_and_sees_flicker():
+    """A texture moving 3 px right per frame: with its true flow the warping error is 0 (away
+    from the edge it leaves), with no flow it is not; noise added per frame raises it by about
+    its variance (3 channels × σ²)."""
+    rng = np.random.default_rng(0)
+    base = rng.random((40, 80, 3), dtype=np.float32)
+    frames = [np.roll(base, 3 * t, axis=1) for t in range(4)]
+    flow = np.zeros((40, 80, 2), np.float32)
+    flow[..., 0] = -3                                   # pixel p of frame t was at p − 3 before
+    valid = np.zeros((40, 80), bool)
+    valid[:, 3:] = True                                 # the wrapped-in columns are "occluded"
+    assert metrics.warping_error(frames, [flow] * 3, [valid] * 3) == pytest.approx(0.0, abs=1e-10)
+    assert metrics.warping_error(frames, [np.zeros_like(flow)] * 3) > 0.1
+    sigma = 0.05
+    noisy = [f + rng.normal(0, sigma, f.shape).astype(np.float32) for f in frames]
+    e = metrics.warping_error(noisy, [flow] * 3, [valid] * 3)
+    assert e == pytest.approx(3 * 2 * sigma ** 2, rel=0.1)     # difference of two noises: 2σ² per channel
+
+
+def test_still_difference_counts_only_the_still_region():
+    frames = [np.zeros((10, 10, 3), np.float32) for _ in range(3)]
+    for t, f in enumerate(frames):
+        f[:, 5:] = t * 0.5                              # the right half changes, the left is still
+    still = np.zeros((10, 10), bool)
+    still[:, :5] = True
+    assert metrics.still_difference(frames, still) == 0.0
+    assert metrics.still_difference(frames, ~still) == pytest.approx(0.5 * 255)
