@@ -20,6 +20,7 @@ import bpy
 import numpy as np
 
 from . import engine, jobs, pixels
+from .animation import animation_frames, check_coherence, frame_props, frame_range
 from .engine import UserError
 from .preferences import engine_options
 from .styles import style_for
@@ -38,6 +39,7 @@ def scene_tree(scene, create: bool = True):
             tree = bpy.data.node_groups.new(f"{scene.name} Compositing", "CompositorNodeTree")
             tree.interface.new_socket("Image", in_out="OUTPUT", socket_type="NodeSocketColor")
             rl = tree.nodes.new("CompositorNodeRLayers")
+            rl.scene = scene                # a new node shows the window's scene, maybe another
             out = tree.nodes.new("NodeGroupOutput")
             out.location = (400, 0)
             tree.links.new(rl.outputs["Image"], out.inputs[0])
@@ -58,12 +60,13 @@ def output_node(tree):
     return node
 
 
-def _render_layers(tree, scene):
+def _render_layers(tree, scene, view_layer):
     for node in tree.nodes:
-        if node.type == "R_LAYERS" and node.scene in (None, scene):
+        if node.type == "R_LAYERS" and node.scene in (None, scene) and node.layer == view_layer.name:
             return node, False
     node = tree.nodes.new("CompositorNodeRLayers")
     node.name = node.label = _TEMP
+    node.scene, node.layer = scene, view_layer.name
     return node, True
 
 
@@ -108,10 +111,13 @@ def _read_pass(directory: str, name: str) -> np.ndarray:
     return pixels.read_exr(files[0])
 
 
-def render_passes(scene, view_layer, slots) -> tuple[np.ndarray, list[np.ndarray | None]]:
+def render_passes(scene, view_layer, slots, motion: bool = False):
     """Render once; return the image as rendered (scene-linear premultiplied H×W×4, HDR values
-    kept) and one mask per slot (or None)."""
+    kept), one mask per slot (or None) and, with ``motion``, the Vector pass (H×W×4) and the
+    depth (H×W) of the frame, else None for each."""
     kinds = {s.mask_source for s in slots}
+    if motion:
+        view_layer.use_pass_vector = view_layer.use_pass_z = True
     if "OBJECT_INDEX" in kinds:
         view_layer.use_pass_object_index = True
     if "MATERIAL_INDEX" in kinds:
@@ -122,7 +128,7 @@ def render_passes(scene, view_layer, slots) -> tuple[np.ndarray, list[np.ndarray
     tmp = tempfile.mkdtemp(prefix="nst_passes_")
     temporary = []
     try:
-        rl, made = _render_layers(tree, scene)
+        rl, made = _render_layers(tree, scene, view_layer)
         if made:
             temporary.append(rl)
         fo, add = _file_output(tree, tmp)
@@ -144,16 +150,26 @@ def render_passes(scene, view_layer, slots) -> tuple[np.ndarray, list[np.ndarray
                 crypto.matte_id = slot.mask_objects
                 add(f"crypto{i}", "FLOAT")
                 tree.links.new(crypto.outputs["Matte"], _find_input(fo, f"crypto{i}"))
+        if motion:
+            add("vector", "RGBA")
+            tree.links.new(_output(rl, "Vector"), _find_input(fo, "vector"))
+            add("depth", "FLOAT")
+            tree.links.new(_output(rl, "Depth", "Z"), _find_input(fo, "depth"))
         bpy.ops.render.render(scene=scene.name)
         image = _read_pass(tmp, "image")
         masks = []
         for i, slot in enumerate(slots):
             masks.append(_mask(slot, i, tmp, image.shape[:2]))
+        vector = _read_pass(tmp, "vector") if motion else None
+        if vector is not None and not hasattr(scene, "compositing_node_group"):
+            vector = vector[..., :3]    # Blender 4.x's compositor carries 3D vectors: the 4th
+                                        # component (forward y) does not reach the file
+        depth = _read_pass(tmp, "depth")[..., 0] if motion else None
     finally:
         for node in temporary:
             tree.nodes.remove(node)
         shutil.rmtree(tmp, ignore_errors=True)
-    return image, masks
+    return image, masks, vector, depth
 
 
 def _mask(slot, i: int, directory: str, shape) -> np.ndarray | None:
@@ -204,7 +220,8 @@ def insert_group(scene, group):
     return node
 
 
-def apply_job(op, context):
+def _slot_settings(context) -> dict:
+    """The style slots and settings of Apply Styles, checked before anything renders."""
     scene = context.scene
     nst = scene.nst
     slots = [s for s in nst.slots if s.weight > 0]
@@ -222,31 +239,60 @@ def apply_job(op, context):
         raise UserError(f"Preview Size {nst.preview_size} px is too small; use 0 (full resolution) "
                         f"or at least {MIN_PREVIEW} px")
     check_before_render(scene, slots)
-    options = dict(engine_options(), work_size=nst.preview_size or None)
-    raw, masks = render_passes(scene, context.view_layer, slots)
+    return {"slots": slots, "styles": styles, "weights": [s.weight for s in slots],
+            "method": nst.method, "strength": nst.strength, "keep": nst.preserve_color,
+            "options": dict(engine_options(), work_size=nst.preview_size or None)}
+
+
+def _blend_work(raw, masks, settings: dict, coherence=None, vector=None, depth=None):
+    """The worker's part: the slots' styles blended by weight and mask over the render ``raw``
+    (scene-linear premultiplied); outside every mask the render stays exactly as it was."""
     px = pixels.linear_to_straight_srgb(raw)
-    weights = [s.weight for s in slots]
-    method, strength, keep = nst.method, nst.strength, nst.preserve_color
+    cover = (np.minimum(np.sum(masks, axis=0), 1.0) if all(m is not None for m in masks)
+             else None)
 
     def work(progress, cancel):
-        out = engine.stylize(px, styles, method, weights=weights, masks=masks, strength=strength,
-                             preserve_color=keep, options=options, progress=progress, cancel=cancel)
+        out = engine.stylize(px, settings["styles"], settings["method"], weights=settings["weights"],
+                             masks=masks, strength=settings["strength"], preserve_color=settings["keep"],
+                             options=settings["options"], progress=progress, cancel=cancel,
+                             coherence=coherence, vector=vector, depth=depth, where=cover)
         out = pixels.straight_srgb_to_linear(out)
-        if all(m is not None for m in masks):
-            # Outside every mask the render stays exactly as it was, HDR values included.
-            cover = np.minimum(np.sum(masks, axis=0), 1.0)[..., None]
-            out = cover * out + (1 - cover) * raw
+        if cover is not None:       # HDR values included
+            out = cover[..., None] * out + (1 - cover[..., None]) * raw
         return out
+    return work
 
-    result = yield work
+
+def apply_job(op, context):
+    scene = context.scene
+    settings = _slot_settings(context)
+    raw, masks, _, _ = render_passes(scene, context.view_layer, settings["slots"])
+    result = yield _blend_work(raw, masks, settings)
     image = pixels.write_raw(result, pixels.image_for(RESULT, result.shape[1], result.shape[0]))
     insert_group(scene, ensure_group(image))
-    said = f"'{GROUP}' updated with {len(slots)} style(s)"
+    said = f"'{GROUP}' updated with {len(settings['slots'])} style(s)"
     long_side = max(render_size(scene))
-    if nst.preview_size >= long_side:
-        said += (f"; Preview Size {nst.preview_size} px is not below the render's {long_side} px, "
+    if scene.nst.preview_size >= long_side:
+        said += (f"; Preview Size {scene.nst.preview_size} px is not below the render's {long_side} px, "
                  "so it ran at full resolution")
     op._say("INFO", said)
+
+
+def apply_animation_job(op, context):
+    """Apply Styles on every frame of a range into frame_####.png, coherent along the motion."""
+    scene = context.scene
+    frames, folder = frame_range(op, scene)
+    settings = _slot_settings(context)
+    coherence = check_coherence(scene, scene.nst.temporal_coherence)
+
+    def render():
+        return render_passes(scene, context.view_layer, settings["slots"], motion=coherence is not None)
+
+    def work(rendered):
+        raw, masks, vector, depth = rendered
+        blend = _blend_work(raw, masks, settings, coherence, vector, depth)
+        return lambda progress, cancel: pixels.linear_to_straight_srgb(blend(progress, cancel))
+    yield from animation_frames(op, scene, frames, folder, render, work)
 
 
 def render_size(scene) -> tuple[int, int]:
@@ -285,6 +331,19 @@ class NST_OT_compositor_apply(jobs.JobOperator, bpy.types.Operator):
         yield from apply_job(self, context)
 
 
+@frame_props("//nst_styled/", coherence=False)
+class NST_OT_compositor_apply_animation(jobs.JobOperator, bpy.types.Operator):
+    """Apply the style slots to every frame of the scene's range, written as an image sequence;
+    the scene's Temporal Coherence keeps strokes on the surfaces from frame to frame"""
+
+    bl_idname = "nst.compositor_apply_animation"
+    bl_label = "Apply Styles to Animation"
+    label = "Apply Styles to Animation"
+
+    def job(self, context):
+        yield from apply_animation_job(self, context)
+
+
 class NST_OT_slot_add(bpy.types.Operator):
     """Add a style slot"""
 
@@ -316,6 +375,7 @@ class NST_OT_slot_remove(bpy.types.Operator):
         return {"FINISHED"}
 
 
-classes = (NST_OT_compositor_apply, NST_OT_slot_add, NST_OT_slot_remove)
+classes = (NST_OT_compositor_apply, NST_OT_compositor_apply_animation, NST_OT_slot_add,
+           NST_OT_slot_remove)
 
 register, unregister = bpy.utils.register_classes_factory(classes)

@@ -7,9 +7,10 @@ from . import nst_core
 from .nst_core import (CancelledError, ImageError, ModelStore, NSTError, available_providers,
                        clear_runtimes, color, get_runtime, load_image, stylebank)
 from .nst_core.pipeline import MIN_WORK_SIZE
+from .nst_core.temporal import Coherence
 
 __all__ = ["CancelledError", "ImageError", "ModelStore", "NSTError", "available_providers",
-           "clear_runtimes", "color", "get_runtime", "load_image", "stylebank", "MIN_WORK_SIZE",
+           "clear_runtimes", "color", "get_runtime", "load_image", "stylebank", "MIN_WORK_SIZE", "Coherence",
            "METHOD_ITEMS", "METHOD_LABELS", "UserError", "stylize"]
 
 METHOD_ITEMS = [
@@ -28,10 +29,15 @@ class UserError(Exception):
 
 def stylize(pixels, styles, method: str, weights=None, masks=None, strength: float = 1.0,
             preserve_color: bool = False, seamless: bool = False, options: dict | None = None,
-            progress=None, cancel=None):
+            progress=None, cancel=None, coherence: Coherence | None = None, vector=None,
+            depth=None, where=None):
     """sRGB straight H×W×4 in, same out (alpha kept). Touches no bpy data, so it runs in the
-    worker thread; ``options`` (preferences.engine_options()) must be read on the main thread."""
-    result = nst_core.stylize(pixels, styles, _METHOD_NAMES[method], weights=weights, masks=masks,
-                              alpha=strength, preserve_color=preserve_color, seamless=seamless,
-                              progress=progress, cancel=cancel, **(options or {}))
-    return result.image
+    worker thread; ``options`` (preferences.engine_options()) must be read on the main thread.
+    With ``coherence`` (one per animation) the frame follows the previous one along its Vector
+    pass ``vector`` and ``depth``, blended only inside ``where``."""
+    kw = dict(weights=weights, masks=masks, alpha=strength, preserve_color=preserve_color,
+              seamless=seamless, progress=progress, cancel=cancel, **(options or {}))
+    if coherence is None:
+        return nst_core.stylize(pixels, styles, _METHOD_NAMES[method], **kw).image
+    return coherence.stylize(pixels, styles, _METHOD_NAMES[method], vector=vector, depth=depth,
+                             where=where, **kw).image

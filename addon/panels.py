@@ -6,7 +6,8 @@ from __future__ import annotations
 import bpy
 
 from . import jobs
-from .compositor import NST_OT_compositor_apply, NST_OT_slot_add, NST_OT_slot_remove
+from .compositor import (NST_OT_compositor_apply, NST_OT_compositor_apply_animation, NST_OT_slot_add,
+                         NST_OT_slot_remove)
 from .operators import (BACKUP_SUFFIX, NST_OT_cancel, NST_OT_restore_image, NST_OT_stylize_image,
                         NST_OT_stylize_textures)
 from .render import NST_OT_stylize_animation, NST_OT_stylize_render
@@ -77,6 +78,8 @@ class NST_PT_compositor(_NodeEditorPanel, bpy.types.Panel):
         layout.prop(nst, "preserve_color")
         layout.prop(nst, "preview_size")
         layout.operator(NST_OT_compositor_apply.bl_idname, icon="NODE_COMPOSITING")
+        layout.prop(nst, "temporal_coherence")
+        layout.operator(NST_OT_compositor_apply_animation.bl_idname, icon="RENDER_ANIMATION")
         _progress(layout)
 
 
@@ -102,7 +105,9 @@ class NST_PT_image(bpy.types.Panel):
         layout.separator()
         _fill(layout.operator(NST_OT_stylize_render.bl_idname, icon="RENDER_STILL"), nst)
         layout.prop(nst, "after_render")
-        _fill(layout.operator(NST_OT_stylize_animation.bl_idname, icon="RENDER_ANIMATION"), nst)
+        layout.prop(nst, "temporal_coherence")
+        op = _fill(layout.operator(NST_OT_stylize_animation.bl_idname, icon="RENDER_ANIMATION"), nst)
+        op.temporal_coherence = nst.temporal_coherence
         _progress(layout)
 
 

@@ -47,6 +47,10 @@ class NSTSettings(bpy.types.PropertyGroup):
     render_style_name: StringProperty(name="Style", search=search_style_names,
                                       description="StyleBank style (built-in or learned) when the "
                                       "method is StyleBank")
+    temporal_coherence: FloatProperty(
+        name="Temporal Coherence", min=0.0, max=1.0, default=0.75,
+        description="Animations: follow each frame's motion vectors so strokes stay on the "
+        "surfaces and still parts do not flicker; 0 stylizes every frame on its own")
     after_render: BoolProperty(name="After Each Render", default=False,
                                description="Stylize every still render into 'Render_styled'")
 

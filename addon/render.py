@@ -3,14 +3,14 @@ render_complete handler)."""
 
 from __future__ import annotations
 
-import os
 
 import bpy
 import numpy as np
-from bpy.props import BoolProperty, IntProperty, StringProperty
+from bpy.props import BoolProperty
 
 from . import jobs, pixels
-from .engine import UserError
+from .animation import animation_frames, check_coherence, frame_props, frame_range
+from .compositor import render_passes
 from .operators import STYLED_SUFFIX, read_settings, style_props, stylize_work
 
 
@@ -42,45 +42,31 @@ class NST_OT_stylize_render(jobs.JobOperator, bpy.types.Operator):
 
 
 @style_props
+@frame_props("//nst_frames/")
 class NST_OT_stylize_animation(jobs.JobOperator, bpy.types.Operator):
-    """Render a frame range and stylize every frame into an image sequence (same style
-    statistics on every frame)"""
+    """Render a frame range and stylize every frame into an image sequence; with Temporal
+    Coherence each frame follows the previous one along Blender's motion vectors"""
 
     bl_idname = "nst.stylize_animation"
     bl_label = "Stylize Animation"
     label = "Stylize Animation"
 
-    frame_start: IntProperty(name="Start", default=-1, description="-1: the scene's start")
-    frame_end: IntProperty(name="End", default=-1, description="-1: the scene's end")
-    directory: StringProperty(name="Folder", subtype="DIR_PATH", default="//nst_frames/")
-
     def job(self, context):
         scene = context.scene
-        start = scene.frame_start if self.frame_start < 0 else self.frame_start
-        end = scene.frame_end if self.frame_end < 0 else self.frame_end
-        if end < start:
-            raise UserError(f"frame range {start}..{end} is empty")
-        if self.directory.startswith("//") and not bpy.data.filepath:
-            raise UserError(f"the output folder {self.directory} is relative to the .blend file, "
-                            "which is not saved yet; save it first, or give an absolute folder")
-        folder = bpy.path.abspath(self.directory)
-        os.makedirs(folder, exist_ok=True)
+        frames, folder = frame_range(self, scene)
+        coherence = check_coherence(scene, self.temporal_coherence)
         settings = read_settings(self)      # one style, encoded once: identical statistics per frame
-        current = scene.frame_current
-        try:
-            for frame in range(start, end + 1):
-                scene.frame_set(frame)
-                if frame > start:
-                    self.kept = f"frames {start}–{frame - 1} written to {folder}, stopped at {frame}"
-                px = render_to_array(scene)
-                result = yield stylize_work(px, settings)
-                path = os.path.join(folder, f"frame_{frame:04d}.png")
-                partial = path + ".partial.png"     # a frame appears whole or not at all
-                pixels.save_png(result, partial)
-                os.replace(partial, path)
-        finally:
-            scene.frame_set(current)
-        self.report({"INFO"}, f"wrote frames {start}..{end} to {folder}")
+        yield from animation_frames(self, scene, frames, folder, lambda: _render_frame(
+            context, coherence is not None), lambda frame: stylize_work(
+                frame[0], settings, coherence=coherence, vector=frame[1], depth=frame[2]))
+
+
+def _render_frame(context, motion: bool):
+    """Render the current frame: (the Render Result as sRGB straight, its Vector pass, depth)."""
+    if not motion:
+        return render_to_array(context.scene), None, None
+    _, _, vector, depth = render_passes(context.scene, context.view_layer, [], motion=True)
+    return pixels.read_render_result(context.scene), vector, depth
 
 
 def _show(context, image) -> None:

@@ -11,6 +11,8 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from . import __version__
 from .errors import NSTError
 from .images import load_image, save_image
@@ -116,6 +118,105 @@ def cmd_evaluate(args) -> int:
         for r in rows:
             print(f"{r['output']:<40} {r['style_gain']:>10.3f} {r['gram_gain']:>9.3f} "
                   f"{r['content_distance']:>12.3f} {r['style_distance']:>10.2f}")
+    return 0
+
+
+def _sequence(pattern: str, what: str) -> list[Path]:
+    """The files of ``pattern`` (a glob, or a folder: every file in it) in frame order: by the
+    last number in the name, then by name."""
+    import glob
+    import re
+
+    folder = Path(pattern)
+    paths = sorted(folder.iterdir()) if folder.is_dir() else [Path(p) for p in glob.glob(pattern)]
+    paths = [p for p in paths if p.is_file()]
+    if not paths:
+        raise NSTError(f"{what} {pattern}: no files; give a folder or a pattern like 'frames/image_*.png'")
+
+    def key(p: Path):
+        numbers = re.findall(r"\d+", p.stem)
+        return (int(numbers[-1]) if numbers else -1, p.name)
+    return sorted(paths, key=key)
+
+
+def _frame(path: Path):
+    """A frame: PNG/JPEG/TIFF as sRGB, EXR as Blender's scene-linear render (premultiplied),
+    converted to sRGB straight."""
+    from . import color
+    from .images import load_exr
+
+    if path.suffix.lower() != ".exr":
+        return load_image(path)
+    px = load_exr(path)
+    if px.shape[2] == 4:
+        px = color.unpremultiply(px)
+    px[..., :3] = color.linear_to_srgb(px[..., :3])
+    return np.clip(px, 0.0, 1.0)
+
+
+def _passes(args, count: int):
+    from .images import load_exr
+
+    vectors = [load_exr(p) for p in _sequence(args.vectors, "--vectors")]
+    depths = [load_exr(p)[..., 0] for p in _sequence(args.depth, "--depth")] if args.depth else None
+    if len(vectors) != count or (depths is not None and len(depths) != count):
+        raise NSTError(f"{count} frames but {len(vectors)} vector passes"
+                       + (f" and {len(depths)} depth passes" if depths is not None else "")
+                       + "; give one of each per frame, in the same order")
+    return vectors, depths
+
+
+def cmd_stylize_frames(args) -> int:
+    from .temporal import Coherence
+
+    paths = _sequence(args.frames, "frames")
+    vectors, depths = _passes(args, len(paths)) if args.vectors else (None, None)
+    if args.coherence > 0 and vectors is None:
+        raise NSTError("temporal coherence follows Blender's motion vectors: give --vectors "
+                       "(the Vector pass of every frame as EXR), or --coherence 0")
+    out = Path(args.output)
+    if out.exists() and any(out.resolve() == p.parent.resolve() for p in paths):
+        raise NSTError(f"output folder {out} holds the input frames; choose another -o folder "
+                       "(inputs are never overwritten)")
+    bank = args.method == "stylebank"
+    styles = list(args.style) if bank else [load_image(s) for s in args.style]
+    rt = get_runtime(args.models, args.device, args.threads)
+    coherence = Coherence(args.coherence)
+    written = []
+    try:
+        for i, path in enumerate(paths):
+            result = coherence.stylize(_frame(path), styles, args.method, alpha=args.alpha,
+                                       vector=None if vectors is None else vectors[i],
+                                       depth=None if depths is None else depths[i],
+                                       style_size=args.style_size, runtime=rt)
+            written.append(save_image(out / f"{path.stem}.png", result.image))
+            print(f"frame {i + 1}/{len(paths)}: {written[-1]} ({result.seconds:.2f} s)", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"nst: cancelled; {len(written)} of {len(paths)} frames written to {out}, each "
+              "complete" if written else "nst: cancelled; no frame written", file=sys.stderr)
+        return EXIT_ERROR
+    print(json.dumps({"frames": len(written), "output": str(out)}) if args.json
+          else f"wrote {len(written)} frames to {out}")
+    return 0
+
+
+def cmd_evaluate_frames(args) -> int:
+    from .metrics import evaluate_frames
+
+    plain = [_frame(p) for p in _sequence(args.plain, "plain frames")]
+    stylized = [_frame(p) for p in _sequence(args.stylized, "stylized frames")]
+    if len(plain) != len(stylized):
+        raise NSTError(f"{len(plain)} plain frames but {len(stylized)} stylized ones")
+    vectors, depths = _passes(args, len(plain))
+    scores = evaluate_frames(plain, stylized, vectors, depths)
+    if args.json:
+        print(json.dumps(scores, indent=2))
+    else:
+        print(f"warping error: plain {scores['warping_error_plain']:.5f}, stylized "
+              f"{scores['warping_error']:.5f}, ratio {scores['warping_ratio']:.2f}")
+        print(f"still-region frame difference (0-255, {scores['still_fraction']:.0%} of the pixels): "
+              f"plain {scores['still_difference_plain']:.2f}, stylized {scores['still_difference']:.2f}, "
+              f"ratio {scores['still_ratio']:.2f}")
     return 0
 
 
@@ -231,6 +332,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("stylize-frames", help="stylize an image sequence without flicker, following "
+                       "Blender's Vector passes")
+    p.add_argument("frames", help="folder or pattern of frames (PNG/JPEG, or EXR renders)")
+    p.add_argument("--vectors", help="folder or pattern of the frames' Vector passes (EXR)")
+    p.add_argument("--depth", help="folder or pattern of the frames' Depth passes (EXR): sharper "
+                   "occlusion")
+    p.add_argument("--coherence", type=float, default=0.75,
+                   help="temporal coherence 0..1 (0: each frame on its own; default 0.75)")
+    p.add_argument("--style", action="append", required=True,
+                   help="style image (or StyleBank style name)")
+    p.add_argument("--method", default="wct", help=f"one of {', '.join(METHODS)} (default wct)")
+    p.add_argument("--alpha", type=float, default=1.0, help="style strength 0..1 (default 1)")
+    p.add_argument("--style-size", type=int, default=512, help="long side of styles (default 512)")
+    p.add_argument("--device", default="auto", choices=DEVICES)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--models", default=None)
+    p.add_argument("-o", "--output", required=True, help="output folder: one PNG per frame")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_stylize_frames)
+
+    p = sub.add_parser("evaluate-frames", help="flicker of a stylized sequence: warping error "
+                       "and still-region difference, against the plain render")
+    p.add_argument("plain", help="folder or pattern of the plain frames")
+    p.add_argument("stylized", help="folder or pattern of the stylized frames")
+    p.add_argument("--vectors", required=True, help="folder or pattern of the Vector passes (EXR)")
+    p.add_argument("--depth", help="folder or pattern of the Depth passes (EXR)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_evaluate_frames)
 
     p = sub.add_parser("info", help="list models, providers and versions")
     p.add_argument("--models", default=None)

@@ -33,10 +33,11 @@ def usable(rt, source: np.ndarray, masks, regions: bool, seamless: bool, tiles: 
             and all(rt.store.has(name) for name in (PREP[source.dtype],) + GRAPHS))
 
 
-def run(rt, job, source: np.ndarray, method, stages, styles, weights, alpha: float) -> np.ndarray:
+def run(rt, job, source: np.ndarray, method, stages, styles, weights, alpha: float,
+        statistics=None) -> np.ndarray:
     """Stylize ``source`` (H×W×3 or ×4, checked) through ``stages`` of ``method``
     (methods.py); returns H×W×3 float32 in [0, 1]. ``styles`` are the method's prepared styles
-    (images, or StyleBank's banks)."""
+    (images, or StyleBank's banks); ``statistics`` as in pipeline.stylize."""
     h, w = source.shape[:2]
     size = np.array([h, w], np.int64)
     pad = -size % tiling.ALIGN                          # rows and columns up to the ALIGN grid
@@ -53,6 +54,8 @@ def run(rt, job, source: np.ndarray, method, stages, styles, weights, alpha: flo
         core = -(-size // factor)                      # the feature map's h×w, rounded up
         m = rt.session("moments").run_bound({"features": f, "size": core}, ("mean", "gram"))
         whole = Moments.from_centred(int(core[0] * core[1]), m["mean"], m["gram"])
+        if statistics is not None:
+            whole = statistics((k, "whole"), whole)
         job.step(f"level {stage.level}: stylize")
         mapping = method.mapping(rt, styles, stats, whole, [None] * len(styles))
         g = mapping.apply_device(rt, f, weights, alpha)

@@ -102,6 +102,30 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
                          f"({exc})") from exc
 
 
+def load_exr(path: str | os.PathLike) -> np.ndarray:
+    """An OpenEXR file as Blender writes renders and passes -> float32 H×W×C as stored
+    (scene-linear, HDR values kept), top row first: RGBA or RGB in that order, a vector as
+    XYZW, a single channel (depth) as H×W×1. Needs the OpenEXR package."""
+    try:
+        import OpenEXR
+    except ImportError as exc:
+        raise ImageError(f"{path}: reading EXR files needs the OpenEXR package; "
+                         "pip install OpenEXR") from exc
+    path = Path(path)
+    if not path.is_file():
+        raise ImageError(f"{path}: no such file")
+    try:
+        with OpenEXR.File(str(path)) as f:
+            channels = {name: np.asarray(c.pixels, np.float32) for name, c in f.channels().items()}
+    except Exception as exc:        # OpenEXR raises bare RuntimeErrors and others
+        raise ImageError(f"{path}: cannot read as OpenEXR ({exc})") from exc
+    for name in ("RGBA", "RGB", "XYZW", "XYZ"):
+        if name in channels and channels[name].ndim == 3:
+            return channels[name]
+    order = [n for n in "RGBAXYZWV" if n in channels] or sorted(channels)
+    return np.stack([channels[n] if channels[n].ndim == 2 else channels[n][..., 0] for n in order], -1)
+
+
 def _pil_to_array(im) -> np.ndarray:
     if im.width == 0 or im.height == 0:
         raise ImageError(f"image is empty (size {im.width}×{im.height})")

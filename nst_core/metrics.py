@@ -19,6 +19,7 @@ import numpy as np
 
 from .images import check_array, fit_long_side, resize, to_nchw
 from .runtime import Runtime, get_runtime
+from .temporal import warp
 
 METRIC_SIZE = 512
 FEATURES = "features"
@@ -107,23 +108,6 @@ def evaluate(content: np.ndarray, style: np.ndarray, output: np.ndarray, *,
 
 # -- temporal coherence of a frame sequence --------------------------------------------------
 
-def warp(image: np.ndarray, flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Backward warp: out(p) = image(p + flow(p)), bilinear; flow is H×W×2 in pixels (x, y).
-    Returns the warped image and where its sample fell inside the image (H×W bool)."""
-    h, w = image.shape[:2]
-    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
-    sx, sy = x + flow[..., 0], y + flow[..., 1]
-    inside = (sx >= 0) & (sx <= w - 1) & (sy >= 0) & (sy <= h - 1)
-    sx, sy = np.clip(sx, 0, w - 1), np.clip(sy, 0, h - 1)
-    x0, y0 = np.floor(sx).astype(int), np.floor(sy).astype(int)
-    x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
-    fx, fy = (sx - x0)[..., None], (sy - y0)[..., None]
-    img = image.astype(np.float64)
-    top = img[y0, x0] * (1 - fx) + img[y0, x1] * fx
-    bottom = img[y1, x0] * (1 - fx) + img[y1, x1] * fx
-    return (top * (1 - fy) + bottom * fy).astype(np.float32), inside
-
-
 def warping_error(frames: list[np.ndarray], flows: list[np.ndarray],
                   masks: list[np.ndarray] | None = None) -> float:
     """Lai et al. 2018's warping error of a sequence in [0, 1]: the mean over t ≥ 1 of
@@ -141,8 +125,44 @@ def warping_error(frames: list[np.ndarray], flows: list[np.ndarray],
     return float(np.mean(errors))
 
 
-def still_difference(frames: list[np.ndarray], still: np.ndarray) -> float:
+def still_difference(frames: list[np.ndarray], still) -> float:
     """Mean |frame t − frame t−1| over the pixels of ``still`` (H×W bool: a region that does not
-    move), on the 0–255 scale: how much a sequence flickers where nothing happens."""
-    diffs = [np.abs(b.astype(np.float64) - a)[still].mean() for a, b in zip(frames, frames[1:])]
-    return float(np.mean(diffs) * 255)
+    move, or a list of T − 1 such masks, one per pair), on the 0–255 scale: how much a sequence
+    flickers where nothing happens."""
+    masks = still if isinstance(still, (list, tuple)) else [still] * (len(frames) - 1)
+    diffs = [np.abs(b.astype(np.float64) - a)[m].mean() for a, b, m in zip(frames, frames[1:], masks)
+             if m.any()]
+    return float(np.mean(diffs) * 255) if diffs else 0.0
+
+
+STILL_PX = 0.01     # a pixel whose vectors are all below this (pixels per frame) does not move
+
+
+def evaluate_frames(plain: list[np.ndarray], stylized: list[np.ndarray], vectors: list[np.ndarray],
+                    depths: list[np.ndarray] | None = None) -> dict:
+    """Flicker of a stylized sequence against the plain render it came from (both H×W×3 in
+    [0, 1], sRGB), with Blender's Vector passes as the flow (and its depths for occlusion):
+    Lai et al.'s warping error of each and their ratio, and the still-region frame difference
+    (pixels that do not move between two frames, by their vectors) of each and their ratio."""
+    from . import temporal
+
+    if not len(plain) == len(stylized) == len(vectors) >= 2:
+        raise ValueError(f"need T >= 2 plain frames, stylized frames and vector passes, got "
+                         f"{len(plain)}, {len(stylized)} and {len(vectors)}")
+    motion = [temporal.flows(v) for v in vectors]
+    depths = depths or [None] * len(vectors)
+    flows, masks, still = [], [], []
+    for t in range(1, len(vectors)):
+        flows.append(motion[t][0])
+        masks.append(temporal.valid(motion[t][0], motion[t - 1][1], depths[t], depths[t - 1]) > 0.5)
+        still.append((np.abs(vectors[t][..., :4]).max(-1) < STILL_PX)
+                     & (np.abs(vectors[t - 1][..., :4]).max(-1) < STILL_PX))
+    plain = [np.asarray(f[..., :3], np.float32) for f in plain]
+    stylized = [np.asarray(f[..., :3], np.float32) for f in stylized]
+    we_plain, we = warping_error(plain, flows, masks), warping_error(stylized, flows, masks)
+    sd_plain, sd = still_difference(plain, still), still_difference(stylized, still)
+    return {"warping_error_plain": we_plain, "warping_error": we,
+            "warping_ratio": we / we_plain if we_plain > 0 else float("inf"),
+            "still_difference_plain": sd_plain, "still_difference": sd,
+            "still_ratio": sd / sd_plain if sd_plain > 0 else float("inf"),
+            "still_fraction": float(np.mean([m.mean() for m in still]))}

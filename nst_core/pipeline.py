@@ -68,6 +68,7 @@ class Request:
     work_size: int | None = None
     memory_budget: int = MEMORY_BUDGET
     tile_size: int | None = None
+    statistics: Callable | None = None   # (key, Moments) -> Moments: temporal.Coherence.smooth
 
 
 class _Job:
@@ -94,7 +95,7 @@ def stylize(content: np.ndarray, styles, method: str = "wct", *,
             decoder: str | None = None, transform: str | None = None, seamless: bool = False,
             work_size: int | None = None, memory_budget: int = MEMORY_BUDGET,
             tile_size: int | None = None, device: str = "auto", threads: int | None = None,
-            models_dir=None, runtime: Runtime | None = None,
+            models_dir=None, runtime: Runtime | None = None, statistics: Callable | None = None,
             progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> StyleResult:
     """Stylize ``content`` with one or more ``styles``.
 
@@ -120,6 +121,9 @@ def stylize(content: np.ndarray, styles, method: str = "wct", *,
     size.
     memory_budget: bytes the call may use; larger images are processed in overlapping tiles
     (statistics stay global, so tiles agree). tile_size forces tiles of at most that many pixels.
+    statistics(key, moments) -> moments sees every content statistic a transform is computed
+    from (key: stage index and "whole" or the style's index) and returns the one to use:
+    ``temporal.Coherence.smooth`` averages them over the frames of an animation.
     progress(fraction, message) is called as work proceeds; when cancel() returns True the call
     raises CancelledError and returns nothing.
     Returns a StyleResult whose ``image`` has the content's size (×4 with its alpha unchanged).
@@ -130,6 +134,7 @@ def stylize(content: np.ndarray, styles, method: str = "wct", *,
                        alpha=alpha, preserve_color=preserve_color, levels=levels,
                        style_size=style_size, decoder=decoder, transform=transform, seamless=seamless,
                        work_size=work_size, memory_budget=memory_budget, tile_size=tile_size)
+    request = replace(request, statistics=statistics)
     h, w = request.source.shape[:2]
     if request.work_size is not None and max(h, w) > request.work_size:
         out = _at_work_size(rt, request, progress, cancel)
@@ -231,7 +236,8 @@ def _stylize(rt: Runtime, request: Request, progress: ProgressFn | None,
     try:
         if (styles and rt.device.name in FUSED_DEVICES and fused.usable(
                 rt, source, masks, request.regions, request.seamless, len(tiles))):
-            rgb = fused.run(rt, job, source, method, request.stages, styles, weights, request.alpha)
+            rgb = fused.run(rt, job, source, method, request.stages, styles, weights, request.alpha,
+                            request.statistics)
             rgb = _preserve_color(rgb, to_rgb(source)) if request.preserve_color else rgb
             return rgb if not has_alpha else np.concatenate([rgb, np.zeros((h, w, 1), np.float32)], 2)
 
@@ -349,6 +355,10 @@ def _run(rt, job, request: Request, styles, weights, masks, tiles, dtype, cache_
                         m = downsample_mask(tile.read(mask), factor)[tile.core(factor)]
                         part = moments(flat, m.reshape(-1))
                         region_moments[i] = part if region_moments[i] is None else region_moments[i] + part
+            if request.statistics is not None:
+                whole = request.statistics((k, "whole"), whole)
+                region_moments = [None if r is None else request.statistics((k, i), r)
+                                  for i, r in enumerate(region_moments)]
             mapping = method.mapping(rt, styles, stats, whole, region_moments,
                                      np.concatenate(sample) if sample else None)
         if len(tiles) > 1:

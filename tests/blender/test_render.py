@@ -75,15 +75,15 @@ def animation_cancelled():
     jobs = addon_module("jobs")
     folder = os.path.join(env.work, "cancelled")
 
-    def cancel_at_two(scene, *_):
-        if scene.frame_current == 2:
+    def cancel_at_two(scene, *_):       # after frame 2's render (the motion vectors' render
+        if scene.frame_current == 2:    # visits frame 2 while it renders frame 1)
             jobs.STATE.cancel.set()
-    bpy.app.handlers.frame_change_post.append(cancel_at_two)
+    bpy.app.handlers.render_post.append(cancel_at_two)
     try:
         r = bpy.ops.nst.stylize_animation(style_path=env.style, method="ADAIN", frame_start=1,
                                           frame_end=3, directory=folder + os.sep)
     finally:
-        bpy.app.handlers.frame_change_post.remove(cancel_at_two)
+        bpy.app.handlers.render_post.remove(cancel_at_two)
     files = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
     first = bpy.data.images.load(os.path.join(folder, "frame_0001.png")) if "frame_0001.png" in files else None
     size = list(first.size) if first else None

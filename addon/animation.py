@@ -1,0 +1,80 @@
+"""What the animation operators share (Stylize Animation, Apply Styles to Animation): the
+frame range and folder, the temporal coherence and what it needs of the scene, and the frame
+loop that writes each frame whole and says truthfully what a cancel left."""
+
+from __future__ import annotations
+
+import os
+
+import bpy
+from bpy.props import FloatProperty, IntProperty, StringProperty
+
+from . import pixels
+from .engine import Coherence, UserError
+
+
+def frame_props(folder: str, coherence: bool = True):
+    """The frame range and output folder every animation operator takes (and, with
+    ``coherence``, its own Temporal Coherence; else the scene's is used)."""
+    def add(cls):
+        cls.__annotations__.update({
+            "frame_start": IntProperty(name="Start", default=-1, description="-1: the scene's start"),
+            "frame_end": IntProperty(name="End", default=-1, description="-1: the scene's end"),
+            "directory": StringProperty(name="Folder", subtype="DIR_PATH", default=folder),
+        })
+        if coherence:
+            cls.__annotations__["temporal_coherence"] = FloatProperty(
+                name="Temporal Coherence", min=0.0, max=1.0, default=0.75,
+                description="Follow the motion vectors so strokes stay on the surfaces; 0 "
+                "stylizes every frame on its own")
+        return cls
+    return add
+
+
+def frame_range(op, scene):
+    """The operator's frames (-1: the scene's) and its output folder, checked and made."""
+    start = scene.frame_start if op.frame_start < 0 else op.frame_start
+    end = scene.frame_end if op.frame_end < 0 else op.frame_end
+    if end < start:
+        raise UserError(f"frame range {start}..{end} is empty")
+    if op.directory.startswith("//") and not bpy.data.filepath:
+        raise UserError(f"the output folder {op.directory} is relative to the .blend file, "
+                        "which is not saved yet; save it first, or give an absolute folder")
+    folder = bpy.path.abspath(op.directory)
+    os.makedirs(folder, exist_ok=True)
+    return range(start, end + 1), folder
+
+
+def check_coherence(scene, strength: float):
+    """A Coherence for the animation, or None at strength 0; what would stop the motion vectors
+    from being rendered is said before the first frame."""
+    if strength <= 0:
+        return None
+    if scene.render.use_motion_blur:
+        raise UserError("Temporal Coherence follows Blender's motion vectors, which are not rendered "
+                        "with Motion Blur on; turn Motion Blur off, or set Temporal Coherence to 0")
+    if not scene.render.use_compositing:
+        raise UserError("Compositing is off (Output Properties › Post Processing): Temporal "
+                        "Coherence reads the motion vectors through the compositor; turn it on, "
+                        "or set Temporal Coherence to 0")
+    return Coherence(strength)
+
+
+def animation_frames(op, scene, frames, folder: str, render, work):
+    """Job body shared by the animation operators: for each frame render() on the main thread,
+    yield work(rendered) to the worker and write what comes back (sRGB straight) as
+    frame_####.png, whole or not at all; ``op.kept`` names the frames already written."""
+    current = scene.frame_current
+    try:
+        for frame in frames:
+            scene.frame_set(frame)
+            if frame > frames.start:
+                op.kept = f"frames {frames.start}–{frame - 1} written to {folder}, stopped at {frame}"
+            result = yield work(render())
+            path = os.path.join(folder, f"frame_{frame:04d}.png")
+            partial = path + ".partial.png"     # a frame appears whole or not at all
+            pixels.save_png(result, partial)
+            os.replace(partial, path)
+    finally:
+        scene.frame_set(current)
+    op.report({"INFO"}, f"wrote frames {frames.start}..{frames.stop - 1} to {folder}")

@@ -1,0 +1,213 @@
+"""Frame sequences without flicker: flow from Blender's Vector pass, where it can be trusted,
+and the state that carries one stylized frame into the next.
+
+Blender renders exact motion vectors (the Vector pass), so nothing here estimates flow. Its
+four channels, measured on a scene whose motion is known (tests/blender/test_temporal.py), are
+in raster pixels with y pointing up:
+
+    (x_prev − x, y_prev − y, x − x_next, y − y_next)
+
+for the surface seen at pixel (x, y) of frame t: the first pair points to where that surface
+was in frame t − 1, the second pair away from where it will be in frame t + 1. ``flows`` turns
+them into flows in image coordinates (x right, y down, rows top first, as every array here).
+
+Coherence works on two levels (docs/animation.md has the measurements behind the choice):
+
+- the content statistics each stage's transform is computed from are an exponential moving
+  average over frames (``Coherence.smooth``, the pipeline's ``statistics`` hook), so a moving
+  object no longer changes WCT's whitening of the whole picture and repaints still regions;
+- the stylized frame is blended with the previous stylized frame warped onto it, only where the
+  warp is valid (``valid``: the surface was visible in the previous frame; forward-backward
+  consistency of Blender's own vectors, and depth), so moving objects carry their strokes with
+  them and disoccluded pixels take the fresh stylization: no ghost trails.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import pipeline
+from .errors import StyleError
+from .features import Moments
+from .images import check_array
+
+FB_RELATIVE = 0.01      # forward-backward consistency (Sundaram et al. 2010, Ruder et al. 2016):
+FB_ABSOLUTE = 0.5       # |f(p + b) + b|² <= 0.01 (|f|² + |b|²) + 0.5 px²
+DEPTH_TOLERANCE = 0.05  # relative change of depth along the flow that still counts as the same surface
+STATISTICS_SHARE = 0.8  # at strength 1: the previous statistics' share in the moving average
+CONTENT_SHARE = 0.9     # at strength 1: the previous (filtered) render's share in what the networks see
+MOTION_PX = 8.0         # the output blend halves where the motion is this many pixels per frame
+BLEND_SHARE = 0.8       # at strength 1: the warped previous frame's share where the warp is valid
+
+
+def flows(vector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Blender's Vector pass (H×W×4, top row first) -> (backward, forward) flows, H×W×2 float32
+    (x, y) in pixels: pixel p of frame t shows what was at p + backward(p) in frame t − 1 and
+    will be at p + forward(p) in frame t + 1. Given three channels (what Blender 4.x's
+    compositor writes) forward is None."""
+    v = np.asarray(vector, np.float32)
+    if v.ndim != 3 or v.shape[2] < 3:
+        raise StyleError(f"a Vector pass has four channels (H×W×4); got shape {v.shape}")
+    backward = np.stack([v[..., 0], -v[..., 1]], axis=-1)
+    if v.shape[2] == 3:             # Blender 4.x's compositor drops the 4th: no forward flow
+        return backward, None
+    forward = np.stack([-v[..., 2], v[..., 3]], axis=-1)
+    return backward, forward
+
+
+def warp(image: np.ndarray, flow: np.ndarray, nearest: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Backward warp: out(p) = image(p + flow(p)), bilinear (or the nearest pixel), float32; flow
+    H×W×2 in pixels (x, y). Returns the warped image (H×W×C, or H×W for H×W input) and where its
+    sample fell inside the image (H×W bool)."""
+    h, w = image.shape[:2]
+    img = np.asarray(image, np.float32).reshape(h * w, -1)
+    sx = np.arange(w, dtype=np.float32)[None, :] + flow[..., 0]
+    sy = np.arange(h, dtype=np.float32)[:, None] + flow[..., 1]
+    inside = (sx >= 0) & (sx <= w - 1) & (sy >= 0) & (sy <= h - 1)
+    np.clip(sx, 0, w - 1, out=sx)
+    np.clip(sy, 0, h - 1, out=sy)
+    if nearest:
+        index = (np.rint(sy).astype(np.int32) * w + np.rint(sx).astype(np.int32)).reshape(-1)
+        return img[index].reshape(image.shape), inside
+    x0, y0 = np.minimum(sx.astype(np.int32), w - 2 if w > 1 else 0), np.minimum(sy.astype(np.int32), h - 2 if h > 1 else 0)
+    fx, fy = (sx - x0).reshape(-1, 1), (sy - y0).reshape(-1, 1)
+    i00 = (y0 * w + x0).reshape(-1)
+    dx, dy = (1 if w > 1 else 0), (w if h > 1 else 0)
+    top = img[i00] * (1 - fx) + img[i00 + dx] * fx
+    bottom = img[i00 + dy] * (1 - fx) + img[i00 + dy + dx] * fx
+    out = top * (1 - fy) + bottom * fy
+    return out.reshape(image.shape), inside
+
+
+def valid(backward: np.ndarray, previous_forward: np.ndarray, depth: np.ndarray | None = None,
+          previous_depth: np.ndarray | None = None) -> np.ndarray:
+    """Where frame t − 1 warped onto frame t by ``backward`` shows the same surface (H×W
+    float32, 1 or 0): the sample lands inside the image, the previous frame's forward flow
+    there comes back to p (it does not where the surface was hidden, or at a motion edge), and,
+    with both depths given, the depth there is that of p within DEPTH_TOLERANCE."""
+    h, w = backward.shape[:2]
+    stack = [] if previous_forward is None else [previous_forward]
+    if depth is not None and previous_depth is not None:
+        stack.append(np.asarray(previous_depth, np.float32).reshape(h, w, 1))
+    if not stack:
+        raise StyleError("validity needs the previous frame's forward flow or both depths")
+    warped, inside = warp(np.concatenate(stack, axis=-1), backward)
+    ok = inside
+    if previous_forward is not None:
+        back = warped[..., :2] + backward
+        ok &= (back ** 2).sum(-1) <= FB_RELATIVE * ((warped[..., :2] ** 2).sum(-1)
+                                                    + (backward ** 2).sum(-1)) + FB_ABSOLUTE
+    if depth is not None and previous_depth is not None:
+        z, zp = np.asarray(depth, np.float32), warped[..., -1]
+        ok &= np.abs(zp - z) <= DEPTH_TOLERANCE * np.maximum(np.abs(z), np.abs(zp))
+    return ok.astype(np.float32)
+
+
+def _normalised(m: Moments) -> Moments:
+    return Moments(1.0, m.sum / m.weight, m.outer / m.weight)
+
+
+class Coherence:
+    """What carries over from one frame to the next, for one sequence stylized in order with
+    the same method and styles. ``strength`` 0 stylizes every frame on its own (today's
+    behaviour), 1 is the most coherent. Use ``smooth`` as ``stylize(statistics=...)`` and pass
+    each stylized frame through ``blend``; ``reset`` at a cut."""
+
+    def __init__(self, strength: float = 0.5, *, content_share: float = CONTENT_SHARE,
+                 output_share: float = BLEND_SHARE, statistics_share: float = STATISTICS_SHARE,
+                 motion_px: float = MOTION_PX):
+        if not np.isfinite(strength) or not 0.0 <= strength <= 1.0:
+            raise StyleError(f"temporal coherence must be between 0 and 1, got {strength}")
+        self.strength = float(strength)
+        self.shares = (content_share * strength, output_share * strength, statistics_share * strength)
+        self.motion_px = motion_px
+        self.reset()
+
+    def reset(self) -> None:
+        self.previous: np.ndarray | None = None
+        self.previous_content: np.ndarray | None = None
+        self._statistics: dict = {}
+        self._motion = None
+
+    def filter_content(self, content: np.ndarray, backward=None, validity=None) -> np.ndarray:
+        """The frame the networks see: the render averaged along the motion with the previous
+        frames where the warp is valid, so render noise that changes every frame (an animated
+        seed) does not change the strokes. At strength 0 the content itself."""
+        share = self.shares[0]
+        if share <= 0:
+            return content
+        rgb, alpha = check_array(content, "content")
+        if (self.previous_content is not None and backward is not None
+                and self.previous_content.shape == rgb.shape):
+            warped, inside = warp(self.previous_content, backward, nearest=True)
+            a = inside.astype(np.float32) * share
+            if validity is not None:
+                a *= validity
+            rgb = rgb + a[..., None] * (warped - rgb)
+        self.previous_content = rgb
+        return rgb if alpha is None else np.concatenate([rgb, alpha[..., None]], axis=-1)
+
+    def smooth(self, key, m: Moments) -> Moments:
+        """The content statistics ``m`` of this frame under ``key`` (stage, region), averaged
+        with the previous frames': what the transform of this frame is computed from."""
+        if m is None or m.weight <= 0:
+            return m
+        share = self.shares[2]
+        prev = self._statistics.get(key)
+        now = _normalised(m)
+        if prev is not None and share > 0:
+            now = Moments(1.0, share * prev.sum + (1 - share) * now.sum,
+                          share * prev.outer + (1 - share) * now.outer)
+        self._statistics[key] = now
+        return Moments(m.weight, now.sum * m.weight, now.outer * m.weight)
+
+    def blend(self, frame: np.ndarray, backward: np.ndarray | None = None,
+              validity: np.ndarray | None = None, where: np.ndarray | None = None) -> np.ndarray:
+        """This frame's stylization (H×W×3 or ×4; alpha passes through) blended with the
+        previous result warped onto it by ``backward``, where ``validity`` (and ``where``, e.g.
+        the union of the style masks) allows; remembered for the next frame. The first frame,
+        a frame without flow and strength 0 come back unchanged."""
+        out = frame
+        share = self.shares[1]
+        if (self.previous is not None and backward is not None and share > 0
+                and self.previous.shape[:2] == frame.shape[:2]):
+            warped, inside = warp(self.previous, backward, nearest=True)
+            a = inside.astype(np.float32) * share
+            if self.motion_px:
+                a /= 1.0 + (backward ** 2).sum(-1) / self.motion_px ** 2
+            if validity is not None:
+                a *= validity
+            if where is not None:
+                a *= np.clip(where, 0.0, 1.0)
+            out = np.array(frame, np.float32)
+            rgb = out[..., :3]
+            rgb += a[..., None] * (warped - rgb)
+        self.previous = np.array(out[..., :3], np.float32)
+        return out
+
+    def motion(self, vector: np.ndarray | None, depth: np.ndarray | None = None):
+        """This frame's backward flow and validity from its Vector pass (and depth) and the
+        previous frame's; (None, None) for the first frame or a frame without vectors."""
+        if vector is None:
+            self._motion = None
+            return None, None
+        backward, forward = flows(vector)
+        previous, self._motion = self._motion, (backward.shape, forward, depth)
+        if previous is None or previous[0] != backward.shape:
+            return None, None
+        if previous[1] is None and (depth is None or previous[2] is None):
+            return None, None           # nothing to tell occlusions by: no blending
+        return backward, valid(backward, previous[1], depth, previous[2])
+
+    def stylize(self, content: np.ndarray, styles, method: str = "wct", *,
+                vector: np.ndarray | None = None, depth: np.ndarray | None = None,
+                where: np.ndarray | None = None, **options) -> pipeline.StyleResult:
+        """``pipeline.stylize`` of the next frame (``options`` as there) with its Vector pass
+        and depth as Blender rendered them (top row first; None: a cut, nothing carries over):
+        the render filtered along the motion, its statistics smoothed, the result blended."""
+        backward, validity = self.motion(vector, depth)
+        content = self.filter_content(content, backward, validity)
+        result = pipeline.stylize(content, styles, method,
+                                  statistics=self.smooth if self.strength > 0 else None, **options)
+        result.image = self.blend(result.image, backward, validity, where)
+        return result

@@ -1,0 +1,147 @@
+"""Flicker of the three methods on a rendered sequence, with Temporal Coherence off and on.
+
+The sequence is the scene of tests/blender/test_animation.py (camera pan for the first half,
+then still, a sphere rolling across, Cycles with an animated seed), rendered by the installed
+extension through its own pass route in Blender (bpy from the dev venv):
+
+    python scripts/animation_eval.py --size 320x240 --frames 24 --out build/animation
+    python scripts/animation_eval.py --size 1280x720 --frames 12 --methods adain --out build/animation720
+
+For each method and coherence: Lai et al.'s warping error and the still-region frame
+difference as ratios to the plain render (nst_core.metrics.evaluate_frames), the warping error
+on the moving sphere (pixels that move while the camera is still), each frame's style gain
+against the same frame stylized alone (worst and mean difference), and the cost of coherence:
+median seconds per frame with and without it, measured in alternation on the same frames.
+Writes animation.md, animation.json and crop.png (the sphere: plain, alone, coherent).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data"
+STYLE = "vangogh_starry_night"
+os.environ.setdefault("NST_MODELS_DIR", str(ROOT / "build" / "models"))
+
+
+def render(size: str, frames: int, work: Path) -> Path:
+    """The test's scene rendered by the extension in Blender: an .npz of frames (sRGB),
+    Vector passes and depths."""
+    sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "blender")]
+    import extension
+    zip_path = extension.build(extension.python_version(), work / "dist")
+    (work / "home").mkdir(exist_ok=True)
+    (work / "work").mkdir(exist_ok=True)
+    env = {**extension.isolated_env(work / "home"), "NST_MOTION_SIZE": size,
+           "NST_MOTION_FRAMES": str(frames)}
+    r = subprocess.run([extension.BLENDER_PYTHON, str(ROOT / "tests" / "blender" / "harness.py"),
+                        str(zip_path), str(extension.STYLE), str(work / "work"), "test_init",
+                        "test_animation"], capture_output=True, text=True, env=env, timeout=3600)
+    lines = [x for x in r.stdout.splitlines() if x.startswith("NST-RESULTS ")]
+    if not lines:
+        raise SystemExit(f"Blender printed no results:\n{r.stderr[-3000:]}")
+    facts = json.loads(lines[-1][len("NST-RESULTS "):])
+    if "error" in facts["motion_sequence"]:
+        raise SystemExit(facts["motion_sequence"]["error"])
+    return Path(facts["motion_sequence"]["path"])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--size", default="320x240")
+    ap.add_argument("--frames", type=int, default=24)
+    ap.add_argument("--sequence", type=Path, help="an .npz from an earlier run instead of rendering")
+    ap.add_argument("--methods", default="wct,adain,stylebank")
+    ap.add_argument("--coherence", default="0,0.5,0.75,1")
+    ap.add_argument("--gain-every", type=int, default=3, help="style gain on every n-th frame")
+    ap.add_argument("--out", type=Path, default=ROOT / "build" / "animation")
+    args = ap.parse_args()
+
+    from nst_core import load_image, metrics, runtime, temporal
+    from nst_core.images import save_image
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    seq = args.sequence or render(args.size, args.frames, Path(tempfile.mkdtemp(prefix="nst_anim_")))
+    data = np.load(seq)
+    frames, vectors, depths = list(data["frames"]), list(data["vectors"]), list(data["depths"])
+    n = len(frames)
+    style = load_image(DATA / "style" / f"{STYLE}.jpg")[..., :3]
+    rt = runtime.get_runtime()
+    half = n // 2                       # the camera is still from here on
+    moving = [np.abs(v).max(-1) > metrics.STILL_PX for v in vectors]
+    rows, crops = [], []
+    for method in args.methods.split(","):
+        styles = STYLE if method == "stylebank" else style
+        alone, alone_s = [], []
+        for f in frames:
+            t0 = time.perf_counter()
+            alone.append(temporal.Coherence(0).stylize(f, styles, method, runtime=rt).image)
+            alone_s.append(time.perf_counter() - t0)
+        gains_alone = {t: metrics.evaluate(frames[t], style, alone[t], runtime=rt).style_gain
+                       for t in range(0, n, args.gain_every)}
+        for strength in (float(x) for x in args.coherence.split(",")):
+            coherence = temporal.Coherence(strength)
+            out, secs, plain_secs = [], [], []
+            for f, v, d in zip(frames, vectors, depths):
+                t0 = time.perf_counter()
+                out.append(coherence.stylize(f, styles, method, vector=v, depth=d, runtime=rt).image)
+                secs.append(time.perf_counter() - t0)
+                t0 = time.perf_counter()      # the same frame alone, in alternation: the cost
+                temporal.Coherence(0).stylize(f, styles, method, runtime=rt)
+                plain_secs.append(time.perf_counter() - t0)
+            s = metrics.evaluate_frames(frames, out, vectors, depths)
+            obj = [m & (t >= half) for t, m in enumerate(moving)]
+            we_obj = metrics.warping_error(out[half:], [temporal.flows(v)[0] for v in vectors[half + 1:]],
+                                           obj[half + 1:])
+            we_obj_plain = metrics.warping_error(frames[half:], [temporal.flows(v)[0] for v in vectors[half + 1:]],
+                                                 obj[half + 1:])
+            diffs = [gains_alone[t] - metrics.evaluate(frames[t], style, out[t], runtime=rt).style_gain
+                     for t in gains_alone]
+            rows.append({"method": method, "coherence": strength, **s,
+                         "object_warping_ratio": we_obj / we_obj_plain,
+                         "gain_alone": float(np.mean(list(gains_alone.values()))),
+                         "gain_drop_mean": float(np.mean(diffs)), "gain_drop_max": float(np.max(diffs)),
+                         "ms_per_frame": 1000 * statistics.median(secs),
+                         "ms_per_frame_alone": 1000 * statistics.median(plain_secs),
+                         "cost": statistics.median(secs) / statistics.median(plain_secs) - 1})
+            print(json.dumps(rows[-1]), flush=True)
+            if strength in (0.75,):
+                crops.append((method, alone, out))
+    # the sphere in a late frame: plain | alone | coherent, one row per method
+    t = n - 4
+    ys, xs = np.nonzero(moving[t])
+    if len(ys):
+        cy, cx = int(ys.mean()), int(xs.mean())
+        r = max(16, int(1.4 * max(np.ptp(ys), np.ptp(xs)) / 2))
+        box = (slice(max(0, cy - r), cy + r), slice(max(0, cx - r), cx + r))
+        sheet = np.concatenate([np.concatenate([frames[t][box], a[t][box][..., :3], o[t][box][..., :3]], 1)
+                                for _, a, o in crops], 0)
+        save_image(args.out / "crop.png", sheet)
+    (args.out / "animation.json").write_text(json.dumps(rows, indent=2))
+    h, w = frames[0].shape[:2]
+    lines = [f"{n} frames at {w}×{h}, style {STYLE}; ratios are stylized / plain render", "",
+             "| method | coherence | warping ratio | still ratio | sphere warping ratio | style gain drop (mean / worst) | ms/frame (alone) | cost |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['method']} | {r['coherence']:g} | {r['warping_ratio']:.2f} | {r['still_ratio']:.2f} | "
+                     f"{r['object_warping_ratio']:.2f} | {r['gain_drop_mean']:+.3f} / {r['gain_drop_max']:+.3f} | "
+                     f"{r['ms_per_frame']:.0f} ({r['ms_per_frame_alone']:.0f}) | {100 * r['cost']:+.0f} % |")
+    lines.append(f"\nplain render: warping error {rows[0]['warping_error_plain']:.5f}, still-region "
+                 f"difference {rows[0]['still_difference_plain']:.2f}/255 over {rows[0]['still_fraction']:.0%} of the pixels")
+    (args.out / "animation.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,246 @@
+"""addon/animation.py and nst_core/temporal.py in Blender: the Vector pass's conventions, a
+rendered sequence stylized with and without Temporal Coherence, and the animation operators."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+
+import numpy as np
+import pytest
+
+from harness import addon_module, env, error_of, fact, scenario
+
+bpy = pytest.importorskip("bpy")
+
+# scripts/animation_eval.py renders the same scene at other sizes through these
+FRAMES = int(os.environ.get("NST_MOTION_FRAMES", 24))
+SIZE = tuple(int(x) for x in os.environ.get("NST_MOTION_SIZE", "320x240").split("x"))
+
+
+@contextlib.contextmanager
+def _scene(name: str, w: int, h: int, samples: int):
+    """The harness's scene lent out empty: its objects hidden from the render, a collection of
+    our own, our camera, size and samples; all put back afterwards. (A second scene would not
+    do: Blender evaluates the animation of the window's scene only.)"""
+    scene = bpy.context.scene
+    r, c = scene.render, scene.cycles
+    saved = [(r, "resolution_x", r.resolution_x), (r, "resolution_y", r.resolution_y),
+             (r, "resolution_percentage", r.resolution_percentage), (c, "samples", c.samples),
+             (c, "use_animated_seed", c.use_animated_seed), (c, "use_denoising", c.use_denoising),
+             (scene, "camera", scene.camera), (scene, "world", scene.world),
+             (scene, "frame_start", scene.frame_start), (scene, "frame_end", scene.frame_end),
+             (scene, "frame_current", scene.frame_current)]
+    hidden = [o for o in scene.objects if not o.hide_render]
+    for o in hidden:
+        o.hide_render = True
+    collection = bpy.data.collections.new(name)
+    scene.collection.children.link(collection)
+    r.resolution_x, r.resolution_y, r.resolution_percentage, c.samples = w, h, 100, samples
+    bpy.context.preferences.edit.keyframe_new_interpolation_type = "LINEAR"
+    try:
+        yield scene, collection
+    finally:
+        for o in list(collection.objects):
+            bpy.data.objects.remove(o)
+        bpy.data.collections.remove(collection)
+        for o in hidden:
+            o.hide_render = False
+        for owner, attr, value in saved:
+            setattr(owner, attr, value)
+        scene.frame_set(scene.frame_current)
+
+
+def _add(collection, name, data, location=(0, 0, 0), rotation=(0, 0, 0)):
+    obj = bpy.data.objects.new(name, data)
+    obj.location, obj.rotation_euler = location, rotation
+    collection.objects.link(obj)
+    return obj
+
+
+def _cube(collection, name, size, location):
+    import bmesh
+    mesh = bpy.data.meshes.new(name)
+    bm = bmesh.new()
+    bmesh.ops.create_cube(bm, size=size)
+    bm.to_mesh(mesh)
+    bm.free()
+    return _add(collection, name, mesh, location)
+
+
+@scenario(70)
+def vector_pass_convention():
+    """A cube seen by an orthographic camera (10 px per unit) moves +1, +0.5 (right, up) from
+    frame 1 to 2 and +2, 0 from frame 2 to 3: the flows at frame 2 say where it was and will be."""
+    compositor, engine = addon_module("compositor"), addon_module("engine")
+    with _scene("NST vectors", 80, 60, 1) as (scene, col):
+        cam = bpy.data.cameras.new("NST ortho")
+        cam.type, cam.ortho_scale = "ORTHO", 8
+        scene.camera = _add(col, "NST ortho", cam, (0, 0, 10))
+        cube = _cube(col, "NST mover", 1.0, (0, 0, 0))
+        for frame, x, y in ((1, 0, 0), (2, 1, 0.5), (3, 3, 0.5)):
+            cube.location = (x, y, 0)
+            cube.keyframe_insert("location", frame=frame)
+        scene.frame_set(2)
+        _, _, vector, depth = compositor.render_passes(scene, bpy.context.view_layer, [], motion=True)
+    backward, forward = engine.nst_core.temporal.flows(vector)
+    at = (30 - 5, 40 + 10)          # the cube's centre at frame 2, top row first
+    return {"backward": backward[at].tolist(), "blender5": bpy.app.version >= (5, 0, 0),
+            "forward": None if forward is None else forward[at].tolist(),
+            "still": backward[2, 2].tolist(), "depth": float(depth[at])}
+
+
+def test_vector_pass_gives_where_each_pixel_was_and_will_be(facts):
+    f = fact(facts, "vector_pass_convention")
+    assert f["backward"] == pytest.approx([-10, 5], abs=0.01)     # was 10 px left, 5 px lower
+    if f["blender5"]:
+        assert f["forward"] == pytest.approx([20, 0], abs=0.01)
+    else:                           # 4.x's compositor drops the 4th channel: depth tells occlusions
+        assert f["forward"] is None
+    assert f["still"] == [0, 0] and f["depth"] == pytest.approx(9.5, abs=0.01)
+
+
+def _motion_scene(borrowed):
+    """Camera pan (frames 1–12, then still) plus a sphere rolling across, Cycles with an
+    animated seed, checker textures so the strokes have something to hold on to."""
+    scene, col = borrowed
+    scene.cycles.use_animated_seed = True
+    scene.cycles.use_denoising = False
+    scene.frame_start, scene.frame_end = 1, FRAMES
+    scene.world = bpy.data.worlds.new("NST sky")
+    scene.world.color = (0.5, 0.6, 0.8)
+
+    def material(name, color, scale):
+        m = bpy.data.materials.new(name)
+        if bpy.app.version < (5, 0, 0):
+            m.use_nodes = True
+        nodes = m.node_tree.nodes
+        tex = nodes.new("ShaderNodeTexChecker")
+        tex.inputs["Scale"].default_value = scale
+        tex.inputs["Color1"].default_value = color
+        tex.inputs["Color2"].default_value = (0.9, 0.85, 0.7, 1)
+        m.node_tree.links.new(tex.outputs["Color"], nodes["Principled BSDF"].inputs["Base Color"])
+        return m
+    ground = _cube(col, "NST ground", 1.0, (0, 0, -0.5))
+    ground.scale = (30, 30, 1)
+    ground.data.materials.append(material("NST ground", (0.2, 0.5, 0.2, 1), 12))
+    wall = _cube(col, "NST wall", 1.0, (0, 6.5, 3))
+    wall.scale = (30, 1, 8)
+    wall.data.materials.append(material("NST wall", (0.3, 0.3, 0.6, 1), 20))
+    for i, x in enumerate((-4, -1.5, 1.5, 4)):
+        _cube(col, f"NST box {i}", 1.2, (x, 3, 0.6)).data.materials.append(
+            material(f"NST box {i}", (0.7, 0.2, 0.1, 1), 4))
+    import bmesh
+    mesh = bpy.data.meshes.new("NST ball")
+    bm = bmesh.new()
+    bmesh.ops.create_uvsphere(bm, u_segments=32, v_segments=16, radius=0.8)
+    for face in bm.faces:
+        face.smooth = True
+    bm.to_mesh(mesh)
+    bm.free()
+    sphere = _add(col, "NST ball", mesh, (-3, 0, 0.8))
+    sphere.data.materials.append(material("NST ball", (0.9, 0.8, 0.1, 1), 6))
+    sphere.keyframe_insert("location", frame=1)
+    sphere.location = (3, 0, 0.8)
+    sphere.keyframe_insert("location", frame=FRAMES)
+    sun = _add(col, "NST sun", bpy.data.lights.new("NST sun", "SUN"), rotation=(0.6, 0.2, 0.3))
+    sun.data.energy = 3
+    cam = _add(col, "NST camera", bpy.data.cameras.new("NST camera"), (-1, -9, 3.5),
+               (math.radians(78), 0, math.radians(4)))
+    scene.camera = cam
+    cam.keyframe_insert("rotation_euler", frame=1)
+    cam.rotation_euler[2] = math.radians(-4)
+    cam.keyframe_insert("rotation_euler", frame=FRAMES // 2)
+
+
+@scenario(71)
+def motion_sequence():
+    """Render the motion scene with its Vector and Depth passes (the add-on's own route) and
+    keep the frames, as Blender shows them, for the engine-side measurements."""
+    compositor, pixels = addon_module("compositor"), addon_module("pixels")
+    frames, vectors, depths = [], [], []
+    with _scene("NST motion", *SIZE, 16) as borrowed:
+        _motion_scene(borrowed)
+        scene = borrowed[0]
+        for frame in range(1, FRAMES + 1):
+            scene.frame_set(frame)
+            raw, _, vector, depth = compositor.render_passes(scene, bpy.context.view_layer, [], motion=True)
+            frames.append(pixels.linear_to_straight_srgb(raw)[..., :3])
+            vectors.append(vector)
+            depths.append(depth)
+    path = os.path.join(env.work, "motion_sequence.npz")
+    np.savez_compressed(path, frames=np.stack(frames), vectors=np.stack(vectors), depths=np.stack(depths))
+    return {"path": path}
+
+
+@pytest.fixture(scope="module")
+def sequence(facts):
+    data = np.load(fact(facts, "motion_sequence")["path"])
+    return list(data["frames"]), list(data["vectors"]), list(data["depths"])
+
+
+@pytest.mark.parametrize("method", ["wct", "adain", "stylebank"])
+def test_temporal_coherence_on_a_rendered_sequence(sequence, runtime, method):
+    """Coherence cuts the warping error to under a third and keeps the still regions within
+    1.5× of the render's own frame difference; the style stays: each frame's style gain within
+    0.12 of that frame stylized alone (docs/animation.md has the full figures)."""
+    from conftest import DATA
+    from nst_core import load_image, metrics, temporal
+    frames, vectors, depths = sequence
+    style = load_image(DATA / "style" / "vangogh_starry_night.jpg")[..., :3]
+    styles = "vangogh_starry_night" if method == "stylebank" else style     # a bank of that painting
+    runs = {}
+    for strength in (0.0, 0.75):
+        coherence = temporal.Coherence(strength)
+        runs[strength] = [coherence.stylize(f, styles, method, vector=v, depth=d, runtime=runtime).image
+                          for f, v, d in zip(frames, vectors, depths)]
+    off = metrics.evaluate_frames(frames, runs[0.0], vectors, depths)
+    on = metrics.evaluate_frames(frames, runs[0.75], vectors, depths)
+    assert on["warping_ratio"] < off["warping_ratio"] / 3, (on, off)
+    assert on["still_ratio"] <= 1.5 < off["still_ratio"], (on, off)
+    for t in (6, 18, 23):
+        alone = metrics.evaluate(frames[t], style, runs[0.0][t], runtime=runtime).style_gain
+        coherent = metrics.evaluate(frames[t], style, runs[0.75][t], runtime=runtime).style_gain
+        assert coherent > alone - 0.12, (t, coherent, alone)
+
+
+@scenario(72)
+def animation_with_coherence():
+    scene = bpy.context.scene
+    folder = os.path.join(env.work, "coherent")
+    r = bpy.ops.nst.stylize_animation(style_path=env.style, method="ADAIN", frame_start=1, frame_end=3,
+                                      directory=folder + os.sep, temporal_coherence=0.75)
+    scene.render.use_motion_blur = True
+    blurred = error_of(lambda: bpy.ops.nst.stylize_animation(
+        style_path=env.style, method="ADAIN", directory=folder + os.sep, temporal_coherence=0.75))
+    scene.render.use_motion_blur = False
+    return {"result": sorted(r), "files": sorted(os.listdir(folder)), "blurred": blurred,
+            "vector_pass": scene.view_layers[0].use_pass_vector}
+
+
+def test_stylize_animation_with_temporal_coherence(facts):
+    f = fact(facts, "animation_with_coherence")
+    assert f["result"] == ["FINISHED"] and f["vector_pass"]
+    assert f["files"] == ["frame_0001.png", "frame_0002.png", "frame_0003.png"]
+    assert f["blurred"].startswith("Error:") and "Motion Blur" in f["blurred"]
+
+
+@scenario(73)
+def apply_styles_to_animation():
+    nst = bpy.context.scene.nst
+    nst.slots.clear()
+    nst.method = "ADAIN"
+    bpy.ops.nst.slot_add()
+    nst.slots[0].style_path = env.style
+    nst.slots[0].mask_source, nst.slots[0].mask_index = "OBJECT_INDEX", 3
+    folder = os.path.join(env.work, "styled")
+    r = bpy.ops.nst.compositor_apply_animation(directory=folder + os.sep)
+    files = sorted(os.listdir(folder))
+    nst.slots.clear()
+    return {"result": sorted(r), "files": files}
+
+
+def test_apply_styles_to_animation_writes_every_frame(facts):
+    f = fact(facts, "apply_styles_to_animation")
+    assert f["result"] == ["FINISHED"] and f["files"] == ["frame_0001.png", "frame_0002.png"]

@@ -1,0 +1,148 @@
+"""nst_core/temporal.py: flows from the Vector pass, warping, validity and Coherence.
+
+The Vector pass's conventions are measured in Blender (tests/blender/test_animation.py); here
+the conversion, the warps and the coherence state are checked on sequences whose motion is known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nst_core
+from conftest import styles_for
+from nst_core import metrics, temporal
+
+
+def _vector(h, w, pre=(0.0, 0.0), post=(0.0, 0.0)):
+    """A Vector pass for motion of (dx, dy) pixels per frame in image coordinates (y down),
+    written the way Blender writes it (raster y up): (prev − cur, cur − next)."""
+    v = np.zeros((h, w, 4), np.float32)
+    v[..., 0], v[..., 1] = -pre[0], pre[1]
+    v[..., 2], v[..., 3] = -post[0], post[1]
+    return v
+
+
+def test_flows_follow_blenders_vector_convention():
+    v = _vector(4, 5, pre=(3.0, 2.0), post=(1.0, -4.0))    # came 3 right, 2 down; goes 1 right, 4 up
+    backward, forward = temporal.flows(v)
+    assert np.allclose(backward, [-3.0, -2.0]) and np.allclose(forward, [1.0, -4.0])
+    backward3, forward3 = temporal.flows(v[..., :3])        # what Blender 4.x's compositor writes
+    assert np.array_equal(backward3, backward) and forward3 is None
+    with pytest.raises(nst_core.StyleError, match="four channels"):
+        temporal.flows(np.zeros((4, 5, 2), np.float32))
+
+
+def test_warp_moves_pixels_by_the_flow_bilinear_and_nearest():
+    rng = np.random.default_rng(0)
+    image = rng.random((20, 30, 3), dtype=np.float32)
+    flow = np.zeros((20, 30, 2), np.float32)
+    flow[..., 0], flow[..., 1] = -2.0, 1.0                 # p shows what was at p + (−2, 1)
+    for nearest in (False, True):
+        out, inside = temporal.warp(image, flow, nearest=nearest)
+        assert np.array_equal(out[:-1, 2:], image[1:, :-2])
+        assert inside[:-1, 2:].all() and not inside[-1].any() and not inside[:, :2].any()
+    half = np.full((20, 30, 2), 0.5, np.float32)
+    out, _ = temporal.warp(image, half)
+    expected = (image[:-1, :-1] + image[1:, :-1] + image[:-1, 1:] + image[1:, 1:]) / 4
+    assert np.allclose(out[:-1, :-1], expected, atol=1e-6)
+    out, _ = temporal.warp(image, half, nearest=True)       # rint: 0.5 rounds to the even pixel
+    assert np.isin(out[:-1, :-1, 0], image[..., 0]).all()
+
+
+def _moving_square(t: int, h=40, w=60, size=10, speed=4):
+    """A bright square moving right over a still textured background; its Vector pass."""
+    rng = np.random.default_rng(1)
+    frame = np.repeat(rng.random((h, w, 1), dtype=np.float32) * 0.5, 3, -1)
+    x = 5 + speed * t
+    frame[15:15 + size, x:x + size] = 1.0
+    v = np.zeros((h, w, 4), np.float32)
+    v[15:15 + size, x:x + size] = _vector(size, size, pre=(speed, 0), post=(speed, 0))
+    depth = np.full((h, w), 10.0, np.float32)
+    depth[15:15 + size, x:x + size] = 5.0
+    return frame, v, depth
+
+
+def test_valid_marks_what_the_moving_square_uncovers_and_nothing_else():
+    _, v0, d0 = _moving_square(0)
+    _, v1, d1 = _moving_square(1)
+    backward, _ = temporal.flows(v1)
+    _, forward0 = temporal.flows(v0)
+    ok = temporal.valid(backward, forward0, d1, d0)
+    uncovered = np.zeros(ok.shape, bool)
+    uncovered[15:25, 5:9] = True                            # the background the square left
+    assert not ok[uncovered].any()
+    assert ok[~uncovered].all()
+    # forward-backward consistency alone, and depth alone (Blender 4.x), find the same pixels
+    assert np.array_equal(temporal.valid(backward, forward0) > 0, ~uncovered)
+    assert np.array_equal(temporal.valid(backward, None, d1, d0) > 0, ~uncovered)
+
+
+def test_strength_zero_is_the_per_frame_result(runtime, photo, painting):
+    coherence = temporal.Coherence(0.0)
+    v = _vector(*photo.shape[:2], pre=(1.0, 0.0))
+    for _ in range(2):
+        got = coherence.stylize(photo, painting, "adain", vector=v, runtime=runtime).image
+        assert np.array_equal(got, nst_core.stylize(photo, painting, "adain", runtime=runtime).image)
+    with pytest.raises(nst_core.StyleError, match="between 0 and 1"):
+        temporal.Coherence(1.5)
+
+
+def test_statistics_hook_sees_every_stage(runtime, photo, painting):
+    seen = []
+
+    def hook(key, m):
+        seen.append(key)
+        return m
+    nst_core.stylize(photo[:64, :64], painting, "wct", runtime=runtime, statistics=hook)
+    assert seen == [(k, "whole") for k in range(5)]
+
+
+def _flicker_sequence(n=6):
+    """The moving square with fresh noise on every frame, as an animated render seed gives."""
+    rng = np.random.default_rng(2)
+    frames, vectors, depths = [], [], []
+    for t in range(n):
+        f, v, d = _moving_square(t, h=64, w=96)
+        frames.append(np.clip(f + rng.normal(0, 0.04, f.shape).astype(np.float32), 0, 1))
+        vectors.append(v)
+        depths.append(d)
+    return frames, vectors, depths
+
+
+@pytest.mark.parametrize("method", nst_core.METHODS)
+def test_coherence_lowers_flicker_for_every_method(runtime, painting, painting2, method):
+    frames, vectors, depths = _flicker_sequence()
+    style = styles_for(method, painting, painting2)[0]
+    runs = {}
+    for strength in (0.0, 0.75):
+        coherence = temporal.Coherence(strength)
+        runs[strength] = [coherence.stylize(f, style, method, vector=v, depth=d, runtime=runtime).image
+                          for f, v, d in zip(frames, vectors, depths)]
+    off = metrics.evaluate_frames(frames, runs[0.0], vectors, depths)
+    on = metrics.evaluate_frames(frames, runs[0.75], vectors, depths)
+    assert on["warping_error"] < 0.6 * off["warping_error"], (on, off)
+    assert on["still_difference"] < 0.6 * off["still_difference"], (on, off)
+
+
+def test_coherence_with_tiles_matches_one_tile(runtime, painting):
+    """Statistics are global and the blend is per pixel, so tiled frames stay seamless over time."""
+    frames, vectors, depths = _flicker_sequence(3)
+    out = {}
+    for tile in (None, 48 * 48):
+        coherence = temporal.Coherence(0.75)
+        out[tile] = [coherence.stylize(f, painting, "adain", vector=v, depth=d, tile_size=tile,
+                                       runtime=runtime).image for f, v, d in zip(frames, vectors, depths)]
+    for a, b in zip(out[None], out[48 * 48]):
+        assert np.abs(a - b).mean() < 0.02
+
+
+def test_blend_stays_inside_where(runtime):
+    coherence = temporal.Coherence(1.0)
+    first = np.zeros((8, 8, 3), np.float32)
+    second = np.ones((8, 8, 3), np.float32)
+    coherence.blend(first, np.zeros((8, 8, 2), np.float32))
+    where = np.zeros((8, 8), np.float32)
+    where[:, :4] = 1
+    out = coherence.blend(second, np.zeros((8, 8, 2), np.float32), where=where)
+    assert np.array_equal(out[:, 4:], second[:, 4:])
+    assert np.allclose(out[:, :4], 1 - temporal.BLEND_SHARE)
