@@ -3,8 +3,9 @@
 Blender float images (and renders) hold scene-linear, premultiplied pixels; byte images hold
 their colour space's encoded values with straight alpha. The engine wants sRGB-encoded,
 straight colour, top row first: ``read_image`` and ``read_render_result`` give that,
-``write_image`` and ``save_png`` take it back. Renders and passes are read through EXR files
-(render passes cannot be read from Python).
+``write_image`` and ``save_png`` take it back. The Render Result is read as the Render window
+shows it (the scene's view transform applied) through an 8-bit PNG; render passes, which cannot
+be read from Python, through EXR files.
 """
 
 from __future__ import annotations
@@ -50,13 +51,7 @@ def read_image(image: bpy.types.Image, allow_data: bool = False) -> np.ndarray:
     if image.colorspace_settings.is_data and not allow_data:
         raise UserError(f"Image '{image.name}' is Non-Color data (normal, roughness, ...); "
                         "style transfer is for colour images")
-    buf = np.empty(w * h * image.channels, np.float32)
-    image.pixels.foreach_get(buf)
-    px = buf.reshape(h, w, image.channels)[::-1]
-    if image.channels != 4:
-        rgb = np.repeat(px[..., :1], 3, -1) if image.channels < 3 else px[..., :3]
-        px = np.concatenate([rgb, np.ones((h, w, 1), np.float32)], -1)
-    px = np.ascontiguousarray(px)
+    px = stored_pixels(image)
     if image.is_float:
         return linear_to_straight_srgb(px)
     if _is_linear(image):
@@ -107,37 +102,61 @@ def read_exr(path: str) -> np.ndarray:
     """A float file written by Blender (render pass) -> float32 H×W×4 as stored, top row first."""
     image = bpy.data.images.load(path, check_existing=False)
     try:
-        w, h = image.size
-        buf = np.empty(w * h * image.channels, np.float32)
-        image.pixels.foreach_get(buf)
-        return np.ascontiguousarray(buf.reshape(h, w, image.channels)[::-1])
+        return stored_pixels(image)
     finally:
         bpy.data.images.remove(image)
 
 
 def read_render_result(scene) -> np.ndarray:
-    """The Render Result as sRGB straight H×W×4, read through a float EXR."""
+    """The Render Result as the Render window shows it, sRGB straight H×W×4: saved through an
+    8-bit PNG with the scene's colour management (view transform, look, exposure, gamma, curves)
+    and no dither, so the networks see what the artist sees. Written back into an image (shown
+    as it is: 'View as Render' off), the result is the stylized version of that picture."""
     result = bpy.data.images.get("Render Result")
     if result is None:
         raise UserError("there is no render result; render first")
-    settings = scene.render.image_settings
-    saved = {k: getattr(settings, k) for k in ("file_format", "color_depth")}
-    media = getattr(settings, "media_type", None)
+    r = scene.render
+    settings = r.image_settings
+    saved = [(settings, k, getattr(settings, k)) for k in ("file_format", "color_depth", "color_mode")]
+    saved.append((r, "dither_intensity", r.dither_intensity))
+    if hasattr(settings, "color_management"):
+        saved.append((settings, "color_management", settings.color_management))
+    if hasattr(settings, "media_type"):
+        saved.insert(0, (settings, "media_type", settings.media_type))
     tmp = tempfile.mkdtemp(prefix="nst_render_")
     try:
-        if media is not None:
+        if hasattr(settings, "media_type"):
             settings.media_type = "IMAGE"
-        settings.file_format, settings.color_depth = "OPEN_EXR", "32"
-        path = os.path.join(tmp, "render.exr")
+        settings.file_format = "PNG"
+        settings.color_depth, settings.color_mode = "8", "RGBA"
+        if hasattr(settings, "color_management"):
+            settings.color_management = "FOLLOW_SCENE"
+        r.dither_intensity = 0.0
+        path = os.path.join(tmp, "render.png")
         result.save_render(path, scene=scene)
-        px = read_exr(path)
+        image = bpy.data.images.load(path, check_existing=False)
+        try:
+            px = stored_pixels(image)
+        finally:
+            bpy.data.images.remove(image)
     finally:
-        if media is not None:
-            settings.media_type = media
-        for k, v in saved.items():
-            setattr(settings, k, v)
+        for owner, k, v in saved:
+            setattr(owner, k, v)
         shutil.rmtree(tmp, ignore_errors=True)
-    return linear_to_straight_srgb(px)
+    return px
+
+
+def stored_pixels(image: bpy.types.Image) -> np.ndarray:
+    """An image's pixels as Blender holds them (byte images: their colour space's encoding,
+    straight; float images: scene-linear, premultiplied) as float32 H×W×4, top row first."""
+    w, h = image.size
+    buf = np.empty(w * h * image.channels, np.float32)
+    image.pixels.foreach_get(buf)
+    px = buf.reshape(h, w, image.channels)[::-1]
+    if image.channels != 4:
+        rgb = np.repeat(px[..., :1], 3, -1) if image.channels < 3 else px[..., :3]
+        px = np.concatenate([rgb, np.ones((h, w, 1), np.float32)], -1)
+    return np.ascontiguousarray(px)
 
 
 def save_png(pixels: np.ndarray, path: str) -> None:
