@@ -48,7 +48,7 @@ class NSTSettings(bpy.types.PropertyGroup):
                                       description="StyleBank style (built-in or learned) when the "
                                       "method is StyleBank")
     temporal_coherence: FloatProperty(
-        name="Temporal Coherence", min=0.0, max=1.0, default=0.75,
+        name="Temporal Coherence", min=0.0, max=1.0, default=1.0,
         description="Animations: follow each frame's motion vectors so strokes stay on the "
         "surfaces and still parts do not flicker; 0 stylizes every frame on its own")
     after_render: BoolProperty(name="After Each Render", default=False,

@@ -182,27 +182,28 @@ def sequence(facts):
 
 @pytest.mark.parametrize("method", ["wct", "adain", "stylebank"])
 def test_temporal_coherence_on_a_rendered_sequence(sequence, runtime, method):
-    """Coherence cuts the warping error to under a third and keeps the still regions within
-    1.5× of the render's own frame difference; the style stays: each frame's style gain within
-    0.12 of that frame stylized alone (docs/animation.md has the full figures)."""
+    """At the default coherence: the warping error falls by at least 40 %, the still regions
+    flicker no more than 1.5× the render's own frame difference (without: more), and the
+    style stays: each frame's style gain against that frame stylized alone drops by at most
+    0.05 on average and 0.1 at worst (docs/animation.md has the full figures)."""
     from conftest import DATA
     from nst_core import load_image, metrics, temporal
     frames, vectors, depths = sequence
     style = load_image(DATA / "style" / "vangogh_starry_night.jpg")[..., :3]
     styles = "vangogh_starry_night" if method == "stylebank" else style     # a bank of that painting
     runs = {}
-    for strength in (0.0, 0.75):
+    for strength in (0.0, 1.0):
         coherence = temporal.Coherence(strength)
         runs[strength] = [coherence.stylize(f, styles, method, vector=v, depth=d, runtime=runtime).image
                           for f, v, d in zip(frames, vectors, depths)]
     off = metrics.evaluate_frames(frames, runs[0.0], vectors, depths)
-    on = metrics.evaluate_frames(frames, runs[0.75], vectors, depths)
-    assert on["warping_ratio"] < off["warping_ratio"] / 3, (on, off)
+    on = metrics.evaluate_frames(frames, runs[1.0], vectors, depths)
+    assert on["warping_ratio"] < 0.6 * off["warping_ratio"], (on, off)
     assert on["still_ratio"] <= 1.5 < off["still_ratio"], (on, off)
-    for t in (6, 18, 23):
-        alone = metrics.evaluate(frames[t], style, runs[0.0][t], runtime=runtime).style_gain
-        coherent = metrics.evaluate(frames[t], style, runs[0.75][t], runtime=runtime).style_gain
-        assert coherent > alone - 0.12, (t, coherent, alone)
+    drops = [metrics.evaluate(frames[t], style, runs[0.0][t], runtime=runtime).style_gain
+             - metrics.evaluate(frames[t], style, runs[1.0][t], runtime=runtime).style_gain
+             for t in range(2, len(frames), 3)]
+    assert np.mean(drops) <= 0.05 and max(drops) <= 0.1, drops
 
 
 @scenario(72)
@@ -210,10 +211,10 @@ def animation_with_coherence():
     scene = bpy.context.scene
     folder = os.path.join(env.work, "coherent")
     r = bpy.ops.nst.stylize_animation(style_path=env.style, method="ADAIN", frame_start=1, frame_end=3,
-                                      directory=folder + os.sep, temporal_coherence=0.75)
+                                      directory=folder + os.sep, temporal_coherence=1.0)
     scene.render.use_motion_blur = True
     blurred = error_of(lambda: bpy.ops.nst.stylize_animation(
-        style_path=env.style, method="ADAIN", directory=folder + os.sep, temporal_coherence=0.75))
+        style_path=env.style, method="ADAIN", directory=folder + os.sep, temporal_coherence=1.0))
     scene.render.use_motion_blur = False
     return {"result": sorted(r), "files": sorted(os.listdir(folder)), "blurred": blurred,
             "vector_pass": scene.view_layers[0].use_pass_vector}
