@@ -19,6 +19,7 @@ import numpy as np
 
 from .images import check_array, fit_long_side, resize, to_nchw
 from .runtime import Runtime, get_runtime
+from . import temporal
 from .temporal import warp
 
 METRIC_SIZE = 512
@@ -144,8 +145,6 @@ def evaluate_frames(plain: list[np.ndarray], stylized: list[np.ndarray], vectors
     [0, 1], sRGB), with Blender's Vector passes as the flow (and its depths for occlusion):
     Lai et al.'s warping error of each and their ratio, and the still-region frame difference
     (pixels that do not move between two frames, by their vectors) of each and their ratio."""
-    from . import temporal
-
     if not len(plain) == len(stylized) == len(vectors) >= 2:
         raise ValueError(f"need T >= 2 plain frames, stylized frames and vector passes, got "
                          f"{len(plain)}, {len(stylized)} and {len(vectors)}")

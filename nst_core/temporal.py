@@ -2,7 +2,7 @@
 and the state that carries one stylized frame into the next.
 
 Blender renders exact motion vectors (the Vector pass), so nothing here estimates flow. Its
-four channels, measured on a scene whose motion is known (tests/blender/test_temporal.py), are
+four channels, measured on a scene whose motion is known (tests/blender/test_animation.py), are
 in raster pixels with y pointing up:
 
     (x_prev − x, y_prev − y, x − x_next, y − y_next)
@@ -173,15 +173,11 @@ class Coherence:
     behaviour), 1 is the most coherent. Use ``smooth`` as ``stylize(statistics=...)`` and pass
     each stylized frame through ``blend``; ``reset`` at a cut."""
 
-    def __init__(self, strength: float = 1.0, *, content_share: float = CONTENT_SHARE,
-                 output_share: float = BLEND_SHARE, statistics_share: float = STATISTICS_SHARE,
-                 motion_px: float = MOTION_PX, clamp: bool = True):
+    def __init__(self, strength: float = 1.0):
         if not np.isfinite(strength) or not 0.0 <= strength <= 1.0:
             raise StyleError(f"temporal coherence must be between 0 and 1, got {strength}")
         self.strength = float(strength)
-        self.shares = (content_share * strength, output_share * strength, statistics_share * strength)
-        self.motion_px = motion_px
-        self.clamp = clamp
+        self.shares = (CONTENT_SHARE * strength, BLEND_SHARE * strength, STATISTICS_SHARE * strength)
         self.reset()
 
     def reset(self) -> None:
@@ -206,9 +202,8 @@ class Coherence:
         if (self.previous_content is not None and motion is not None
                 and self.previous_content.shape == rgb.shape):
             warped = motion.sample(self.previous_content)
-            if self.clamp:
-                lo, hi = neighbourhood(rgb)
-                np.clip(warped, lo, hi, out=warped)
+            lo, hi = neighbourhood(rgb)
+            np.clip(warped, lo, hi, out=warped)
             warped -= rgb
             warped *= (share * motion.validity)[..., None]
             warped += rgb
@@ -239,9 +234,7 @@ class Coherence:
         share = self.shares[1]
         if (self.previous is not None and motion is not None and share > 0
                 and self.previous.shape[:2] == frame.shape[:2]):
-            a = share * motion.validity
-            if self.motion_px:
-                a /= 1.0 + motion.speed2 / self.motion_px ** 2
+            a = share * motion.validity / (1.0 + motion.speed2 / MOTION_PX ** 2)
             if where is not None:
                 a *= np.clip(where, 0.0, 1.0)
             warped = motion.sample(self.previous)

@@ -93,13 +93,17 @@ def main() -> None:
         for strength in (float(x) for x in args.coherence.split(",")):
             coherence = temporal.Coherence(strength)
             out, secs, plain_secs = [], [], []
-            for f, v, d in zip(frames, vectors, depths):
-                t0 = time.perf_counter()
-                out.append(coherence.stylize(f, styles, method, vector=v, depth=d, runtime=rt).image)
-                secs.append(time.perf_counter() - t0)
-                t0 = time.perf_counter()      # the same frame alone, in alternation: the cost
-                temporal.Coherence(0).stylize(f, styles, method, runtime=rt)
-                plain_secs.append(time.perf_counter() - t0)
+            for i, (f, v, d) in enumerate(zip(frames, vectors, depths)):
+                def coherent(f=f, v=v, d=d):
+                    out.append(coherence.stylize(f, styles, method, vector=v, depth=d, runtime=rt).image)
+
+                def alone_again(f=f):         # the same frame alone: the cost of coherence
+                    temporal.Coherence(0).stylize(f, styles, method, runtime=rt)
+                # in alternating order: the second call of a pair runs on a warmer cache
+                for fn, times in ((coherent, secs), (alone_again, plain_secs))[::1 if i % 2 else -1]:
+                    t0 = time.perf_counter()
+                    fn()
+                    times.append(time.perf_counter() - t0)
             s = metrics.evaluate_frames(frames, out, vectors, depths)
             obj = [m & (t >= half) for t, m in enumerate(moving)]
             we_obj = metrics.warping_error(out[half:], [temporal.flows(v)[0] for v in vectors[half + 1:]],
