@@ -54,13 +54,13 @@ def flows(vector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Blender's Vector pass (H×W×4, top row first) -> (backward, forward) flows, H×W×2 float32
     (x, y) in pixels: pixel p of frame t shows what was at p + backward(p) in frame t − 1 and
     will be at p + forward(p) in frame t + 1. Given three channels (what Blender 4.x's
-    compositor writes) forward is None."""
+    compositor writes) forward is H×W×1, its x component only."""
     v = np.asarray(vector, np.float32)
     if v.ndim != 3 or v.shape[2] < 3:
         raise StyleError(f"a Vector pass has four channels (H×W×4); got shape {v.shape}")
     backward = np.stack([v[..., 0], -v[..., 1]], axis=-1)
-    if v.shape[2] == 3:             # Blender 4.x's compositor drops the 4th: no forward flow
-        return backward, None
+    if v.shape[2] == 3:             # Blender 4.x's compositor drops the 4th: forward x only
+        return backward, -v[..., 2:3]
     forward = np.stack([-v[..., 2], v[..., 3]], axis=-1)
     return backward, forward
 
@@ -143,10 +143,10 @@ def valid(backward: np.ndarray, previous_forward: np.ndarray | None, depth: np.n
         raise StyleError("validity needs the previous frame's forward flow or both depths")
     ok = sample.inside.copy()
     if previous_forward is not None:
-        f = sample(previous_forward)
-        fx, fy, bx, by = f[..., 0], f[..., 1], backward[..., 0], backward[..., 1]
-        ok &= (np.square(fx + bx) + np.square(fy + by)
-               <= FB_RELATIVE * (fx * fx + fy * fy + bx * bx + by * by) + FB_ABSOLUTE)
+        f = sample(previous_forward)    # (x, y), or x alone from Blender 4.x
+        b = backward[..., :f.shape[-1]]
+        ok &= (np.square(f + b).sum(-1)
+               <= FB_RELATIVE * (np.square(f).sum(-1) + np.square(b).sum(-1)) + FB_ABSOLUTE)
     if has_depth:
         z, zp = np.asarray(depth, np.float32), sample(previous_depth)
         ok &= np.abs(zp - z) <= DEPTH_TOLERANCE * np.maximum(np.abs(z), np.abs(zp))

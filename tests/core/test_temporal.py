@@ -27,7 +27,7 @@ def test_flows_follow_blenders_vector_convention():
     backward, forward = temporal.flows(v)
     assert np.allclose(backward, [-3.0, -2.0]) and np.allclose(forward, [1.0, -4.0])
     backward3, forward3 = temporal.flows(v[..., :3])        # what Blender 4.x's compositor writes
-    assert np.array_equal(backward3, backward) and forward3 is None
+    assert np.array_equal(backward3, backward) and np.allclose(forward3, [1.0])  # x alone
     with pytest.raises(nst_core.StyleError, match="four channels"):
         temporal.flows(np.zeros((4, 5, 2), np.float32))
 
