@@ -10,7 +10,7 @@ export NST_MODELS_DIR := $(MODELS)
 # The extension `make demo` builds: this machine's platform (`make extension` builds all).
 PLATFORM ?= $(shell $(PYTHON) -c "import sys; print({'linux':'linux-x64','win32':'windows-x64','darwin':'macos-arm64'}.get(sys.platform,'linux-x64'))")
 
-.PHONY: all install weights models demo test test-blender42 test-blender45 test-blender52 bench extension clean
+.PHONY: all install weights models demo test test-gui test-blender42 test-blender45 test-blender52 bench extension clean
 
 all: demo
 
@@ -36,9 +36,14 @@ demo: models
 	$(PY) scripts/build_extension.py --platforms $(PLATFORM) --variants cpu --out dist
 
 # Every test in Blender 5.0 (the dev venv's bpy), then the extension's tests again in Blender 4.2.0,
-# the oldest version its manifest accepts.
+# the oldest version its manifest accepts. The pytest run includes tests/gui (`make test-gui`).
 test: models test-blender42
 	$(PY) -m pytest -q
+
+# The extension in a real Blender window: Debian 13's Blender 4.3 under Xvfb in a chroot that the
+# first run makes (~/.cache/nst/gui-trixie, a few minutes; needs root and a Debian mirror).
+test-gui: models
+	$(PY) -m pytest -q tests/gui
 
 # The extension's tests inside other Blender versions (bpy from PyPI), each in its own venv:
 # 4.2.0 with numpy 1.26 as Blender 4.x bundles it, 4.5 (the last 4.x LTS), and 5.2 LTS for the

@@ -16,8 +16,9 @@ from .styles import style_icon
 
 def _progress(layout) -> None:
     if jobs.STATE.running:
+        layout.label(text=f"{jobs.STATE.running}: {jobs.STATE.message}")
         row = layout.row()
-        row.label(text=f"{jobs.STATE.running}: {jobs.STATE.message} {jobs.STATE.progress:.0%}")
+        row.progress(factor=jobs.STATE.progress, type="BAR", text=f"{jobs.STATE.progress:.0%}")
         row.operator(NST_OT_cancel.bl_idname, text="", icon="CANCEL")
 
 

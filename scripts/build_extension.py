@@ -108,7 +108,7 @@ def wheels_for(platform: str, variant: str, python: str, cache: Path) -> list[Pa
 
 
 def stage(platform: str, variant: str, python: str, models: Path, wheels: list[Path],
-          dest: Path) -> Path:
+          dest: Path, blender_min: str | None = None) -> Path:
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
@@ -133,6 +133,8 @@ def stage(platform: str, variant: str, python: str, models: Path, wheels: list[P
     listing = "".join(f'\n  "./wheels/{w.name}",' for w in wheels)
     text = re.sub(r'(?m)^wheels = .*$', f"wheels = [{listing}\n]", text)
     low, high, _ = PYTHONS[python]
+    if blender_min:                 # a distribution's Blender on its system Python (see --blender-min)
+        low, high = blender_min, None
     text = re.sub(r'(?m)^blender_version_min = .*$', f'blender_version_min = "{low}"'
                   + (f'\nblender_version_max = "{high}"' if high else ""), text)
     if variant == "gpu":
@@ -141,13 +143,16 @@ def stage(platform: str, variant: str, python: str, models: Path, wheels: list[P
     return dest
 
 
-def build(platform: str, variant: str, python: str, models: Path, cache: Path, out: Path) -> Path:
+def build(platform: str, variant: str, python: str, models: Path, cache: Path, out: Path,
+          blender_min: str | None = None) -> Path:
     if python not in PYTHONS:
         raise BuildError(f"no Blender embeds Python {python}; expected {', '.join(PYTHONS)}")
     manifest = tomllib.loads((ROOT / "blender_manifest.toml").read_text())
     wheels = wheels_for(platform, variant, python, cache)
-    name = f"{platform}-{variant}-{PYTHONS[python][2]}"
-    staged = stage(platform, variant, python, models, wheels, ROOT / "build" / "extension" / name)
+    name = f"{platform}-{variant}-" + (f"blender{blender_min}-python{python}" if blender_min
+                                         else PYTHONS[python][2])
+    staged = stage(platform, variant, python, models, wheels, ROOT / "build" / "extension" / name,
+                   blender_min)
     tmp_out = staged.parent / f"{name}-out"
     shutil.rmtree(tmp_out, ignore_errors=True)
     tmp_out.mkdir()
@@ -183,6 +188,10 @@ def main(argv=None) -> int:
     parser.add_argument("--wheels", type=Path, default=ROOT / "build" / "wheels",
                         help="wheel cache: per-platform folders, filled by pip when missing")
     parser.add_argument("--out", type=Path, default=ROOT / "dist")
+    parser.add_argument("--blender-min", default=None,
+                        help="for a Linux distribution's Blender, which runs on the system Python "
+                             "(Debian 13's Blender 4.3 on Python 3.13): this minimum Blender version, "
+                             "no maximum, instead of the range the official builds of that Python have")
     args = parser.parse_args(argv)
     try:
         for platform in args.platforms.split(","):
@@ -192,7 +201,8 @@ def main(argv=None) -> int:
                 if variant == "gpu" and platform not in GPU_PLATFORMS:
                     continue            # no CUDA on macOS
                 for python in args.pythons.split(","):
-                    path = build(platform, variant, python, args.models, args.wheels, args.out)
+                    path = build(platform, variant, python, args.models, args.wheels, args.out,
+                                 args.blender_min)
                     validate(path)
                     print(f"{path} ({path.stat().st_size / 1e6:.1f} MB)")
     except BuildError as exc:

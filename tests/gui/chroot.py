@@ -1,0 +1,93 @@
+"""A real Blender window for the GUI tests: Debian 13 (trixie) in a chroot, with its `blender`
+package (4.3, on the system Python 3.13), Xvfb and Mesa's software OpenGL, xdotool and
+ImageMagick's `import`.
+
+The chroot is made once with debootstrap and kept in ``NST_GUI_ROOT`` (default
+``~/.cache/nst/gui-trixie``); a stamp file names the packages it holds, so a changed list makes
+it again. ``run(root, work, command)`` runs a shell command inside it with ``work`` mounted at
+/nst, in a private mount namespace (``unshare -m``), so nothing stays mounted when it ends.
+Needs root, debootstrap (installed with apt-get when missing) and a Debian mirror: the first one in
+this machine's apt sources.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+SUITE = "trixie"
+PACKAGES = ("blender", "python3-numpy", "xvfb", "xdotool", "imagemagick", "libgl1-mesa-dri")
+STAMP = "etc/nst-gui-packages"
+
+
+class Unavailable(Exception):
+    """This machine cannot make or enter the chroot; the message says why."""
+
+
+def default_root() -> Path:
+    return Path(os.environ.get("NST_GUI_ROOT", Path.home() / ".cache" / "nst" / f"gui-{SUITE}"))
+
+
+def mirror() -> str:
+    """The Debian mirror this machine's apt uses (deb.debian.org when none is found)."""
+    for path in [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*"))]:
+        try:
+            text = path.read_text()
+        except OSError:
+            continue
+        for uri in re.findall(r"(?m)^(?:URIs:\s*|deb\s+(?:\[[^]]*\]\s+)?)(\S+)", text):
+            if "security" not in uri and uri.rstrip("/").endswith("/debian"):
+                return uri
+    return "http://deb.debian.org/debian"
+
+
+def _check(cmd: list[str], what: str, timeout: float) -> None:
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise Unavailable(f"{what} failed: {exc}") from exc
+    if r.returncode:
+        raise Unavailable(f"{what} failed (exit {r.returncode}): {(r.stdout + r.stderr)[-1500:]}")
+
+
+def ensure(root: Path | None = None) -> Path:
+    """The chroot, made when missing or when its package list changed (a few minutes)."""
+    root = root or default_root()
+    wanted = " ".join(PACKAGES)
+    stamp = root / STAMP
+    if stamp.is_file() and stamp.read_text().strip() == wanted:
+        return root
+    if os.geteuid() != 0:
+        raise Unavailable("making the Debian chroot for the GUI tests needs root")
+    if shutil.which("debootstrap") is None:
+        _check(["apt-get", "install", "-y", "-q", "debootstrap"], "apt-get install debootstrap", 600)
+    tmp = root.with_name(root.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    _check(["debootstrap", "--variant=minbase", SUITE, str(tmp), mirror()], "debootstrap", 1800)
+    shutil.copy2("/etc/resolv.conf", tmp / "etc" / "resolv.conf")
+    install = ("apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
+               f"--no-install-recommends {wanted} && apt-get clean")
+    _check(_inside(tmp, None, install), "apt-get install in the chroot", 1800)
+    (tmp / STAMP).write_text(wanted + "\n")
+    shutil.rmtree(root, ignore_errors=True)
+    tmp.rename(root)
+    return root
+
+
+def _inside(root: Path, work: Path | None, command: str) -> list[str]:
+    mounts = f"mount -t proc proc {root}/proc && mount --rbind /dev {root}/dev"
+    if work is not None:
+        (root / "nst").mkdir(exist_ok=True)
+        mounts += f" && mount --bind {work} {root}/nst"
+    inner = command.replace("'", "'\"'\"'")
+    return ["unshare", "-m", "sh", "-c", f"{mounts} && exec chroot {root} sh -c '{inner}'"]
+
+
+def run(root: Path, work: Path, command: str, timeout: float) -> subprocess.CompletedProcess:
+    """``command`` (sh) inside the chroot, ``work`` at /nst."""
+    return subprocess.run(_inside(root, work, command), capture_output=True, text=True,
+                          timeout=timeout)

@@ -1,0 +1,279 @@
+"""Drives the installed extension in a real Blender window (run inside the GUI chroot):
+
+    blender --factory-startup --python driver.py -- ARGS.json
+
+ARGS.json: {"zip", "photo", "style", "out", "size"}. The steps run from a timer, so the window's
+event loop runs between them, as when an artist clicks: install the zip; show each of the Style
+tabs (Image Editor, Shader Editor, Compositor) and the add-on's preferences, and record whether
+their draw() ran and what it raised; start Stylize Image (WCT, size²) through the operator's
+invoke in the window while a 20 ms timer and a draw handler measure how long the window goes
+without either; try a second job while it runs; cancel another with Esc sent by xdotool; give it
+a style file that does not exist. Screenshots (ImageMagick `import`) go to out/, the facts to
+out/facts.json; then Blender quits. Imports only the standard library, numpy and bpy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import subprocess
+import sys
+import time
+import traceback
+
+import bpy
+import numpy
+
+ARGS = json.load(open(sys.argv[sys.argv.index("--") + 1]))
+OUT = ARGS["out"]
+MODULE = "bl_ext.user_default.neural_style_transfer"
+PANELS = ("NST_PT_image", "NST_PT_shader", "NST_PT_compositor")
+FACTS: dict = {"draws": {}, "draw_errors": {}}
+SHOTS: list[subprocess.Popen] = []
+
+
+def shot(name: str) -> None:
+    """A screenshot of the whole screen, taken without blocking Blender's main thread."""
+    SHOTS.append(subprocess.Popen(["import", "-window", "root", f"{OUT}/{name}.png"]))
+
+
+def count_draws(cls, key: str) -> None:
+    """Wrap cls.draw so the facts say how often it ran and what it raised (still raised)."""
+    original = cls.draw
+
+    def draw(self, context):
+        try:
+            original(self, context)
+        except Exception:
+            FACTS["draw_errors"][key] = traceback.format_exc()
+            raise
+        FACTS["draws"][key] = FACTS["draws"].get(key, 0) + 1
+    cls.draw = draw
+
+
+def key(window, area, name: str) -> None:
+    """Press a key with xdotool, the pointer over ``area`` (there is no window manager: the
+    window under the pointer has the focus). Sent by a child process: Blender's main thread
+    must be free to take the event."""
+    x, y = window.x + area.x + area.width // 2, window.height - (area.y + area.height // 2)
+    subprocess.Popen(["xdotool", "mousemove", str(x), str(y), "key", name])
+
+
+# The "Stylize Image" button of the Image Editor's Style tab: pixels below the sidebar's top at
+# UI scale 1 (factory settings; read off the screenshot).
+STYLIZE_BUTTON = 150
+
+
+def click(window, area, below_top: int) -> None:
+    """Click the sidebar of ``area`` in its middle, ``below_top`` pixels under its top."""
+    ui = region(area, "UI")
+    scale = bpy.context.preferences.system.ui_scale
+    x = window.x + ui.x + ui.width // 2
+    y = window.height - (ui.y + ui.height) + int(below_top * scale)
+    subprocess.Popen(["xdotool", "mousemove", str(x), str(y), "click", "1"])
+
+
+def started(jobs, seconds: float = 10.0):
+    """Wait (yielding to Blender) until a job runs or ``seconds`` pass."""
+    end = time.perf_counter() + seconds
+    while not jobs.STATE.running and time.perf_counter() < end:
+        yield 0.02
+
+
+def window_area():
+    window = bpy.context.window_manager.windows[0]
+    area = max(window.screen.areas, key=lambda a: a.width * a.height)
+    return window, area
+
+
+def region(area, kind: str):
+    return next(r for r in area.regions if r.type == kind)
+
+
+def show_tab(area, category: str):
+    """Open the area's sidebar on the tab ``category`` (tabs exist once the sidebar drew)."""
+    area.spaces.active.show_region_ui = True
+    yield 0.5
+    region(area, "UI").active_panel_category = category
+    area.tag_redraw()
+    yield 1.0
+
+
+def invoke(window, area, **props):
+    with bpy.context.temp_override(window=window, area=area, region=region(area, "WINDOW")):
+        return bpy.ops.nst.stylize_image("INVOKE_DEFAULT", **props)
+
+
+def image_hash(image) -> str:
+    buf = numpy.empty(len(image.pixels), numpy.float32)
+    image.pixels.foreach_get(buf)
+    return hashlib.sha1(buf.tobytes()).hexdigest()
+
+
+def steps():
+    prefs = bpy.context.preferences
+    prefs.view.show_splash = False
+    prefs.use_preferences_save = False
+    window, area = window_area()
+    key(window, area, "Escape")              # the first start's Quick Setup splash
+    yield 0.5
+    bpy.ops.extensions.package_install_files(filepath=ARGS["zip"], repo="user_default",
+                                             enable_on_install=True)
+    ext = importlib.import_module(MODULE)
+    jobs = importlib.import_module(MODULE + ".jobs")
+    for name in PANELS:
+        count_draws(getattr(bpy.types, name), name)
+    count_draws(type(prefs.addons[MODULE].preferences), "preferences")
+    FACTS["installed"] = ext.__name__
+    FACTS["blender"] = bpy.app.version_string
+    FACTS["python"] = sys.version.split()[0]
+
+    size = int(ARGS["size"])
+    photo = bpy.data.images.load(ARGS["photo"])
+    photo.name = "photo"
+    assert tuple(photo.size) == (size, size), tuple(photo.size)
+    scene = bpy.context.scene
+    scene.nst.render_style_path = ARGS["style"]
+
+    # The Image Editor's Style tab.
+    area.type = "IMAGE_EDITOR"
+    area.spaces.active.image = photo
+    yield from show_tab(area, "Style")
+    shot("panel_image")
+
+    # The Shader Editor's: the default cube's material with an Image Texture node, active.
+    cube = bpy.data.objects.get("Cube")
+    bpy.context.view_layer.objects.active = cube
+    tree = cube.active_material.node_tree
+    node = tree.nodes.new("ShaderNodeTexImage")
+    node.image = photo
+    tree.nodes.active = node
+    area.type = "NODE_EDITOR"
+    area.ui_type = "ShaderNodeTree"
+    yield from show_tab(area, "Style")
+    shot("panel_shader")
+
+    # The Compositor's, with one style slot.
+    scene.use_nodes = True
+    slot = scene.nst.slots.add()
+    slot.style_path = ARGS["style"]
+    area.ui_type = "CompositorNodeTree"
+    yield from show_tab(area, "Style")
+    shot("panel_compositor")
+
+    # The preferences, the add-on expanded.
+    area.type = "PREFERENCES"
+    prefs.active_section = "ADDONS"
+    bpy.context.window_manager.addon_search = "Neural"
+    with bpy.context.temp_override(window=window, area=area):
+        bpy.ops.preferences.addon_expand(module=MODULE)
+    area.tag_redraw()
+    yield 1.0
+    shot("preferences")
+
+    # A modal job in the Image Editor; a 20 ms timer and the editor's draw handler record when
+    # the main thread got to run.
+    area.type = "IMAGE_EDITOR"
+    area.spaces.active.image = photo
+    yield from show_tab(area, "Style")
+    ticks: list[float] = []
+    draws: list[float] = []
+    states: list = []                   # the job's progress at each tick (None: no job)
+
+    def tick():
+        ticks.append(time.perf_counter())
+        states.append(jobs.STATE.progress if jobs.STATE.running else None)
+        return 0.02
+    bpy.app.timers.register(tick, persistent=True)
+    handle = bpy.types.SpaceImageEditor.draw_handler_add(
+        lambda: draws.append(time.perf_counter()), (), "UI", "POST_PIXEL")
+    before = {im.name for im in bpy.data.images}
+    started_at = time.perf_counter()
+    click(window, area, STYLIZE_BUTTON)      # the panel's Stylize Image button, as an artist would
+    yield from started(jobs)
+    FACTS["job_started_by_click"] = jobs.STATE.running
+    second_try = False
+    while jobs.STATE.running:
+        if not second_try and jobs.STATE.progress > 0.3:
+            second_try = True
+            shot("job")
+            try:
+                FACTS["second_job"] = sorted(invoke(window, area, image="photo",
+                                                    style_path=ARGS["style"], method="ADAIN"))
+            except RuntimeError as exc:
+                FACTS["second_job"] = str(exc)
+        yield 0.05
+    FACTS["job_seconds"] = time.perf_counter() - started_at
+    FACTS["job_report"] = jobs.STATE.last_report
+    FACTS["job_new_images"] = sorted({im.name for im in bpy.data.images} - before)
+    end = time.perf_counter()
+    during = [(t, s) for t, s in zip(ticks, states) if started_at <= t <= end]
+    FACTS["job_progress"] = [s for _, s in during if s is not None]
+    gaps = sorted(((b[0] - a[0], a[1], b[1]) for a, b in zip(during, during[1:])), reverse=True)
+    FACTS["tick_gaps_max"] = gaps[0][0]
+    FACTS["tick_gaps_worst"] = gaps[:5]         # (seconds, progress before, progress after)
+    job_draws = [t for t in draws if started_at <= t <= end]
+    FACTS["draws_during_job"] = len(job_draws)
+    FACTS["draw_gaps_max"] = max((b - a for a, b in zip(job_draws, job_draws[1:])), default=None)
+    area.spaces.active.image = bpy.data.images.get("photo_styled")
+    yield 0.5
+    shot("job_done")
+    area.spaces.active.image = photo
+
+    # Esc cancels mid-job and nothing is written.
+    for name in FACTS["job_new_images"]:
+        bpy.data.images.remove(bpy.data.images[name])
+    before = {im.name for im in bpy.data.images}
+    photo_before = image_hash(photo)
+    FACTS["cancel_invoke"] = sorted(invoke(window, area, image="photo", style_path=ARGS["style"],
+                                           method="WCT"))
+    pressed = False
+    while jobs.STATE.running:
+        if not pressed and jobs.STATE.progress > 0:
+            pressed = True
+            key(window, area, "Escape")
+            FACTS["escape_at"] = jobs.STATE.progress
+        yield 0.05
+    FACTS["cancel_report"] = jobs.STATE.last_report
+    FACTS["cancel_new_images"] = sorted({im.name for im in bpy.data.images} - before)
+    FACTS["cancel_photo_unchanged"] = image_hash(photo) == photo_before
+
+    # A bad input: the panel's style file does not exist; the button is clicked.
+    scene.nst.render_style_path = "/nst/no_such_style.jpg"
+    region(area, "UI").tag_redraw()          # the button takes the field's value when drawn
+    jobs.STATE.last_report = ""
+    yield 0.5
+    click(window, area, STYLIZE_BUTTON)
+    end = time.perf_counter() + 10
+    while (jobs.STATE.running or not jobs.STATE.last_report) and time.perf_counter() < end:
+        yield 0.05
+    FACTS["bad_input"] = jobs.STATE.last_report
+    FACTS["bad_input_new_images"] = sorted({im.name for im in bpy.data.images} - before)
+    yield 0.5
+    shot("bad_input")
+
+    bpy.types.SpaceImageEditor.draw_handler_remove(handle, "UI")
+    bpy.app.timers.unregister(tick)
+
+
+def main():
+    runner = steps()
+
+    def step():
+        try:
+            return next(runner)
+        except StopIteration:
+            pass
+        except Exception:
+            FACTS["error"] = traceback.format_exc()
+        for p in SHOTS:
+            p.wait(timeout=30)
+        with open(f"{OUT}/facts.json", "w") as f:
+            json.dump(FACTS, f, indent=1)
+        bpy.ops.wm.quit_blender()
+        return None
+    bpy.app.timers.register(step, first_interval=1.0)
+
+
+main()
