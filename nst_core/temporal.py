@@ -144,9 +144,15 @@ def valid(backward: np.ndarray, previous_forward: np.ndarray | None, depth: np.n
     ok = sample.inside.copy()
     if previous_forward is not None:
         f = sample(previous_forward)    # (x, y), or x alone from Blender 4.x
-        b = backward[..., :f.shape[-1]]
-        ok &= (np.square(f + b).sum(-1)
-               <= FB_RELATIVE * (np.square(f).sum(-1) + np.square(b).sum(-1)) + FB_ABSOLUTE)
+        # component by component: numpy's sum over a last axis of length 2 is slow
+        gap = np.zeros(ok.shape, np.float32)
+        norms = np.zeros(ok.shape, np.float32)
+        for k in range(f.shape[-1]):
+            fk, bk = f[..., k], backward[..., k]
+            gap += np.square(fk + bk)
+            norms += np.square(fk)
+            norms += np.square(bk)
+        ok &= gap <= FB_RELATIVE * norms + FB_ABSOLUTE
     if has_depth:
         z, zp = np.asarray(depth, np.float32), sample(previous_depth)
         ok &= np.abs(zp - z) <= DEPTH_TOLERANCE * np.maximum(np.abs(z), np.abs(zp))
@@ -237,12 +243,17 @@ class Coherence:
             a = share * motion.validity / (1.0 + motion.speed2 / MOTION_PX ** 2)
             if where is not None:
                 a *= np.clip(where, 0.0, 1.0)
+            rgb = np.ascontiguousarray(frame[..., :3], np.float32)
             warped = motion.sample(self.previous)
-            out = np.array(frame, np.float32)
-            rgb = out[..., :3]
             warped -= rgb
             warped *= a[..., None]
-            rgb += warped
+            warped += rgb                   # the blended colour, contiguous: kept for the next frame
+            self.previous = warped
+            if frame.shape[-1] == 3:
+                return warped.copy()        # the caller may change it; ``previous`` stays
+            out = np.array(frame, np.float32)
+            out[..., :3] = warped
+            return out
         self.previous = np.array(out[..., :3], np.float32)
         return out
 

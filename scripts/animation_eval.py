@@ -81,6 +81,7 @@ def main() -> None:
     half = n // 2                       # the camera is still from here on
     moving = [np.abs(v).max(-1) > metrics.STILL_PX for v in vectors]
     rows, crops = [], []
+    strengths = [float(x) for x in args.coherence.split(",")]
     for method in args.methods.split(","):
         styles = STYLE if method == "stylebank" else style
         alone, alone_s = [], []
@@ -90,7 +91,7 @@ def main() -> None:
             alone_s.append(time.perf_counter() - t0)
         gains_alone = {t: metrics.evaluate(frames[t], style, alone[t], runtime=rt).style_gain
                        for t in range(0, n, args.gain_every)}
-        for strength in (float(x) for x in args.coherence.split(",")):
+        for strength in strengths:
             coherence = temporal.Coherence(strength)
             out, secs, plain_secs = [], [], []
             for i, (f, v, d) in enumerate(zip(frames, vectors, depths)):
@@ -120,7 +121,7 @@ def main() -> None:
                          "ms_per_frame_alone": 1000 * statistics.median(plain_secs),
                          "cost": statistics.median(secs) / statistics.median(plain_secs) - 1})
             print(json.dumps(rows[-1]), flush=True)
-            if strength in (0.75,):
+            if strength == max(strengths):    # the crop's coherent column: the most coherent run
                 crops.append((method, alone, out))
     # the sphere in a late frame: plain | alone | coherent, one row per method
     t = n - 4

@@ -54,11 +54,13 @@ def _check(cmd: list[str], what: str, timeout: float) -> None:
 
 
 def ensure(root: Path | None = None) -> Path:
-    """The chroot, made when missing or when its package list changed (a few minutes)."""
+    """The chroot, made when missing or when its package list changed (a few minutes), and
+    entered once to see that this machine allows it (a private mount namespace needs root)."""
     root = root or default_root()
     wanted = " ".join(PACKAGES)
     stamp = root / STAMP
     if stamp.is_file() and stamp.read_text().strip() == wanted:
+        _check(_inside(root, None, "blender --version"), "entering the chroot", 120)
         return root
     if os.geteuid() != 0:
         raise Unavailable("making the Debian chroot for the GUI tests needs root")

@@ -205,7 +205,6 @@ def steps():
                 FACTS["second_job"] = str(exc)
         yield 0.05
     FACTS["job_seconds"] = time.perf_counter() - started_at
-    FACTS["job_report"] = jobs.STATE.last_report
     FACTS["job_new_images"] = sorted({im.name for im in bpy.data.images} - before)
     end = time.perf_counter()
     during = [(t, s) for t, s in zip(ticks, states) if started_at <= t <= end]

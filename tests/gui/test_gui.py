@@ -99,7 +99,7 @@ def test_modal_job_shows_progress_and_keeps_the_window_live(gui):
     assert gui["job_started_by_click"] == "Stylize Image"
     progress = gui["job_progress"]
     assert len(set(progress)) >= 3 and progress == sorted(progress), progress
-    assert gui["job_new_images"] == ["photo_styled"], gui["job_report"]
+    assert gui["job_new_images"] == ["photo_styled"], gui["job_new_images"]
     assert gui["tick_gaps_max"] < REDRAW_GAP, gui["tick_gaps_max"]
     assert gui["draws_during_job"] >= 3 and gui["draw_gaps_max"] < REDRAW_GAP, gui
 
