@@ -10,7 +10,7 @@ import bpy
 from bpy.props import FloatProperty, IntProperty, StringProperty
 
 from . import pixels
-from .engine import Coherence, UserError
+from .engine import DEFAULT_COHERENCE, Coherence, UserError
 
 
 def frame_props(folder: str, coherence: bool = True):
@@ -24,7 +24,7 @@ def frame_props(folder: str, coherence: bool = True):
         })
         if coherence:
             cls.__annotations__["temporal_coherence"] = FloatProperty(
-                name="Temporal Coherence", min=0.0, max=1.0, default=1.0,
+                name="Temporal Coherence", min=0.0, max=1.0, default=DEFAULT_COHERENCE,
                 description="Follow the motion vectors so strokes stay on the surfaces; 0 "
                 "stylizes every frame on its own")
         return cls

@@ -111,10 +111,11 @@ def _read_pass(directory: str, name: str) -> np.ndarray:
     return pixels.read_exr(files[0])
 
 
-def render_passes(scene, view_layer, slots, motion: bool = False):
+def render_passes(scene, view_layer, slots, motion: bool = False, with_image: bool = True):
     """Render once; return the image as rendered (scene-linear premultiplied H×W×4, HDR values
-    kept), one mask per slot (or None) and, with ``motion``, the Vector pass (H×W×4) and the
-    depth (H×W) of the frame, else None for each."""
+    kept; None without ``with_image``, for a caller that reads the Render Result instead), one
+    mask per slot (or None; masks need the image) and, with ``motion``, the Vector pass
+    (H×W×4) and the depth (H×W) of the frame, else None for each."""
     kinds = {s.mask_source for s in slots}
     if motion:
         view_layer.use_pass_vector = view_layer.use_pass_z = True
@@ -133,8 +134,9 @@ def render_passes(scene, view_layer, slots, motion: bool = False):
             temporary.append(rl)
         fo, add = _file_output(tree, tmp)
         temporary.append(fo)
-        add("image", "RGBA")
-        tree.links.new(rl.outputs["Image"], _find_input(fo, "image"))
+        if with_image:
+            add("image", "RGBA")
+            tree.links.new(rl.outputs["Image"], _find_input(fo, "image"))
         if "OBJECT_INDEX" in kinds:
             add("object", "FLOAT")
             tree.links.new(_output(rl, "Object Index", "IndexOB"), _find_input(fo, "object"))
@@ -156,10 +158,8 @@ def render_passes(scene, view_layer, slots, motion: bool = False):
             add("depth", "FLOAT")
             tree.links.new(_output(rl, "Depth", "Z"), _find_input(fo, "depth"))
         bpy.ops.render.render(scene=scene.name)
-        image = _read_pass(tmp, "image")
-        masks = []
-        for i, slot in enumerate(slots):
-            masks.append(_mask(slot, i, tmp, image.shape[:2]))
+        image = _read_pass(tmp, "image") if with_image else None
+        masks = [_mask(slot, i, tmp, image.shape[:2]) for i, slot in enumerate(slots)]
         vector = _read_pass(tmp, "vector") if motion else None
         if vector is not None and not hasattr(scene, "compositing_node_group"):
             vector = vector[..., :3]    # Blender 4.x's compositor carries 3D vectors: the 4th

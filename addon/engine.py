@@ -7,10 +7,10 @@ from . import nst_core
 from .nst_core import (CancelledError, ImageError, ModelStore, NSTError, available_providers,
                        clear_runtimes, color, get_runtime, load_image, stylebank)
 from .nst_core.pipeline import MIN_WORK_SIZE
-from .nst_core.temporal import Coherence
+from .nst_core.temporal import DEFAULT_STRENGTH as DEFAULT_COHERENCE, Coherence
 
 __all__ = ["CancelledError", "ImageError", "ModelStore", "NSTError", "available_providers",
-           "clear_runtimes", "color", "get_runtime", "load_image", "stylebank", "MIN_WORK_SIZE", "Coherence",
+           "clear_runtimes", "color", "get_runtime", "load_image", "stylebank", "MIN_WORK_SIZE", "Coherence", "DEFAULT_COHERENCE",
            "METHOD_ITEMS", "METHOD_LABELS", "UserError", "stylize"]
 
 METHOD_ITEMS = [

@@ -7,7 +7,7 @@ import bpy
 from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty,
                        PointerProperty, StringProperty)
 
-from .engine import METHOD_ITEMS
+from .engine import DEFAULT_COHERENCE, METHOD_ITEMS
 from .styles import search_style_names
 
 MASK_ITEMS = [
@@ -48,7 +48,7 @@ class NSTSettings(bpy.types.PropertyGroup):
                                       description="StyleBank style (built-in or learned) when the "
                                       "method is StyleBank")
     temporal_coherence: FloatProperty(
-        name="Temporal Coherence", min=0.0, max=1.0, default=1.0,
+        name="Temporal Coherence", min=0.0, max=1.0, default=DEFAULT_COHERENCE,
         description="Animations: follow each frame's motion vectors so strokes stay on the "
         "surfaces and still parts do not flicker; 0 stylizes every frame on its own")
     after_render: BoolProperty(name="After Each Render", default=False,

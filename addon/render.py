@@ -65,7 +65,8 @@ def _render_frame(context, motion: bool):
     """Render the current frame: (the Render Result as sRGB straight, its Vector pass, depth)."""
     if not motion:
         return render_to_array(context.scene), None, None
-    _, _, vector, depth = render_passes(context.scene, context.view_layer, [], motion=True)
+    _, _, vector, depth = render_passes(context.scene, context.view_layer, [], motion=True,
+                                        with_image=False)
     return pixels.read_render_result(context.scene), vector, depth
 
 

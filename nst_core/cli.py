@@ -18,6 +18,7 @@ from .errors import NSTError
 from .images import load_image, save_image
 from .pipeline import METHODS, stylize
 from .runtime import DEVICES, available_providers, get_runtime
+from .temporal import DEFAULT_STRENGTH as DEFAULT_COHERENCE
 
 EXIT_ERROR = 2
 
@@ -339,8 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--vectors", help="folder or pattern of the frames' Vector passes (EXR)")
     p.add_argument("--depth", help="folder or pattern of the frames' Depth passes (EXR): sharper "
                    "occlusion")
-    p.add_argument("--coherence", type=float, default=1.0,
-                   help="temporal coherence 0..1 (0: each frame on its own; default 1)")
+    p.add_argument("--coherence", type=float, default=DEFAULT_COHERENCE,
+                   help=f"temporal coherence 0..1 (0: each frame on its own; default {DEFAULT_COHERENCE:g})")
     p.add_argument("--style", action="append", required=True,
                    help="style image (or StyleBank style name)")
     p.add_argument("--method", default="wct", help=f"one of {', '.join(METHODS)} (default wct)")

@@ -20,7 +20,6 @@ import numpy as np
 from .images import check_array, fit_long_side, resize, to_nchw
 from .runtime import Runtime, get_runtime
 from . import temporal
-from .temporal import warp
 
 METRIC_SIZE = 512
 FEATURES = "features"
@@ -119,7 +118,7 @@ def warping_error(frames: list[np.ndarray], flows: list[np.ndarray],
         raise ValueError(f"need T >= 2 frames and T - 1 flows, got {len(frames)} and {len(flows)}")
     errors = []
     for t in range(1, len(frames)):
-        warped, inside = warp(frames[t - 1], flows[t - 1])
+        warped, inside = temporal.warp(frames[t - 1], flows[t - 1])
         m = inside if masks is None else (np.asarray(masks[t - 1]) > 0.5) & inside
         d = ((frames[t].astype(np.float64) - warped) ** 2).sum(axis=-1)
         errors.append(float(d[m].mean()) if m.any() else 0.0)

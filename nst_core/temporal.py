@@ -48,6 +48,7 @@ STATISTICS_SHARE = 0.8  # at strength 1: the previous statistics' share in the m
 CONTENT_SHARE = 0.95    # at strength 1: the previous (filtered) render's share in what the networks see
 MOTION_PX = 1.0         # the output blend halves where the motion is this many pixels per frame
 BLEND_SHARE = 0.5       # at strength 1: the warped previous result's share where the warp is valid
+DEFAULT_STRENGTH = 1.0  # the Temporal Coherence artists get (add-on, CLI) unless they choose
 
 
 def flows(vector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -179,7 +180,7 @@ class Coherence:
     behaviour), 1 is the most coherent. Use ``smooth`` as ``stylize(statistics=...)`` and pass
     each stylized frame through ``blend``; ``reset`` at a cut."""
 
-    def __init__(self, strength: float = 1.0):
+    def __init__(self, strength: float = DEFAULT_STRENGTH):
         if not np.isfinite(strength) or not 0.0 <= strength <= 1.0:
             raise StyleError(f"temporal coherence must be between 0 and 1, got {strength}")
         self.strength = float(strength)

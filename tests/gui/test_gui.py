@@ -30,8 +30,7 @@ SHOTS = ("panel_image", "panel_shader", "panel_compositor", "preferences", "job"
 
 def _zip(out: Path) -> Path:
     """The linux-x64 CPU zip for Debian's Blender (4.3 on the system Python 3.13)."""
-    sys.path.insert(0, str(ROOT / "scripts"))
-    import build_extension
+    import build_extension          # scripts/ is on the path (tests/conftest.py)
     return build_extension.build("linux-x64", "cpu", "3.13", ROOT / "build" / "models",
                                  ROOT / "build" / "wheels", out, blender_min="4.2.0")
 
