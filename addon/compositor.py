@@ -244,30 +244,69 @@ def _slot_settings(context) -> dict:
             "options": dict(engine_options(), work_size=nst.preview_size or None)}
 
 
-def _blend_work(raw, masks, settings: dict, coherence=None, vector=None, depth=None):
-    """The worker's part: the slots' styles blended by weight and mask over the render ``raw``
-    (scene-linear premultiplied); outside every mask the render stays exactly as it was."""
-    px = pixels.linear_to_straight_srgb(raw)
-    cover = (np.minimum(np.sum(masks, axis=0), 1.0) if all(m is not None for m in masks)
-             else None)
+def _cover(masks) -> np.ndarray | None:
+    """Where any slot applies (H×W in [0, 1]); None when one slot applies everywhere."""
+    return np.minimum(np.sum(masks, axis=0), 1.0) if all(m is not None for m in masks) else None
+
+
+def _as_shown(scene, raw: np.ndarray) -> np.ndarray:
+    """The render ``raw`` (scene-linear premultiplied H×W×4) as the Render window shows it:
+    display-encoded straight H×W×4, the scene's view transform, look and exposure applied."""
+    px = engine.color.unpremultiply(raw)
+    px[..., :3] = pixels.shown(scene, px[..., :3])
+    px[..., 3] = np.clip(px[..., 3], 0.0, 1.0)
+    return px
+
+
+def _styles_work(px, masks, settings: dict, coherence=None, vector=None, depth=None):
+    """The worker's part: the slots' styles blended by weight and mask over ``px`` (the render
+    as shown); outside every mask ``px`` stays as it was."""
+    cover = _cover(masks)
 
     def work(progress, cancel):
         out = engine.stylize(px, settings["styles"], settings["method"], weights=settings["weights"],
                              masks=masks, strength=settings["strength"], preserve_color=settings["keep"],
                              options=settings["options"], progress=progress, cancel=cancel,
                              coherence=coherence, vector=vector, depth=depth, where=cover)
-        out = pixels.straight_srgb_to_linear(out)
-        if cover is not None:       # HDR values included
-            out = cover[..., None] * out + (1 - cover[..., None]) * raw
+        if cover is not None:
+            out = cover[..., None] * out + (1 - cover[..., None]) * px
         return out
     return work
+
+
+REFINE_ROUNDS = 2       # corrections of the inverse view transform by the true one
+
+
+def _back_to_scene_linear(scene, styled, raw, cover):
+    """(A job's part.) The stylized picture ``styled`` (as shown) back into scene-linear
+    premultiplied H×W×4 such that the compositor's output, shown with the scene's view
+    transform, is that picture (colours the transform cannot show come as close as it can);
+    outside every mask the render ``raw`` stays exactly as it was, HDR values included."""
+    inside = np.ones(raw.shape[:2], bool) if cover is None else cover > 0
+    target = styled[inside][:, :3]
+    inverse = engine.color.ViewInverse(pixels.shown(scene, engine.color.transform_lattice()))
+
+    def solve(progress, cancel):
+        progress(1.0, "matching the scene's view transform")
+        return inverse.linear(target)
+    linear = yield solve
+    for _ in range(REFINE_ROUNDS):
+        seen = pixels.shown(scene, linear)
+        linear = yield lambda progress, cancel, seen=seen: inverse.refine(seen)
+    alpha = styled[inside][:, 3:]
+    back = np.concatenate([linear * alpha, alpha], -1)
+    out = raw.copy()
+    weight = 1.0 if cover is None else cover[inside][:, None]
+    out[inside] = weight * back + (1 - weight) * raw[inside]
+    return out
 
 
 def apply_job(op, context):
     scene = context.scene
     settings = _slot_settings(context)
     raw, masks, _, _ = render_passes(scene, context.view_layer, settings["slots"])
-    result = yield _blend_work(raw, masks, settings)
+    styled = yield _styles_work(_as_shown(scene, raw), masks, settings)
+    result = yield from _back_to_scene_linear(scene, styled, raw, _cover(masks))
     image = pixels.write_raw(result, pixels.image_for(RESULT, result.shape[1], result.shape[0]))
     insert_group(scene, ensure_group(image))
     said = f"'{GROUP}' updated with {len(settings['slots'])} style(s)"
@@ -279,7 +318,8 @@ def apply_job(op, context):
 
 
 def apply_animation_job(op, context):
-    """Apply Styles on every frame of a range into frame_####.png, coherent along the motion."""
+    """Apply Styles on every frame of a range into frame_####.png (as the Render window shows
+    each frame, stylized), coherent along the motion."""
     scene = context.scene
     frames, folder = frame_range(op, scene)
     settings = _slot_settings(context)
@@ -290,8 +330,7 @@ def apply_animation_job(op, context):
 
     def work(rendered):
         raw, masks, vector, depth = rendered
-        blend = _blend_work(raw, masks, settings, coherence, vector, depth)
-        return lambda progress, cancel: pixels.linear_to_straight_srgb(blend(progress, cancel))
+        return _styles_work(_as_shown(scene, raw), masks, settings, coherence, vector, depth)
     yield from animation_frames(op, scene, frames, folder, render, work)
 
 

@@ -108,37 +108,69 @@ def read_exr(path: str) -> np.ndarray:
 
 
 def read_render_result(scene) -> np.ndarray:
-    """The Render Result as the Render window shows it, sRGB straight H×W×4: saved through an
-    8-bit PNG with the scene's colour management (view transform, look, exposure, gamma, curves)
-    and no dither, so the networks see what the artist sees. Written back into an image (shown
-    as it is: 'View as Render' off), the result is the stylized version of that picture."""
+    """The Render Result as the Render window shows it, sRGB straight H×W×4: saved with the
+    scene's colour management (view transform, look, exposure, gamma, curves) and no dither,
+    so the networks see what the artist sees. Written back into an image (shown as it is:
+    'View as Render' off), the result is the stylized version of that picture."""
     result = bpy.data.images.get("Render Result")
     if result is None:
         raise UserError("there is no render result; render first")
+    return _saved_as_render(result, scene)
+
+
+def shown(scene, linear: np.ndarray) -> np.ndarray:
+    """Scene-linear colours (…×3, straight) as the scene's colour management shows them:
+    display-encoded …×3 in [0, 1], to 1/65535 (the inverse, ``color.ViewInverse``, needs that)."""
+    flat = np.asarray(linear, np.float32).reshape(-1, 3)
+    w = min(len(flat), _ROW)
+    h = -(-len(flat) // w)
+    px = np.ones((h * w, 4), np.float32)
+    px[:len(flat), :3] = flat
+    image = bpy.data.images.new("nst shown", w, h, alpha=True, float_buffer=True)
+    try:
+        write_raw(px.reshape(h, w, 4), image)
+        out = _saved_as_render(image, scene, deep=True)
+    finally:
+        bpy.data.images.remove(image)
+    return out.reshape(-1, 4)[:len(flat), :3].reshape(np.shape(linear))
+
+
+_ROW = 2048     # pixels per row of the image ``shown`` pushes colours through
+
+
+def _saved_as_render(image, scene, deep: bool = False) -> np.ndarray:
+    """``image`` saved with the scene's colour management and read back, H×W×4 as stored:
+    through an 8-bit PNG, or with ``deep`` a 16-bit uncompressed TIFF (read as Non-Color, so
+    the values come back as they were written)."""
     r = scene.render
     settings = r.image_settings
-    saved = [(settings, k, getattr(settings, k)) for k in ("file_format", "color_depth", "color_mode")]
+    keys = ["file_format", "color_depth", "color_mode", "tiff_codec"]
+    keys += [k for k in ("color_management",) if hasattr(settings, k)]
+    if hasattr(settings, "media_type"):     # Blender 5: restored first, as setting it resets the rest
+        keys.insert(0, "media_type")
+    saved = [(settings, k, getattr(settings, k)) for k in keys]
     saved.append((r, "dither_intensity", r.dither_intensity))
-    if hasattr(settings, "color_management"):
-        saved.append((settings, "color_management", settings.color_management))
-    if hasattr(settings, "media_type"):
-        saved.insert(0, (settings, "media_type", settings.media_type))
     tmp = tempfile.mkdtemp(prefix="nst_render_")
     try:
         if hasattr(settings, "media_type"):
             settings.media_type = "IMAGE"
-        settings.file_format = "PNG"
-        settings.color_depth, settings.color_mode = "8", "RGBA"
+        if deep:
+            settings.file_format, settings.color_depth, settings.tiff_codec = "TIFF", "16", "NONE"
+        else:
+            settings.file_format, settings.color_depth = "PNG", "8"
+        settings.color_mode = "RGBA"
         if hasattr(settings, "color_management"):
             settings.color_management = "FOLLOW_SCENE"
         r.dither_intensity = 0.0
-        path = os.path.join(tmp, "render.png")
-        result.save_render(path, scene=scene)
-        image = bpy.data.images.load(path, check_existing=False)
+        path = os.path.join(tmp, "shown.tif" if deep else "shown.png")
+        image.save_render(path, scene=scene)
+        loaded = bpy.data.images.load(path, check_existing=False)
         try:
-            px = stored_pixels(image)
+            if deep:
+                loaded.colorspace_settings.name = "Non-Color"
+            px = stored_pixels(loaded)
         finally:
-            bpy.data.images.remove(image)
+            bpy.data.images.remove(loaded)
     finally:
         for owner, k, v in saved:
             setattr(owner, k, v)

@@ -104,6 +104,26 @@ def render_file_output(scene, socket, name):
     return out
 
 
+def render_as_shown(scene) -> np.ndarray:
+    """The Render Result as the Render window shows it: Blender's own 8-bit PNG, no dither."""
+    import bpy
+    settings = scene.render.image_settings
+    saved = (settings.file_format, settings.color_depth, settings.color_mode,
+             scene.render.dither_intensity)
+    settings.file_format, settings.color_depth, settings.color_mode = "PNG", "8", "RGB"
+    scene.render.dither_intensity = 0.0
+    path = os.path.join(env.work, "as_shown.png")
+    try:
+        bpy.data.images["Render Result"].save_render(path, scene=scene)
+    finally:
+        (settings.file_format, settings.color_depth, settings.color_mode,
+         scene.render.dither_intensity) = saved
+    image = bpy.data.images.load(path, check_existing=False)
+    out = pixels(image)[::-1][..., :3].copy()
+    bpy.data.images.remove(image)
+    return out
+
+
 def make_scene():
     """A small Cycles scene: a textured plane (pass index 1), a cube (3), camera and sun; a
     colour texture 'Tex' and a Non-Color map 'Rough' in the plane's material."""

@@ -10,7 +10,8 @@ import os
 import numpy as np
 import pytest
 
-from harness import addon_module, env, error_of, fact, scenario
+from harness import (addon_module, env, error_of, fact, pixels, render_as_shown, render_file_output,
+                     scenario, tree_of)
 
 bpy = pytest.importorskip("bpy")
 
@@ -231,7 +232,10 @@ def test_stylize_animation_with_temporal_coherence(facts):
 
 @scenario(73)
 def apply_styles_to_animation():
-    nst = bpy.context.scene.nst
+    """Frames are written as the Render window shows them (the scene's view transform, AgX by
+    default), so outside the mask a frame is the render as the artist saw it."""
+    scene = bpy.context.scene
+    nst = scene.nst
     nst.slots.clear()
     nst.method = "ADAIN"
     bpy.ops.nst.slot_add()
@@ -241,9 +245,31 @@ def apply_styles_to_animation():
     r = bpy.ops.nst.compositor_apply_animation(directory=folder + os.sep)
     files = sorted(os.listdir(folder))
     nst.slots.clear()
-    return {"result": sorted(r), "files": files}
+    scene.frame_set(1)
+    tree = tree_of(scene)
+    rl = next(n for n in tree.nodes if n.type == "R_LAYERS")
+    index = rl.outputs.get("Object Index") or rl.outputs.get("IndexOB")
+    cube = np.abs(render_file_output(scene, index, "frame1_index")[::-1][..., 0] - 3) < 0.5
+    scene.render.use_compositing = False
+    try:
+        bpy.ops.render.render()
+        shown = render_as_shown(scene)
+    finally:
+        scene.render.use_compositing = True
+    frame = bpy.data.images.load(os.path.join(folder, "frame_0001.png"))
+    written = pixels(frame)[::-1][..., :3].copy()
+    bpy.data.images.remove(frame)
+    steps = np.rint(np.abs(written - shown) * 255).max(axis=-1)
+    return {"result": sorted(r), "files": files, "view": scene.view_settings.view_transform,
+            "outside_max": int(steps[~cube].max()), "inside_mean": float(steps[cube].mean())}
 
 
 def test_apply_styles_to_animation_writes_every_frame(facts):
     f = fact(facts, "apply_styles_to_animation")
     assert f["result"] == ["FINISHED"] and f["files"] == ["frame_0001.png", "frame_0002.png"]
+
+
+def test_apply_styles_to_animation_writes_frames_as_the_render_window_shows_them(facts):
+    f = fact(facts, "apply_styles_to_animation")
+    assert f["view"] == "AgX" and f["outside_max"] <= 1, f
+    assert f["inside_mean"] > 5, f

@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness import addon_module, env, error_of, fact, pixels, render_file_output, scenario, tree_of
+from harness import (addon_module, env, error_of, fact, pixels, render_as_shown, render_file_output,
+                     scenario, tree_of)
 
 bpy = pytest.importorskip("bpy")
 
@@ -165,6 +166,66 @@ def test_hdr_outside_the_masks_is_bit_identical(facts):
     assert f["result"] == ["FINISHED"] and f["plain_peak_outside"] > 2.0
     assert f["result_peak_outside"] == f["plain_peak_outside"] and f["identical_outside"]
     assert f["changed_inside"] > 0.01
+
+
+@scenario(34)
+def compositor_colour_management():
+    """AgX with exposure 0.3, one slot everywhere: what the Render window shows after Apply
+    Styles, against what it showed of the plain render (engine bypassed: the pixels given back
+    unchanged) and against the stylized picture the engine made (WCT)."""
+    scene = bpy.context.scene
+    nst, view = scene.nst, scene.view_settings
+    comp = addon_module("compositor")
+    real = comp.engine.stylize
+    saved = (view.view_transform, view.exposure)
+    view.view_transform, view.exposure = "AgX", 0.3
+    nst.slots.clear()
+    bpy.ops.nst.slot_add()
+    nst.slots[0].style_path, nst.slots[0].mask_source = env.style, "NONE"
+    nst.method, nst.strength, nst.preview_size = "WCT", 1.0, 0
+    made = {}
+
+    def bypassed(px, *args, **kwargs):
+        return px.copy()
+
+    def recorded(px, *args, **kwargs):
+        made["styled"] = real(px, *args, **kwargs)
+        return made["styled"]
+
+    def apply_with(stylize):
+        comp.engine.stylize = stylize
+        try:
+            result = bpy.ops.nst.compositor_apply()
+        finally:
+            comp.engine.stylize = real
+        bpy.ops.render.render()
+        return sorted(result), render_as_shown(scene)
+    try:
+        scene.render.use_compositing = False
+        bpy.ops.render.render()
+        before = render_as_shown(scene)
+        scene.render.use_compositing = True
+        r1, after_bypass = apply_with(bypassed)
+        r2, after_styled = apply_with(recorded)
+    finally:
+        view.view_transform, view.exposure = saved
+        nst.slots.clear()
+    styled_off = np.abs(after_styled - made["styled"][..., :3]).max(axis=-1) * 255
+    return {"result": r1 + r2,        # in steps of the 8-bit pictures compared
+            "bypass_off_max": int(np.rint(np.abs(after_bypass - before) * 255).max()),
+            "styled_off_mean": float(styled_off.mean()),
+            "styled_within_1": float((styled_off <= 1.5).mean()),   # the engine's are floats
+            "styled_vs_plain": float(np.abs(after_styled - before).mean() * 255)}
+
+
+def test_apply_styles_is_colour_managed_like_the_render(facts):
+    f = fact(facts, "compositor_colour_management")
+    assert f["result"] == ["FINISHED", "FINISHED"]
+    assert f["bypass_off_max"] <= 1.0, f          # the plain render comes back as it was shown
+    assert f["styled_vs_plain"] > 5.0, f          # (the style did change the picture)
+    # The stylized picture is shown as the engine made it, but for the few colours AgX cannot
+    # show (the most saturated ones), which come as close as it can.
+    assert f["styled_within_1"] >= 0.95 and f["styled_off_mean"] <= 1.0, f
 
 
 @scenario(33)
