@@ -215,8 +215,9 @@ def insert_group(scene, group):
         node = tree.nodes.new("CompositorNodeGroup")
         node.node_tree = group
         node.name = node.label = GROUP
-        node.location = (200, 200)
-        tree.links.new(node.outputs[0], output_node(tree).inputs[0])
+        out = output_node(tree)
+        node.location = (out.location.x, out.location.y + 250)    # beside, not over, the output
+        tree.links.new(node.outputs[0], out.inputs[0])
     return node
 
 

@@ -83,14 +83,14 @@ def free_previews() -> None:
 
 
 def load_style(path: str):
-    """A style image file as float32 H×W×3 sRGB (any format Blender reads)."""
+    """A style image file as float32 H×W×3 sRGB (any format Pillow or Blender reads)."""
     if not path:
         raise UserError("no style image given; choose a style image file")
     full = bpy.path.abspath(path)
     if not os.path.isfile(full):
         raise UserError(f"style image not found: {full}")
-    try:            # Blender fills a truncated file's missing part with grey, without a word
-        load_image(full)
+    try:            # Pillow first: one decode, no data-block (Blender would also fill a
+        return load_image(full)[..., :3]        # truncated file's missing part with grey)
     except ImageError as exc:
         if "truncated" in str(exc):
             raise UserError(f"style file {full} is truncated or damaged ({exc}); use a complete "

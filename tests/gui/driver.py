@@ -8,7 +8,8 @@ tabs (Image Editor, Shader Editor, Compositor) and the add-on's preferences, and
 their draw() ran and what it raised; start Stylize Image (WCT, size²) through the operator's
 invoke in the window while a 20 ms timer and a draw handler measure how long the window goes
 without either; try a second job while it runs; cancel another with Esc sent by xdotool; give it
-a style file that does not exist. Screenshots (ImageMagick `import`) go to out/, the facts to
+a style file that does not exist; run Apply Styles from the Compositor's tab; press Esc during
+Stylize Animation once a frame is written. Screenshots (ImageMagick `import`) go to out/, the facts to
 out/facts.json; then Blender quits. Imports only the standard library, numpy and bpy.
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import json
+import os
 import subprocess
 import sys
 import time
@@ -50,6 +52,19 @@ def count_draws(cls, key: str) -> None:
             raise
         FACTS["draws"][key] = FACTS["draws"].get(key, 0) + 1
     cls.draw = draw
+
+
+def time_invokes(cls) -> None:
+    """Wrap cls.invoke so the facts say how long each call held the main thread."""
+    original = cls.invoke
+
+    def invoke(self, context, event):
+        start = time.perf_counter()
+        try:
+            return original(self, context, event)
+        finally:
+            FACTS.setdefault("invoke_seconds", []).append(time.perf_counter() - start)
+    cls.invoke = invoke
 
 
 def key(window, area, name: str) -> None:
@@ -124,6 +139,7 @@ def steps():
     jobs = importlib.import_module(MODULE + ".jobs")
     for name in PANELS:
         count_draws(getattr(bpy.types, name), name)
+    time_invokes(bpy.types.NST_OT_stylize_image)
     count_draws(type(prefs.addons[MODULE].preferences), "preferences")
     FACTS["installed"] = ext.__name__
     FACTS["blender"] = bpy.app.version_string
@@ -251,6 +267,61 @@ def steps():
     FACTS["bad_input_new_images"] = sorted({im.name for im in bpy.data.images} - before)
     yield 0.5
     shot("bad_input")
+
+    # A small Cycles render for the jobs that render.
+    scene.render.engine = "CYCLES"
+    scene.cycles.samples = 4
+    scene.cycles.use_denoising = False      # Debian's Blender has no OpenImageDenoise
+    scene.render.resolution_x, scene.render.resolution_y = 160, 90
+    scene.render.resolution_percentage = 100
+    scene.frame_start, scene.frame_end = 1, 4
+
+    # Apply Styles, run modally from the Compositor's Style tab.
+    subprocess.run(["xdotool", "mousemove", str(window.x + area.x + area.width // 3),
+                    str(window.height - (area.y + area.height // 2))])   # the report popup goes
+    area.type = "NODE_EDITOR"
+    area.ui_type = "CompositorNodeTree"
+    yield from show_tab(area, "Style")
+    scene.nst.method, scene.nst.preview_size = "WCT", 0
+    jobs.STATE.last_report = ""
+    with bpy.context.temp_override(window=window, area=area, region=region(area, "WINDOW")):
+        FACTS["apply_invoke"] = sorted(bpy.ops.nst.compositor_apply("INVOKE_DEFAULT"))
+    while jobs.STATE.running:
+        yield 0.05
+    FACTS["apply_report"] = jobs.STATE.last_report
+    result = bpy.data.images.get("NST Style Result")
+    FACTS["apply_result_size"] = list(result.size) if result else None
+    FACTS["apply_group_in_tree"] = any(n.type == "GROUP" and n.node_tree and n.node_tree.name == "NST Style"
+                                       for n in scene.node_tree.nodes)
+    with bpy.context.temp_override(window=window, area=area, region=region(area, "WINDOW")):
+        bpy.ops.node.view_all()
+    yield 0.5
+    shot("apply_done")
+
+    # Stylize Animation, run modally; Esc once a frame is on disk: the frames finished stay,
+    # whole, and the report says which.
+    area.type = "IMAGE_EDITOR"
+    folder = f"{OUT}/frames"
+    jobs.STATE.last_report = ""
+    with bpy.context.temp_override(window=window, area=area, region=region(area, "WINDOW")):
+        FACTS["animation_invoke"] = sorted(bpy.ops.nst.stylize_animation(
+            "INVOKE_DEFAULT", style_path=ARGS["style"], method="ADAIN", directory=folder + "/",
+            temporal_coherence=0.0))
+    pressed = False
+    while jobs.STATE.running:
+        if not pressed and os.path.exists(f"{folder}/frame_0001.png"):
+            pressed = True
+            key(window, area, "Escape")
+        yield 0.05
+    FACTS["animation_report"] = jobs.STATE.last_report
+    files = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+    FACTS["animation_files"] = files
+    sizes = []
+    for name in files:
+        frame = bpy.data.images.load(f"{folder}/{name}", check_existing=False)
+        sizes.append(list(frame.size))
+        bpy.data.images.remove(frame)
+    FACTS["animation_sizes"] = sizes
 
     bpy.types.SpaceImageEditor.draw_handler_remove(handle, "UI")
     bpy.app.timers.unregister(tick)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -25,7 +26,7 @@ import chroot  # noqa: E402
 SIZE = 1024                         # the modal job: Stylize Image, WCT, SIZE² (the issue's)
 REDRAW_GAP = 0.25                   # seconds the window may go without running its main loop
 SHOTS = ("panel_image", "panel_shader", "panel_compositor", "preferences", "job", "job_done",
-         "bad_input")
+         "bad_input", "apply_done")
 
 
 def _zip(out: Path) -> Path:
@@ -123,3 +124,20 @@ def test_screenshot_shows_blender(gui, name):
     shot = np.asarray(Image.open(gui["shots"] / f"{name}.png").convert("RGB"), np.float32)
     assert shot.shape[:2] == (1000, 1600)
     assert shot.std() > 10, f"{name}.png is blank"
+
+
+def test_apply_styles_runs_modally_into_the_compositor(gui):
+    assert gui["apply_invoke"] == ["RUNNING_MODAL"], gui["apply_invoke"]
+    assert "'NST Style' updated with 1 style(s)" in gui["apply_report"], gui["apply_report"]
+    assert gui["apply_result_size"] == [160, 90] and gui["apply_group_in_tree"]
+
+
+def test_escape_during_an_animation_keeps_the_finished_frames_and_says_so(gui):
+    assert gui["animation_invoke"] == ["RUNNING_MODAL"], gui["animation_invoke"]
+    said, files = gui["animation_report"], gui["animation_files"]
+    match = re.search(r"cancelled; frames 1–(\d+) written to .*, stopped at (\d+)", said)
+    assert match, said
+    last, stopped = int(match.group(1)), int(match.group(2))
+    assert stopped == last + 1 <= 4                         # it stopped before the end
+    assert files == [f"frame_{i:04d}.png" for i in range(1, last + 1)], (said, files)
+    assert gui["animation_sizes"] == [[160, 90]] * last     # each one whole
