@@ -284,6 +284,8 @@ def _back_to_scene_linear(scene, styled, raw, cover):
     transform, is that picture (colours the transform cannot show come as close as it can);
     outside every mask the render ``raw`` stays exactly as it was, HDR values included."""
     inside = np.ones(raw.shape[:2], bool) if cover is None else cover > 0
+    if not inside.any():                     # the masks cover nothing (no such object index)
+        return raw.copy()
     target = styled[inside][:, :3]
     inverse = engine.color.ViewInverse(pixels.shown(scene, engine.color.transform_lattice()))
 

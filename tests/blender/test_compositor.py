@@ -148,6 +148,9 @@ def compositor_hdr_outside_masks():
     nst.method, nst.strength, nst.preview_size = "ADAIN", 1.0, 0
     r = bpy.ops.nst.compositor_apply()
     result = pixels(bpy.data.images["NST Style Result"]).copy()
+    slot.mask_index = 99                    # no object has it: the mask covers nothing
+    r_nothing = bpy.ops.nst.compositor_apply()
+    nothing = pixels(bpy.data.images["NST Style Result"]).copy()
     tree = tree_of(scene)
     rl = next(n for n in tree.nodes if n.type == "R_LAYERS")
     plain = render_file_output(scene, rl.outputs["Image"], "plain_hdr")
@@ -158,7 +161,8 @@ def compositor_hdr_outside_masks():
     return {"result": sorted(r), "plain_peak_outside": float(plain[~cube][:, :3].max()),
             "result_peak_outside": float(result[~cube][:, :3].max()),
             "identical_outside": bool(np.array_equal(result[~cube], plain[~cube])),
-            "changed_inside": float(np.abs(result[cube] - plain[cube]).mean())}
+            "changed_inside": float(np.abs(result[cube] - plain[cube]).mean()),
+            "empty_mask": sorted(r_nothing), "empty_mask_identical": bool(np.array_equal(nothing, plain))}
 
 
 def test_hdr_outside_the_masks_is_bit_identical(facts):
@@ -166,6 +170,7 @@ def test_hdr_outside_the_masks_is_bit_identical(facts):
     assert f["result"] == ["FINISHED"] and f["plain_peak_outside"] > 2.0
     assert f["result_peak_outside"] == f["plain_peak_outside"] and f["identical_outside"]
     assert f["changed_inside"] > 0.01
+    assert f["empty_mask"] == ["FINISHED"] and f["empty_mask_identical"]   # a mask on nothing
 
 
 @scenario(34)
