@@ -77,7 +77,7 @@ def preserve_color(stylized: np.ndarray, content: np.ndarray) -> np.ndarray:
 # (log-spaced: one table lookup per pixel would be too coarse in the shadows otherwise); each
 # distinct display colour is found on that table by damped Gauss-Newton (Levenberg-Marquardt)
 # steps, started from the grey axis; then the true transform's verdict on the answer corrects
-# it once, which removes the table's own interpolation error. A colour the transform cannot show
+# it (``refine``; the add-on does it twice), which removes the table's interpolation error. A colour the transform cannot show
 # (AgX cannot show the most saturated sRGB colours) gets the closest one it can.
 
 LATTICE_SIZE = 65                  # points per axis (65³ = 274,625 samples)
@@ -87,10 +87,6 @@ _WHITE_AT = 40 / 64                # scene-linear 1 on a lattice point (the 41st
 _SHAPER_SPAN = np.log2(1.0 + 1.0 / _LATTICE_KNEE) / _WHITE_AT   # the brightest sampled: ~338
 _LEVELS = 511                      # display colours are told apart to 1/511
 _STEPS, _REFINE_STEPS = 12, 4      # Levenberg-Marquardt steps on the table
-
-
-def _to_shaper(x: np.ndarray) -> np.ndarray:
-    return (np.log2(1.0 + np.maximum(x, 0.0) / _LATTICE_KNEE) / _SHAPER_SPAN).astype(np.float32)
 
 
 def _from_shaper(u: np.ndarray) -> np.ndarray:
