@@ -34,7 +34,9 @@ def stylize(pixels, styles, method: str, weights=None, masks=None, strength: flo
     """sRGB straight H×W×4 in, same out (alpha kept). Touches no bpy data, so it runs in the
     worker thread; ``options`` (preferences.engine_options()) must be read on the main thread.
     With ``coherence`` (one per animation) the frame follows the previous one along its Vector
-    pass ``vector`` and ``depth``, blended only inside ``where``."""
+    pass ``vector`` and ``depth``, blended only inside ``where``. A style may be a callable
+    that gives its pixels (``styles.StyleFile``: a file read here, in the worker)."""
+    styles = [s() if callable(s) else s for s in styles]
     kw = dict(weights=weights, masks=masks, alpha=strength, preserve_color=preserve_color,
               seamless=seamless, progress=progress, cancel=cancel, **(options or {}))
     if coherence is None:

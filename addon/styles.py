@@ -82,20 +82,42 @@ def free_previews() -> None:
         _PREVIEWS = None
 
 
+# Files Pillow reads: decoded in the worker, so a click does not wait for them (on a cold start
+# the decode and Pillow's import held the main thread a quarter of a second). Other formats
+# (EXR, HDR, ...) go through Blender's reader, on the main thread.
+PILLOW_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".tga"}
+
+
+class StyleFile:
+    """A style image file, read the first time the worker calls it: float32 H×W×3 sRGB."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self._pixels = None
+
+    def __call__(self):
+        if self._pixels is None:
+            try:
+                self._pixels = load_image(self.path)[..., :3]
+            except ImageError as exc:
+                if "truncated" in str(exc):     # Blender would fill the missing part with grey
+                    raise UserError(f"style file {self.path} is truncated or damaged ({exc}); "
+                                    "use a complete copy of the image") from None
+                raise UserError(f"style file {self.path} is not an image that can be read "
+                                f"({exc})") from None
+        return self._pixels
+
+
 def load_style(path: str):
-    """A style image file as float32 H×W×3 sRGB (any format Pillow or Blender reads)."""
+    """A style image file: a ``StyleFile`` for the worker to read (formats Pillow reads), else
+    float32 H×W×3 sRGB read now by Blender (any other format Blender reads)."""
     if not path:
         raise UserError("no style image given; choose a style image file")
     full = bpy.path.abspath(path)
     if not os.path.isfile(full):
         raise UserError(f"style image not found: {full}")
-    try:            # Pillow first: one decode, no data-block (Blender would also fill a
-        return load_image(full)[..., :3]        # truncated file's missing part with grey)
-    except ImageError as exc:
-        if "truncated" in str(exc):
-            raise UserError(f"style file {full} is truncated or damaged ({exc}); use a complete "
-                            "copy of the image") from None
-        # a format Pillow does not read (EXR, HDR, ...): Blender's reader decides below
+    if Path(full).suffix.lower() in PILLOW_SUFFIXES:
+        return StyleFile(full)
     try:
         image = bpy.data.images.load(full, check_existing=False)
     except RuntimeError as exc:
