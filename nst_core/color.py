@@ -74,11 +74,11 @@ def preserve_color(stylized: np.ndarray, content: np.ndarray) -> np.ndarray:
 # Blender's view transforms (AgX, Filmic, looks, exposure, curves) run in OpenColorIO, which
 # Python cannot call in every Blender version: the add-on can only push pixels through them. So
 # the inverse is numerical. The transform is sampled once on a lattice of scene-linear colours
-# (log-spaced: one table lookup per pixel would be too coarse in the shadows otherwise); each
-# distinct display colour is found on that table by damped Gauss-Newton (Levenberg-Marquardt)
-# steps, started from the grey axis; then the true transform's verdict on the answer corrects
-# it (``refine``; the add-on does it twice), which removes the table's interpolation error. A colour the transform cannot show
-# (AgX cannot show the most saturated sRGB colours) gets the closest one it can.
+# (log-spaced, or the shadows would get too few lattice points); each distinct display colour
+# is found on that table by damped Gauss-Newton (Levenberg-Marquardt) steps, started from the
+# grey axis; then the true transform's verdict on the answer corrects it (``refine``; the
+# add-on does it twice), which removes the table's interpolation error. A colour the transform
+# cannot show (AgX cannot show the most saturated sRGB colours) gets the closest one it can.
 
 LATTICE_SIZE = 65                  # points per axis (65³ = 274,625 samples)
 _LATTICE_KNEE = 2.0 ** -14         # about linear below this (AgX's range starts near 2⁻¹⁵)
@@ -91,7 +91,8 @@ _STEPS, _REFINE_STEPS = 12, 4      # Levenberg-Marquardt steps on the table
 
 def _from_shaper(u: np.ndarray) -> np.ndarray:
     """Lattice coordinates in [0, 1] -> scene-linear values (log-like spacing, 0 at 0)."""
-    return (_LATTICE_KNEE * (np.exp2(np.asarray(u, np.float64) * _SHAPER_SPAN) - 1.0)).astype(np.float32)
+    x = _LATTICE_KNEE * (np.exp2(np.asarray(u, np.float64) * _SHAPER_SPAN) - 1.0)
+    return x.astype(np.float32)
 
 
 def transform_lattice(size: int = LATTICE_SIZE) -> np.ndarray:

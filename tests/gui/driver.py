@@ -9,8 +9,8 @@ their draw() ran and what it raised; start Stylize Image (WCT, size²) through t
 invoke in the window while a 20 ms timer and a draw handler measure how long the window goes
 without either; try a second job while it runs; cancel another with Esc sent by xdotool; give it
 a style file that does not exist; run Apply Styles from the Compositor's tab; press Esc during
-Stylize Animation once a frame is written. Screenshots (ImageMagick `import`) go to out/, the facts to
-out/facts.json; then Blender quits. Imports only the standard library, numpy and bpy.
+Stylize Animation once a frame is written. Screenshots (ImageMagick `import`) go to out/, the
+facts to out/facts.json; then Blender quits. Imports only the standard library, numpy and bpy.
 """
 
 from __future__ import annotations
@@ -291,7 +291,8 @@ def steps():
     FACTS["apply_report"] = jobs.STATE.last_report
     result = bpy.data.images.get("NST Style Result")
     FACTS["apply_result_size"] = list(result.size) if result else None
-    FACTS["apply_group_in_tree"] = any(n.type == "GROUP" and n.node_tree and n.node_tree.name == "NST Style"
+    FACTS["apply_group_in_tree"] = any(n.type == "GROUP" and n.node_tree is not None
+                                       and n.node_tree.name == "NST Style"
                                        for n in scene.node_tree.nodes)
     with bpy.context.temp_override(window=window, area=area, region=region(area, "WINDOW")):
         bpy.ops.node.view_all()
