@@ -259,19 +259,22 @@ def _as_shown(scene, raw: np.ndarray) -> np.ndarray:
     return px
 
 
-def _styles_work(px, masks, settings: dict, coherence=None, vector=None, depth=None):
-    """The worker's part: the slots' styles blended by weight and mask over ``px`` (the render
-    as shown); outside every mask ``px`` stays as it was."""
-    cover = _cover(masks)
+def _over(top: np.ndarray, under: np.ndarray, cover) -> np.ndarray:
+    """``top`` where the slots apply, ``under`` elsewhere, mixed by the soft cover (None:
+    everywhere), pixel by pixel (…×4, the cover …)."""
+    if cover is None:
+        return top
+    return cover[..., None] * top + (1 - cover[..., None]) * under
 
+
+def _styles_work(px, masks, settings: dict, coherence=None, vector=None, depth=None):
+    """The worker's part: the slots' styles blended by weight and mask on ``px`` (the render as
+    shown), as the engine gives them; the caller puts them over the render with ``_over``."""
     def work(progress, cancel):
-        out = engine.stylize(px, settings["styles"], settings["method"], weights=settings["weights"],
-                             masks=masks, strength=settings["strength"], preserve_color=settings["keep"],
-                             options=settings["options"], progress=progress, cancel=cancel,
-                             coherence=coherence, vector=vector, depth=depth, where=cover)
-        if cover is not None:
-            out = cover[..., None] * out + (1 - cover[..., None]) * px
-        return out
+        return engine.stylize(px, settings["styles"], settings["method"], weights=settings["weights"],
+                              masks=masks, strength=settings["strength"], preserve_color=settings["keep"],
+                              options=settings["options"], progress=progress, cancel=cancel,
+                              coherence=coherence, vector=vector, depth=depth, where=_cover(masks))
     return work
 
 
@@ -286,21 +289,20 @@ def _back_to_scene_linear(scene, styled, raw, cover):
     inside = np.ones(raw.shape[:2], bool) if cover is None else cover > 0
     if not inside.any():                     # the masks cover nothing (no such object index)
         return raw.copy()
-    target = styled[inside][:, :3]
+    picked = styled[inside]
     inverse = engine.color.ViewInverse(pixels.shown(scene, engine.color.transform_lattice()))
 
     def solve(progress, cancel):
         progress(1.0, "matching the scene's view transform")
-        return inverse.linear(target)
+        return inverse.linear(picked[:, :3])
     linear = yield solve
     for _ in range(REFINE_ROUNDS):
         seen = pixels.shown(scene, linear)
         linear = yield lambda progress, cancel, seen=seen: inverse.refine(seen)
-    alpha = styled[inside][:, 3:]
-    back = np.concatenate([linear * alpha, alpha], -1)
+    alpha = picked[:, 3:]
     out = raw.copy()
-    weight = 1.0 if cover is None else cover[inside][:, None]
-    out[inside] = weight * back + (1 - weight) * raw[inside]
+    out[inside] = _over(np.concatenate([linear * alpha, alpha], -1), raw[inside],
+                        None if cover is None else cover[inside])
     return out
 
 
@@ -333,7 +335,9 @@ def apply_animation_job(op, context):
 
     def work(rendered):
         raw, masks, vector, depth = rendered
-        return _styles_work(_as_shown(scene, raw), masks, settings, coherence, vector, depth)
+        px = _as_shown(scene, raw)
+        styled = _styles_work(px, masks, settings, coherence, vector, depth)
+        return lambda progress, cancel: _over(styled(progress, cancel), px, _cover(masks))
     yield from animation_frames(op, scene, frames, folder, render, work)
 
 

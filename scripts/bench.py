@@ -73,14 +73,10 @@ def _ours(method: str, device: str, threads: int | None, work_size: int | None =
     return run, lambda: nst_core.get_runtime(None, device, threads).device.name
 
 
-def nst_core_passes() -> int:
-    from nst_core import methods
-    return methods.AdaIN.PASSES
-
-
 def _torch(method: str, device: str, threads: int | None):
     import numpy as np
     import torch
+    from nst_core import methods
 
     sys.path.insert(0, str(ROOT / "scripts"))
     import torch_models as tm
@@ -90,7 +86,7 @@ def _torch(method: str, device: str, threads: int | None):
     dev = torch.device("cuda" if device == "cuda" else "cpu")
     weights = Path(os.environ.get("NST_WEIGHTS_DIR", ROOT / "build" / "weights"))
     levels = (5, 4, 3, 2, 1) if method == "wct" else (4,)
-    passes = levels * (nst_core_passes() if method == "adain" else 1)
+    passes = levels * (methods.AdaIN.PASSES if method == "adain" else 1)
     encoders = {k: tm.load_encoder(weights, k).to(dev) for k in levels}
     if method == "wct":
         decoders = {k: tm.load_decoder(weights, k).to(dev) for k in levels}

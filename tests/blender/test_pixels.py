@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from harness import addon_module, env, fact, pixels, scenario
+from harness import addon_module, env, fact, pixels, render_as_shown, scenario
 
 bpy = pytest.importorskip("bpy")
 
@@ -23,17 +23,11 @@ def render_colour_management():
     scene = bpy.context.scene
     view = scene.view_settings
     settings = scene.render.image_settings
-    saved = (view.view_transform, view.exposure, scene.render.dither_intensity,
-             settings.file_format, settings.color_depth, settings.color_mode)
+    saved = (view.view_transform, view.exposure, settings.file_format, settings.color_depth)
     view.view_transform, view.exposure = "AgX", 0.3
     try:
         bpy.ops.render.render()
-        scene.render.dither_intensity = 0.0
-        path = os.path.join(env.work, "shown.png")
-        settings.file_format, settings.color_depth, settings.color_mode = "PNG", "8", "RGBA"
-        bpy.data.images["Render Result"].save_render(path, scene=scene)
-        shown = bpy.data.images.load(path)
-        reference = px_mod.stored_pixels(shown)[..., :3]
+        reference = render_as_shown(scene)
         read = px_mod.read_render_result(scene)[..., :3]
         back = px_mod.write_image(px_mod.read_render_result(scene), "NST colour check")
         back_shown = engine.color.linear_to_srgb(pixels(back)[::-1][..., :3])
@@ -41,10 +35,8 @@ def render_colour_management():
         old = np.clip(engine.color.linear_to_srgb(linear[..., :3]), 0, 1)
         view_as_render = back.use_view_as_render
         bpy.data.images.remove(back)
-        bpy.data.images.remove(shown)
     finally:
-        (view.view_transform, view.exposure, scene.render.dither_intensity,
-         settings.file_format, settings.color_depth, settings.color_mode) = saved
+        view.view_transform, view.exposure, settings.file_format, settings.color_depth = saved
 
     def off(a):
         return float(np.abs(a - reference).max() * 255)
