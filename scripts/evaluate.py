@@ -95,9 +95,9 @@ def efdm(content: np.ndarray, style: np.ndarray, passes: int, decoder: str | Non
     import train_adain
     from nst_core.pipeline import STYLE_SIZE
 
-    key = decoder or str(Path(__file__).resolve().parent / "trained" / "adain_decoder4.pth")
+    key = decoder or str(train_adain.ROOT / "scripts" / "trained" / "adain_decoder4.pth")
     if getattr(efdm, "key", None) != key:
-        weights = Path(__file__).resolve().parent.parent / "build" / "weights"
+        weights = train_adain.ROOT / "build" / "weights"
         efdm.nets = (tm.load_encoder(weights, 4, export_onnx.TRAINED_PADDING),
                      tm.Decoder(tm.load_state_dict(key), 4, export_onnx.TRAINED_PADDING).eval())
         efdm.key = key
