@@ -24,10 +24,12 @@ docs/animation.md has the measurements behind the choice.
 - The content statistics every stage's transform is computed from are a moving average over
   frames (``smooth``, the pipeline's ``statistics`` hook), so a moving object does not change
   WCT's whitening of the whole picture and repaint still regions.
-- The result is blended with the previous result warped onto it (``blend``), where the surface
-  hardly moves (the share halves at MOTION_PX per frame): blending two stylizations of a moving
-  surface averages two stroke patterns and washes the style out (measured: style gain −0.19
-  at share 0.8 everywhere), so moving surfaces rely on the filtered render instead.
+- The result is blended with the previous result warped onto it (``blend``), moving surfaces
+  included, so the strokes stay on the surfaces. Averaging two stroke patterns that do not
+  line up lowers their contrast and washes the style out (measured: style gain −0.19 at share
+  0.8), so the blend's local contrast is then matched to this frame's (``match_contrast``,
+  the variance-preserving blend of texture advection). StyleBank's fine strokes still lose
+  their style when carried along a motion, so its blend falls with speed (RESULT_BLEND).
 """
 
 from __future__ import annotations
@@ -46,8 +48,14 @@ FB_ABSOLUTE = 0.5       # |f(p + b) + b|² <= 0.01 (|f|² + |b|²) + 0.5 px²
 DEPTH_TOLERANCE = 0.05  # relative change of depth along the flow that still counts as the same surface
 STATISTICS_SHARE = 0.8  # at strength 1: the previous statistics' share in the moving average
 CONTENT_SHARE = 0.95    # at strength 1: the previous (filtered) render's share in what the networks see
-MOTION_PX = 1.0         # the output blend halves where the motion is this many pixels per frame
-BLEND_SHARE = 0.5       # at strength 1: the warped previous result's share where the warp is valid
+# The result blend of each method at strength 1: the warped previous result's share where the
+# warp is valid, and the motion (px per frame) at which that share halves (None: it does not
+# fall with motion). Measured on the test's sequence, docs/animation.md: StyleBank's fine
+# strokes lose their style when carried along a motion, the others' do not.
+RESULT_BLEND = {"adain": (0.5, None), "wct": (0.6, None), "stylebank": (0.5, 3.0)}
+CONTRAST_CELL = 8       # px: the blend's local contrast is matched to the frame's over squares this size
+MAX_CONTRAST_GAIN = 2.0
+CONTRAST_FLOOR = 1e-6   # added to both local variances: flat regions keep their contrast
 DEFAULT_STRENGTH = 1.0  # the Temporal Coherence artists get (add-on, CLI) unless they choose
 
 
@@ -59,10 +67,14 @@ def flows(vector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     v = np.asarray(vector, np.float32)
     if v.ndim != 3 or v.shape[2] < 3:
         raise StyleError(f"a Vector pass has four channels (H×W×4); got shape {v.shape}")
-    backward = np.stack([v[..., 0], -v[..., 1]], axis=-1)
+    backward = np.empty(v.shape[:2] + (2,), np.float32)     # filled plane by plane: fastest
+    backward[..., 0] = v[..., 0]
+    np.negative(v[..., 1], out=backward[..., 1])
     if v.shape[2] == 3:             # Blender 4.x's compositor drops the 4th: forward x only
         return backward, -v[..., 2:3]
-    forward = np.stack([-v[..., 2], v[..., 3]], axis=-1)
+    forward = np.empty_like(backward)
+    np.negative(v[..., 2], out=forward[..., 0])
+    forward[..., 1] = v[..., 3]
     return backward, forward
 
 
@@ -74,17 +86,22 @@ class Sampler:
 
     def __init__(self, flow: np.ndarray):
         h, w = flow.shape[:2]
-        sx = np.rint(flow[..., 0] + np.arange(w, dtype=np.float32)[None, :])
-        sy = np.rint(flow[..., 1] + np.arange(h, dtype=np.float32)[:, None])
+        sx = np.add(flow[..., 0], np.arange(w, dtype=np.float32)[None, :])
+        sy = np.add(flow[..., 1], np.arange(h, dtype=np.float32)[:, None])
+        np.rint(sx, out=sx)
+        np.rint(sy, out=sy)
         self.inside = (sx >= 0) & (sx <= w - 1) & (sy >= 0) & (sy <= h - 1)
-        np.clip(sx, 0, w - 1, out=sx)
-        np.clip(sy, 0, h - 1, out=sy)
-        self.index = (sy.astype(np.int32) * w + sx.astype(np.int32)).reshape(-1)
+        index = np.clip(sy, 0, h - 1, out=sy).astype(np.int32)
+        index *= w
+        index += np.clip(sx, 0, w - 1, out=sx).astype(np.int32)
+        self.index = index.reshape(-1)
         self.shape = (h, w)
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
-        flat = np.asarray(image, np.float32).reshape(self.shape[0] * self.shape[1], -1)
-        return np.take(flat, self.index, axis=0).reshape(image.shape)
+        flat = np.ascontiguousarray(image, np.float32).reshape(self.shape[0] * self.shape[1], -1)
+        if flat.shape[1] > 1:           # a pixel's values as one item: a gather of rows is slower
+            flat = flat.view(np.dtype((np.void, 4 * flat.shape[1])))
+        return np.take(flat.reshape(-1), self.index).view(np.float32).reshape(image.shape)
 
 
 def warp(image: np.ndarray, flow: np.ndarray, nearest: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -120,13 +137,19 @@ def neighbourhood(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     c = image.size // (h * w)
     flat = np.ascontiguousarray(image, np.float32).reshape(h, w * c)
 
-    def pass_(fn):
-        rows = flat.copy()              # rows: whole image rows shift, contiguous
-        fn(rows[1:], flat[:-1], out=rows[1:])
-        fn(rows[:-1], flat[1:], out=rows[:-1])
-        out = rows.copy()               # columns: a shift by one pixel is c values along a row
-        fn(out[:, c:], rows[:, :-c], out=out[:, c:])
-        fn(out[:, :-c], rows[:, c:], out=out[:, :-c])
+    def pass_(fn):                      # of 3 along rows, then along columns: pairs, then pairs of pairs
+        rows = flat
+        if h > 1:
+            pair = fn(flat[1:], flat[:-1])
+            rows = np.empty_like(flat)
+            rows[0], rows[-1] = pair[0], pair[-1]
+            fn(pair[1:], pair[:-1], out=rows[1:-1])
+        if w == 1:
+            return rows.reshape(image.shape).copy()
+        pair = fn(rows[:, c:], rows[:, :-c])     # a shift by one pixel is c values along a row
+        out = np.empty_like(flat)
+        out[:, :c], out[:, -c:] = pair[:, :c], pair[:, -c:]
+        fn(pair[:, c:], pair[:, :-c], out=out[:, c:-c])
         return out.reshape(image.shape)
     return pass_(np.minimum), pass_(np.maximum)
 
@@ -146,28 +169,88 @@ def valid(backward: np.ndarray, previous_forward: np.ndarray | None, depth: np.n
     if previous_forward is not None:
         f = sample(previous_forward)    # (x, y), or x alone from Blender 4.x
         # component by component: numpy's sum over a last axis of length 2 is slow
-        gap = np.zeros(ok.shape, np.float32)
-        norms = np.zeros(ok.shape, np.float32)
+        gap = limit = 0
         for k in range(f.shape[-1]):
             fk, bk = f[..., k], backward[..., k]
-            gap += np.square(fk + bk)
-            norms += np.square(fk)
-            norms += np.square(bk)
-        ok &= gap <= FB_RELATIVE * norms + FB_ABSOLUTE
-    if has_depth:
+            gap = gap + np.square(fk + bk)
+            limit = limit + np.square(fk) + np.square(bk)
+        limit *= np.float32(FB_RELATIVE)
+        limit += np.float32(FB_ABSOLUTE)
+        ok &= gap <= limit
+    if has_depth:       # |zp − z| <= tolerance · max(z, zp) for distances (>= 0, as Blender's):
         z, zp = np.asarray(depth, np.float32), sample(previous_depth)
-        ok &= np.abs(zp - z) <= DEPTH_TOLERANCE * np.maximum(np.abs(z), np.abs(zp))
+        ok &= zp >= z * np.float32(1 - DEPTH_TOLERANCE)     # zp at most that much nearer
+        ok &= zp * np.float32(1 - DEPTH_TOLERANCE) <= z     # and at most that much farther
     return ok.astype(np.float32)
+
+
+def _cell_means(image: np.ndarray, cell: int) -> np.ndarray:
+    """Means of H×W×C over cell×cell squares (a last partial row or column of cells is left
+    out): (H // cell)×(W // cell)×C float32."""
+    h, w, c = image.shape
+    hc, wc = h // cell, w // cell
+    rows = image[:hc * cell, :wc * cell].reshape(hc, cell, wc * cell * c).sum(axis=1)  # contiguous
+    return rows.reshape(hc, wc, cell, c).sum(axis=2) * np.float32(1 / cell ** 2)
+
+
+def _upsample(cells: np.ndarray, h: int, w: int, cell: int) -> np.ndarray:
+    """Bilinear from the cells' centres to every pixel of h×w (beyond the outer centres the
+    edge cells' values): h×w×C float32."""
+    def axis(n: int, count: int):
+        s = (np.arange(n, dtype=np.float32) + 0.5) / cell - 0.5
+        np.clip(s, 0, count - 1, out=s)
+        i0 = np.minimum(s.astype(np.int32), max(count - 2, 0))
+        return i0, np.minimum(i0 + 1, count - 1), s - i0.astype(np.float32)   # float32 throughout
+    y0, y1, fy = axis(h, cells.shape[0])
+    x0, x1, fx = axis(w, cells.shape[1])
+    left = np.take(cells, x0, axis=1)                 # contiguous, so whole rows gather fast below
+    across = np.take(cells, x1, axis=1)
+    across -= left
+    across *= fx[None, :, None]
+    across += left                                  # (cells down)×w×C: small
+    out = across[y0]                    # whole rows gathered: fast
+    out -= across[y1]
+    out *= -fy[:, None, None]
+    out += across[y0]
+    return out
+
+
+def match_contrast(image: np.ndarray, reference: np.ndarray, cell: int = CONTRAST_CELL) -> np.ndarray:
+    """``image`` (H×W×3) with its local contrast raised to ``reference``'s: per channel, the
+    deviation from the local mean is scaled by the ratio of the two local standard deviations
+    over cell×cell squares (smoothly interpolated between them), by 1 to MAX_CONTRAST_GAIN.
+    Blending two stylizations whose strokes do not line up lowers the contrast of the strokes
+    (the average of two independent patterns has less variance than either); this gives it
+    back without moving them: the variance-preserving blend of texture advection (Yu et al.
+    2011), with the variance measured instead of assumed, so already aligned strokes (a still
+    surface) are left as they are."""
+    h, w = image.shape[:2]
+    cell = max(1, min(cell, h, w))
+    mean, ref_mean = _cell_means(image, cell), _cell_means(reference, cell)
+    var = _cell_means(np.square(image), cell) - np.square(mean)
+    ref_var = _cell_means(np.square(reference), cell) - np.square(ref_mean)
+    gain = np.sqrt((np.maximum(ref_var, 0) + CONTRAST_FLOOR) / (np.maximum(var, 0) + CONTRAST_FLOOR))
+    np.clip(gain, 1.0, MAX_CONTRAST_GAIN, out=gain)
+    # mean + (image − mean)·gain = image·gain + mean·(1 − gain), both fields interpolated
+    out = _upsample(gain, h, w, cell)
+    out *= image
+    out += _upsample(mean * (1 - gain), h, w, cell)
+    return np.clip(out, 0.0, 1.0, out=out)
 
 
 @dataclass
 class Motion:
     """One frame's motion relative to the previous one: the warp, where it is valid (float
-    H×W), and the squared speed in pixels per frame."""
+    H×W), and the backward flow (H×W×2)."""
 
     sample: Sampler
     validity: np.ndarray
-    speed2: np.ndarray
+    flow: np.ndarray
+
+    @property
+    def speed2(self) -> np.ndarray:
+        """The squared motion in pixels per frame, H×W."""
+        return np.square(self.flow[..., 0]) + np.square(self.flow[..., 1])
 
 
 def _normalised(m: Moments) -> Moments:
@@ -184,7 +267,7 @@ class Coherence:
         if not np.isfinite(strength) or not 0.0 <= strength <= 1.0:
             raise StyleError(f"temporal coherence must be between 0 and 1, got {strength}")
         self.strength = float(strength)
-        self.shares = (CONTENT_SHARE * strength, BLEND_SHARE * strength, STATISTICS_SHARE * strength)
+        self.shares = (CONTENT_SHARE * strength, STATISTICS_SHARE * strength)
         self.reset()
 
     def reset(self) -> None:
@@ -223,7 +306,7 @@ class Coherence:
         with the previous frames': what the transform of this frame is computed from."""
         if m is None or m.weight <= 0:
             return m
-        share = self.shares[2]
+        share = self.shares[1]
         prev = self._statistics.get(key)
         now = _normalised(m)
         if prev is not None and share > 0:
@@ -232,16 +315,21 @@ class Coherence:
         self._statistics[key] = now
         return Moments(m.weight, now.sum * m.weight, now.outer * m.weight)
 
-    def blend(self, frame: np.ndarray, motion=None, where: np.ndarray | None = None) -> np.ndarray:
-        """This frame's stylization (H×W×3 or ×4; alpha passes through) blended with the
-        previous result warped onto it where the warp is valid and the surface hardly moves
-        (and inside ``where``, e.g. the union of the style masks); remembered for the next
-        frame. The first frame, a frame without motion and strength 0 come back unchanged."""
+    def blend(self, frame: np.ndarray, motion=None, where: np.ndarray | None = None,
+              method: str = "adain") -> np.ndarray:
+        """This frame's stylization by ``method`` (H×W×3 or ×4; alpha passes through) blended
+        with the previous result warped onto it where the warp is valid (by RESULT_BLEND, and
+        inside ``where``, e.g. the union of the style masks), its strokes' contrast restored
+        (``match_contrast``); remembered for the next frame. The first frame, a frame without
+        motion and strength 0 come back unchanged."""
         out = frame
-        share = self.shares[1]
+        share, halving = RESULT_BLEND[method]
+        share *= self.strength
         if (self.previous is not None and motion is not None and share > 0
                 and self.previous.shape[:2] == frame.shape[:2]):
-            a = share * motion.validity / (1.0 + motion.speed2 / MOTION_PX ** 2)
+            a = share * motion.validity
+            if halving is not None:
+                a /= 1.0 + motion.speed2 / np.float32(halving ** 2)
             if where is not None:
                 a *= np.clip(where, 0.0, 1.0)
             rgb = np.ascontiguousarray(frame[..., :3], np.float32)
@@ -249,6 +337,8 @@ class Coherence:
             warped -= rgb
             warped *= a[..., None]
             warped += rgb                   # the blended colour, contiguous: kept for the next frame
+            warped = match_contrast(warped, rgb)
+            np.copyto(warped, rgb, where=(a <= 0)[..., None])      # nothing blended: the frame itself
             self.previous = warped
             if frame.shape[-1] == 3:
                 return warped.copy()        # the caller may change it; ``previous`` stays
@@ -271,8 +361,7 @@ class Coherence:
         if previous[1] is None and (depth is None or previous[2] is None):
             return None
         sample = Sampler(backward)
-        return Motion(sample, valid(backward, previous[1], depth, previous[2], sample),
-                      np.square(backward[..., 0]) + np.square(backward[..., 1]))
+        return Motion(sample, valid(backward, previous[1], depth, previous[2], sample), backward)
 
     def stylize(self, content: np.ndarray, styles, method: str = "wct", *,
                 vector: np.ndarray | None = None, depth: np.ndarray | None = None,
@@ -284,5 +373,5 @@ class Coherence:
         content = self.filter_content(content, motion)
         result = pipeline.stylize(content, styles, method,
                                   statistics=self.smooth if self.strength > 0 else None, **options)
-        result.image = self.blend(result.image, motion, where)
+        result.image = self.blend(result.image, motion, where, method)
         return result

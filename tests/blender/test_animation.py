@@ -183,9 +183,8 @@ def sequence(facts):
 
 @pytest.mark.parametrize("method", ["wct", "adain", "stylebank"])
 def test_temporal_coherence_on_a_rendered_sequence(sequence, runtime, method):
-    """At the default coherence: the warping error falls by at least 30 % (WCT, the hardest,
-    measured 0.58× in Blender 5.0 and 0.65× in 4.2, whose compositor drops the forward y
-    vector; AdaIN and StyleBank about 0.42×), the still regions
+    """At the default coherence: the warping error falls by at least 30 % (Blender 4.2's
+    compositor drops the forward y vector, so its validity is coarser), the still regions
     flicker no more than 1.5× the render's own frame difference (without: more), and the
     style stays: each frame's style gain against that frame stylized alone drops by at most
     0.05 on average and 0.1 at worst (docs/animation.md has the full figures)."""

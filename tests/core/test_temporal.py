@@ -140,11 +140,30 @@ def test_blend_stays_inside_where(runtime):
     coherence = temporal.Coherence(1.0)
     first = np.zeros((8, 8, 3), np.float32)
     second = np.ones((8, 8, 3), np.float32)
-    still = temporal.Motion(temporal.Sampler(np.zeros((8, 8, 2), np.float32)),
-                            np.ones((8, 8), np.float32), np.zeros((8, 8), np.float32))
+    flow = np.zeros((8, 8, 2), np.float32)
+    still = temporal.Motion(temporal.Sampler(flow), np.ones((8, 8), np.float32), flow)
     coherence.blend(first, still)
     where = np.zeros((8, 8), np.float32)
     where[:, :4] = 1
     out = coherence.blend(second, still, where=where)
     assert np.array_equal(out[:, 4:], second[:, 4:])
-    assert np.allclose(out[:, :4], 1 - temporal.BLEND_SHARE)
+    assert np.allclose(out[:, :4], 1 - temporal.RESULT_BLEND["adain"][0])
+
+
+def test_match_contrast_gives_a_blend_of_two_patterns_its_contrast_back():
+    """The average of two independent patterns has about 1/√2 of their contrast; matching it to
+    one of them restores the local standard deviation and keeps the local mean."""
+    rng = np.random.default_rng(4)
+    a, b = (rng.random((64, 96, 3), dtype=np.float32) * 0.5 + 0.25 for _ in range(2))
+    blend = (a + b) / 2
+    out = temporal.match_contrast(blend, a)
+    assert blend.std() < 0.75 * a.std()
+    assert out.std() == pytest.approx(a.std(), rel=0.03)
+    cells = lambda x: x.reshape(8, 8, 12, 8, 3).mean(axis=(1, 3))        # noqa: E731
+    assert np.abs(cells(out) - cells(blend)).max() < 0.01
+    # aligned strokes (a still surface) and more contrast than the reference stay as they are
+    assert np.array_equal(temporal.match_contrast(a, a), a)
+    assert np.array_equal(temporal.match_contrast(a, blend), a)
+    for shape in ((1, 1, 3), (5, 7, 3), (9, 17, 3)):                     # smaller than a cell
+        x = rng.random(shape, dtype=np.float32)
+        assert np.array_equal(temporal.match_contrast(x, x), x)
