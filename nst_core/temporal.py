@@ -40,7 +40,7 @@ import numpy as np
 
 from . import pipeline
 from .errors import StyleError
-from .features import Moments
+from .features import Moments, block_means
 from .images import check_array
 
 FB_RELATIVE = 0.01      # forward-backward consistency (Sundaram et al. 2010, Ruder et al. 2016):
@@ -184,15 +184,6 @@ def valid(backward: np.ndarray, previous_forward: np.ndarray | None, depth: np.n
     return ok.astype(np.float32)
 
 
-def _cell_means(image: np.ndarray, cell: int) -> np.ndarray:
-    """Means of H×W×C over cell×cell squares (a last partial row or column of cells is left
-    out): (H // cell)×(W // cell)×C float32."""
-    h, w, c = image.shape
-    hc, wc = h // cell, w // cell
-    rows = image[:hc * cell, :wc * cell].reshape(hc, cell, wc * cell * c).sum(axis=1)  # contiguous
-    return rows.reshape(hc, wc, cell, c).sum(axis=2) * np.float32(1 / cell ** 2)
-
-
 def _upsample(cells: np.ndarray, h: int, w: int, cell: int) -> np.ndarray:
     """Bilinear from the cells' centres to every pixel of h×w (beyond the outer centres the
     edge cells' values): h×w×C float32."""
@@ -226,9 +217,9 @@ def match_contrast(image: np.ndarray, reference: np.ndarray, cell: int = CONTRAS
     surface) are left as they are."""
     h, w = image.shape[:2]
     cell = max(1, min(cell, h, w))
-    mean, ref_mean = _cell_means(image, cell), _cell_means(reference, cell)
-    var = _cell_means(np.square(image), cell) - np.square(mean)
-    ref_var = _cell_means(np.square(reference), cell) - np.square(ref_mean)
+    mean, ref_mean = block_means(image, cell), block_means(reference, cell)
+    var = block_means(np.square(image), cell) - np.square(mean)
+    ref_var = block_means(np.square(reference), cell) - np.square(ref_mean)
     gain = np.sqrt((np.maximum(ref_var, 0) + CONTRAST_FLOOR) / (np.maximum(var, 0) + CONTRAST_FLOOR))
     np.clip(gain, 1.0, MAX_CONTRAST_GAIN, out=gain)
     # mean + (image − mean)·gain = image·gain + mean·(1 − gain), both fields interpolated
