@@ -7,7 +7,7 @@ registers its own classes, in this order, and they are unregistered in reverse.
 
 from __future__ import annotations
 
-from . import compositor, operators, panels, preferences, properties, render, styles
+from . import compositor, jobs, operators, panels, preferences, properties, render, styles
 
 MODULES = (styles, properties, preferences, operators, render, compositor, panels)
 
@@ -15,6 +15,7 @@ MODULES = (styles, properties, preferences, operators, render, compositor, panel
 def register():
     for module in MODULES:
         module.register()
+    jobs.warm_up()
 
 
 def unregister():

@@ -195,6 +195,7 @@ def steps():
     yield from show_tab(area, "Style")
     ticks: list[float] = []
     draws: list[float] = []
+    drawn: list[float] = []             # the progress each draw showed (inf: no job, at the end)
     states: list = []                   # the job's progress at each tick (None: no job)
 
     def tick():
@@ -203,7 +204,9 @@ def steps():
         return 0.02
     bpy.app.timers.register(tick, persistent=True)
     handle = bpy.types.SpaceImageEditor.draw_handler_add(
-        lambda: draws.append(time.perf_counter()), (), "UI", "POST_PIXEL")
+        lambda: (draws.append(time.perf_counter()),
+                 drawn.append(jobs.STATE.progress if jobs.STATE.running else float("inf"))),
+        (), "UI", "POST_PIXEL")
     before = {im.name for im in bpy.data.images}
     started_at = time.perf_counter()
     click(window, area, STYLIZE_BUTTON)      # the panel's Stylize Image button, as an artist would
@@ -230,7 +233,18 @@ def steps():
     FACTS["tick_gaps_worst"] = gaps[:5]         # (seconds, progress before, progress after)
     job_draws = [t for t in draws if started_at <= t <= end]
     FACTS["draws_during_job"] = len(job_draws)
-    FACTS["draw_gaps_max"] = max((b - a for a, b in zip(job_draws, job_draws[1:])), default=None)
+    # How long each new progress took to reach the screen: from the first tick that saw it to
+    # the first draw of the sidebar that showed it or a later one, the job's end included
+    # (0: drawn before a tick saw it; None: not drawn 0.3 s after the end).
+    yield 0.3
+    seen = {}
+    for t, s in during:
+        if s is not None:
+            seen.setdefault(s, t)
+    lags = [next((max(0.0, d - t) for d, p in zip(draws, drawn) if d >= started_at and p >= s), None)
+            for s, t in seen.items()]
+    FACTS["progress_values"] = len(seen)
+    FACTS["draw_lag_max"] = None if None in lags else max(lags, default=None)
     area.spaces.active.image = bpy.data.images.get("photo_styled")
     yield 0.5
     shot("job_done")

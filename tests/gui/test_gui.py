@@ -101,7 +101,9 @@ def test_modal_job_shows_progress_and_keeps_the_window_live(gui):
     assert len(set(progress)) >= 3 and progress == sorted(progress), progress
     assert gui["job_new_images"] == ["photo_styled"], gui["job_new_images"]
     assert gui["tick_gaps_max"] < REDRAW_GAP, gui["tick_gaps_max"]
-    assert gui["draws_during_job"] >= 3 and gui["draw_gaps_max"] < REDRAW_GAP, gui
+    # Each new progress is on the screen within REDRAW_GAP (the sidebar redraws only on a change)
+    assert gui["progress_values"] >= 3 and gui["draws_during_job"] >= 3, gui
+    assert gui["draw_lag_max"] is not None and gui["draw_lag_max"] < REDRAW_GAP, gui
 
 
 def test_second_job_is_refused_with_a_message(gui):
