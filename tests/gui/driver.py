@@ -194,8 +194,7 @@ def steps():
     area.spaces.active.image = photo
     yield from show_tab(area, "Style")
     ticks: list[float] = []
-    draws: list[float] = []
-    drawn: list[float] = []             # the progress each draw showed (inf: no job, at the end)
+    draws: list = []                    # (when, the progress it showed; inf: no job, the end)
     states: list = []                   # the job's progress at each tick (None: no job)
 
     def tick():
@@ -204,8 +203,8 @@ def steps():
         return 0.02
     bpy.app.timers.register(tick, persistent=True)
     handle = bpy.types.SpaceImageEditor.draw_handler_add(
-        lambda: (draws.append(time.perf_counter()),
-                 drawn.append(jobs.STATE.progress if jobs.STATE.running else float("inf"))),
+        lambda: draws.append((time.perf_counter(),
+                              jobs.STATE.progress if jobs.STATE.running else float("inf"))),
         (), "UI", "POST_PIXEL")
     before = {im.name for im in bpy.data.images}
     started_at = time.perf_counter()
@@ -231,8 +230,7 @@ def steps():
     gaps = sorted(((b[0] - a[0], a[1], b[1]) for a, b in zip(during, during[1:])), reverse=True)
     FACTS["tick_gaps_max"] = gaps[0][0]
     FACTS["tick_gaps_worst"] = gaps[:5]         # (seconds, progress before, progress after)
-    job_draws = [t for t in draws if started_at <= t <= end]
-    FACTS["draws_during_job"] = len(job_draws)
+    FACTS["draws_during_job"] = sum(started_at <= t <= end for t, _ in draws)
     # How long each new progress took to reach the screen: from the first tick that saw it to
     # the first draw of the sidebar that showed it or a later one, the job's end included
     # (0: drawn before a tick saw it; None: not drawn 0.3 s after the end).
@@ -241,7 +239,7 @@ def steps():
     for t, s in during:
         if s is not None:
             seen.setdefault(s, t)
-    lags = [next((max(0.0, d - t) for d, p in zip(draws, drawn) if d >= started_at and p >= s), None)
+    lags = [next((max(0.0, d - t) for d, p in draws if d >= started_at and p >= s), None)
             for s, t in seen.items()]
     FACTS["progress_values"] = len(seen)
     FACTS["draw_lag_max"] = None if None in lags else max(lags, default=None)
