@@ -30,6 +30,10 @@ docs/animation.md has the measurements behind the choice.
   0.8), so the blend's local contrast is then matched to this frame's (``match_contrast``,
   the variance-preserving blend of texture advection). StyleBank's fine strokes still lose
   their style when carried along a motion, so its blend falls with speed (RESULT_BLEND).
+- Each frame is padded onto the networks' pooling grid where the frame before lay (``align``),
+  following the dominant motion (a camera pan): the encoders pool to a stride of 8 to 16 px,
+  and a picture moved by a few pixels is painted with other strokes, while one moved by whole
+  strides is painted with the same strokes, moved. So a pan's strokes ride on the picture.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import pipeline
+from . import pipeline, tiling
 from .errors import StyleError
 from .features import Moments, block_means
 from .images import check_array
@@ -56,6 +60,8 @@ RESULT_BLEND = {"adain": (0.5, None), "wct": (0.6, None), "stylebank": (0.5, 3.0
 CONTRAST_CELL = 8       # px: the blend's local contrast is matched to the frame's over squares this size
 MAX_CONTRAST_GAIN = 2.0
 CONTRAST_FLOOR = 1e-6   # added to both local variances: flat regions keep their contrast
+PHASE = tiling.ALIGN    # px: the encoders' coarsest stride (level 5 pools four times); content
+                        # moved by a multiple of it is painted the same, moved (docs/animation.md)
 DEFAULT_STRENGTH = 1.0  # the Temporal Coherence artists get (add-on, CLI) unless they choose
 
 
@@ -237,11 +243,25 @@ class Motion:
     sample: Sampler
     validity: np.ndarray
     flow: np.ndarray
+    carried: tuple[int, int] = (0, 0)   # (x, y) px: how far the networks' grid moved with the picture
 
     @property
     def speed2(self) -> np.ndarray:
-        """The squared motion in pixels per frame, H×W."""
-        return np.square(self.flow[..., 0]) + np.square(self.flow[..., 1])
+        """The squared motion in pixels per frame relative to the networks' grid, H×W: what
+        the strokes of a surface change by (0 for a surface that moved with the grid)."""
+        return (np.square(self.flow[..., 0] - np.float32(self.carried[0]))
+                + np.square(self.flow[..., 1] - np.float32(self.carried[1])))
+
+
+def dominant_motion(motion: Motion) -> np.ndarray:
+    """The backward flow (x, y) of most of the picture, px: the median over the pixels where the
+    warp is valid (every 4th row and column), (0, 0) where none is: a camera pan's motion, or
+    none for a still camera whatever moves in front of it."""
+    step = (slice(None, None, 4), slice(None, None, 4))
+    flow, ok = motion.flow[step], motion.validity[step] > 0
+    if not ok.any():
+        return np.zeros(2)
+    return np.array([np.median(flow[..., 0][ok]), np.median(flow[..., 1][ok])], np.float64)
 
 
 def _normalised(m: Moments) -> Moments:
@@ -266,6 +286,25 @@ class Coherence:
         self.previous_content: np.ndarray | None = None
         self._statistics: dict = {}
         self._motion = None
+        self._grid = np.zeros(2)        # (x, y): the picture's travel since the cut, px (see ``align``)
+
+    def align(self, motion: Motion | None) -> tuple[int, int]:
+        """Where to put the frame on the networks' grid: (x, y) px of padding above and left, in
+        [0, PHASE). The encoders pool to a stride of PHASE px, so a picture moved by 3 px is
+        painted with other strokes, but one moved by PHASE px with the same strokes, moved
+        (Azulay & Weiss 2019: strided networks are not shift-equivariant). The padding follows
+        the dominant motion (a camera pan), so each frame lands on the grid where the previous
+        one did, to within half a pixel; ``motion.carried`` is set to how far the grid moved, so
+        the result blend sees what the strokes moved by relative to it."""
+        if motion is None:
+            self._grid[:] = 0
+            return 0, 0
+        before = np.rint(self._grid)
+        self._grid += dominant_motion(motion)
+        moved = np.rint(self._grid) - before
+        motion.carried = (int(moved[0]), int(moved[1]))
+        x, y = (int(v) % PHASE for v in np.rint(self._grid))
+        return x, y
 
     def filter_content(self, content: np.ndarray, motion=None) -> np.ndarray:
         """The frame the networks see: the render averaged along the motion with the previous
@@ -362,7 +401,21 @@ class Coherence:
         the render filtered along the motion, its statistics smoothed, the result blended."""
         motion = self.motion(vector, depth) if self.strength > 0 else None
         content = self.filter_content(content, motion)
+        h, w = content.shape[:2]
+        work = options.get("work_size")
+        scaled = (work is not None and work < max(h, w)) or min(h, w) < pipeline.MIN_CONTENT
+        # scaled, the networks' grid is not the frame's; tileable, the frame wraps around
+        x, y = (0, 0) if scaled or options.get("seamless") else self.align(motion)
+        if x or y:
+            def pad(a):
+                a = np.asarray(a)
+                return np.pad(a, [(y, 0), (x, 0)] + [(0, 0)] * (a.ndim - 2), mode="symmetric")
+            content = pad(content)
+            if options.get("masks") is not None:
+                options = {**options, "masks": [None if m is None else pad(m) for m in options["masks"]]}
         result = pipeline.stylize(content, styles, method,
                                   statistics=self.smooth if self.strength > 0 else None, **options)
+        if x or y:
+            result.image = np.ascontiguousarray(result.image[y:, x:])
         result.image = self.blend(result.image, motion, where, method)
         return result
