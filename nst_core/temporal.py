@@ -38,6 +38,8 @@ docs/animation.md has the measurements behind the choice.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,6 +64,9 @@ MAX_CONTRAST_GAIN = 2.0
 CONTRAST_FLOOR = 1e-6   # added to both local variances: flat regions keep their contrast
 PHASE = tiling.ALIGN    # px: the encoders' coarsest stride (level 5 pools four times); content
                         # moved by a multiple of it is painted the same, moved (docs/animation.md)
+BAND_ROWS = 64          # the fewest rows a thread takes of the per-pixel steps
+THREADS = min(os.cpu_count() or 1, 8)   # on them at once (numpy releases the GIL): 2 threads
+                                        # take 30-40 % off at 1280×720 (docs/animation.md)
 DEFAULT_STRENGTH = 1.0  # the Temporal Coherence artists get (add-on, CLI) unless they choose
 
 
@@ -92,22 +97,52 @@ class Sampler:
 
     def __init__(self, flow: np.ndarray):
         h, w = flow.shape[:2]
-        sx = np.add(flow[..., 0], np.arange(w, dtype=np.float32)[None, :])
-        sy = np.add(flow[..., 1], np.arange(h, dtype=np.float32)[:, None])
-        np.rint(sx, out=sx)
-        np.rint(sy, out=sy)
-        self.inside = (sx >= 0) & (sx <= w - 1) & (sy >= 0) & (sy <= h - 1)
-        index = np.clip(sy, 0, h - 1, out=sy).astype(np.int32)
-        index *= w
-        index += np.clip(sx, 0, w - 1, out=sx).astype(np.int32)
-        self.index = index.reshape(-1)
         self.shape = (h, w)
+        self.inside = np.empty((h, w), bool)
+        self.index = np.empty(h * w, np.int32)
 
-    def __call__(self, image: np.ndarray) -> np.ndarray:
-        flat = np.ascontiguousarray(image, np.float32).reshape(self.shape[0] * self.shape[1], -1)
+        def rows(r0, r1):
+            sx = np.add(flow[r0:r1, :, 0], np.arange(w, dtype=np.float32)[None, :])
+            sy = np.add(flow[r0:r1, :, 1], np.arange(r0, r1, dtype=np.float32)[:, None])
+            np.rint(sx, out=sx)
+            np.rint(sy, out=sy)
+            self.inside[r0:r1] = (sx >= 0) & (sx <= w - 1) & (sy >= 0) & (sy <= h - 1)
+            index = np.clip(sy, 0, h - 1, out=sy).astype(np.int32)
+            index *= w
+            index += np.clip(sx, 0, w - 1, out=sx).astype(np.int32)
+            self.index[r0 * w:r1 * w] = index.reshape(-1)
+        _in_bands(rows, h)
+
+    def __call__(self, image: np.ndarray, rows: tuple[int, int] | None = None) -> np.ndarray:
+        """``image`` warped (H×W×C or H×W float32); with ``rows`` (r0, r1), only those rows."""
+        h, w = self.shape
+        flat = np.ascontiguousarray(image, np.float32).reshape(h * w, -1)
         if flat.shape[1] > 1:           # a pixel's values as one item: a gather of rows is slower
             flat = flat.view(np.dtype((np.void, 4 * flat.shape[1])))
-        return np.take(flat.reshape(-1), self.index).view(np.float32).reshape(image.shape)
+        r0, r1 = rows or (0, h)
+        out = np.take(flat.reshape(-1), self.index[r0 * w:r1 * w]).view(np.float32)
+        return out.reshape((r1 - r0, w) + image.shape[2:])
+
+
+def _in_bands(fn, h: int, align: int = 1) -> None:
+    """fn(r0, r1) for bands of rows that cover 0..h (starting at multiples of ``align``), on
+    THREADS threads at once: the per-pixel steps are numpy calls that release the GIL."""
+    count = max(1, min(THREADS, h // BAND_ROWS))
+    step = tiling.round_up(-(-h // count), align)
+    bands = [(r, min(r + step, h)) for r in range(0, h, step)]
+    if len(bands) == 1:
+        fn(0, h)
+        return
+    global _POOL
+    if _POOL is None:   # its threads start from the caller's: a job's worker gives them its priority
+        _POOL = ThreadPoolExecutor(THREADS - 1, thread_name_prefix="nst-coherence")
+    futures = [_POOL.submit(fn, *band) for band in bands[1:]]
+    fn(*bands[0])
+    for f in futures:
+        f.result()
+
+
+_POOL: ThreadPoolExecutor | None = None
 
 
 def warp(image: np.ndarray, flow: np.ndarray, nearest: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -171,23 +206,28 @@ def valid(backward: np.ndarray, previous_forward: np.ndarray | None, depth: np.n
     has_depth = depth is not None and previous_depth is not None
     if previous_forward is None and not has_depth:
         raise StyleError("validity needs the previous frame's forward flow or both depths")
-    ok = sample.inside.copy()
-    if previous_forward is not None:
-        f = sample(previous_forward)    # (x, y), or x alone from Blender 4.x
-        # component by component: numpy's sum over a last axis of length 2 is slow
-        gap = limit = 0
-        for k in range(f.shape[-1]):
-            fk, bk = f[..., k], backward[..., k]
-            gap = gap + np.square(fk + bk)
-            limit = limit + np.square(fk) + np.square(bk)
-        limit *= np.float32(FB_RELATIVE)
-        limit += np.float32(FB_ABSOLUTE)
-        ok &= gap <= limit
-    if has_depth:       # |zp − z| <= tolerance · max(z, zp) for distances (>= 0, as Blender's):
-        z, zp = np.asarray(depth, np.float32), sample(previous_depth)
-        ok &= zp >= z * np.float32(1 - DEPTH_TOLERANCE)     # zp at most that much nearer
-        ok &= zp * np.float32(1 - DEPTH_TOLERANCE) <= z     # and at most that much farther
-    return ok.astype(np.float32)
+    out = np.empty(sample.shape, np.float32)
+
+    def rows(r0, r1):
+        ok = sample.inside[r0:r1].copy()
+        if previous_forward is not None:
+            f = sample(previous_forward, (r0, r1))  # (x, y), or x alone from Blender 4.x
+            # component by component: numpy's sum over a last axis of length 2 is slow
+            gap = limit = 0
+            for k in range(f.shape[-1]):
+                fk, bk = f[..., k], backward[r0:r1, :, k]
+                gap = gap + np.square(fk + bk)
+                limit = limit + np.square(fk) + np.square(bk)
+            limit *= np.float32(FB_RELATIVE)
+            limit += np.float32(FB_ABSOLUTE)
+            ok &= gap <= limit
+        if has_depth:   # |zp − z| <= tolerance · max(z, zp) for distances (>= 0, as Blender's):
+            z, zp = np.asarray(depth[r0:r1], np.float32), sample(previous_depth, (r0, r1))
+            ok &= zp >= z * np.float32(1 - DEPTH_TOLERANCE)     # zp at most that much nearer
+            ok &= zp * np.float32(1 - DEPTH_TOLERANCE) <= z     # and at most that much farther
+        out[r0:r1] = ok
+    _in_bands(rows, sample.shape[0])
+    return out
 
 
 def _upsample(cells: np.ndarray, h: int, w: int, cell: int) -> np.ndarray:
@@ -321,13 +361,21 @@ class Coherence:
             rgb, alpha = check_array(content, "content")
         if (self.previous_content is not None and motion is not None
                 and self.previous_content.shape == rgb.shape):
-            warped = motion.sample(self.previous_content)
-            lo, hi = neighbourhood(rgb)
-            np.clip(warped, lo, hi, out=warped)
-            warped -= rgb
-            warped *= (share * motion.validity)[..., None]
-            warped += rgb
-            rgb = warped
+            out = np.empty_like(rgb)
+            h = rgb.shape[0]
+
+            def rows(r0, r1):
+                warped = motion.sample(self.previous_content, (r0, r1))
+                a = max(r0 - 1, 0)              # the neighbourhood needs a row above and below
+                lo, hi = neighbourhood(rgb[a:r1 + 1])
+                n = r1 - r0
+                np.clip(warped, lo[r0 - a:r0 - a + n], hi[r0 - a:r0 - a + n], out=warped)
+                here = rgb[r0:r1]
+                warped -= here
+                warped *= (share * motion.validity[r0:r1])[..., None]
+                np.add(warped, here, out=out[r0:r1])
+            _in_bands(rows, h)
+            rgb = out
         self.previous_content = rgb
         return rgb if alpha is None else np.concatenate([rgb, alpha[..., None]], axis=-1)
 
@@ -363,11 +411,18 @@ class Coherence:
             if where is not None:
                 a *= np.clip(where, 0.0, 1.0)
             rgb = np.ascontiguousarray(frame[..., :3], np.float32)
-            warped = motion.sample(self.previous)
-            warped -= rgb
-            warped *= a[..., None]
-            warped += rgb                   # the blended colour, contiguous: kept for the next frame
-            warped = match_contrast(warped, rgb)
+            warped = np.empty_like(rgb)     # the blended colour, contiguous: kept for the next frame
+            h, cell = rgb.shape[0], CONTRAST_CELL
+
+            def rows(r0, r1):               # with a cell above and below: the same contrast
+                r, s = max(r0 - cell, 0), min(r1 + cell, h)     # match as over the whole frame
+                mixed = motion.sample(self.previous, (r, s))
+                here = rgb[r:s]
+                mixed -= here
+                mixed *= a[r:s, :, None]
+                mixed += here
+                warped[r0:r1] = match_contrast(mixed, here)[r0 - r:r1 - r]
+            _in_bands(rows, h, cell)
             np.copyto(warped, rgb, where=(a <= 0)[..., None])      # nothing blended: the frame itself
             self.previous = warped
             if frame.shape[-1] == 3:

@@ -221,3 +221,25 @@ def test_a_pan_keeps_its_strokes_on_the_picture(runtime, photo, painting, painti
     # measured ratios: StyleBank 0.07, AdaIN 0.25, WCT 0.58 (its whitening of the whole picture
     # still changes as the pan brings new content in)
     assert aligned < (0.75 if method == "wct" else 0.4) * unaligned, (aligned, unaligned)
+
+
+def test_the_steps_give_the_same_pixels_on_any_number_of_threads(monkeypatch):
+    """Motion, validity, the render filter and the result blend run in bands of rows on several
+    threads; bands (with the rows their neighbourhood and contrast cells need) change nothing."""
+    frames, vectors, depths = _flicker_sequence(4)
+    rng = np.random.default_rng(5)
+    strokes = [rng.random(frames[0].shape, dtype=np.float32) for _ in frames]
+
+    def run(threads):
+        monkeypatch.setattr(temporal, "THREADS", threads)
+        coherence, out = temporal.Coherence(), []
+        for f, v, d, s in zip(frames, vectors, depths, strokes):
+            motion = coherence.motion(v, d)
+            seen = coherence.filter_content(f, motion)
+            coherence.align(motion)
+            out += [seen, coherence.blend(0.5 * (seen + s), motion, method="stylebank")]
+            out += [motion.validity, motion.sample(s)] if motion else []
+        return out
+    monkeypatch.setattr(temporal, "BAND_ROWS", 12)      # 64 rows: 3 bands, not a multiple of the cell
+    one, three = run(1), run(3)
+    assert len(one) == 14 and all(np.array_equal(a, b) for a, b in zip(one, three))
