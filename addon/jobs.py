@@ -193,16 +193,24 @@ def _status(context, text) -> None:
                     region.tag_redraw()
 
 
-def warm_up() -> None:
+def warm_up(background: bool | None = None) -> str | None:
     """Import the engine's compiled dependencies now, on the main thread. Imported first by a
     job's worker, they hold Python's lock while they load (the first time, while their files
     compile), and a window that runs Python to draw stalled for up to 0.3 s as a job started
     (tests/gui). About 0.1 s, once, as the add-on registers; not in background mode, where
-    jobs run blocking and nothing is drawn."""
-    if bpy.app.background:
-        return
-    import onnxruntime  # noqa: F401
-    from PIL import Image  # noqa: F401
+    jobs run blocking and nothing is drawn. One that does not load does not stop the add-on
+    from registering: the message (also printed) says so, and a job reports it when it runs."""
+    if bpy.app.background if background is None else background:
+        return None
+    try:
+        import onnxruntime  # noqa: F401
+        from PIL import Image  # noqa: F401
+    except ImportError as exc:
+        message = (f"Neural Style Transfer: a bundled library did not load ({exc}); stylizing "
+                   "will fail until the extension is reinstalled (Preferences › Get Extensions)")
+        print(message)
+        return message
+    return None
 
 
 def wait_for_idle(timeout: float = 0.0) -> bool:

@@ -42,3 +42,24 @@ def test_a_jobs_threads_run_below_blenders(facts):
     f = fact(facts, "worker_priority")
     assert f["main_after"] == f["main_before"], f
     assert f["worker"] == f["started_by_worker"] == f["main_before"] + f["wanted"], f
+
+
+@scenario(2)
+def warm_up_without_a_library():
+    jobs = addon_module("jobs")
+    saved = sys.modules.get("PIL")
+    sys.modules["PIL"] = None           # what a broken install looks like: the import fails
+    try:
+        broken = jobs.warm_up(background=False)
+    finally:
+        if saved is None:
+            del sys.modules["PIL"]
+        else:
+            sys.modules["PIL"] = saved
+    return {"broken": broken, "whole": jobs.warm_up(background=False)}
+
+
+def test_a_library_that_does_not_load_does_not_stop_registration(facts):
+    f = fact(facts, "warm_up_without_a_library")
+    assert "PIL" in f["broken"] and "reinstalled" in f["broken"], f
+    assert f["whole"] is None, f

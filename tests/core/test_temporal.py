@@ -124,16 +124,22 @@ def test_coherence_lowers_flicker_for_every_method(runtime, painting, painting2,
     assert on["still_difference"] < 0.6 * off["still_difference"], (on, off)
 
 
-def test_coherence_with_tiles_matches_one_tile(runtime, painting):
-    """Statistics are global and the blend is per pixel, so tiled frames stay seamless over time."""
-    frames, vectors, depths = _flicker_sequence(3)
+@pytest.mark.parametrize("motion", ["object", "pan"])
+def test_coherence_with_tiles_matches_one_tile(runtime, photo, painting, motion):
+    """Statistics are global, the blend is per pixel and tiles lie on the networks' grid (a pan
+    pads the frame onto it), so tiled frames stay seamless over time."""
+    if motion == "object":
+        frames, vectors, depths = _flicker_sequence(3)
+    else:
+        frames, vectors = _pan(photo, 3)
+        depths = [None] * 3
     out = {}
-    for tile in (None, 48 * 48):
+    for tile in (None, 48):
         coherence = temporal.Coherence()
         out[tile] = [coherence.stylize(f, painting, "adain", vector=v, depth=d, tile_size=tile,
                                        runtime=runtime).image for f, v, d in zip(frames, vectors, depths)]
-    for a, b in zip(out[None], out[48 * 48]):
-        assert np.abs(a - b).mean() < 0.02
+    for a, b in zip(out[None], out[48]):       # 48 px cores: 2×2 and 3×4 tiles
+        assert np.abs(a - b).mean() < 0.005     # measured about 1e-4 (float16 between stages)
 
 
 def test_blend_stays_inside_where(runtime):
