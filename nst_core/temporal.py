@@ -286,12 +286,14 @@ class Motion:
     flow: np.ndarray
     carried: tuple[int, int] = (0, 0)   # (x, y) px: how far the networks' grid moved with the picture
 
-    @property
-    def speed2(self) -> np.ndarray:
-        """The squared motion in pixels per frame relative to the networks' grid, H×W: what
-        the strokes of a surface change by (0 for a surface that moved with the grid)."""
-        return (np.square(self.flow[..., 0] - np.float32(self.carried[0]))
-                + np.square(self.flow[..., 1] - np.float32(self.carried[1])))
+    def speed2(self, rows: tuple[int, int] | None = None) -> np.ndarray:
+        """The squared motion in pixels per frame relative to the networks' grid, H×W (with
+        ``rows`` (r0, r1), only those rows): what the strokes of a surface change by (0 for a
+        surface that moved with the grid)."""
+        flow = self.flow if rows is None else self.flow[rows[0]:rows[1]]
+        out = np.square(flow[..., 0] - np.float32(self.carried[0]))
+        out += np.square(flow[..., 1] - np.float32(self.carried[1]))
+        return out
 
 
 def dominant_motion(motion: Motion) -> np.ndarray:
@@ -406,25 +408,27 @@ class Coherence:
         share *= self.strength
         if (self.previous is not None and motion is not None and share > 0
                 and self.previous.shape[:2] == frame.shape[:2]):
-            a = share * motion.validity
-            if halving is not None:
-                a /= 1.0 + motion.speed2 / np.float32(halving ** 2)
-            if where is not None:
-                a *= np.clip(where, 0.0, 1.0)
             rgb = np.ascontiguousarray(frame[..., :3], np.float32)
             warped = np.empty_like(rgb)     # the blended colour, contiguous: kept for the next frame
             h, cell = rgb.shape[0], CONTRAST_CELL
 
             def rows(r0, r1):               # with a cell above and below: the same contrast
                 r, s = max(r0 - cell, 0), min(r1 + cell, h)     # match as over the whole frame
+                a = share * motion.validity[r:s]                # the previous result's share
+                if halving is not None:
+                    a /= 1.0 + motion.speed2((r, s)) / np.float32(halving ** 2)
+                if where is not None:
+                    a *= np.clip(np.asarray(where)[r:s], 0.0, 1.0)
                 mixed = motion.sample(self.previous, (r, s))
                 here = rgb[r:s]
                 mixed -= here
-                mixed *= a[r:s, :, None]
+                mixed *= a[..., None]
                 mixed += here
-                warped[r0:r1] = match_contrast(mixed, here)[r0 - r:r1 - r]
+                band = warped[r0:r1]
+                band[:] = match_contrast(mixed, here)[r0 - r:r1 - r]
+                # where nothing was blended: the frame itself
+                np.copyto(band, rgb[r0:r1], where=(a[r0 - r:r1 - r] <= 0)[..., None])
             _in_bands(rows, h, cell)
-            np.copyto(warped, rgb, where=(a <= 0)[..., None])      # nothing blended: the frame itself
             self.previous = warped
             if frame.shape[-1] == 3:
                 return warped.copy()        # the caller may change it; ``previous`` stays

@@ -201,7 +201,7 @@ def test_align_follows_the_dominant_motion_onto_the_networks_grid():
     assert offsets == [(0, 0), (3, 15), (5, 14), (8, 13), (10, 12), (13, 11), (0, 10), (2, 9)]
     assert carried[1:] == [(3, -1), (2, -1), (3, -1), (2, -1), (3, -1), (3, -1), (2, -1)]
     # each frame within half a pixel of where the grid puts it, so two frames within one
-    assert float(motion.speed2.max()) < 1.0
+    assert float(motion.speed2().max()) < 1.0
     coherence = temporal.Coherence()
     for t in range(4):
         _, v, d = _moving_square(t)                   # the square is a quarter of the valid pixels at most
