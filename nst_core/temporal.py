@@ -39,6 +39,7 @@ docs/animation.md has the measurements behind the choice.
 from __future__ import annotations
 
 import os
+import queue
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -65,7 +66,9 @@ MAX_CONTRAST_GAIN = 2.0
 CONTRAST_FLOOR = 1e-6   # added to both local variances: flat regions keep their contrast
 PHASE = tiling.ALIGN    # px: the encoders' coarsest stride (level 5 pools four times); content
                         # moved by a multiple of it is painted the same, moved (docs/animation.md)
-BAND_ROWS = 64          # the fewest rows a thread takes of the per-pixel steps
+BAND_ROWS = 64          # the fewest rows of a band of the per-pixel steps
+BAND_PIXELS = 1 << 17   # the most pixels of a band (1.5 MB of RGB float32: a core's cache): at
+                        # 720p the render filter takes 16 ms, not 28 (docs/animation.md)
 THREADS = min(os.cpu_count() or 1, 8)   # on them at once (numpy releases the GIL): 2 threads
                                         # take 30-40 % off at 1280×720 (docs/animation.md)
 DEFAULT_STRENGTH = 1.0  # the Temporal Coherence artists get (add-on, CLI) unless they choose
@@ -112,7 +115,7 @@ class Sampler:
             index *= w
             index += np.clip(sx, 0, w - 1, out=sx).astype(np.int32)
             self.index[r0 * w:r1 * w] = index.reshape(-1)
-        _in_bands(rows, h)
+        _in_bands(rows, (h, w))
 
     def __call__(self, image: np.ndarray, rows: tuple[int, int] | None = None) -> np.ndarray:
         """``image`` warped (H×W×C or H×W float32); with ``rows`` (r0, r1), only those rows."""
@@ -125,20 +128,34 @@ class Sampler:
         return out.reshape((r1 - r0, w) + image.shape[2:])
 
 
-def _in_bands(fn, h: int, align: int = 1) -> None:
-    """fn(r0, r1) for bands of rows that cover 0..h (starting at multiples of ``align``), on
-    THREADS threads at once: the per-pixel steps are numpy calls that release the GIL."""
-    count = max(1, min(THREADS, h // BAND_ROWS))
+def _in_bands(fn, shape: tuple[int, ...], align: int = 1) -> None:
+    """fn(r0, r1) for bands of rows that cover the h rows of an h×w ``shape`` (starting at
+    multiples of ``align``), taken by THREADS threads at once: the per-pixel steps are numpy
+    calls that release the GIL. Bands hold at most about BAND_PIXELS, so each step's arrays stay
+    in a core's cache between its numpy calls."""
+    h, w = shape[0], shape[1]
+    count = max(1, min(max(THREADS, -(-h * w // BAND_PIXELS)), h // BAND_ROWS))
     step = tiling.round_up(-(-h // count), align)
-    bands = [(r, min(r + step, h)) for r in range(0, h, step)]
-    if len(bands) == 1:
-        fn(0, h)
+    bands = queue.SimpleQueue()
+    for r in range(0, h, step):
+        bands.put((r, min(r + step, h)))
+
+    def take():
+        while True:
+            try:
+                band = bands.get_nowait()
+            except queue.Empty:
+                return
+            fn(*band)
+    helpers = min(THREADS, -(-h // step)) - 1
+    if helpers <= 0:
+        take()
         return
     global _POOL
     if _POOL is None:   # its threads start from the caller's: a job's worker gives them its priority
         _POOL = ThreadPoolExecutor(THREADS - 1, thread_name_prefix="nst-coherence")
-    futures = [_POOL.submit(fn, *band) for band in bands[1:]]
-    fn(*bands[0])
+    futures = [_POOL.submit(take) for _ in range(helpers)]
+    take()
     for f in futures:
         f.result()
 
@@ -227,7 +244,7 @@ def valid(backward: np.ndarray, previous_forward: np.ndarray | None, depth: np.n
             ok &= zp >= z * np.float32(1 - DEPTH_TOLERANCE)     # zp at most that much nearer
             ok &= zp * np.float32(1 - DEPTH_TOLERANCE) <= z     # and at most that much farther
         out[r0:r1] = ok
-    _in_bands(rows, sample.shape[0])
+    _in_bands(rows, sample.shape)
     return out
 
 
@@ -246,10 +263,15 @@ def _upsample(cells: np.ndarray, h: int, w: int, cell: int) -> np.ndarray:
     across -= left
     across *= fx[None, :, None]
     across += left                                  # (cells down)×w×C: small
-    out = across[y0]                    # whole rows gathered: fast
-    out -= across[y1]
-    out *= -fy[:, None, None]
-    out += across[y0]
+    down = across[np.minimum(np.arange(len(across)) + 1, len(across) - 1)]
+    down -= across                                  # each cell row to the next one
+    out = np.empty((h, w) + cells.shape[2:], np.float32)
+    # the rows between two cell centres at once, as broadcasts of the two (no full-size gathers)
+    edges = np.flatnonzero(np.diff(y0)) + 1
+    for r0, r1 in zip(np.r_[0, edges], np.r_[edges, h]):
+        k, rows = y0[r0], out[r0:r1]
+        np.multiply(fy[r0:r1, None, None], down[k], out=rows)
+        rows += across[k]
     return out
 
 
@@ -377,7 +399,7 @@ class Coherence:
                 warped -= here
                 warped *= (share * motion.validity[r0:r1])[..., None]
                 np.add(warped, here, out=out[r0:r1])
-            _in_bands(rows, h)
+            _in_bands(rows, rgb.shape)
             rgb = out
         self.previous_content = rgb
         return rgb if alpha is None else np.concatenate([rgb, alpha[..., None]], axis=-1)
@@ -422,13 +444,16 @@ class Coherence:
                 mixed = motion.sample(self.previous, (r, s))
                 here = rgb[r:s]
                 mixed -= here
-                mixed *= a[..., None]
+                flat = mixed.reshape(-1)        # × a per pixel: a broadcast over 3 channels is slow
+                flat *= np.repeat(a.reshape(-1), mixed.shape[-1])
                 mixed += here
                 band = warped[r0:r1]
                 band[:] = match_contrast(mixed, here)[r0 - r:r1 - r]
-                # where nothing was blended: the frame itself
-                np.copyto(band, rgb[r0:r1], where=(a[r0 - r:r1 - r] <= 0)[..., None])
-            _in_bands(rows, h, cell)
+                # where nothing was blended (few pixels: occlusions, the border): the frame itself
+                keep = np.flatnonzero(a[r0 - r:r1 - r] <= 0)
+                if len(keep):
+                    band.reshape(-1, 3)[keep] = rgb[r0:r1].reshape(-1, 3)[keep]
+            _in_bands(rows, rgb.shape, cell)
             self.previous = warped
             if frame.shape[-1] == 3:
                 return warped.copy()        # the caller may change it; ``previous`` stays

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import random_features as _features
-from nst_core.features import Affine, blend, downsample_mask, moments
+from nst_core.features import Affine, blend, block_means, downsample_mask, moments
 
 
 def test_weighted_moments_match_selection():
@@ -53,3 +53,16 @@ def test_downsample_mask_block_mean():
     m = np.zeros((4, 4), np.float32)
     m[0, 0] = 1
     np.testing.assert_allclose(downsample_mask(m, 2), [[0.25, 0], [0, 0]])
+
+
+@pytest.mark.parametrize("channels", [None, 1, 3, 4])
+@pytest.mark.parametrize("factor", [1, 2, 8, 16])
+def test_block_means_are_the_means_of_whole_blocks(channels, factor):
+    rng = np.random.default_rng(factor)
+    image = rng.random((37, 50) + (() if channels is None else (channels,)), dtype=np.float32)
+    hb, wb = 37 // factor, 50 // factor         # a last partial row or column of blocks is left out
+    direct = image[:hb * factor, :wb * factor].astype(np.float64).reshape(
+        (hb, factor, wb, factor) + image.shape[2:]).mean(axis=(1, 3))
+    out = block_means(image, factor)
+    assert out.dtype == np.float32 and out.shape == direct.shape
+    np.testing.assert_allclose(out, direct, rtol=2e-6, atol=1e-7)

@@ -156,6 +156,21 @@ def test_blend_stays_inside_where(runtime):
     assert np.allclose(out[:, :4], 1 - temporal.RESULT_BLEND["adain"][0])
 
 
+@pytest.mark.parametrize("shape", [(37, 50, 8), (5, 9, 8), (64, 40, 16)])
+def test_upsample_is_bilinear_between_the_cell_centres(shape):
+    """Against np.interp along each axis: linear between the centres, the edge cells' values
+    beyond them."""
+    h, w, cell = shape
+    cells = np.random.default_rng(h).random((-(-h // cell), -(-w // cell), 3), dtype=np.float32)
+    out = temporal._upsample(cells, h, w, cell)
+    cy, cx = (np.arange(cells.shape[0]) + 0.5) * cell - 0.5, (np.arange(cells.shape[1]) + 0.5) * cell - 0.5
+    across = np.stack([[np.interp(np.arange(w), cx, row[:, k]) for k in range(3)] for row in cells])
+    direct = np.stack([[np.interp(np.arange(h), cy, across[:, k, x]) for k in range(3)]
+                       for x in range(w)]).transpose(2, 0, 1)
+    assert out.shape == (h, w, 3)
+    np.testing.assert_allclose(out, direct, atol=2e-6)
+
+
 def test_match_contrast_gives_a_blend_of_two_patterns_its_contrast_back():
     """The average of two independent patterns has about 1/√2 of their contrast; matching it to
     one of them restores the local standard deviation and keeps the local mean."""
@@ -249,3 +264,8 @@ def test_the_steps_give_the_same_pixels_on_any_number_of_threads(monkeypatch):
     monkeypatch.setattr(temporal, "BAND_ROWS", 12)      # 64 rows: 3 bands, not a multiple of the cell
     one, three = run(1), run(3)
     assert len(one) == 14 and all(np.array_equal(a, b) for a, b in zip(one, three))
+    # bands of at most BAND_PIXELS: more bands than threads, taken in turn
+    monkeypatch.setattr(temporal, "BAND_PIXELS", 12 * frames[0].shape[1])
+    monkeypatch.setattr(temporal, "BAND_ROWS", 4)
+    many = run(2)
+    assert all(np.array_equal(a, b) for a, b in zip(one, many))
