@@ -82,13 +82,15 @@ def flows(vector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     v = np.asarray(vector, np.float32)
     if v.ndim != 3 or v.shape[2] < 3:
         raise StyleError(f"a Vector pass has four channels (H×W×4); got shape {v.shape}")
-    backward = np.empty(v.shape[:2] + (2,), np.float32)     # filled plane by plane: fastest
+    # Filled plane by plane: fastest. Not np.negative(plane, out=other plane): numpy 2.2-2.5's
+    # AVX-512 loop reads a strided input with the output's stride (wrong flows, 2026-12-04).
+    backward = np.empty(v.shape[:2] + (2,), np.float32)
     backward[..., 0] = v[..., 0]
-    np.negative(v[..., 1], out=backward[..., 1])
+    backward[..., 1] = -v[..., 1]
     if v.shape[2] == 3:             # Blender 4.x's compositor drops the 4th: forward x only
         return backward, -v[..., 2:3]
     forward = np.empty_like(backward)
-    np.negative(v[..., 2], out=forward[..., 0])
+    forward[..., 0] = -v[..., 2]
     forward[..., 1] = v[..., 3]
     return backward, forward
 

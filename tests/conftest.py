@@ -43,11 +43,15 @@ def weights_dir() -> Path:
     return WEIGHTS
 
 
+# NST_TEST_DEVICE=cuda runs the suite's shared runtime on the GPU (docs/testing.md); CI has none.
+DEVICE = os.environ.get("NST_TEST_DEVICE", "cpu")
+
+
 @pytest.fixture(scope="session")
 def runtime(models_dir):
     import nst_core
 
-    return nst_core.Runtime(models_dir, device="cpu")
+    return nst_core.Runtime(models_dir, device=DEVICE)
 
 
 def _load(rel: str, size: tuple[int, int]) -> np.ndarray:

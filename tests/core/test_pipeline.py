@@ -10,7 +10,7 @@ import pytest
 import nst_core
 import reference
 import torch_models as tm
-from conftest import SCRIPTS, _load, real_pairs, styles_for
+from conftest import DEVICE, SCRIPTS, _load, real_pairs, styles_for
 from nst_core import methods, metrics, tiling
 from nst_core.color import rgb_to_yiq
 from nst_core.images import resize
@@ -59,7 +59,7 @@ def test_bad_transform_is_refused(runtime, photo, painting, method, transform, m
 def test_adain_uses_trained_decoder_by_default(runtime, photo, painting):
     result = nst_core.stylize(photo, painting, method="adain", runtime=runtime)
     assert result.models[-1] == "adain_decoder4"
-    assert result.provider == "CPUExecutionProvider"
+    assert result.provider == {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}[DEVICE]
 
 
 @pytest.mark.parametrize("method", nst_core.METHODS)
