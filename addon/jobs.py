@@ -12,9 +12,9 @@ called from Python with execute, jobs run blocking.
 from __future__ import annotations
 
 import os
+import queue
 import sys
 import threading
-import time
 
 import bpy
 
@@ -42,6 +42,41 @@ def busy_message() -> str | None:
     return None
 
 
+_CALLS: queue.SimpleQueue = queue.SimpleQueue()     # (fn, args, answer) from a job's worker
+
+
+def on_main_thread(fn):
+    """``fn`` for a job's worker to call: it runs on the main thread, where Blender data may be
+    touched (the modal timer serves it within a tick), and its result or error comes back. On
+    the main thread (blocking jobs, background mode) it is simply called."""
+    def call(*args):
+        if threading.current_thread() is threading.main_thread():
+            return fn(*args)
+        answer = {"done": threading.Event()}
+        _CALLS.put((fn, args, answer))
+        answer["done"].wait()
+        if "error" in answer:
+            raise answer["error"]
+        return answer["value"]
+    return call
+
+
+def _serve_calls(error: BaseException | None = None) -> None:
+    """Run the worker's waiting main-thread calls (or, with ``error``, fail them: the job ended)."""
+    while True:
+        try:
+            fn, args, answer = _CALLS.get_nowait()
+        except queue.Empty:
+            return
+        try:
+            if error is not None:
+                raise error
+            answer["value"] = fn(*args)
+        except BaseException as exc:     # handed back to the worker, which raises it
+            answer["error"] = exc
+        answer["done"].set()
+
+
 def _progress(fraction: float, message: str) -> None:
     STATE.progress, STATE.message = float(fraction), message
 
@@ -66,21 +101,26 @@ class JobOperator:
     label = "Stylize"
     kept = ""
 
+    @classmethod
+    def poll(cls, context):
+        if (msg := busy_message()) is not None:
+            cls.poll_message_set(msg)
+            return False
+        return True
+
     def job(self, context):
         raise NotImplementedError
 
-    def _say(self, level: str, text: str) -> None:
+    def say(self, level: str, text: str) -> None:
+        """Report ``text`` and keep it as the last job's word (STATE.last_report)."""
         STATE.last_report = text
         self.report({level}, text)
 
     def _cancelled(self):
-        self._say("WARNING", f"{self.label}: cancelled; {self.kept or 'nothing was changed'}")
+        self.say("WARNING", f"{self.label}: cancelled; {self.kept or 'nothing was changed'}")
         return {"CANCELLED"}
 
     def execute(self, context):
-        if (msg := busy_message()) is not None:
-            self.report({"ERROR"}, msg)
-            return {"CANCELLED"}
         STATE.running, STATE.progress, STATE.message = self.label, 0.0, ""
         STATE.cancel.clear()
         self.kept = ""
@@ -89,7 +129,7 @@ class JobOperator:
         except CancelledError:
             return self._cancelled()
         except ERRORS as exc:
-            self._say("ERROR", f"{self.label}: {exc}")
+            self.say("ERROR", f"{self.label}: {exc}")
             return {"CANCELLED"}
         finally:
             STATE.running = ""
@@ -98,9 +138,6 @@ class JobOperator:
     def invoke(self, context, event):
         if bpy.app.background:
             return self.execute(context)
-        if (msg := busy_message()) is not None:
-            self.report({"ERROR"}, msg)
-            return {"CANCELLED"}
         STATE.running, STATE.progress, STATE.message = self.label, 0.0, "starting"
         STATE.cancel.clear()
         self.kept = ""
@@ -132,6 +169,7 @@ class JobOperator:
             STATE.cancel.set()
         if event.type != "TIMER":
             return {"PASS_THROUGH"}
+        _serve_calls()
         shown = f"{self.label}: {STATE.message} {STATE.progress:.0%} (Esc to cancel)"
         if shown != self._shown:
             self._shown = shown
@@ -149,6 +187,7 @@ class JobOperator:
         return {"RUNNING_MODAL"}
 
     def _finish(self, context, error):
+        _serve_calls(CancelledError("the job ended"))
         self._job.close()
         if getattr(self, "_timer", None) is not None:
             context.window_manager.event_timer_remove(self._timer)
@@ -157,7 +196,7 @@ class JobOperator:
         if isinstance(error, CancelledError):
             return self._cancelled()
         if error is not None:
-            self._say("ERROR", f"{self.label}: {error}")
+            self.say("ERROR", f"{self.label}: {error}")
             return {"CANCELLED"}
         return {"FINISHED"}
 
@@ -211,11 +250,3 @@ def warm_up(background: bool | None = None) -> str | None:
         print(message)
         return message
     return None
-
-
-def wait_for_idle(timeout: float = 0.0) -> bool:
-    """True when no job runs (polls up to ``timeout`` seconds)."""
-    end = time.monotonic() + timeout
-    while STATE.running and time.monotonic() < end:
-        time.sleep(0.05)
-    return not STATE.running

@@ -1,5 +1,5 @@
-"""Operators on images and textures, the style settings every stylizing operator takes, and
-Cancel.
+"""Operators on images and textures, Restore Original and Cancel; the worker's part every
+stylizing job shares.
 
 Every operator works from Python with explicit properties, e.g.
 ``bpy.ops.nst.stylize_image(image="Name", style_path="/abs/style.jpg", method='WCT')``.
@@ -9,47 +9,21 @@ from __future__ import annotations
 
 import bpy
 import numpy as np
-from bpy.props import BoolProperty, EnumProperty, FloatProperty, StringProperty
+from bpy.props import BoolProperty, StringProperty
 
 from . import engine, jobs, pixels
 from .engine import UserError
-from .preferences import engine_options
-from .styles import search_style_names, style_for
+from .properties import settings_from, style_props
 
 STYLED_SUFFIX = "_styled"
 BACKUP_SUFFIX = ".nst_original"
 
 
-def style_props(cls):
-    """The style settings every stylizing operator takes."""
-    cls.__annotations__.update({
-        "style_path": StringProperty(name="Style Image", subtype="FILE_PATH",
-                                     description="Painting or picture whose style is applied"),
-        "style_name": StringProperty(name="StyleBank Style", search=search_style_names,
-                                     description="Built-in or learned StyleBank style (method StyleBank)"),
-        "method": EnumProperty(name="Method", items=engine.METHOD_ITEMS, default="WCT"),
-        "strength": FloatProperty(name="Strength", min=0.0, max=1.0, default=1.0,
-                                  description="0 keeps the image, 1 is full style"),
-        "preserve_color": BoolProperty(name="Preserve Colour", default=False,
-                                       description="Keep the image's own colours, take the style's texture"),
-    })
-    return cls
-
-
-def read_settings(op) -> dict:
-    """What the worker needs, read on the main thread."""
-    return {"styles": [style_for(op.method, op.style_path, op.style_name)], "method": op.method,
-            "strength": op.strength, "preserve_color": op.preserve_color,
-            "options": engine_options()}
-
-
-def stylize_work(px, settings, **kw):
-    """The worker's part of a job: stylize ``px`` (sRGB straight H×W×4) with ``settings``."""
-    def work(progress, cancel):
-        return engine.stylize(px, settings["styles"], settings["method"],
-                              strength=settings["strength"], preserve_color=settings["preserve_color"],
-                              options=settings["options"], progress=progress, cancel=cancel, **kw)
-    return work
+def stylize_work(px, settings, coherence=None, vector=None, depth=None):
+    """The worker's part of a job: stylize ``px`` (sRGB straight H×W×4) as ``settings`` say
+    (an animation frame: with its ``coherence``, Vector pass and depth)."""
+    return lambda progress, cancel: engine.stylize(px, settings, progress, cancel, coherence,
+                                                   vector, depth)
 
 
 # -- images and textures ----------------------------------------------------------------------
@@ -65,10 +39,10 @@ def _image_by_name(name: str) -> bpy.types.Image:
     return image
 
 
-def stylize_image_job(op, image: bpy.types.Image, settings: dict, replace: bool, seamless: bool):
+def stylize_image_job(op, image: bpy.types.Image, settings, replace: bool):
     """Generator job: read pixels, stylize in the worker, write `<name>_styled` or replace."""
     px = pixels.read_image(image)
-    result = yield stylize_work(px, settings, seamless=seamless)
+    result = yield stylize_work(px, settings)
     if replace:
         backup = bpy.data.images.get(image.name + BACKUP_SUFFIX)
         if backup is None:           # the first Replace keeps the original for Restore Original
@@ -105,8 +79,7 @@ class NST_OT_stylize_image(jobs.JobOperator, bpy.types.Operator):
     def job(self, context):
         name = self.image or _context_image_name(context)
         image = _image_by_name(name)
-        settings = read_settings(self)
-        yield from stylize_image_job(self, image, settings, self.replace, self.seamless)
+        yield from stylize_image_job(self, image, settings_from(self), self.replace)
         node = _active_image_node(context)
         if self.swap_node and not self.replace and node is not None and node.image == image:
             node.image = bpy.data.images[self.result_name]
@@ -197,11 +170,11 @@ class NST_OT_stylize_textures(jobs.JobOperator, bpy.types.Operator):
         if not nodes:
             raise UserError("the selected objects' materials have no colour image textures"
                             + (f" (skipped: {', '.join(skipped)})" if skipped else ""))
-        settings = read_settings(self)
+        settings = settings_from(self)
         done = {}
         for node in nodes:
             if node.image.name not in done:
-                yield from stylize_image_job(self, node.image, settings, False, self.seamless)
+                yield from stylize_image_job(self, node.image, settings, False)
                 done[node.image.name] = self.result_name
             if self.swap_nodes:
                 node.image = bpy.data.images[done[node.image.name]]

@@ -6,10 +6,12 @@ from __future__ import annotations
 import bpy
 
 from . import jobs
+from .engine import METHODS
 from .compositor import (NST_OT_compositor_apply, NST_OT_compositor_apply_animation, NST_OT_slot_add,
                          NST_OT_slot_remove)
 from .operators import (BACKUP_SUFFIX, NST_OT_cancel, NST_OT_restore_image, NST_OT_stylize_image,
                         NST_OT_stylize_textures)
+from .properties import style_values
 from .render import NST_OT_stylize_animation, NST_OT_stylize_render
 from .styles import style_icon
 
@@ -75,9 +77,9 @@ class NST_PT_compositor(_NodeEditorPanel, bpy.types.Panel):
             elif slot.mask_source == "IMAGE":
                 box.prop(slot, "mask_image")
         layout.prop(nst, "method")
-        layout.prop(nst, "strength")
+        _strength(layout, nst)
         layout.prop(nst, "preserve_color")
-        layout.prop(nst, "preview_size")
+        layout.prop(nst, "work_size")
         layout.operator(NST_OT_compositor_apply.bl_idname, icon="NODE_COMPOSITING")
         layout.prop(nst, "temporal_coherence")
         layout.operator(NST_OT_compositor_apply_animation.bl_idname, icon="RENDER_ANIMATION")
@@ -134,11 +136,19 @@ def _style_settings(layout, nst):
     """Method, style (an image, or a StyleBank style with its thumbnail), strength, colour: what
     the Image and Shader Editor panels hand to their operators (``_fill``)."""
     layout.prop(nst, "method")
-    layout.prop(nst, "render_style_name" if nst.method == "STYLEBANK" else "render_style_path")
-    if nst.method == "STYLEBANK":
-        _preview(layout, nst.render_style_name)
-    layout.prop(nst, "strength")
+    names = METHODS[nst.method.lower()].takes_style_names
+    layout.prop(nst, "style_name" if names else "style_path")
+    if names:
+        _preview(layout, nst.style_name)
+    _strength(layout, nst)
     layout.prop(nst, "preserve_color")
+
+
+def _strength(layout, nst) -> None:
+    """How much style, and how large its strokes (the style image's size), in one row."""
+    row = layout.row(align=True)
+    row.prop(nst, "strength")
+    row.prop(nst, "style_size", text="Size")
 
 
 def _preview(layout, name: str) -> None:
@@ -149,8 +159,8 @@ def _preview(layout, name: str) -> None:
 
 
 def _fill(op, nst, image: str | None = None):
-    op.style_path, op.style_name, op.method = nst.render_style_path, nst.render_style_name, nst.method
-    op.strength, op.preserve_color = nst.strength, nst.preserve_color
+    for name, value in style_values(nst).items():
+        setattr(op, name, value)
     if image is not None:
         op.image = image
     return op

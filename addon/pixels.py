@@ -17,21 +17,21 @@ import tempfile
 import bpy
 import numpy as np
 
-from .engine import UserError, color
+from .engine import UserError, linear_to_srgb, premultiply, srgb_to_linear, unpremultiply
 
 
 def linear_to_straight_srgb(px: np.ndarray) -> np.ndarray:
     """Scene-linear premultiplied H×W×4 -> sRGB straight, clipped to [0, 1]."""
-    out = color.unpremultiply(px)
-    out[..., :3] = color.linear_to_srgb(out[..., :3])
+    out = unpremultiply(px)
+    out[..., :3] = linear_to_srgb(out[..., :3])
     return np.clip(out, 0.0, 1.0)
 
 
 def straight_srgb_to_linear(px: np.ndarray) -> np.ndarray:
     """sRGB straight H×W×4 -> scene-linear premultiplied, as Blender's float images hold it."""
     out = np.array(px, np.float32)
-    out[..., :3] = color.srgb_to_linear(out[..., :3])
-    return color.premultiply(out)
+    out[..., :3] = srgb_to_linear(out[..., :3])
+    return premultiply(out)
 
 
 def _is_linear(image) -> bool:
@@ -55,7 +55,7 @@ def read_image(image: bpy.types.Image, allow_data: bool = False) -> np.ndarray:
     if image.is_float:
         return linear_to_straight_srgb(px)
     if _is_linear(image):
-        px[..., :3] = color.linear_to_srgb(px[..., :3])
+        px[..., :3] = linear_to_srgb(px[..., :3])
     return np.clip(px, 0.0, 1.0)
 
 
@@ -70,7 +70,7 @@ def write_image(pixels: np.ndarray, name: str, like: bpy.types.Image | None = No
     else:
         out = np.array(pixels, np.float32)
         if _is_linear(image):
-            out[..., :3] = color.srgb_to_linear(out[..., :3])
+            out[..., :3] = srgb_to_linear(out[..., :3])
     return write_raw(out, image)
 
 
@@ -120,7 +120,7 @@ def read_render_result(scene) -> np.ndarray:
 
 def shown(scene, linear: np.ndarray) -> np.ndarray:
     """Scene-linear colours (…×3, straight) as the scene's colour management shows them:
-    display-encoded …×3 in [0, 1], to 1/65535 (the inverse, ``color.ViewInverse``, needs that)."""
+    display-encoded …×3 in [0, 1], to 1/65535 (the inverse, ``ViewInverse``, needs that)."""
     flat = np.asarray(linear, np.float32).reshape(-1, 3)
     w = min(len(flat), _ROW)
     h = -(-len(flat) // w)

@@ -39,10 +39,14 @@ class NST_OT_free_memory(bpy.types.Operator):
     bl_idname = "nst.free_memory"
     bl_label = "Free GPU Memory"
 
-    def execute(self, context):
+    @classmethod
+    def poll(cls, context):
         if STATE.running:
-            self.report({"ERROR"}, "a stylization is running; cancel it first")
-            return {"CANCELLED"}
+            cls.poll_message_set("a stylization is running; cancel it first")
+            return False
+        return True
+
+    def execute(self, context):
         clear_runtimes()
         return {"FINISHED"}
 

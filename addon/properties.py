@@ -1,14 +1,24 @@
 """What a scene keeps of the add-on (``Scene.nst``): the compositor's style slots and the
-settings the panels share."""
+style settings the panels share, and ``settings_from``, which turns them (or a stylizing
+operator's own) into the engine's one ``Settings`` value.
+
+A style setting has one name from the panel to the engine: the properties in STYLE_PROPS (the
+scene's and every stylizing operator's) and the scene's others are named as the ``Settings``
+fields they fill, and ``settings_from`` copies every property so named. A new setting is its
+property here (in STYLE_PROPS when the operators take it too) and its line in a panel.
+"""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import bpy
 from bpy.props import (BoolProperty, CollectionProperty, EnumProperty, FloatProperty, IntProperty,
                        PointerProperty, StringProperty)
 
-from .engine import DEFAULT_COHERENCE, METHOD_ITEMS
-from .styles import search_style_names
+from .engine import DEFAULT_COHERENCE, METHOD_ITEMS, Settings
+from .preferences import engine_options
+from .styles import search_style_names, style_for
 
 MASK_ITEMS = [
     ("NONE", "Everywhere", "The style applies to the whole image"),
@@ -17,6 +27,49 @@ MASK_ITEMS = [
     ("CRYPTOMATTE", "Cryptomatte", "Objects named in Objects (comma separated)"),
     ("IMAGE", "Image", "White where the style applies"),
 ]
+
+# The style settings every stylizing operator takes and the scene keeps for the panels.
+STYLE_PROPS = {
+    "method": EnumProperty(name="Method", items=METHOD_ITEMS, default=METHOD_ITEMS[0][0]),
+    "style_path": StringProperty(name="Style Image", subtype="FILE_PATH",
+                                 description="Painting or picture whose style is applied"),
+    "style_name": StringProperty(name="Style", search=search_style_names,
+                                 description="Built-in or learned StyleBank style (method StyleBank)"),
+    "strength": FloatProperty(name="Strength", min=0.0, max=1.0, default=1.0,
+                              description="0 keeps the image, 1 is full style"),
+    "preserve_color": BoolProperty(name="Preserve Colour", default=False,
+                                   description="Keep the image's own colours, take the style's texture"),
+    "style_size": IntProperty(name="Style Size", default=512, min=64, soft_max=1024, subtype="PIXEL",
+                              description="Long side the style image is scaled to: smaller gives "
+                              "larger strokes"),
+}
+
+
+def style_props(cls):
+    """Give a stylizing operator the style settings (STYLE_PROPS)."""
+    cls.__annotations__.update(STYLE_PROPS)
+    return cls
+
+
+def style_values(props) -> dict:
+    """The style settings of ``props`` (the scene's or an operator's), by name: what a panel
+    hands its operators."""
+    return {name: getattr(props, name) for name in STYLE_PROPS}
+
+
+def settings_from(props, styles=None, weights=None) -> Settings:
+    """The engine's Settings from ``props`` (a stylizing operator, or ``Scene.nst``): every
+    property named like a setting, the device, models folder and memory budget of the
+    preferences, ``styles`` (default: the one style ``props`` chooses) and ``weights``. Read on
+    the main thread; the masks of a render come later (``dataclasses.replace``)."""
+    rna = (props.properties if isinstance(props, bpy.types.Operator) else props).bl_rna
+    values = {name: getattr(props, name) for name in Settings.names() if name in rna.properties}
+    if values.get("work_size") == 0:            # the panel's 0: full resolution
+        values["work_size"] = None
+    settings = Settings(**values, **engine_options(), weights=weights)
+    if styles is None:
+        styles = [style_for(settings.method, props.style_path, props.style_name)]
+    return replace(settings, styles=styles)
 
 
 class NSTStyleSlot(bpy.types.PropertyGroup):
@@ -32,21 +85,14 @@ class NSTStyleSlot(bpy.types.PropertyGroup):
     mask_image: PointerProperty(name="Mask Image", type=bpy.types.Image)
 
 
+@style_props
 class NSTSettings(bpy.types.PropertyGroup):
     slots: CollectionProperty(type=NSTStyleSlot)
     active_slot: IntProperty()
-    method: EnumProperty(name="Method", items=METHOD_ITEMS, default="WCT")
-    strength: FloatProperty(name="Strength", min=0.0, max=1.0, default=1.0)
-    preserve_color: BoolProperty(name="Preserve Colour", default=False)
-    preview_size: IntProperty(name="Preview Size", min=0, soft_max=2048, default=0, subtype="PIXEL",
-                              description="0: full resolution. Otherwise the render and the styles are "
-                              "scaled so the render's long side is this many pixels, stylized and "
-                              "scaled back up: a fast preview, softer than the full result")
-    render_style_path: StringProperty(name="Style Image", subtype="FILE_PATH",
-                                      description="Style for Stylize Render and after each render")
-    render_style_name: StringProperty(name="Style", search=search_style_names,
-                                      description="StyleBank style (built-in or learned) when the "
-                                      "method is StyleBank")
+    work_size: IntProperty(name="Preview Size", min=0, soft_max=2048, default=0, subtype="PIXEL",
+                           description="0: full resolution. Otherwise the render and the styles are "
+                           "scaled so the render's long side is this many pixels, stylized and "
+                           "scaled back up: a fast preview, softer than the full result")
     temporal_coherence: FloatProperty(
         name="Temporal Coherence", min=0.0, max=1.0, default=DEFAULT_COHERENCE,
         description="Animations: follow each frame's motion vectors so strokes stay on the "

@@ -3,15 +3,15 @@ render_complete handler)."""
 
 from __future__ import annotations
 
-
 import bpy
 import numpy as np
 from bpy.props import BoolProperty
 
 from . import jobs, pixels
 from .animation import animation_frames, check_coherence, frame_props, frame_range
-from .compositor import render_passes
-from .operators import STYLED_SUFFIX, read_settings, style_props, stylize_work
+from .operators import STYLED_SUFFIX, stylize_work
+from .passes import render_passes
+from .properties import settings_from, style_props, style_values
 
 
 def render_to_array(scene) -> np.ndarray:
@@ -32,7 +32,7 @@ class NST_OT_stylize_render(jobs.JobOperator, bpy.types.Operator):
                          description="Render now; off: stylize the current Render Result")
 
     def job(self, context):
-        settings = read_settings(self)
+        settings = settings_from(self)
         scene = context.scene
         px = render_to_array(scene) if self.render else pixels.read_render_result(scene)
         result = yield stylize_work(px, settings)
@@ -55,7 +55,7 @@ class NST_OT_stylize_animation(jobs.JobOperator, bpy.types.Operator):
         scene = context.scene
         frames, folder = frame_range(self, scene)
         coherence = check_coherence(scene, self.temporal_coherence)
-        settings = read_settings(self)      # one style, encoded once: identical statistics per frame
+        settings = settings_from(self)      # one style, encoded once: identical statistics per frame
         yield from animation_frames(self, scene, frames, folder, lambda: _render_frame(
             context, coherence is not None), lambda frame: stylize_work(
                 frame[0], settings, coherence=coherence, vector=frame[1], depth=frame[2]))
@@ -83,9 +83,7 @@ def after_render(scene, *_):
     if settings is None or not settings.after_render or jobs.STATE.running:
         return
     if bpy.ops.nst.stylize_render.poll():
-        bpy.ops.nst.stylize_render(render=False, style_path=settings.render_style_path,
-                                   style_name=settings.render_style_name, method=settings.method, strength=settings.strength,
-                                   preserve_color=settings.preserve_color)
+        bpy.ops.nst.stylize_render(render=False, **style_values(settings))
 
 
 classes = (NST_OT_stylize_render, NST_OT_stylize_animation)

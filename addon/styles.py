@@ -8,7 +8,8 @@ from pathlib import Path
 
 import bpy
 
-from .engine import ImageError, ModelStore, NSTError, UserError, load_image, stylebank
+from .engine import (METHODS, ImageError, ModelStore, NSTError, UserError, available_styles, load_image,
+                     preview_path, user_styles_dir)
 from .pixels import read_image
 from .preferences import engine_options
 
@@ -32,11 +33,11 @@ def _styles() -> dict:
         models = engine_options()["models_dir"]
     except UserError:
         return {}
-    user = stylebank.user_styles_dir()
+    user = user_styles_dir()
     key = (os.fspath(models), _mtime(models / "manifest.json"), os.fspath(user), _mtime(user))
     if _STYLES[0] != key:
         try:
-            _STYLES = (key, stylebank.available(ModelStore(models)))
+            _STYLES = (key, available_styles(ModelStore(models)))
         except NSTError:
             _STYLES = (key, {})
     return _STYLES[1]
@@ -55,7 +56,7 @@ def style_preview(name: str):
     """The ImagePreview of a StyleBank style's thumbnail (NAME.png beside its bank), or None."""
     global _PREVIEWS
     found = _styles().get(name)
-    path = stylebank.preview_path(found[0]) if found else None
+    path = preview_path(found[0]) if found else None
     if path is None or not path.is_file():
         return None
     import bpy.utils.previews
@@ -89,13 +90,17 @@ PILLOW_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".
 
 
 class StyleFile:
-    """A style image file, read the first time the worker calls it: float32 H×W×3 sRGB."""
+    """A style image file, read the first time the worker needs its pixels: an array-like
+    (``np.asarray`` gives float32 H×W×3 sRGB), so the engine takes it as a style image."""
 
     def __init__(self, path: str):
         self.path = path
         self._pixels = None
 
-    def __call__(self):
+    def __array__(self, dtype=None, copy=None):
+        return self.pixels() if dtype is None else self.pixels().astype(dtype)
+
+    def pixels(self):
         if self._pixels is None:
             try:
                 self._pixels = load_image(self.path)[..., :3]
@@ -131,9 +136,10 @@ def load_style(path: str):
 
 
 def style_for(method: str, path: str, name: str, where: str = ""):
-    """What the engine takes as one style: a StyleBank style's name, else the style image."""
+    """What the engine takes as one style for ``method`` (a name, any case): a learned style's
+    name for a method that takes names (StyleBank), else the style image."""
     try:
-        if method != "STYLEBANK":
+        if not METHODS[method.lower()].takes_style_names:
             return load_style(path)
         if not name:
             known = ", ".join(style_names()) or "none"

@@ -16,8 +16,10 @@ import numpy as np
 from . import __version__
 from .errors import NSTError
 from .images import load_image, save_image
-from .pipeline import METHODS, stylize
+from .methods import get as get_method
+from .pipeline import METHODS, stylize_with
 from .runtime import DEVICES, available_providers, get_runtime
+from .settings import Settings
 from .temporal import DEFAULT_STRENGTH as DEFAULT_COHERENCE
 
 EXIT_ERROR = 2
@@ -69,7 +71,7 @@ def _parse_masks(items: list[str], count: int) -> list | None:
 
 def cmd_stylize(args) -> int:
     out = Path(args.output)
-    bank = args.method == "stylebank"
+    bank = get_method(args.method).takes_style_names
     inputs = [Path(args.content), *([] if bank else map(Path, args.style))]
     if any(out.exists() and out.resolve() == p.resolve() for p in inputs if p.exists()):
         raise NSTError(f"output {out} is one of the input files; choose another -o path "
@@ -84,12 +86,13 @@ def cmd_stylize(args) -> int:
                        f"region), got {len(args.style)} --style")
     content = load_image(args.content)
     styles = list(args.style) if bank else [load_image(s) for s in args.style]
-    result = stylize(content, styles, method=args.method, weights=weights,
-                     masks=_parse_masks(args.mask, len(styles)), regions=args.regions is not None,
-                     alpha=args.alpha,
-                     preserve_color=args.preserve_color, device=args.device, threads=args.threads,
-                     models_dir=args.models, style_size=args.style_size, seamless=args.seamless,
-                     work_size=args.work_size, memory_budget=int(args.memory_gb * (1 << 30)), progress=_Progress())
+    settings = Settings(method=args.method, styles=styles, weights=weights,
+                        masks=_parse_masks(args.mask, len(styles)), regions=args.regions is not None,
+                        strength=args.alpha, preserve_color=args.preserve_color,
+                        device=args.device, threads=args.threads, models_dir=args.models,
+                        style_size=args.style_size, seamless=args.seamless,
+                        work_size=args.work_size, memory_budget=int(args.memory_gb * (1 << 30)))
+    result = stylize_with(content, settings, progress=_Progress())
     save_image(out, result.image)
     summary = {"output": str(out), "method": result.method, "provider": result.provider,
                "device_reason": result.device_reason, "seconds": round(result.seconds, 3),
@@ -179,17 +182,18 @@ def cmd_stylize_frames(args) -> int:
     if out.exists() and any(out.resolve() == p.parent.resolve() for p in paths):
         raise NSTError(f"output folder {out} holds the input frames; choose another -o folder "
                        "(inputs are never overwritten)")
-    bank = args.method == "stylebank"
+    bank = get_method(args.method).takes_style_names
     styles = list(args.style) if bank else [load_image(s) for s in args.style]
+    settings = Settings(method=args.method, styles=styles, strength=args.alpha,
+                        style_size=args.style_size)
     rt = get_runtime(args.models, args.device, args.threads)
     coherence = Coherence(args.coherence)
     written = []
     try:
         for i, path in enumerate(paths):
-            result = coherence.stylize(_frame(path), styles, args.method, alpha=args.alpha,
+            result = coherence.stylize(_frame(path), settings, runtime=rt,
                                        vector=None if vectors is None else vectors[i],
-                                       depth=None if depths is None else depths[i],
-                                       style_size=args.style_size, runtime=rt)
+                                       depth=None if depths is None else depths[i])
             written.append(save_image(out / f"{path.stem}.png", result.image))
             print(f"frame {i + 1}/{len(paths)}: {written[-1]} ({result.seconds:.2f} s)", file=sys.stderr)
     except KeyboardInterrupt:

@@ -28,3 +28,7 @@ class DeviceError(NSTError, RuntimeError):
 
 class CancelledError(NSTError):
     """The caller cancelled the job; nothing partial is returned."""
+
+
+class ViewTransformError(NSTError, ValueError):
+    """A view transform that cannot be inverted: it did not give one display colour per colour."""

@@ -145,3 +145,11 @@ def blend(f: np.ndarray, maps: list[Affine], weights: list[float],
     for a, s in zip(maps, share):
         out += (a.matrix.astype(np.float32) @ f + a.bias.astype(np.float32)[:, None]) * s
     return out.astype(np.float32, copy=False)
+
+
+def mask_union(masks) -> np.ndarray | None:
+    """Where any of the style ``masks`` applies (H×W in [0, 1]); None when one applies
+    everywhere (or there are none)."""
+    if not masks or any(m is None for m in masks):
+        return None
+    return np.minimum(np.sum(masks, axis=0), 1.0)

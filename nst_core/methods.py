@@ -14,6 +14,12 @@ A method runs as stages (encode → transform → decode): WCT one per level, Ad
   ``apply(f, weights, masks, alpha)`` for one tile's features (C×h×w numpy) and
   ``apply_device(rt, f, weights, alpha)`` for features kept where the models run.
 
+What else differs per method is a constant of the method object, which the rest asks for:
+``label`` and ``description`` (the add-on's menu), ``takes_style_names`` (names of learned
+styles instead of images), ``gpu_bytes_per_pixel`` (memory planning on CUDA, tiling.plan) and
+``result_blend`` (animations, temporal.Coherence). A new method is one class here (or anywhere:
+``register``), nothing else.
+
 WCT and AdaIN are affine maps of the features (``features.Affine``); StyleBank is a learned
 convolution on normalised features (``stylebank.Fusion``).
 """
@@ -35,6 +41,17 @@ from .runtime import Runtime
 
 ADAIN_DECODER = "adain_decoder4"   # our trained AdaIN decoder, when the models folder has it
 STYLE_CACHE_SIZE = 32
+
+
+@dataclass(frozen=True)
+class ResultBlend:
+    """How an animation frame's result is blended with the previous one warped onto it
+    (``temporal.Coherence.blend``), at Temporal Coherence 1: the previous result's ``share``
+    where the warp is valid, and the motion (px per frame, relative to the networks' grid) at
+    which that share halves (None: it does not fall with motion)."""
+
+    share: float
+    halving: float | None = None
 
 
 @dataclass(frozen=True)
@@ -115,6 +132,7 @@ class _AffineMethod:
     name = ""
     transform_module = None     # wct or adain: StyleStats.from_moments and transform
     encodes_styles = True
+    takes_style_names = False
     mask_statistics = True
     supports_regions = False
 
@@ -140,7 +158,11 @@ class _AffineMethod:
 
 class WCT(_AffineMethod):
     name = "wct"
+    label = "WCT"
+    description = "Whitening and colouring, five levels: strongest style, no training"
     transform_module = wct
+    gpu_bytes_per_pixel = 4000      # every cached session keeps its arena: ten networks add up
+    result_blend = ResultBlend(0.7)     # docs/animation.md: worst gain drop 0.031, warping 0.75
 
     def stages(self, rt: Runtime, decoder: str | None, levels: Sequence[int],
                alpha: float = 1.0) -> list[Stage]:
@@ -158,6 +180,10 @@ class AdaIN(_AffineMethod):
     (docs/quality.md)."""
 
     name = "adain"
+    label = "AdaIN"
+    description = "Adaptive instance normalisation with a trained decoder: fast"
+    gpu_bytes_per_pixel = 1100
+    result_blend = ResultBlend(0.5)
     TRANSFORMS = {"covariance": wct, "moments": adain}
     DEFAULT_TRANSFORM = "covariance"
 
@@ -186,7 +212,14 @@ class StyleBank:
     """Learned banks by name: nothing to encode; masks or k-means regions pick the banks."""
 
     name = "stylebank"
+    label = "StyleBank"
+    description = ("Learned styles by name (built-in or learned with scripts/learn_style.py): "
+                   "fastest")
     encodes_styles = False
+    takes_style_names = True
+    gpu_bytes_per_pixel = 1100
+    # fine strokes lose their style when carried along a motion across the grid: the share falls
+    result_blend = ResultBlend(0.5, halving=3.0)
     mask_statistics = False
     supports_regions = True
 
@@ -214,13 +247,23 @@ class StyleBank:
 METHODS = {m.name: m for m in (WCT(), AdaIN(), StyleBank())}
 
 
+def register(method) -> None:
+    """Make ``method`` (an object with the protocol above) known by its ``name``."""
+    METHODS[method.name] = method
+
+
+def unregister(name: str) -> None:
+    METHODS.pop(name, None)
+
+
 def get(name: str, transform: str | None = None):
-    """The method called ``name`` (with ``transform``: AdaIN's feature transform, see AdaIN);
-    an unknown name or transform lists the known ones."""
-    if name not in METHODS:
+    """The method called ``name``, in any case (with ``transform``: AdaIN's feature transform,
+    see AdaIN); an unknown name or transform lists the known ones."""
+    key = name.lower() if isinstance(name, str) else name
+    if key not in METHODS:
         raise StyleError(f"unknown method '{name}'; expected one of {', '.join(METHODS)}")
     if transform is None:
-        return METHODS[name]
-    if name != "adain":
+        return METHODS[key]
+    if key != "adain":
         raise StyleError(f"transform= chooses AdaIN's feature transform; method '{name}' has none")
     return AdaIN(transform)

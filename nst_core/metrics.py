@@ -19,7 +19,7 @@ import numpy as np
 
 from .images import check_array, fit_long_side, resize, to_nchw
 from .runtime import Runtime, get_runtime
-from . import temporal
+from . import motion
 
 METRIC_SIZE = 512
 FEATURES = "features"
@@ -63,12 +63,6 @@ def features_of(runtime: Runtime, image: np.ndarray) -> Features:
         stats.append(np.stack([flat.mean(1), flat.std(1)]))
         grams.append(flat @ flat.T / flat.shape[1])
     return Features(stats, grams, outs[-1][0])
-
-
-def feature_stats(runtime: Runtime, image: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
-    """(per-layer [mean, std] vectors, relu4_1 features) of an image already at metric size."""
-    f = features_of(runtime, image)
-    return f.stats, f.relu4
 
 
 def style_distance(a: list[np.ndarray], b: list[np.ndarray]) -> float:
@@ -118,7 +112,7 @@ def warping_error(frames: list[np.ndarray], flows: list[np.ndarray],
         raise ValueError(f"need T >= 2 frames and T - 1 flows, got {len(frames)} and {len(flows)}")
     errors = []
     for t in range(1, len(frames)):
-        warped, inside = temporal.warp(frames[t - 1], flows[t - 1])
+        warped, inside = motion.warp(frames[t - 1], flows[t - 1])
         m = inside if masks is None else (np.asarray(masks[t - 1]) > 0.5) & inside
         d = ((frames[t].astype(np.float64) - warped) ** 2).sum(axis=-1)
         errors.append(float(d[m].mean()) if m.any() else 0.0)
@@ -147,12 +141,12 @@ def evaluate_frames(plain: list[np.ndarray], stylized: list[np.ndarray], vectors
     if not len(plain) == len(stylized) == len(vectors) >= 2:
         raise ValueError(f"need T >= 2 plain frames, stylized frames and vector passes, got "
                          f"{len(plain)}, {len(stylized)} and {len(vectors)}")
-    motion = [temporal.flows(v) for v in vectors]
+    pairs = [motion.flows(v) for v in vectors]
     depths = depths or [None] * len(vectors)
     flows, masks, still = [], [], []
     for t in range(1, len(vectors)):
-        flows.append(motion[t][0])
-        masks.append(temporal.valid(motion[t][0], motion[t - 1][1], depths[t], depths[t - 1]) > 0.5)
+        flows.append(pairs[t][0])
+        masks.append(motion.valid(pairs[t][0], pairs[t - 1][1], depths[t], depths[t - 1]) > 0.5)
         still.append((np.abs(vectors[t][..., :4]).max(-1) < STILL_PX)
                      & (np.abs(vectors[t - 1][..., :4]).max(-1) < STILL_PX))
     plain = [np.asarray(f[..., :3], np.float32) for f in plain]

@@ -19,15 +19,12 @@ from .errors import CancelledError, StyleError
 from .features import downsample_mask, moments
 from .images import alpha_of, check_image, check_mask, fit_long_side, from_nchw, resize, to_rgb
 from .runtime import CUDA, Runtime, get_runtime
+from .settings import STYLE_SIZE, Settings
 
-METHODS = tuple(methods.METHODS)
-PAD_MULTIPLE = 16       # the level-5 encoder pools four times
-MIN_SIZE = 32           # level-5 features must be at least 2×2 for reflection padding
-STYLE_SIZE = 512        # default long side of style images
+METHODS = methods.METHODS       # name -> method object; iterating gives the names
 MEMORY_BUDGET = tiling.MEMORY_BUDGET
 FUSED_DEVICES = (CUDA,)         # providers on which one-tile calls keep their data on the device
                                 # (on the CPU it was no faster: docs/benchmarks.md)
-MIN_WORK_SIZE = 64
 MIN_CONTENT = 32        # a smaller content runs scaled up to this short side, then back down:
                         # below ~12 px level 4 has one feature and the result came out flat
                         # black or white (or WCT's eigen-decomposition failed at 2×2)
@@ -52,22 +49,16 @@ class StyleResult:
 
 @dataclass(frozen=True)
 class Request:
-    """One checked call of ``stylize``: every field valid, weights normalised over all styles."""
+    """One checked call: the settings, and what they say about this content, each valid:
+    styles resolved, weights normalised over all styles, masks of the content's size."""
 
     source: np.ndarray                  # content H×W×C as check_image returns it
+    settings: Settings
     method: object                      # a methods.METHODS entry
     stages: tuple                       # methods.Stage, coarse to fine
     styles: tuple                       # style images (RGB float32) or StyleBank banks
     weights: tuple[float, ...]
     masks: tuple                        # one H×W float mask or None per style
-    regions: bool = False
-    alpha: float = 1.0
-    preserve_color: bool = False
-    style_size: int | None = STYLE_SIZE
-    seamless: bool = False
-    work_size: int | None = None
-    memory_budget: int = MEMORY_BUDGET
-    tile_size: int | None = None
     statistics: Callable | None = None   # (key, Moments) -> Moments: temporal.Coherence.smooth
 
 
@@ -97,7 +88,8 @@ def stylize(content: np.ndarray, styles, method: str = "wct", *,
             tile_size: int | None = None, device: str = "auto", threads: int | None = None,
             models_dir=None, runtime: Runtime | None = None, statistics: Callable | None = None,
             progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> StyleResult:
-    """Stylize ``content`` with one or more ``styles``.
+    """Stylize ``content`` with one or more ``styles``: the keyword form of ``stylize_with``,
+    which builds one ``Settings`` from the keywords (``alpha`` is its ``strength``).
 
     content: float32 H×W×3 or H×W×4 in [0, 1], sRGB (convert Blender's scene-linear pixels with
     ``linear_to_srgb`` first), straight alpha; H×W, ×1, ×2, uint8 and uint16 are accepted too.
@@ -121,29 +113,43 @@ def stylize(content: np.ndarray, styles, method: str = "wct", *,
     size.
     memory_budget: bytes the call may use; larger images are processed in overlapping tiles
     (statistics stay global, so tiles agree). tile_size forces tiles of at most that many pixels.
+    runtime, statistics, progress, cancel: as in ``stylize_with``.
+    Returns a StyleResult whose ``image`` has the content's size (×4 with its alpha unchanged).
+    """
+    settings = Settings(method=method, styles=styles, weights=weights, masks=masks, regions=regions,
+                        strength=alpha, preserve_color=preserve_color, levels=levels,
+                        style_size=style_size, decoder=decoder, transform=transform,
+                        seamless=seamless, work_size=work_size, memory_budget=memory_budget,
+                        tile_size=tile_size, device=device, threads=threads, models_dir=models_dir)
+    return stylize_with(content, settings, runtime=runtime, statistics=statistics,
+                        progress=progress, cancel=cancel)
+
+
+def stylize_with(content: np.ndarray, settings: Settings, *, runtime: Runtime | None = None,
+                 statistics: Callable | None = None, progress: ProgressFn | None = None,
+                 cancel: CancelFn | None = None) -> StyleResult:
+    """Stylize ``content`` (as in ``stylize``) as ``settings`` say.
+
+    runtime: the onnxruntime sessions to use (default: the cached one for the settings' device,
+    threads and models folder).
     statistics(key, moments) -> moments sees every content statistic a transform is computed
     from (key: stage index and "whole" or the style's index) and returns the one to use:
     ``temporal.Coherence.smooth`` averages them over the frames of an animation.
     progress(fraction, message) is called as work proceeds; when cancel() returns True the call
     raises CancelledError and returns nothing.
-    Returns a StyleResult whose ``image`` has the content's size (×4 with its alpha unchanged).
     """
     start = time.perf_counter()
-    rt = runtime or get_runtime(models_dir, device, threads)
-    request = _request(rt, content, styles, method, weights=weights, masks=masks, regions=regions,
-                       alpha=alpha, preserve_color=preserve_color, levels=levels,
-                       style_size=style_size, decoder=decoder, transform=transform, seamless=seamless,
-                       work_size=work_size, memory_budget=memory_budget, tile_size=tile_size)
-    request = replace(request, statistics=statistics)
+    rt = runtime or get_runtime(settings.models_dir, settings.device, settings.threads)
+    request = _request(rt, content, settings, statistics)
     h, w = request.source.shape[:2]
-    if request.work_size is not None and max(h, w) > request.work_size:
+    if not runs_scaled(settings, (h, w)):
+        out = _stylize(rt, request, progress, cancel)
+    elif settings.work_size is not None and max(h, w) > settings.work_size:
         out = _at_work_size(rt, request, progress, cancel)
-    elif min(h, w) < MIN_CONTENT:
+    else:                               # smaller than the networks' minimum: scaled up
         scale = MIN_CONTENT / min(h, w)
         out = _at_size(rt, request, max(MIN_CONTENT, round(h * scale)),
-                       max(MIN_CONTENT, round(w * scale)), request.style_size, progress, cancel)
-    else:
-        out = _stylize(rt, request, progress, cancel)
+                       max(MIN_CONTENT, round(w * scale)), settings.style_size, progress, cancel)
     _finish_call(out, request.source, cancel, progress)
     return StyleResult(image=out, method=request.method.name,
                        provider=rt.device.name, device_reason=rt.device.reason,
@@ -151,16 +157,22 @@ def stylize(content: np.ndarray, styles, method: str = "wct", *,
                        models=[name for st in request.stages for name in (st.encoder, st.decoder)])
 
 
-def _request(rt: Runtime, content, styles, method: str, *, weights, masks, regions, alpha,
-             preserve_color, levels, style_size, decoder, transform, seamless, work_size,
-             memory_budget, tile_size) -> Request:
-    """Check every argument once; the errors name what was wrong and what to pass instead."""
-    m = methods.get(method, transform)
-    if not np.isfinite(alpha) or not 0.0 <= alpha <= 1.0:
-        raise StyleError(f"alpha must be between 0 and 1, got {alpha}")
+def runs_scaled(settings: Settings, shape: tuple[int, int]) -> bool:
+    """Whether a content of ``shape`` (H, W) runs at another size than its own: scaled down to
+    ``work_size``, or up to MIN_CONTENT. Then the networks' grid is not the content's."""
+    h, w = shape
+    return (settings.work_size is not None and max(h, w) > settings.work_size) \
+        or min(h, w) < MIN_CONTENT
+
+
+def _request(rt: Runtime, content, settings: Settings, statistics) -> Request:
+    """Check what the settings say about this content once; the errors name what was wrong and
+    what to pass instead."""
+    m = settings.method_object()
     source = check_image(content, "content")
-    resolved = m.resolve_styles(styles, rt)
+    resolved = m.resolve_styles(settings.styles, rt)
     count = len(resolved)
+    masks = settings.masks
     if masks is None:
         masks = [None] * count
     if len(masks) != count:
@@ -168,17 +180,13 @@ def _request(rt: Runtime, content, styles, method: str, *, weights, masks, regio
                          "a style that applies everywhere")
     mask_arrays = tuple(None if x is None else check_mask(x, source.shape[:2], f"mask {i}")
                         for i, x in enumerate(masks))
-    if regions and (not m.supports_regions or any(x is not None for x in mask_arrays)):
+    if settings.regions and (not m.supports_regions or any(x is not None for x in mask_arrays)):
         raise StyleError("regions (k-means of the content's features, one bank per region) work "
                          "with method 'stylebank' and no masks")
-    if work_size is not None:
-        work_size = _check_work_size(work_size)
-    return Request(source=source, method=m, stages=tuple(m.stages(rt, decoder, levels, alpha)),
-                   styles=tuple(resolved), weights=tuple(_normalise_weights(weights, count)),
-                   masks=mask_arrays, regions=bool(regions), alpha=float(alpha),
-                   preserve_color=bool(preserve_color), style_size=style_size,
-                   seamless=bool(seamless), work_size=work_size,
-                   memory_budget=int(memory_budget), tile_size=tile_size)
+    return Request(source=source, settings=settings, method=m,
+                   stages=tuple(m.stages(rt, settings.decoder, settings.levels, settings.strength)),
+                   styles=tuple(resolved), weights=tuple(_normalise_weights(settings.weights, count)),
+                   masks=mask_arrays, statistics=statistics)
 
 
 def _normalise_weights(weights: Sequence[float] | None, count: int) -> list[float]:
@@ -192,15 +200,7 @@ def _normalise_weights(weights: Sequence[float] | None, count: int) -> list[floa
     return [x / sum(w) for x in w]
 
 
-def _check_work_size(work_size) -> int:
-    if isinstance(work_size, bool) or not isinstance(work_size, (int, np.integer)) \
-            or work_size < MIN_WORK_SIZE:
-        raise StyleError(f"work_size must be a whole number of pixels, at least {MIN_WORK_SIZE} "
-                         f"(the long side the networks run at), or None for full size; got {work_size!r}")
-    return int(work_size)
-
-
-def _pad(image: np.ndarray, multiple: int = PAD_MULTIPLE, minimum: int = MIN_SIZE):
+def _pad(image: np.ndarray, multiple: int = tiling.ALIGN, minimum: int = tiling.MIN_READ):
     """Mirror-pad H×W(×C) so both sides are multiples of ``multiple`` and >= ``minimum``."""
     h, w = image.shape[:2]
     ph = max(tiling.round_up(h, multiple), minimum) - h
@@ -212,43 +212,52 @@ def _pad(image: np.ndarray, multiple: int = PAD_MULTIPLE, minimum: int = MIN_SIZ
 def _stylize(rt: Runtime, request: Request, progress: ProgressFn | None,
              cancel: CancelFn | None) -> np.ndarray:
     """The request at full size: H×W×3 float32 (×4 with room for the content's alpha)."""
-    source, method = request.source, request.method
+    source, method, settings = request.source, request.method, request.settings
     # A style with zero weight or an empty mask has no influence: drop it (in region mode every
     # style owns a region, whatever its weight).
     active = [i for i, (w, m) in enumerate(zip(request.weights, request.masks))
-              if request.regions or (w > 0 and (m is None or m.max() > 0))]
+              if settings.regions or (w > 0 and (m is None or m.max() > 0))]
     total = sum(request.weights[i] for i in active)
-    weights = [1.0 if request.regions else request.weights[i] / total for i in active]
+    weights = [1.0 if settings.regions else request.weights[i] / total for i in active]
     masks = [request.masks[i] for i in active]
     styles = [request.styles[i] if not method.encodes_styles
-              else _pad(fit_long_side(request.styles[i], request.style_size), 1) for i in active]
+              else _pad(fit_long_side(request.styles[i], settings.style_size), 1) for i in active]
     h, w = source.shape[:2]
     has_alpha = source.shape[2] in (2, 4)
-    per_pixel = (tiling.GPU_BYTES_PER_PIXEL[method.name] if rt.device.name == CUDA
-                 else tiling.TILE_BYTES_PER_PIXEL)
-    tiles, dtype, cache = tiling.plan((h, w), 4 if has_alpha else 3,
-                                      source.nbytes + sum(m.nbytes for m in masks if m is not None),
-                                      request.memory_budget, request.tile_size, request.seamless,
-                                      per_pixel)
+    tiles, dtype, cache = plan(request, rt.device.name, masks)
     passes = 2 * len(tiles) if styles else len(tiles)
     style_steps = len(styles) if method.encodes_styles else 0
     job = _Job(len(request.stages) * (style_steps + passes), progress, cancel)
     try:
         if (styles and rt.device.name in FUSED_DEVICES and fused.usable(
-                rt, source, masks, request.regions, request.seamless, len(tiles))):
-            rgb = fused.run(rt, job, source, method, request.stages, styles, weights, request.alpha,
-                            request.statistics)
-            rgb = _preserve_color(rgb, to_rgb(source)) if request.preserve_color else rgb
+                rt, source, masks, settings.regions, settings.seamless, len(tiles))):
+            rgb = fused.run(rt, job, source, method, request.stages, styles, weights,
+                            settings.strength, request.statistics)
+            rgb = _preserve_color(rgb, to_rgb(source)) if settings.preserve_color else rgb
             return rgb if not has_alpha else np.concatenate([rgb, np.zeros((h, w, 1), np.float32)], 2)
 
         def finish(tile, pixels):
             pixels = np.clip(pixels, 0.0, 1.0, out=pixels)     # the decoder's fresh array
-            return _preserve_color(pixels, to_rgb(tile.read(source))) if request.preserve_color else pixels
+            if not settings.preserve_color:
+                return pixels
+            return _preserve_color(pixels, to_rgb(tile.read(source)))
 
         return _run(rt, job, request, styles, weights, masks, tiles, dtype, cache, finish,
                     (h, w, 4 if has_alpha else 3))
     finally:                            # done, failed or cancelled: the arena's memory goes back
         rt.release_memory()
+
+
+def plan(request: Request, device: str, masks=None) -> tuple[list, type, int]:
+    """``tiling.plan`` for ``request`` on ``device`` (a provider name), with the method's own
+    bytes per pixel on CUDA: the tiles, the dtype of intermediate images, the feature cache."""
+    source, settings = request.source, request.settings
+    masks = request.masks if masks is None else masks
+    per_pixel = (request.method.gpu_bytes_per_pixel if device == CUDA
+                 else tiling.TILE_BYTES_PER_PIXEL)
+    return tiling.plan(source.shape[:2], 4 if source.shape[2] in (2, 4) else 3,
+                       source.nbytes + sum(m.nbytes for m in masks if m is not None),
+                       settings.memory_budget, settings.tile_size, settings.seamless, per_pixel)
 
 
 def _at_work_size(rt: Runtime, request: Request, progress, cancel) -> np.ndarray:
@@ -257,11 +266,11 @@ def _at_work_size(rt: Runtime, request: Request, progress, cancel) -> np.ndarray
     Styles are scaled by the same factor (down to MIN_PREVIEW_STYLE), so the strokes keep their
     size relative to the image and the preview looks like the full-size result, only softer."""
     h, w = request.source.shape[:2]
-    scale = request.work_size / max(h, w)
-    style_size = request.style_size
+    scale = request.settings.work_size / max(h, w)
+    style_size = request.settings.style_size
     if style_size is not None:
         style_size = max(min(style_size, MIN_PREVIEW_STYLE), round(style_size * scale))
-    return _at_size(rt, request, max(MIN_SIZE, round(h * scale)), max(MIN_SIZE, round(w * scale)),
+    return _at_size(rt, request, max(tiling.MIN_READ, round(h * scale)), max(tiling.MIN_READ, round(w * scale)),
                     style_size, progress, cancel)
 
 
@@ -273,18 +282,18 @@ def _at_size(rt: Runtime, request: Request, sh: int, sw: int, style_size: int | 
     content's chroma and the alpha channel is the content's own, untouched."""
     source = request.source
     h, w = source.shape[:2]
-    wrap = request.seamless
+    wrap = request.settings.seamless
     small = resize(source, sh, sw, wrap=wrap, prepare=to_rgb)
     np.clip(small, 0.0, 1.0, out=small)
     small_masks = tuple(None if m is None else np.clip(resize(m, sh, sw, wrap=wrap), 0.0, 1.0)
                         for m in request.masks)
-    inner = replace(request, source=small, masks=small_masks, preserve_color=False,
-                    style_size=style_size, work_size=None)
+    inner = replace(request, source=small, masks=small_masks, settings=replace(
+        request.settings, preserve_color=False, style_size=style_size, work_size=None))
     result = _stylize(rt, inner, progress, cancel)
     out = np.empty((h, w, 4 if source.shape[2] in (2, 4) else 3), np.float32)
     rgb = resize(result[..., :3], h, w, wrap=wrap, out=out[..., :3])
     np.clip(rgb, 0.0, 1.0, out=rgb)
-    if request.preserve_color:
+    if request.settings.preserve_color:
         for rows in _strips(h, w):
             out[rows, :, :3] = _preserve_color(out[rows, :, :3], to_rgb(source[rows]))
     return out
@@ -317,7 +326,7 @@ def _run(rt, job, request: Request, styles, weights, masks, tiles, dtype, cache_
     stage's tiles, which are accumulated into the result of ``out_shape`` (in ``dtype``, made
     float32 at the end). Only the previous stage's image and the one being written are alive at
     any time. The statistics pass gives the method its content statistics (per mask for the
-    affine methods; with ``request.regions`` a sample of features for k-means), the stylize pass
+    affine methods; with ``request.settings.regions`` a sample of features for k-means), the stylize pass
     applies the method's mapping."""
     method, stages, source = request.method, request.stages, request.source
     image, read = None, None
@@ -347,7 +356,7 @@ def _run(rt, job, request: Request, styles, weights, masks, tiles, dtype, cache_
                 flat = core.reshape(core.shape[0], -1)
                 part = moments(flat)
                 whole = part if whole is None else whole + part
-                if request.regions:     # about 4096 feature vectors over the whole image for k-means
+                if request.settings.regions:     # about 4096 feature vectors over the whole image for k-means
                     step = max(1, int(np.sqrt(flat.shape[1] * len(tiles) / 4096)))
                     sample.append(core[:, ::step, ::step].reshape(core.shape[0], -1).T)
                 for i, mask in enumerate(masks if method.mask_statistics else []):
@@ -369,7 +378,7 @@ def _run(rt, job, request: Request, styles, weights, masks, tiles, dtype, cache_
             if mapping is not None:
                 tile_masks = [None if m is None else downsample_mask(tile.read(m), factor).reshape(-1)
                               for m in masks]
-                f = mapping.apply(f, weights, tile_masks, request.alpha)
+                f = mapping.apply(f, weights, tile_masks, request.settings.strength)
             pixels = from_nchw(rt.session(stage.decoder)(f[None]))
             if last:
                 pixels = finish(tile, pixels)

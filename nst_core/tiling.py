@@ -162,9 +162,6 @@ TILE_BYTES_PER_PIXEL = 800      # per pixel a tile reads, on the CPU: the larges
                                 # plus feature copies
 BASE_BYTES = 300 << 20          # interpreter, onnxruntime and loaded models
 FEATURE_CACHE_BYTES = 256 << 20 # tile features kept between the statistics and stylize passes
-# GPU memory per pixel on CUDA: every cached session keeps its arena, so WCT's ten networks add
-# up; AdaIN's and StyleBank's two take far less.
-GPU_BYTES_PER_PIXEL = {"wct": 4000, "adain": 1100, "stylebank": 1100}
 
 
 def plan(shape: tuple[int, int], channels_out: int, source_bytes: int, budget: int,
@@ -172,7 +169,7 @@ def plan(shape: tuple[int, int], channels_out: int, source_bytes: int, budget: i
          per_pixel: int = TILE_BYTES_PER_PIXEL) -> tuple[list[Tile], type, int]:
     """Tiles (one when the whole image fits the budget at ``per_pixel`` bytes), the dtype of
     intermediate images and how many bytes of tile features may be kept between the two passes
-    of a stage."""
+    of a stage. On CUDA ``per_pixel`` is the method's ``gpu_bytes_per_pixel``."""
     h, w = shape
     whole = h * w * (per_pixel + 4 * channels_out) + source_bytes + BASE_BYTES
     if tile_size is None and whole <= budget:

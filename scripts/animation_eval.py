@@ -68,7 +68,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "build" / "animation")
     args = ap.parse_args()
 
-    from nst_core import load_image, metrics, runtime, temporal
+    from nst_core import Settings, load_image, metrics, motion, runtime, temporal
     from nst_core.images import save_image
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -83,11 +83,11 @@ def main() -> None:
     rows, crops = [], []
     strengths = [float(x) for x in args.coherence.split(",")]
     for method in args.methods.split(","):
-        styles = STYLE if method == "stylebank" else style
+        settings = Settings(method, STYLE if method == "stylebank" else style)
         alone, alone_s = [], []
         for f in frames:
             t0 = time.perf_counter()
-            alone.append(temporal.Coherence(0).stylize(f, styles, method, runtime=rt).image)
+            alone.append(temporal.Coherence(0).stylize(f, settings, runtime=rt).image)
             alone_s.append(time.perf_counter() - t0)
         gains_alone = {t: metrics.evaluate(frames[t], style, alone[t], runtime=rt).style_gain
                        for t in range(0, n, args.gain_every)}
@@ -96,10 +96,10 @@ def main() -> None:
             out, secs, plain_secs = [], [], []
             for i, (f, v, d) in enumerate(zip(frames, vectors, depths)):
                 def coherent(f=f, v=v, d=d):
-                    out.append(coherence.stylize(f, styles, method, vector=v, depth=d, runtime=rt).image)
+                    out.append(coherence.stylize(f, settings, vector=v, depth=d, runtime=rt).image)
 
                 def alone_again(f=f):         # the same frame alone: the cost of coherence
-                    temporal.Coherence(0).stylize(f, styles, method, runtime=rt)
+                    temporal.Coherence(0).stylize(f, settings, runtime=rt)
                 # in alternating order: the second call of a pair runs on a warmer cache
                 for fn, times in ((coherent, secs), (alone_again, plain_secs))[::1 if i % 2 else -1]:
                     t0 = time.perf_counter()
@@ -107,9 +107,9 @@ def main() -> None:
                     times.append(time.perf_counter() - t0)
             s = metrics.evaluate_frames(frames, out, vectors, depths)
             obj = [m & (t >= half) for t, m in enumerate(moving)]
-            we_obj = metrics.warping_error(out[half:], [temporal.flows(v)[0] for v in vectors[half + 1:]],
+            we_obj = metrics.warping_error(out[half:], [motion.flows(v)[0] for v in vectors[half + 1:]],
                                            obj[half + 1:])
-            we_obj_plain = metrics.warping_error(frames[half:], [temporal.flows(v)[0] for v in vectors[half + 1:]],
+            we_obj_plain = metrics.warping_error(frames[half:], [motion.flows(v)[0] for v in vectors[half + 1:]],
                                                  obj[half + 1:])
             diffs = [gains_alone[t] - metrics.evaluate(frames[t], style, out[t], runtime=rt).style_gain
                      for t in gains_alone]

@@ -87,3 +87,21 @@ def test_only_engine_imports_the_engine():
                     and any(a.name == "nst_core" for a in n.names)
                     for n in ast.walk(ast.parse(p.read_text())))}
     assert reach == {"engine.py"}
+
+
+def test_the_engine_door_takes_only_the_public_api():
+    """addon/engine.py imports names from the package nst_core alone (no module of it), and each
+    is in nst_core.__all__."""
+    import nst_core
+    tree = ast.parse((ROOT / "addon" / "engine.py").read_text())
+    taken = [(n.module, a.name) for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+             and n.level == 1 and (n.module or "").startswith("nst_core") for a in n.names]
+    assert taken and all(module == "nst_core" for module, _ in taken), taken
+    assert {name for _, name in taken} <= set(nst_core.__all__)
+
+
+def test_every_module_stays_small():
+    """One concern a module: none in nst_core or addon over 400 lines."""
+    sizes = {p: len(p.read_text().splitlines()) for package in ("nst_core", "addon")
+             for p in (ROOT / package).glob("*.py")}
+    assert max(sizes.values()) <= 400, {str(p): n for p, n in sizes.items() if n > 400}

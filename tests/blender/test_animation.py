@@ -74,7 +74,7 @@ def _cube(collection, name, size, location):
 def vector_pass_convention():
     """A cube seen by an orthographic camera (10 px per unit) moves +1, +0.5 (right, up) from
     frame 1 to 2 and +2, 0 from frame 2 to 3: the flows at frame 2 say where it was and will be."""
-    compositor, engine = addon_module("compositor"), addon_module("engine")
+    passes, motion = addon_module("passes"), addon_module("nst_core.motion")
     with _scene("NST vectors", 80, 60, 1) as (scene, col):
         cam = bpy.data.cameras.new("NST ortho")
         cam.type, cam.ortho_scale = "ORTHO", 8
@@ -84,8 +84,8 @@ def vector_pass_convention():
             cube.location = (x, y, 0)
             cube.keyframe_insert("location", frame=frame)
         scene.frame_set(2)
-        _, _, vector, depth = compositor.render_passes(scene, bpy.context.view_layer, [], motion=True)
-    backward, forward = engine.nst_core.temporal.flows(vector)
+        _, _, vector, depth = passes.render_passes(scene, bpy.context.view_layer, [], motion=True)
+    backward, forward = motion.flows(vector)
     at = (30 - 5, 40 + 10)          # the cube's centre at frame 2, top row first
     return {"backward": backward[at].tolist(), "blender5": bpy.app.version >= (5, 0, 0),
             "forward": forward[at].tolist(),
@@ -159,14 +159,14 @@ def _motion_scene(borrowed):
 def motion_sequence():
     """Render the motion scene with its Vector and Depth passes (the add-on's own route) and
     keep the frames, as Blender shows them, for the engine-side measurements."""
-    compositor, pixels = addon_module("compositor"), addon_module("pixels")
+    passes, pixels = addon_module("passes"), addon_module("pixels")
     frames, vectors, depths = [], [], []
     with _scene("NST motion", *SIZE, 16) as borrowed:
         _motion_scene(borrowed)
         scene = borrowed[0]
         for frame in range(1, FRAMES + 1):
             scene.frame_set(frame)
-            raw, _, vector, depth = compositor.render_passes(scene, bpy.context.view_layer, [], motion=True)
+            raw, _, vector, depth = passes.render_passes(scene, bpy.context.view_layer, [], motion=True)
             frames.append(pixels.linear_to_straight_srgb(raw)[..., :3])
             vectors.append(vector)
             depths.append(depth)
@@ -190,14 +190,15 @@ def test_temporal_coherence_on_a_rendered_sequence(sequence, runtime, method):
     against that frame stylized alone drops by at most 0.05 on average and 0.1 at worst
     (docs/animation.md has the full figures)."""
     from conftest import DATA
-    from nst_core import load_image, metrics, temporal
+    from nst_core import Settings, load_image, metrics, temporal
     frames, vectors, depths = sequence
     style = load_image(DATA / "style" / "vangogh_starry_night.jpg")[..., :3]
     styles = "vangogh_starry_night" if method == "stylebank" else style     # a bank of that painting
     runs = {}
     for strength in (0.0, 1.0):
         coherence = temporal.Coherence(strength)
-        runs[strength] = [coherence.stylize(f, styles, method, vector=v, depth=d, runtime=runtime).image
+        runs[strength] = [coherence.stylize(f, Settings(method, styles), vector=v, depth=d,
+                                            runtime=runtime).image
                           for f, v, d in zip(frames, vectors, depths)]
     off = metrics.evaluate_frames(frames, runs[0.0], vectors, depths)
     on = metrics.evaluate_frames(frames, runs[1.0], vectors, depths)

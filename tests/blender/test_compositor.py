@@ -31,12 +31,12 @@ def compositor():
     groups2 = [g.name for g in bpy.data.node_groups if g.name.startswith("NST Style")]
     instances2 = [n.name for n in tree.nodes if n.type == "GROUP"]
     result = pixels(bpy.data.images["NST Style Result"]).copy()
-    nst.preview_size = 10
+    nst.work_size = 10
     too_small = error_of(lambda: bpy.ops.nst.compositor_apply())
-    nst.preview_size = 64                   # the 96×64 render runs at 64×43 and is scaled up
+    nst.work_size = 64                   # the 96×64 render runs at 64×43 and is scaled up
     r3 = bpy.ops.nst.compositor_apply()
     preview = pixels(bpy.data.images["NST Style Result"]).copy()
-    nst.preview_size = 0
+    nst.work_size = 0
     bpy.ops.nst.compositor_apply()
     result = pixels(bpy.data.images["NST Style Result"]).copy()
     group_node = next(n for n in tree.nodes if n.type == "GROUP")
@@ -145,7 +145,7 @@ def compositor_hdr_outside_masks():
     bpy.ops.nst.slot_add()
     slot = nst.slots[0]
     slot.style_path, slot.mask_source, slot.mask_index = env.style, "OBJECT_INDEX", 3
-    nst.method, nst.strength, nst.preview_size = "ADAIN", 1.0, 0
+    nst.method, nst.strength, nst.work_size = "ADAIN", 1.0, 0
     r = bpy.ops.nst.compositor_apply()
     result = pixels(bpy.data.images["NST Style Result"]).copy()
     slot.mask_index = 99                    # no object has it: the mask covers nothing
@@ -187,7 +187,7 @@ def compositor_colour_management():
     nst.slots.clear()
     bpy.ops.nst.slot_add()
     nst.slots[0].style_path, nst.slots[0].mask_source = env.style, "NONE"
-    nst.method, nst.strength, nst.preview_size = "WCT", 1.0, 0
+    nst.method, nst.strength, nst.work_size = "WCT", 1.0, 0
     made = {}
 
     def bypassed(px, *args, **kwargs):
@@ -249,7 +249,7 @@ def compositor_says_before_rendering():
         nst.slots.clear()
         bpy.ops.nst.slot_add()
         slot = nst.slots[0]
-        slot.style_path, nst.method, nst.preview_size = env.style, "ADAIN", 0
+        slot.style_path, nst.method, nst.work_size = env.style, "ADAIN", 0
         slot.mask_source = "IMAGE"
         out["no_mask_image"] = (error_of(lambda: bpy.ops.nst.compositor_apply()), len(renders))
         slot.mask_source, slot.mask_objects = "CRYPTOMATTE", "Cube, Nonesuch"
@@ -258,12 +258,12 @@ def compositor_says_before_rendering():
         scene.render.use_compositing = False
         out["compositing_off"] = (error_of(lambda: bpy.ops.nst.compositor_apply()), len(renders))
         scene.render.use_compositing = True
-        nst.preview_size = 100000
+        nst.work_size = 100000
         r = bpy.ops.nst.compositor_apply()
         out["huge_preview"] = (sorted(r), jobs.STATE.last_report, len(renders))
     finally:
         bpy.app.handlers.render_pre.remove(count)
-        nst.preview_size = 0
+        nst.work_size = 0
         nst.slots.clear()
     return out
 

@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from harness import env, error_of, fact, pixels, scenario
+from harness import addon_module, env, error_of, fact, pixels, scenario
 
 bpy = pytest.importorskip("bpy")
 
@@ -43,6 +43,28 @@ def stylize_image_adain_seamless():
 def test_second_run_updates_the_styled_image_in_place(facts):
     f = fact(facts, "stylize_image_adain_seamless")
     assert f["result"] == ["FINISHED"] and f["images_named_styled"] == ["Tex_styled"]
+
+
+@scenario(11.5)
+def style_size_reaches_the_engine():
+    """A setting goes from the panel to the engine by its name: the scene's Style Size is what
+    the panel hands its operators, and a smaller style size paints larger strokes."""
+    out = {}
+    nst = bpy.context.scene.nst
+    nst.style_path, nst.method = env.style, "WCT"
+    for size in (512, 128):
+        nst.style_size = size
+        values = addon_module("properties").style_values(nst)
+        bpy.ops.nst.stylize_image(image="Tex", **values)
+        out[size] = (values["style_size"], pixels(bpy.data.images["Tex_styled"]).copy())
+    nst.style_size, nst.style_path = 512, ""
+    return {"handed": [out[512][0], out[128][0]],
+            "diff": float(np.abs(out[512][1] - out[128][1]).mean())}
+
+
+def test_style_size_reaches_the_engine(facts):
+    f = fact(facts, "style_size_reaches_the_engine")
+    assert f["handed"] == [512, 128] and f["diff"] > 0.02, f
 
 
 @scenario(13)

@@ -30,9 +30,9 @@ def render_colour_management():
         reference = render_as_shown(scene)
         read = px_mod.read_render_result(scene)[..., :3]
         back = px_mod.write_image(px_mod.read_render_result(scene), "NST colour check")
-        back_shown = engine.color.linear_to_srgb(pixels(back)[::-1][..., :3])
+        back_shown = engine.linear_to_srgb(pixels(back)[::-1][..., :3])
         linear = _render_exr(scene, px_mod)
-        old = np.clip(engine.color.linear_to_srgb(linear[..., :3]), 0, 1)
+        old = np.clip(engine.linear_to_srgb(linear[..., :3]), 0, 1)
         view_as_render = back.use_view_as_render
         bpy.data.images.remove(back)
     finally:

@@ -29,7 +29,7 @@ def after_each_render():
     old = bpy.data.images.get("Render_styled")
     if old is not None:
         bpy.data.images.remove(old)
-    scene.nst.after_render, scene.nst.render_style_path, scene.nst.method = True, env.style, "ADAIN"
+    scene.nst.after_render, scene.nst.style_path, scene.nst.method = True, env.style, "ADAIN"
     bpy.ops.render.render()
     scene.nst.after_render = False
     image = bpy.data.images.get("Render_styled")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -65,3 +67,72 @@ def test_stylebank_takes_names_and_encodes_no_style(runtime):
     assert [b.name for b in banks] == ["vangogh_starry_night"] and not sb.encodes_styles
     with pytest.raises(StyleError, match="takes style images"):
         methods.get("adain").resolve_styles("vangogh_starry_night", runtime)
+
+
+class _Identity:
+    """A fourth method, defined here alone: level 4's encoder and decoder with the features
+    left as they are (the decoder's reconstruction of the content). It takes style images and
+    ignores them."""
+
+    name = "identity"
+    label = "Identity"
+    description = "The content through level 4's encoder and decoder"
+    encodes_styles = False
+    takes_style_names = False
+    mask_statistics = False
+    supports_regions = False
+    gpu_bytes_per_pixel = 5000          # more than the others: CUDA plans tiles sooner
+    result_blend = methods.ResultBlend(0.5)
+
+    def resolve_styles(self, styles, rt):
+        return [np.asarray(s, np.float32) for s in styles]
+
+    def stages(self, rt, decoder, levels, alpha=1.0):
+        dec = decoder or "adain_decoder4"
+        return [methods.Stage(4, rt.store.encoder_for(dec, 4), dec)]
+
+    def style_stats(self, rt, stage, style):
+        return None
+
+    def mapping(self, rt, styles, stats, whole, region_moments, sample=None):
+        return self
+
+    def apply(self, f, weights, masks, alpha):
+        return f
+
+    def apply_device(self, rt, f, weights, alpha):
+        return f
+
+
+@pytest.fixture
+def identity():
+    methods.register(_Identity())
+    yield "identity"
+    methods.unregister("identity")
+
+
+def test_a_fourth_method_runs_everywhere_with_no_other_file_changed(runtime, photo, painting, identity):
+    """stylize, tiles, the CUDA planner (planning only: no GPU here) and temporal coherence ask
+    the method object for everything that differs per method."""
+    import nst_core
+    from nst_core import pipeline, temporal
+    from nst_core.runtime import CUDA
+
+    whole = nst_core.stylize(photo, painting, "Identity", runtime=runtime).image
+    tiled = nst_core.stylize(photo, painting, identity, tile_size=64, runtime=runtime).image
+    assert whole.shape == photo.shape and np.abs(whole - tiled).mean() < 0.01
+    assert np.abs(whole - photo).mean() < 0.15          # the decoder's reconstruction
+    settings = nst_core.Settings(identity, painting, memory_budget=1 << 30)
+    request = pipeline._request(runtime, photo, settings, None)
+    cpu, _, _ = pipeline.plan(request, "CPUExecutionProvider")
+    large = dataclasses.replace(request, source=np.zeros((2048, 2048, 3), np.float32))
+    cuda, _, _ = pipeline.plan(large, CUDA)
+    assert len(cpu) == 1 and len(cuda) > 1
+    assert max(t.read_shape[0] * t.read_shape[1] for t in cuda) * _Identity.gpu_bytes_per_pixel <= 1 << 30
+    coherence, alone = temporal.Coherence(1.0), temporal.Coherence(0.0)
+    vector = np.zeros(photo.shape[:2] + (4,), np.float32)     # a still camera
+    frames = [np.clip(photo + 0.03 * k, 0, 1) for k in range(3)]
+    out = [coherence.stylize(f, settings, vector=vector, runtime=runtime).image for f in frames]
+    own = [alone.stylize(f, settings, vector=vector, runtime=runtime).image for f in frames]
+    assert np.array_equal(out[0], own[0])               # the first frame is the frame alone
+    assert np.abs(out[2] - own[2]).mean() > 1e-3        # later ones carry the previous result

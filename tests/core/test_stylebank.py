@@ -116,7 +116,7 @@ def test_fusion_is_linear_in_the_banks(runtime, photo):
 
 def test_fusion_moves_the_style_distance_monotonically(runtime, photo):
     def stats(image):
-        return metrics.feature_stats(runtime, metrics._prepare(image, "x"))[0]
+        return metrics.features_of(runtime, metrics._prepare(image, "x")).stats
 
     sa, sb = stats(metrics._prepare(np.asarray(nst_core.load_image(DATA / "style" / f"{A}.jpg"))[..., :3], "a")), \
         stats(metrics._prepare(np.asarray(nst_core.load_image(DATA / "style" / f"{B}.jpg"))[..., :3], "b"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nst_core import tiling
+from nst_core import methods, tiling
 
 
 @pytest.mark.parametrize("n,core,wrap", [(1000, 256, False), (1000, 256, True), (1024, 512, False),
@@ -52,7 +52,7 @@ def test_budget_decides_the_tiles():
 def test_gpu_budget_counts_each_methods_sessions():
     # On CUDA every cached session keeps its arena: WCT's ten networks need ~4x AdaIN's memory.
     budget = 24 << 30
-    per_px = tiling.GPU_BYTES_PER_PIXEL
+    per_px = {name: m.gpu_bytes_per_pixel for name, m in methods.METHODS.items()}
     adain, _, _ = tiling.plan((4096, 4096), 3, 0, budget, None, False, per_px["adain"])
     wct, _, _ = tiling.plan((4096, 4096), 3, 0, budget, None, False, per_px["wct"])
     assert len(adain) == 1 and len(wct) > 1

@@ -150,7 +150,7 @@ def steps():
     photo.name = "photo"
     assert tuple(photo.size) == (size, size), tuple(photo.size)
     scene = bpy.context.scene
-    scene.nst.render_style_path = ARGS["style"]
+    scene.nst.style_path = ARGS["style"]
 
     # The Image Editor's Style tab.
     area.type = "IMAGE_EDITOR"
@@ -267,7 +267,7 @@ def steps():
     FACTS["cancel_photo_unchanged"] = image_hash(photo) == photo_before
 
     # A bad input: the panel's style file does not exist; the button is clicked.
-    scene.nst.render_style_path = "/nst/no_such_style.jpg"
+    scene.nst.style_path = "/nst/no_such_style.jpg"
     region(area, "UI").tag_redraw()          # the button takes the field's value when drawn
     jobs.STATE.last_report = ""
     yield 0.5
@@ -294,7 +294,7 @@ def steps():
     area.type = "NODE_EDITOR"
     area.ui_type = "CompositorNodeTree"
     yield from show_tab(area, "Style")
-    scene.nst.method, scene.nst.preview_size = "WCT", 0
+    scene.nst.method, scene.nst.work_size = "WCT", 0
     jobs.STATE.last_report = ""
     with bpy.context.temp_override(window=window, area=area, region=region(area, "WINDOW")):
         FACTS["apply_invoke"] = sorted(bpy.ops.nst.compositor_apply("INVOKE_DEFAULT"))

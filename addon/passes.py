@@ -1,0 +1,181 @@
+"""Render passes, read through the compositor: Python cannot read a render's passes, so a
+render is made with a temporary File Output node that writes the image and the passes asked
+for (object and material index, Cryptomatte mattes, Vector and Depth) to EXR files, which also
+works headless; the temporary nodes are removed afterwards. Also the scene's compositor tree
+and its output node, which Blender 5 and 4.x keep in different places."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import tempfile
+
+import bpy
+import numpy as np
+
+from . import pixels
+from .engine import UserError
+
+_TEMP = "NST temporary"
+
+
+def scene_tree(scene, create: bool = True):
+    """The scene's compositor tree (created with Render Layers -> output when missing)."""
+    if hasattr(scene, "compositing_node_group"):          # Blender 5
+        tree = scene.compositing_node_group
+        if tree is None and create:
+            tree = bpy.data.node_groups.new(f"{scene.name} Compositing", "CompositorNodeTree")
+            tree.interface.new_socket("Image", in_out="OUTPUT", socket_type="NodeSocketColor")
+            rl = tree.nodes.new("CompositorNodeRLayers")
+            rl.scene = scene                # a new node shows the window's scene, maybe another
+            out = tree.nodes.new("NodeGroupOutput")
+            out.location = (400, 0)
+            tree.links.new(rl.outputs["Image"], out.inputs[0])
+            scene.compositing_node_group = tree
+        return tree
+    scene.use_nodes = True                                  # Blender 4.x
+    return scene.node_tree
+
+
+def output_node(tree):
+    kind = "GROUP_OUTPUT" if hasattr(bpy.context.scene, "compositing_node_group") else "COMPOSITE"
+    for node in tree.nodes:
+        if node.type == kind:
+            return node
+    node = tree.nodes.new("NodeGroupOutput" if kind == "GROUP_OUTPUT" else "CompositorNodeComposite")
+    if kind == "GROUP_OUTPUT" and not tree.interface.items_tree:
+        tree.interface.new_socket("Image", in_out="OUTPUT", socket_type="NodeSocketColor")
+    return node
+
+
+def _render_layers(tree, scene, view_layer):
+    for node in tree.nodes:
+        if node.type == "R_LAYERS" and node.scene in (None, scene) and node.layer == view_layer.name:
+            return node, False
+    node = tree.nodes.new("CompositorNodeRLayers")
+    node.name = node.label = _TEMP
+    node.scene, node.layer = scene, view_layer.name
+    return node, True
+
+
+def _file_output(tree, directory: str):
+    node = tree.nodes.new("CompositorNodeOutputFile")
+    node.name = node.label = _TEMP
+    fmt = node.format
+    if hasattr(fmt, "media_type"):
+        fmt.media_type = "IMAGE"
+    fmt.file_format, fmt.color_depth = "OPEN_EXR", "32"
+    if hasattr(node, "file_output_items"):                 # Blender 5
+        node.directory, node.file_name = directory, "nst_"
+        node.file_output_items.clear()
+        add = lambda name, kind: node.file_output_items.new(kind, name)  # noqa: E731
+    else:                                                  # Blender 4.x
+        node.base_path = directory + os.sep
+        node.file_slots.clear()
+        add = lambda name, kind: node.file_slots.new(f"nst_{name}")  # noqa: E731
+    return node, add
+
+
+def _output(node, *names):
+    """The first output socket with one of ``names`` (Blender 5 renamed the passes: 'Object
+    Index' was 'IndexOB', 'Material Index' was 'IndexMA')."""
+    for name in names:
+        if name in node.outputs:
+            return node.outputs[name]
+    raise UserError(f"the Render Layers node has no '{names[0]}' output")
+
+
+def _find_input(node, name):
+    for socket in node.inputs:
+        if socket.name in (name, f"nst_{name}"):
+            return socket
+    return node.inputs[-2] if len(node.inputs) > 1 and not node.inputs[-1].name else node.inputs[-1]
+
+
+def _read_pass(directory: str, name: str) -> np.ndarray:
+    files = sorted(glob.glob(os.path.join(directory, f"nst_{name}*.exr")))
+    if not files:
+        raise UserError(f"the render wrote no '{name}' pass; is the compositor enabled for rendering?")
+    return pixels.read_exr(files[0])
+
+
+def render_passes(scene, view_layer, slots, motion: bool = False, with_image: bool = True):
+    """Render once; return the image as rendered (scene-linear premultiplied H×W×4, HDR values
+    kept; None without ``with_image``, for a caller that reads the Render Result instead), one
+    mask per slot (or None; masks need the image) and, with ``motion``, the Vector pass
+    (H×W×4) and the depth (H×W) of the frame, else None for each."""
+    kinds = {s.mask_source for s in slots}
+    if motion:
+        view_layer.use_pass_vector = view_layer.use_pass_z = True
+    if "OBJECT_INDEX" in kinds:
+        view_layer.use_pass_object_index = True
+    if "MATERIAL_INDEX" in kinds:
+        view_layer.use_pass_material_index = True
+    if "CRYPTOMATTE" in kinds:
+        view_layer.use_pass_cryptomatte_object = True
+    tree = scene_tree(scene)
+    tmp = tempfile.mkdtemp(prefix="nst_passes_")
+    temporary = []
+    try:
+        rl, made = _render_layers(tree, scene, view_layer)
+        if made:
+            temporary.append(rl)
+        fo, add = _file_output(tree, tmp)
+        temporary.append(fo)
+        if with_image:
+            add("image", "RGBA")
+            tree.links.new(rl.outputs["Image"], _find_input(fo, "image"))
+        if "OBJECT_INDEX" in kinds:
+            add("object", "FLOAT")
+            tree.links.new(_output(rl, "Object Index", "IndexOB"), _find_input(fo, "object"))
+        if "MATERIAL_INDEX" in kinds:
+            add("material", "FLOAT")
+            tree.links.new(_output(rl, "Material Index", "IndexMA"), _find_input(fo, "material"))
+        for i, slot in enumerate(slots):
+            if slot.mask_source == "CRYPTOMATTE":
+                crypto = tree.nodes.new("CompositorNodeCryptomatteV2")
+                crypto.name = crypto.label = _TEMP
+                temporary.append(crypto)
+                crypto.scene, crypto.layer_name = scene, f"{view_layer.name}.CryptoObject"
+                crypto.matte_id = slot.mask_objects
+                add(f"crypto{i}", "FLOAT")
+                tree.links.new(crypto.outputs["Matte"], _find_input(fo, f"crypto{i}"))
+        if motion:
+            add("vector", "RGBA")
+            tree.links.new(_output(rl, "Vector"), _find_input(fo, "vector"))
+            add("depth", "FLOAT")
+            tree.links.new(_output(rl, "Depth", "Z"), _find_input(fo, "depth"))
+        bpy.ops.render.render(scene=scene.name)
+        image = _read_pass(tmp, "image") if with_image else None
+        masks = [_mask(slot, i, tmp, image.shape[:2]) for i, slot in enumerate(slots)]
+        vector = _read_pass(tmp, "vector") if motion else None
+        if vector is not None and not hasattr(scene, "compositing_node_group"):
+            vector = vector[..., :3]    # Blender 4.x's compositor carries 3D vectors: the 4th
+                                        # component (forward y) does not reach the file
+        depth = _read_pass(tmp, "depth")[..., 0] if motion else None
+    finally:
+        for node in temporary:
+            tree.nodes.remove(node)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return image, masks, vector, depth
+
+
+def _mask(slot, i: int, directory: str, shape) -> np.ndarray | None:
+    source = slot.mask_source
+    if source == "NONE":
+        return None
+    if source == "OBJECT_INDEX":
+        return (np.abs(_read_pass(directory, "object")[..., 0] - slot.mask_index) < 0.5).astype(np.float32)
+    if source == "MATERIAL_INDEX":
+        return (np.abs(_read_pass(directory, "material")[..., 0] - slot.mask_index) < 0.5).astype(np.float32)
+    if source == "CRYPTOMATTE":
+        return np.clip(_read_pass(directory, f"crypto{i}")[..., 0], 0, 1)
+    if slot.mask_image is None:
+        raise UserError(f"style slot {i + 1}: choose the mask image")
+    px = pixels.read_image(slot.mask_image, allow_data=True)
+    if px.shape[:2] != tuple(shape):
+        ys = np.arange(shape[0]) * px.shape[0] // shape[0]
+        xs = np.arange(shape[1]) * px.shape[1] // shape[1]
+        px = px[ys][:, xs]
+    return px[..., :3].mean(axis=2)

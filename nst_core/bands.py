@@ -1,0 +1,53 @@
+"""Per-pixel work on bands of rows, on a few threads at once (numpy releases the GIL).
+
+The steps of an animation frame (warp preparation, validity, the render filter, the result
+blend) are short numpy calls over whole frames; taken band by band, each band's arrays stay in a
+core's cache between the calls, and the bands are shared out among the threads.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+from concurrent.futures import ThreadPoolExecutor
+
+from .tiling import round_up
+
+BAND_ROWS = 64          # the fewest rows of a band
+BAND_PIXELS = 1 << 17   # the most pixels of a band: 1.5 MB of RGB float32, a core's cache
+THREADS = min(os.cpu_count() or 1, 8)   # bands worked on at once
+
+_POOL: ThreadPoolExecutor | None = None     # made on first use; its threads start from the
+                                            # caller's, so a job's worker gives them its priority
+
+
+def in_bands(fn, shape: tuple[int, ...], align: int = 1) -> None:
+    """fn(r0, r1) for bands of rows that cover the h rows of an h×w ``shape`` (starting at
+    multiples of ``align``), taken by THREADS threads at once. Bands hold at most about
+    BAND_PIXELS pixels and at least BAND_ROWS rows; they are taken from a queue, so a thread
+    that finishes early takes the next."""
+    global _POOL
+    h, w = shape[0], shape[1]
+    count = max(1, min(max(THREADS, -(-h * w // BAND_PIXELS)), h // BAND_ROWS))
+    step = round_up(-(-h // count), align)
+    bands = queue.SimpleQueue()
+    for r in range(0, h, step):
+        bands.put((r, min(r + step, h)))
+
+    def take():
+        while True:
+            try:
+                band = bands.get_nowait()
+            except queue.Empty:
+                return
+            fn(*band)
+    helpers = min(THREADS, -(-h // step)) - 1
+    if helpers <= 0:
+        take()
+        return
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(THREADS - 1, thread_name_prefix="nst-coherence")
+    futures = [_POOL.submit(take) for _ in range(helpers)]
+    take()
+    for f in futures:
+        f.result()

@@ -1,0 +1,88 @@
+"""Image filters of the animation steps: a pixel's 3×3 neighbourhood range, bilinear
+upsampling from cells, and local contrast matching."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .features import block_means
+
+CONTRAST_CELL = 8       # px: the blend's local contrast is matched to the frame's over squares this size
+MAX_CONTRAST_GAIN = 2.0     # the most a stroke's contrast is raised by
+CONTRAST_FLOOR = 1e-6   # added to both local variances: flat regions keep their contrast
+
+
+def neighbourhood(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per pixel, the minimum and maximum of each channel over its 3×3 neighbourhood (edges
+    repeat): the range a previous frame's colour is clamped to, so a change of light or shadow
+    on a surface that did not move is taken at once instead of fading in (Karis 2014, the
+    neighbourhood clamp of temporal anti-aliasing)."""
+    h, w = image.shape[:2]
+    c = image.size // (h * w)
+    flat = np.ascontiguousarray(image, np.float32).reshape(h, w * c)
+
+    def pass_(fn):                      # of 3 along rows, then along columns: pairs, then pairs of pairs
+        rows = flat
+        if h > 1:
+            pair = fn(flat[1:], flat[:-1])
+            rows = np.empty_like(flat)
+            rows[0], rows[-1] = pair[0], pair[-1]
+            fn(pair[1:], pair[:-1], out=rows[1:-1])
+        if w == 1:
+            return rows.reshape(image.shape).copy()
+        pair = fn(rows[:, c:], rows[:, :-c])     # a shift by one pixel is c values along a row
+        out = np.empty_like(flat)
+        out[:, :c], out[:, -c:] = pair[:, :c], pair[:, -c:]
+        fn(pair[:, c:], pair[:, :-c], out=out[:, c:-c])
+        return out.reshape(image.shape)
+    return pass_(np.minimum), pass_(np.maximum)
+
+
+def upsample(cells: np.ndarray, h: int, w: int, cell: int) -> np.ndarray:
+    """Bilinear from the cells' centres to every pixel of h×w (beyond the outer centres the
+    edge cells' values): h×w×C float32."""
+    def axis(n: int, count: int):
+        s = (np.arange(n, dtype=np.float32) + 0.5) / cell - 0.5
+        np.clip(s, 0, count - 1, out=s)
+        i0 = np.minimum(s.astype(np.int32), max(count - 2, 0))
+        return i0, np.minimum(i0 + 1, count - 1), s - i0.astype(np.float32)   # float32 throughout
+    y0, y1, fy = axis(h, cells.shape[0])
+    x0, x1, fx = axis(w, cells.shape[1])
+    left = np.take(cells, x0, axis=1)                 # contiguous, so whole rows gather fast below
+    across = np.take(cells, x1, axis=1)
+    across -= left
+    across *= fx[None, :, None]
+    across += left                                  # (cells down)×w×C: small
+    down = across[np.minimum(np.arange(len(across)) + 1, len(across) - 1)]
+    down -= across                                  # each cell row to the next one
+    out = np.empty((h, w) + cells.shape[2:], np.float32)
+    # the rows between two cell centres at once, as broadcasts of the two (no full-size gathers)
+    edges = np.flatnonzero(np.diff(y0)) + 1
+    for r0, r1 in zip(np.r_[0, edges], np.r_[edges, h]):
+        k, rows = y0[r0], out[r0:r1]
+        np.multiply(fy[r0:r1, None, None], down[k], out=rows)
+        rows += across[k]
+    return out
+
+
+def match_contrast(image: np.ndarray, reference: np.ndarray, cell: int = CONTRAST_CELL) -> np.ndarray:
+    """``image`` (H×W×3) with its local contrast raised to ``reference``'s: per channel, the
+    deviation from the local mean is scaled by the ratio of the two local standard deviations
+    over cell×cell squares (smoothly interpolated between them), by 1 to MAX_CONTRAST_GAIN.
+    Blending two stylizations whose strokes do not line up lowers the contrast of the strokes
+    (the average of two independent patterns has less variance than either); this gives it
+    back without moving them: the variance-preserving blend of texture advection (Yu et al.
+    2011), with the variance measured instead of assumed, so already aligned strokes (a still
+    surface) are left as they are."""
+    h, w = image.shape[:2]
+    cell = max(1, min(cell, h, w))
+    mean, ref_mean = block_means(image, cell), block_means(reference, cell)
+    var = block_means(np.square(image), cell) - np.square(mean)
+    ref_var = block_means(np.square(reference), cell) - np.square(ref_mean)
+    gain = np.sqrt((np.maximum(ref_var, 0) + CONTRAST_FLOOR) / (np.maximum(var, 0) + CONTRAST_FLOOR))
+    np.clip(gain, 1.0, MAX_CONTRAST_GAIN, out=gain)
+    # mean + (image − mean)·gain = image·gain + mean·(1 − gain), both fields interpolated
+    out = upsample(gain, h, w, cell)
+    out *= image
+    out += upsample(mean * (1 - gain), h, w, cell)
+    return np.clip(out, 0.0, 1.0, out=out)

@@ -1,0 +1,173 @@
+"""Motion from Blender's Vector pass, and where it can be trusted.
+
+Blender renders exact motion vectors (the Vector pass), so nothing here estimates flow. Its
+four channels, measured on a scene whose motion is known (tests/blender/test_animation.py), are
+in raster pixels with y pointing up:
+
+    (x_prev − x, y_prev − y, x − x_next, y − y_next)
+
+for the surface seen at pixel (x, y) of frame t: the first pair points to where that surface
+was in frame t − 1, the second pair away from where it will be in frame t + 1. ``flows`` turns
+them into flows in image coordinates (x right, y down, rows top first, as every array here).
+A warp is valid (``valid``) where the surface was visible in the previous frame, by
+forward-backward consistency of Blender's own vectors and by depth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .bands import in_bands
+from .errors import StyleError
+
+FB_RELATIVE = 0.01      # forward-backward consistency (Sundaram et al. 2010, Ruder et al. 2016):
+FB_ABSOLUTE = 0.5       # |f(p + b) + b|² <= 0.01 (|f|² + |b|²) + 0.5 px²
+DEPTH_TOLERANCE = 0.05  # relative change of depth along the flow that still counts as the same surface
+
+
+def flows(vector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Blender's Vector pass (H×W×4, top row first) -> (backward, forward) flows, H×W×2 float32
+    (x, y) in pixels: pixel p of frame t shows what was at p + backward(p) in frame t − 1 and
+    will be at p + forward(p) in frame t + 1. Given three channels (what Blender 4.x's
+    compositor writes) forward is H×W×1, its x component only."""
+    v = np.asarray(vector, np.float32)
+    if v.ndim != 3 or v.shape[2] < 3:
+        raise StyleError(f"a Vector pass has four channels (H×W×4); got shape {v.shape}")
+    # Filled plane by plane: fastest. Not np.negative(plane, out=other plane): numpy 2.2-2.5's
+    # AVX-512 loop reads a strided input with the output's stride (wrong flows, 2026-12-04).
+    backward = np.empty(v.shape[:2] + (2,), np.float32)
+    backward[..., 0] = v[..., 0]
+    backward[..., 1] = -v[..., 1]
+    if v.shape[2] == 3:             # Blender 4.x's compositor drops the 4th: forward x only
+        return backward, -v[..., 2:3]
+    forward = np.empty_like(backward)
+    forward[..., 0] = -v[..., 2]
+    forward[..., 1] = v[..., 3]
+    return backward, forward
+
+
+class Sampler:
+    """The backward warp by one flow, prepared once and applied to many images (the render,
+    the result, the previous frame's passes): out(p) = image(p + flow(p)) at the nearest pixel;
+    ``inside`` is where the sample fell inside the image. Nearest, not bilinear: a result
+    warped again every frame would blur a little more each time."""
+
+    def __init__(self, flow: np.ndarray):
+        h, w = flow.shape[:2]
+        self.shape = (h, w)
+        self.inside = np.empty((h, w), bool)
+        self.index = np.empty(h * w, np.int32)
+
+        def rows(r0, r1):
+            sx = np.add(flow[r0:r1, :, 0], np.arange(w, dtype=np.float32)[None, :])
+            sy = np.add(flow[r0:r1, :, 1], np.arange(r0, r1, dtype=np.float32)[:, None])
+            np.rint(sx, out=sx)
+            np.rint(sy, out=sy)
+            self.inside[r0:r1] = (sx >= 0) & (sx <= w - 1) & (sy >= 0) & (sy <= h - 1)
+            index = np.clip(sy, 0, h - 1, out=sy).astype(np.int32)
+            index *= w
+            index += np.clip(sx, 0, w - 1, out=sx).astype(np.int32)
+            self.index[r0 * w:r1 * w] = index.reshape(-1)
+        in_bands(rows, (h, w))
+
+    def __call__(self, image: np.ndarray, rows: tuple[int, int] | None = None) -> np.ndarray:
+        """``image`` warped (H×W×C or H×W float32); with ``rows`` (r0, r1), only those rows."""
+        h, w = self.shape
+        flat = np.ascontiguousarray(image, np.float32).reshape(h * w, -1)
+        if flat.shape[1] > 1:           # a pixel's values as one item: a gather of rows is slower
+            flat = flat.view(np.dtype((np.void, 4 * flat.shape[1])))
+        r0, r1 = rows or (0, h)
+        out = np.take(flat.reshape(-1), self.index[r0 * w:r1 * w]).view(np.float32)
+        return out.reshape((r1 - r0, w) + image.shape[2:])
+
+
+def warp(image: np.ndarray, flow: np.ndarray, nearest: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Backward warp: out(p) = image(p + flow(p)), bilinear (or the nearest pixel), float32; flow
+    H×W×2 in pixels (x, y). Returns the warped image (H×W×C, or H×W for H×W input) and where its
+    sample fell inside the image (H×W bool)."""
+    if nearest:
+        sample = Sampler(flow)
+        return sample(image), sample.inside
+    h, w = image.shape[:2]
+    img = np.asarray(image, np.float32).reshape(h * w, -1)
+    sx = np.arange(w, dtype=np.float32)[None, :] + flow[..., 0]
+    sy = np.arange(h, dtype=np.float32)[:, None] + flow[..., 1]
+    inside = (sx >= 0) & (sx <= w - 1) & (sy >= 0) & (sy <= h - 1)
+    np.clip(sx, 0, w - 1, out=sx)
+    np.clip(sy, 0, h - 1, out=sy)
+    x0, y0 = np.minimum(sx.astype(np.int32), max(w - 2, 0)), np.minimum(sy.astype(np.int32), max(h - 2, 0))
+    fx, fy = (sx - x0).reshape(-1, 1), (sy - y0).reshape(-1, 1)
+    i00 = (y0 * w + x0).reshape(-1)
+    dx, dy = (1 if w > 1 else 0), (w if h > 1 else 0)
+    top = img[i00] * (1 - fx) + img[i00 + dx] * fx
+    bottom = img[i00 + dy] * (1 - fx) + img[i00 + dy + dx] * fx
+    out = top * (1 - fy) + bottom * fy
+    return out.reshape(image.shape), inside
+
+
+def valid(backward: np.ndarray, previous_forward: np.ndarray | None, depth: np.ndarray | None = None,
+          previous_depth: np.ndarray | None = None, sample: Sampler | None = None) -> np.ndarray:
+    """Where frame t − 1 warped onto frame t by ``backward`` shows the same surface (H×W
+    float32, 1 or 0): the sample lands inside the image, the previous frame's forward flow
+    there comes back to p (it does not where the surface was hidden, or at a motion edge), and,
+    with both depths given, the depth there is that of p within DEPTH_TOLERANCE. ``sample``:
+    the Sampler of ``backward`` when the caller has it."""
+    sample = sample or Sampler(backward)
+    has_depth = depth is not None and previous_depth is not None
+    if previous_forward is None and not has_depth:
+        raise StyleError("validity needs the previous frame's forward flow or both depths")
+    out = np.empty(sample.shape, np.float32)
+
+    def rows(r0, r1):
+        ok = sample.inside[r0:r1].copy()
+        if previous_forward is not None:
+            f = sample(previous_forward, (r0, r1))  # (x, y), or x alone from Blender 4.x
+            # component by component: numpy's sum over a last axis of length 2 is slow
+            gap = limit = 0
+            for k in range(f.shape[-1]):
+                fk, bk = f[..., k], backward[r0:r1, :, k]
+                gap = gap + np.square(fk + bk)
+                limit = limit + np.square(fk) + np.square(bk)
+            limit *= np.float32(FB_RELATIVE)
+            limit += np.float32(FB_ABSOLUTE)
+            ok &= gap <= limit
+        if has_depth:   # |zp − z| <= tolerance · max(z, zp) for distances (>= 0, as Blender's):
+            z, zp = np.asarray(depth[r0:r1], np.float32), sample(previous_depth, (r0, r1))
+            ok &= zp >= z * np.float32(1 - DEPTH_TOLERANCE)     # zp at most that much nearer
+            ok &= zp * np.float32(1 - DEPTH_TOLERANCE) <= z     # and at most that much farther
+        out[r0:r1] = ok
+    in_bands(rows, sample.shape)
+    return out
+
+
+@dataclass
+class Motion:
+    """One frame's motion relative to the previous one: the warp, where it is valid (float
+    H×W), and the backward flow (H×W×2)."""
+
+    sample: Sampler
+    validity: np.ndarray
+    flow: np.ndarray
+    carried: tuple[int, int] = (0, 0)   # (x, y) px: how far the networks' grid moved with the picture
+
+    def speed2(self, rows: tuple[int, int] | None = None) -> np.ndarray:
+        """The squared motion in pixels per frame relative to the networks' grid, H×W (with
+        ``rows`` (r0, r1), only those rows): what the strokes of a surface change by (0 for a
+        surface that moved with the grid)."""
+        flow = self.flow if rows is None else self.flow[rows[0]:rows[1]]
+        out = np.square(flow[..., 0] - np.float32(self.carried[0]))
+        out += np.square(flow[..., 1] - np.float32(self.carried[1]))
+        return out
+
+
+def dominant_motion(motion: Motion) -> np.ndarray:
+    """The backward flow (x, y) of most of the picture, px: the median over the pixels where the
+    warp is valid (every 4th row and column), (0, 0) where none is: a camera pan's motion, or
+    none for a still camera whatever moves in front of it."""
+    step = (slice(None, None, 4), slice(None, None, 4))
+    flow, ok = motion.flow[step], motion.validity[step] > 0
+    if not ok.any():
+        return np.zeros(2)
+    return np.array([np.median(flow[..., 0][ok]), np.median(flow[..., 1][ok])], np.float64)

@@ -1,0 +1,42 @@
+"""nst_core/filters.py: bilinear upsampling from cells and local contrast matching."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nst_core import filters
+
+
+@pytest.mark.parametrize("shape", [(37, 50, 8), (5, 9, 8), (64, 40, 16)])
+def test_upsample_is_bilinear_between_the_cell_centres(shape):
+    """Against np.interp along each axis: linear between the centres, the edge cells' values
+    beyond them."""
+    h, w, cell = shape
+    cells = np.random.default_rng(h).random((-(-h // cell), -(-w // cell), 3), dtype=np.float32)
+    out = filters.upsample(cells, h, w, cell)
+    cy, cx = (np.arange(cells.shape[0]) + 0.5) * cell - 0.5, (np.arange(cells.shape[1]) + 0.5) * cell - 0.5
+    across = np.stack([[np.interp(np.arange(w), cx, row[:, k]) for k in range(3)] for row in cells])
+    direct = np.stack([[np.interp(np.arange(h), cy, across[:, k, x]) for k in range(3)]
+                       for x in range(w)]).transpose(2, 0, 1)
+    assert out.shape == (h, w, 3)
+    np.testing.assert_allclose(out, direct, atol=2e-6)
+
+
+def test_match_contrast_gives_a_blend_of_two_patterns_its_contrast_back():
+    """The average of two independent patterns has about 1/√2 of their contrast; matching it to
+    one of them restores the local standard deviation and keeps the local mean."""
+    rng = np.random.default_rng(4)
+    a, b = (rng.random((64, 96, 3), dtype=np.float32) * 0.5 + 0.25 for _ in range(2))
+    blend = (a + b) / 2
+    out = filters.match_contrast(blend, a)
+    assert blend.std() < 0.75 * a.std()
+    assert out.std() == pytest.approx(a.std(), rel=0.03)
+    cells = lambda x: x.reshape(8, 8, 12, 8, 3).mean(axis=(1, 3))        # noqa: E731
+    assert np.abs(cells(out) - cells(blend)).max() < 0.01
+    # aligned strokes (a still surface) and more contrast than the reference stay as they are
+    assert np.array_equal(filters.match_contrast(a, a), a)
+    assert np.array_equal(filters.match_contrast(a, blend), a)
+    for shape in ((1, 1, 3), (5, 7, 3), (9, 17, 3)):                     # smaller than a cell
+        x = rng.random(shape, dtype=np.float32)
+        assert np.array_equal(filters.match_contrast(x, x), x)

@@ -1,0 +1,52 @@
+"""nst_core/motion.py: flows from Blender's Vector pass, warping and validity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nst_core
+from nst_core import motion
+from test_temporal import _moving_square, _vector
+
+
+def test_flows_follow_blenders_vector_convention():
+    v = _vector(4, 5, pre=(3.0, 2.0), post=(1.0, -4.0))    # came 3 right, 2 down; goes 1 right, 4 up
+    backward, forward = motion.flows(v)
+    assert np.allclose(backward, [-3.0, -2.0]) and np.allclose(forward, [1.0, -4.0])
+    backward3, forward3 = motion.flows(v[..., :3])        # what Blender 4.x's compositor writes
+    assert np.array_equal(backward3, backward) and np.allclose(forward3, [1.0])  # x alone
+    with pytest.raises(nst_core.StyleError, match="four channels"):
+        motion.flows(np.zeros((4, 5, 2), np.float32))
+
+
+def test_warp_moves_pixels_by_the_flow_bilinear_and_nearest():
+    rng = np.random.default_rng(0)
+    image = rng.random((20, 30, 3), dtype=np.float32)
+    flow = np.zeros((20, 30, 2), np.float32)
+    flow[..., 0], flow[..., 1] = -2.0, 1.0                 # p shows what was at p + (−2, 1)
+    for nearest in (False, True):
+        out, inside = motion.warp(image, flow, nearest=nearest)
+        assert np.array_equal(out[:-1, 2:], image[1:, :-2])
+        assert inside[:-1, 2:].all() and not inside[-1].any() and not inside[:, :2].any()
+    half = np.full((20, 30, 2), 0.5, np.float32)
+    out, _ = motion.warp(image, half)
+    expected = (image[:-1, :-1] + image[1:, :-1] + image[:-1, 1:] + image[1:, 1:]) / 4
+    assert np.allclose(out[:-1, :-1], expected, atol=1e-6)
+    out, _ = motion.warp(image, half, nearest=True)       # rint: 0.5 rounds to the even pixel
+    assert np.isin(out[:-1, :-1, 0], image[..., 0]).all()
+
+
+def test_valid_marks_what_the_moving_square_uncovers_and_nothing_else():
+    _, v0, d0 = _moving_square(0)
+    _, v1, d1 = _moving_square(1)
+    backward, _ = motion.flows(v1)
+    _, forward0 = motion.flows(v0)
+    ok = motion.valid(backward, forward0, d1, d0)
+    uncovered = np.zeros(ok.shape, bool)
+    uncovered[15:25, 5:9] = True                            # the background the square left
+    assert not ok[uncovered].any()
+    assert ok[~uncovered].all()
+    # forward-backward consistency alone, and depth alone (Blender 4.x), find the same pixels
+    assert np.array_equal(motion.valid(backward, forward0) > 0, ~uncovered)
+    assert np.array_equal(motion.valid(backward, None, d1, d0) > 0, ~uncovered)
