@@ -5,7 +5,10 @@ PY     := $(VENV)/bin/python
 BUILD  := build
 MODELS ?= $(CURDIR)/$(BUILD)/models
 DATA   ?= $(CURDIR)/../shared/data
-# Local copy of the upstream weights (no internet): NST_WEIGHTS_SOURCE=/path/to/wct16x
+# Local copy of the upstream weights (no internet): NST_WEIGHTS_SOURCE=/path/to/wct16x; by
+# default the shared folder beside the clone, when there is one.
+NST_WEIGHTS_SOURCE ?= $(if $(wildcard $(CURDIR)/../shared/models/wct16x/SHA256SUMS),$(abspath $(CURDIR)/../shared/models/wct16x))
+export NST_WEIGHTS_SOURCE
 export NST_MODELS_DIR := $(MODELS)
 # The extension `make demo` builds: this machine's platform (`make extension` builds all).
 PLATFORM ?= $(shell $(PYTHON) -c "import sys; print({'linux':'linux-x64','win32':'windows-x64','darwin':'macos-arm64'}.get(sys.platform,'linux-x64'))")
