@@ -28,6 +28,10 @@ FUSED_DEVICES = (CUDA,)         # providers on which one-tile calls keep their d
 MIN_CONTENT = 32        # a smaller content runs scaled up to this short side, then back down:
                         # below ~12 px level 4 has one feature and the result came out flat
                         # black or white (or WCT's eigen-decomposition failed at 2×2)
+CONTENT_BLEND = 1.0     # below this strength the result is also mixed with the content in image
+                        # space, by strength / CONTENT_BLEND: strength 0 is the content itself
+                        # (the decoders alone repaint it by ~26/255), and the style gain rises
+                        # about linearly with the slider (docs/quality.md)
 MIN_PREVIEW_STYLE = 256     # styles are scaled with the content, but not below this long side:
                             # a 256 px style still gives level 5 16×16 features for its statistics
 
@@ -142,7 +146,9 @@ def stylize_with(content: np.ndarray, settings: Settings, *, runtime: Runtime | 
     rt = runtime or get_runtime(settings.models_dir, settings.device, settings.threads)
     request = _request(rt, content, settings, statistics)
     h, w = request.source.shape[:2]
-    if not runs_scaled(settings, (h, w)):
+    if settings.strength == 0:                  # nothing of the style: the content, untouched
+        out = np.zeros((h, w, 4 if request.source.shape[2] in (2, 4) else 3), np.float32)
+    elif not runs_scaled(settings, (h, w)):
         out = _stylize(rt, request, progress, cancel)
     elif settings.work_size is not None and max(h, w) > settings.work_size:
         out = _at_work_size(rt, request, progress, cancel)
@@ -150,6 +156,8 @@ def stylize_with(content: np.ndarray, settings: Settings, *, runtime: Runtime | 
         scale = MIN_CONTENT / min(h, w)
         out = _at_size(rt, request, max(MIN_CONTENT, round(h * scale)),
                        max(MIN_CONTENT, round(w * scale)), settings.style_size, progress, cancel)
+    if settings.strength < CONTENT_BLEND:
+        _towards_content(out, request.source, settings.strength / CONTENT_BLEND)
     _finish_call(out, request.source, cancel, progress)
     return StyleResult(image=out, method=request.method.name,
                        provider=rt.device.name, device_reason=rt.device.reason,
@@ -304,6 +312,16 @@ def _strips(h: int, w: int):
     full-size float copy."""
     step = max(1, (1 << 22) // w)
     return (slice(top, top + step) for top in range(0, h, step))
+
+
+def _towards_content(out: np.ndarray, source: np.ndarray, share: float) -> None:
+    """``out``'s colour mixed with the content's in place: content + share · (out − content)."""
+    for rows in _strips(*out.shape[:2]):
+        content = to_rgb(source[rows])
+        rgb = out[rows, :, :3]
+        rgb -= content
+        rgb *= np.float32(share)
+        rgb += content
 
 
 def _finish_call(out: np.ndarray, source: np.ndarray, cancel: CancelFn | None,

@@ -47,6 +47,18 @@ def test_stylize_writes_an_image(tmp_path, images, method):
     assert img.shape == content.shape and np.abs(img - content).mean() > 0.01
 
 
+@pytest.mark.parametrize("method", nst_core.METHODS)
+def test_alpha_zero_writes_the_content_back(tmp_path, images, method):
+    """--alpha 0 gave the decoders' reconstruction, off by 26/255 on average (issue 43)."""
+    out = tmp_path / "out.png"
+    style = styles_for(method, images["style"], None)[0]
+    r = nst("stylize", images["content"], "--style", style, "--method", method, "--alpha", "0",
+            "--device", "cpu", "-o", out)
+    assert r.returncode == 0, r.stderr
+    got = np.asarray(Image.open(out), np.int16)
+    assert np.abs(got - np.asarray(Image.open(images["content"]), np.int16)).max() <= 1
+
+
 def test_info_lists_models_and_providers():
     r = nst("info", "--json")
     assert r.returncode == 0, r.stderr
