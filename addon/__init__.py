@@ -7,9 +7,10 @@ registers its own classes, in this order, and they are unregistered in reverse.
 
 from __future__ import annotations
 
-from . import compositor, jobs, operators, panels, preferences, properties, render, styles
+from . import (compositor, jobs, live, operators, panels, preferences, properties, render, results,
+               styles)
 
-MODULES = (styles, properties, preferences, operators, render, compositor, panels)
+MODULES = (jobs, styles, properties, preferences, results, operators, render, live, compositor, panels)
 
 
 def register():

@@ -60,13 +60,23 @@ def check_coherence(scene, strength: float):
     return Coherence(strength)
 
 
+def scene_named(name: str):
+    """The scene ``name``, looked up again after a job's worker ran (a file load, undo or a
+    deletion frees the Python object a job held)."""
+    scene = bpy.data.scenes.get(name)
+    if scene is None:
+        raise UserError(f"the scene '{name}' was removed while the job ran")
+    return scene
+
+
 def animation_frames(op, scene, frames, folder: str, render, work):
     """Job body shared by the animation operators: for each frame render() on the main thread,
     yield work(rendered) to the worker and write what comes back (sRGB straight) as
     frame_####.png, whole or not at all; ``op.kept`` names the frames already written."""
-    current = scene.frame_current
+    current, name = scene.frame_current, scene.name
     try:
         for frame in frames:
+            scene = scene_named(name)
             scene.frame_set(frame)
             if frame > frames.start:
                 op.kept = f"frames {frames.start}–{frame - 1} written to {folder}, stopped at {frame}"
@@ -76,5 +86,6 @@ def animation_frames(op, scene, frames, folder: str, render, work):
             pixels.save_png(result, partial)
             os.replace(partial, path)
     finally:
-        scene.frame_set(current)
+        if name in bpy.data.scenes:
+            bpy.data.scenes[name].frame_set(current)
     op.report({"INFO"}, f"wrote frames {frames.start}..{frames.stop - 1} to {folder}")

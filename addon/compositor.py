@@ -15,86 +15,14 @@ import bpy
 import numpy as np
 
 from . import engine, jobs, pixels
-from .animation import animation_frames, check_coherence, frame_props, frame_range
-from .engine import UserError
+from .animation import animation_frames, check_coherence, frame_props, frame_range, scene_named
 from .operators import stylize_work
-from .passes import render_passes, scene_tree, output_node
-from .properties import settings_from
-from .styles import style_for
+from .frames import as_shown, over, render_size, slot_settings
+from .live import GROUP, ensure_group, insert_group, show_result
+from .passes import render_passes
+from .results import keep
 
-GROUP = "NST Style"
 RESULT = "NST Style Result"
-MIN_PREVIEW = engine.MIN_WORK_SIZE   # the engine's smallest work_size
-
-
-def ensure_group(result: bpy.types.Image):
-    """The node group 'NST Style': an Image node showing the result -> Group Output."""
-    group = bpy.data.node_groups.get(GROUP)
-    if group is None:
-        group = bpy.data.node_groups.new(GROUP, "CompositorNodeTree")
-        group.interface.new_socket("Image", in_out="OUTPUT", socket_type="NodeSocketColor")
-        node = group.nodes.new("CompositorNodeImage")
-        node.name = "NST Result"
-        out = group.nodes.new("NodeGroupOutput")
-        out.location = (300, 0)
-        group.links.new(node.outputs["Image"], out.inputs[0])
-    group.nodes["NST Result"].image = result
-    return group
-
-
-def insert_group(scene, group):
-    """Place one instance of the group in the compositor, feeding its output (idempotent)."""
-    tree = scene_tree(scene)
-    node = next((n for n in tree.nodes if n.type == "GROUP" and n.node_tree == group), None)
-    if node is None:
-        node = tree.nodes.new("CompositorNodeGroup")
-        node.node_tree = group
-        node.name = node.label = GROUP
-        out = output_node(tree)
-        node.location = (out.location.x, out.location.y + 250)    # beside, not over, the output
-        tree.links.new(node.outputs[0], out.inputs[0])
-    return node
-
-
-def _slot_settings(context):
-    """The style slots of Apply Styles (weight above 0) and the Settings they and the panel
-    give, checked before anything renders; the masks come with the render."""
-    scene = context.scene
-    nst = scene.nst
-    slots = [s for s in nst.slots if s.weight > 0]
-    if not slots:
-        raise UserError("the style list is empty; add a style slot with a weight above 0")
-    method = engine.METHODS[nst.method.lower()]
-    styles = []
-    for i, slot in enumerate(slots):
-        if (slot.kind == "BUILTIN") != method.takes_style_names:
-            raise UserError(f"style slot {i + 1} is {'a built-in style' if slot.kind == 'BUILTIN' else 'an image'}"
-                            f" but the method is {method.label}: built-in styles need method "
-                            "StyleBank, style images WCT or AdaIN")
-        styles.append(style_for(nst.method, slot.style_path, slot.style_name,
-                                where=f"style slot {i + 1}: "))
-    if 0 < nst.work_size < MIN_PREVIEW:
-        raise UserError(f"Preview Size {nst.work_size} px is too small; use 0 (full resolution) "
-                        f"or at least {MIN_PREVIEW} px")
-    check_before_render(scene, slots)
-    return slots, settings_from(nst, styles=styles, weights=[s.weight for s in slots])
-
-
-def _as_shown(scene, raw: np.ndarray) -> np.ndarray:
-    """The render ``raw`` (scene-linear premultiplied H×W×4) as the Render window shows it:
-    display-encoded straight H×W×4, the scene's view transform, look and exposure applied."""
-    px = engine.unpremultiply(raw)
-    px[..., :3] = pixels.shown(scene, px[..., :3])
-    px[..., 3] = np.clip(px[..., 3], 0.0, 1.0)
-    return px
-
-
-def _over(top: np.ndarray, under: np.ndarray, cover) -> np.ndarray:
-    """``top`` where the slots apply, ``under`` elsewhere, mixed by the soft cover (None:
-    everywhere), pixel by pixel (…×4, the cover …)."""
-    if cover is None:
-        return top
-    return cover[..., None] * top + (1 - cover[..., None]) * under
 
 
 def _back_to_scene_linear(scene, styled, raw, cover):
@@ -106,29 +34,35 @@ def _back_to_scene_linear(scene, styled, raw, cover):
     if not inside.any():                     # the masks cover nothing (no such object index)
         return raw.copy()
     picked = styled[inside]
+    name = scene.name
     # sampled here, on the main thread; the worker's corrections come back to it
-    inverse = engine.ViewInverse(jobs.on_main_thread(lambda linear: pixels.shown(scene, linear)))
+    inverse = engine.ViewInverse(jobs.on_main_thread(
+        lambda linear: pixels.shown(scene_named(name), linear)))
 
     def solve(progress, cancel):
         progress(1.0, "matching the scene's view transform")
         return inverse(picked[:, :3])
     linear = yield solve
+    scene_named(name)                       # still there: the caller writes into it next
     alpha = picked[:, 3:]
     out = raw.copy()
-    out[inside] = _over(np.concatenate([linear * alpha, alpha], -1), raw[inside],
+    out[inside] = over(np.concatenate([linear * alpha, alpha], -1), raw[inside],
                         None if cover is None else cover[inside])
     return out
 
 
 def apply_job(op, context):
     scene = context.scene
-    slots, settings = _slot_settings(context)
+    slots, settings = slot_settings(context.scene)
     raw, masks, _, _ = render_passes(scene, context.view_layer, slots)
     settings = replace(settings, masks=masks)
-    styled = yield stylize_work(_as_shown(scene, raw), settings)
-    result = yield from _back_to_scene_linear(scene, styled, raw, engine.mask_union(masks))
-    image = pixels.write_raw(result, pixels.image_for(RESULT, result.shape[1], result.shape[0]))
-    insert_group(scene, ensure_group(image))
+    name = scene.name
+    styled = yield stylize_work(as_shown(scene, raw), settings)
+    result = yield from _back_to_scene_linear(scene_named(name), styled, raw, engine.mask_union(masks))
+    scene = scene_named(name)
+    image = keep(pixels.write_raw(result, pixels.image_for(RESULT, result.shape[1], result.shape[0])))
+    insert_group(scene, ensure_group(image), context.view_layer)
+    show_result(image, scene.frame_current)
     said = f"'{GROUP}' updated with {len(slots)} style(s)"
     long_side = max(render_size(scene))
     if scene.nst.work_size >= long_side:
@@ -142,7 +76,7 @@ def apply_animation_job(op, context):
     each frame, stylized), coherent along the motion."""
     scene = context.scene
     frames, folder = frame_range(op, scene)
-    slots, settings = _slot_settings(context)
+    slots, settings = slot_settings(context.scene)
     coherence = check_coherence(scene, scene.nst.temporal_coherence)
 
     def render():
@@ -150,34 +84,10 @@ def apply_animation_job(op, context):
 
     def work(rendered):
         raw, masks, vector, depth = rendered
-        px = _as_shown(scene, raw)
+        px = as_shown(scene, raw)
         styled = stylize_work(px, replace(settings, masks=masks), coherence, vector, depth)
-        return lambda progress, cancel: _over(styled(progress, cancel), px, engine.mask_union(masks))
+        return lambda progress, cancel: over(styled(progress, cancel), px, engine.mask_union(masks))
     yield from animation_frames(op, scene, frames, folder, render, work)
-
-
-def render_size(scene) -> tuple[int, int]:
-    r = scene.render
-    return (r.resolution_x * r.resolution_percentage // 100,
-            r.resolution_y * r.resolution_percentage // 100)
-
-
-def check_before_render(scene, slots) -> None:
-    """What would only fail after a whole render, said before it starts."""
-    if not scene.render.use_compositing:
-        raise UserError("Compositing is off (Output Properties › Post Processing): Apply Styles "
-                        "reads the render passes through the compositor; turn it on")
-    for i, slot in enumerate(slots):
-        if slot.mask_source == "IMAGE" and slot.mask_image is None:
-            raise UserError(f"style slot {i + 1}: choose the mask image")
-        if slot.mask_source == "CRYPTOMATTE":
-            names = [n.strip() for n in slot.mask_objects.split(",") if n.strip()]
-            if not names:
-                raise UserError(f"style slot {i + 1}: name the objects for its Cryptomatte mask")
-            unknown = [n for n in names if n not in scene.objects]
-            if unknown:
-                raise UserError(f"style slot {i + 1}: no object named {', '.join(map(repr, unknown))} "
-                                "in this scene for the Cryptomatte mask (names are comma separated)")
 
 
 class NST_OT_compositor_apply(jobs.JobOperator, bpy.types.Operator):

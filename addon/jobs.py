@@ -17,11 +17,12 @@ import sys
 import threading
 
 import bpy
+from bpy.app.handlers import persistent
 
 from .engine import CancelledError, NSTError, UserError
 
 WORKER_NICE = 10                # Linux nice value of a job's threads (0 normal, 19 lowest)
-ERRORS = (UserError, NSTError, RuntimeError, ValueError, OSError)
+ERRORS = (UserError, NSTError, RuntimeError, ValueError, OSError, ReferenceError)
 
 
 class _State:
@@ -29,6 +30,7 @@ class _State:
     progress: float = 0.0
     message: str = ""
     last_report: str = ""       # what the last job said when it ended
+    abandoned: str = ""         # why the running job must stop: the file changed under it
     cancel = threading.Event()
 
 
@@ -77,6 +79,43 @@ def _serve_calls(error: BaseException | None = None) -> None:
         answer["done"].set()
 
 
+def _abandon(why: str) -> None:
+    """The world changed under the running job (another file, Undo, the add-on disabled): it
+    is cancelled, and ends saying ``why`` before it writes anything more."""
+    if STATE.running:
+        STATE.abandoned = why
+        STATE.cancel.set()
+
+
+@persistent
+def _file_loads(*_):
+    _abandon("another file was opened")
+
+
+@persistent
+def _undo(*_):
+    _abandon("Undo or Redo changed the file")
+
+
+HANDLERS = ((bpy.app.handlers.load_pre, _file_loads), (bpy.app.handlers.undo_pre, _undo),
+            (bpy.app.handlers.redo_pre, _undo))
+
+
+def register():
+    for handlers, fn in HANDLERS:
+        if fn not in handlers:
+            handlers.append(fn)
+
+
+def unregister():
+    _abandon("the add-on was disabled")
+    _serve_calls(CancelledError("the add-on was disabled"))
+    STATE.running = ""          # its operators are gone: a job left modal cannot end itself
+    for handlers, fn in HANDLERS:
+        if fn in handlers:
+            handlers.remove(fn)
+
+
 def _progress(fraction: float, message: str) -> None:
     STATE.progress, STATE.message = float(fraction), message
 
@@ -114,14 +153,25 @@ class JobOperator:
     def say(self, level: str, text: str) -> None:
         """Report ``text`` and keep it as the last job's word (STATE.last_report)."""
         STATE.last_report = text
-        self.report({level}, text)
+        try:
+            self.report({level}, text)
+        except ReferenceError:          # the operator went with a file that was closed
+            print(f"Neural Style Transfer: {text}")
 
     def _cancelled(self):
-        self.say("WARNING", f"{self.label}: cancelled; {self.kept or 'nothing was changed'}")
+        why = f" because {STATE.abandoned}" if STATE.abandoned else ""
+        self.say("WARNING", f"{self.label}: cancelled{why}; {self.kept or 'nothing was changed'}")
+        return {"CANCELLED"}
+
+    def _failed(self, error: BaseException):
+        if isinstance(error, ReferenceError):   # a data-block it held was freed under it
+            error = (f"what it was working on was removed while it ran ({error}); "
+                     f"{self.kept or 'nothing was changed'}")
+        self.say("ERROR", f"{self.label}: {error}")
         return {"CANCELLED"}
 
     def execute(self, context):
-        STATE.running, STATE.progress, STATE.message = self.label, 0.0, ""
+        STATE.running, STATE.progress, STATE.message, STATE.abandoned = self.label, 0.0, "", ""
         STATE.cancel.clear()
         self.kept = ""
         try:
@@ -129,20 +179,19 @@ class JobOperator:
         except CancelledError:
             return self._cancelled()
         except ERRORS as exc:
-            self.say("ERROR", f"{self.label}: {exc}")
-            return {"CANCELLED"}
+            return self._failed(exc)
         finally:
-            STATE.running = ""
+            STATE.running, STATE.abandoned = "", ""
         return {"FINISHED"}
 
     def invoke(self, context, event):
         if bpy.app.background:
             return self.execute(context)
-        STATE.running, STATE.progress, STATE.message = self.label, 0.0, "starting"
+        STATE.running, STATE.progress, STATE.message, STATE.abandoned = self.label, 0.0, "starting", ""
         STATE.cancel.clear()
         self.kept = ""
         self._job = self.job(context)
-        self._thread, self._result, self._error, self._shown = None, None, None, ""
+        self._thread, self._done, self._shown = None, {}, ""
         try:
             self._start(next(self._job))
         except StopIteration:
@@ -154,19 +203,23 @@ class JobOperator:
         return {"RUNNING_MODAL"}
 
     def _start(self, work) -> None:
+        done = self._done = {}      # the worker touches only this: the operator itself may be
+                                    # freed under it (a file load)
+
         def target():
             _below_the_window()
             try:
-                self._result = work(_progress, STATE.cancel.is_set)
+                done["result"] = work(_progress, STATE.cancel.is_set)
             except BaseException as exc:     # handed to the main thread, reported there
-                self._error = exc
-        self._result, self._error = None, None
+                done["error"] = exc
         self._thread = threading.Thread(target=target, name="nst-job", daemon=True)
         self._thread.start()
 
     def modal(self, context, event):
         if event.type == "ESC":
             STATE.cancel.set()
+        if STATE.abandoned:
+            return self._finish(context, CancelledError(STATE.abandoned))
         if event.type != "TIMER":
             return {"PASS_THROUGH"}
         _serve_calls()
@@ -176,29 +229,44 @@ class JobOperator:
             _status(context, shown)
         if self._thread.is_alive():
             return {"RUNNING_MODAL"}
-        if self._error is not None:
-            return self._finish(context, self._error)
+        if "error" in self._done:
+            return self._finish(context, self._done["error"])
         try:
-            self._start(self._job.send(self._result))
+            self._start(self._job.send(self._done.get("result")))
         except StopIteration:
             return self._finish(context, None)
         except ERRORS as exc:
             return self._finish(context, exc)
         return {"RUNNING_MODAL"}
 
+    def cancel(self, context):
+        """Blender ends the modal job itself (a file loads, the window closes): nothing more
+        is written."""
+        _abandon(STATE.abandoned or "Blender ended it")
+        self._finish(context, CancelledError(STATE.abandoned))
+
     def _finish(self, context, error):
+        STATE.cancel.set()              # a worker still running stops at its next step
         _serve_calls(CancelledError("the job ended"))
-        self._job.close()
-        if getattr(self, "_timer", None) is not None:
-            context.window_manager.event_timer_remove(self._timer)
-        _status(context, None)
-        STATE.running = ""
-        if isinstance(error, CancelledError):
-            return self._cancelled()
-        if error is not None:
-            self.say("ERROR", f"{self.label}: {error}")
-            return {"CANCELLED"}
-        return {"FINISHED"}
+        try:
+            self._job.close()
+        except ERRORS as exc:           # its cleanup met freed data: the report says so
+            error = error or exc
+        try:
+            if getattr(self, "_timer", None) is not None:
+                context.window_manager.event_timer_remove(self._timer)
+                self._timer = None
+            _status(context, None)
+        except (ReferenceError, RuntimeError, AttributeError):
+            pass                        # the window went with the file that was closed
+        try:
+            if isinstance(error, CancelledError):
+                return self._cancelled()
+            if error is not None:
+                return self._failed(error)
+            return {"FINISHED"}
+        finally:
+            STATE.running, STATE.abandoned = "", ""
 
 
 def _below_the_window() -> None:

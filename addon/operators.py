@@ -14,6 +14,7 @@ from bpy.props import BoolProperty, StringProperty
 from . import engine, jobs, pixels
 from .engine import UserError
 from .properties import settings_from, style_props
+from .results import keep, keep_original
 
 STYLED_SUFFIX = "_styled"
 BACKUP_SUFFIX = ".nst_original"
@@ -40,20 +41,25 @@ def _image_by_name(name: str) -> bpy.types.Image:
 
 
 def stylize_image_job(op, image: bpy.types.Image, settings, replace: bool):
-    """Generator job: read pixels, stylize in the worker, write `<name>_styled` or replace."""
-    px = pixels.read_image(image)
-    result = yield stylize_work(px, settings)
+    """Generator job: read pixels, stylize in the worker, write `<name>_styled` or replace; what
+    it writes is packed into the .blend (results.keep). A float image's colours above 1 keep
+    their ratio (``pixels.read_image_hdr``)."""
+    px, over = pixels.read_image_hdr(image)
+    name = image.name           # data-blocks are looked up again after the worker: undo, a file
+    result = yield stylize_work(px, settings)      # load or a deletion frees the Python objects
+    image = bpy.data.images.get(name)
+    if image is None:
+        raise UserError(f"image '{name}' was deleted while it was being stylized; nothing was written")
     if replace:
         backup = bpy.data.images.get(image.name + BACKUP_SUFFIX)
         if backup is None:           # the first Replace keeps the original for Restore Original
             backup = image.copy()
             backup.name = image.name + BACKUP_SUFFIX
-            backup.use_fake_user = True
-            pixels.write_image(px, "", target=backup, like=image)
-        pixels.write_image(result, "", target=image, like=image)
+            keep(pixels.write_image(px, "", target=backup, like=image, gain=over))
+        keep(pixels.write_image(result, "", target=image, like=image, gain=over))
         op.result_name = image.name
     else:
-        styled = pixels.write_image(result, image.name + STYLED_SUFFIX, like=image)
+        styled = keep(pixels.write_image(result, image.name + STYLED_SUFFIX, like=image, gain=over))
         op.result_name = styled.name
 
 
@@ -78,12 +84,14 @@ class NST_OT_stylize_image(jobs.JobOperator, bpy.types.Operator):
 
     def job(self, context):
         name = self.image or _context_image_name(context)
-        image = _image_by_name(name)
-        yield from stylize_image_job(self, image, settings_from(self), self.replace)
-        node = _active_image_node(context)
-        if self.swap_node and not self.replace and node is not None and node.image == image:
+        node = _node_name(_active_image_node(context)) if self.swap_node else None
+        yield from stylize_image_job(self, _image_by_name(name), settings_from(self), self.replace)
+        node = _node(node)
+        if not self.replace and node is not None and node.image is not None \
+                and node.image.name == name:
+            keep_original(node.image)
             node.image = bpy.data.images[self.result_name]
-        self.report({"INFO"}, f"wrote image '{self.result_name}'")
+        self.say("INFO", f"wrote image '{self.result_name}'")
 
 
 class NST_OT_restore_image(bpy.types.Operator):
@@ -106,6 +114,7 @@ class NST_OT_restore_image(bpy.types.Operator):
         backup.pixels.foreach_get(px)
         image.pixels.foreach_set(px)
         image.update()
+        keep(image)                  # the original's pixels, packed over the stylized ones
         bpy.data.images.remove(backup)
         return {"FINISHED"}
 
@@ -125,6 +134,19 @@ def _active_image_node(context):
         return None
     node = material.node_tree.nodes.active
     return node if node is not None and node.type == "TEX_IMAGE" else None
+
+
+def _node_name(node) -> tuple[str, str] | None:
+    """A shader node as (material, node) names, to find it again after a job's worker ran."""
+    if node is None:
+        return None
+    return next(((m.name, node.name) for m in bpy.data.materials if m.node_tree == node.id_data), None)
+
+
+def _node(names: tuple[str, str] | None):
+    """The node ``_node_name`` named, or None when it (or its material) is gone."""
+    mat = bpy.data.materials.get(names[0]) if names else None
+    return mat.node_tree.nodes.get(names[1]) if mat is not None and mat.node_tree else None
 
 
 def _material_images(objects) -> tuple[list, list[str]]:
@@ -172,14 +194,17 @@ class NST_OT_stylize_textures(jobs.JobOperator, bpy.types.Operator):
                             + (f" (skipped: {', '.join(skipped)})" if skipped else ""))
         settings = settings_from(self)
         done = {}
-        for node in nodes:
-            if node.image.name not in done:
-                yield from stylize_image_job(self, node.image, settings, False)
-                done[node.image.name] = self.result_name
-            if self.swap_nodes:
-                node.image = bpy.data.images[done[node.image.name]]
-        self.report({"INFO"}, f"stylized {len(done)} texture(s)"
-                    + (f"; skipped {', '.join(skipped)}" if skipped else ""))
+        for names, image in [(_node_name(n), n.image.name) for n in nodes]:
+            if image not in done:
+                yield from stylize_image_job(self, _image_by_name(image), settings, False)
+                done[image] = self.result_name
+            node = _node(names)
+            if self.swap_nodes and node is not None and node.image is not None \
+                    and node.image.name == image:
+                keep_original(node.image)
+                node.image = bpy.data.images[done[image]]
+        self.say("INFO", f"stylized {len(done)} texture(s)"
+                 + (f"; skipped {', '.join(skipped)}" if skipped else ""))
 
     result_name: StringProperty(options={"SKIP_SAVE", "HIDDEN"})
 

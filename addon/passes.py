@@ -18,6 +18,21 @@ from . import pixels
 from .engine import UserError
 
 _TEMP = "NST temporary"
+_OWN = []              # set while the add-on renders for itself: the live node stays out of it
+
+
+def render(scene) -> None:
+    """Render ``scene``'s current frame for the add-on itself (blocking): the live 'NST Style'
+    node (live.py) takes no part in it."""
+    _OWN.append(scene.name)
+    try:
+        bpy.ops.render.render(scene=scene.name)
+    finally:
+        _OWN.pop()
+
+
+def rendering_for_us() -> bool:
+    return bool(_OWN)
 
 
 def scene_tree(scene, create: bool = True):
@@ -49,12 +64,15 @@ def output_node(tree):
     return node
 
 
-def _render_layers(tree, scene, view_layer):
+def render_layers(tree, scene, view_layer, temporary: bool = True):
+    """The Render Layers node of ``view_layer`` in ``tree`` (made, named as ``temporary`` or
+    not, when there is none) and whether it was made."""
     for node in tree.nodes:
         if node.type == "R_LAYERS" and node.scene in (None, scene) and node.layer == view_layer.name:
             return node, False
     node = tree.nodes.new("CompositorNodeRLayers")
-    node.name = node.label = _TEMP
+    if temporary:
+        node.name = node.label = _TEMP
     node.scene, node.layer = scene, view_layer.name
     return node, True
 
@@ -93,18 +111,21 @@ def _find_input(node, name):
     return node.inputs[-2] if len(node.inputs) > 1 and not node.inputs[-1].name else node.inputs[-1]
 
 
-def _read_pass(directory: str, name: str) -> np.ndarray:
-    files = sorted(glob.glob(os.path.join(directory, f"nst_{name}*.exr")))
+def _read_pass(directory: str, name: str, frame: int | None = None) -> np.ndarray:
+    """The pass ``name`` a capture wrote into ``directory`` (of ``frame``; None: the one file)."""
+    pattern = f"nst_{name}*.exr" if frame is None else f"nst_{name}{frame:04d}.exr"
+    files = sorted(glob.glob(os.path.join(directory, pattern)))
     if not files:
         raise UserError(f"the render wrote no '{name}' pass; is the compositor enabled for rendering?")
     return pixels.read_exr(files[0])
 
 
-def render_passes(scene, view_layer, slots, motion: bool = False, with_image: bool = True):
-    """Render once; return the image as rendered (scene-linear premultiplied H×W×4, HDR values
-    kept; None without ``with_image``, for a caller that reads the Render Result instead), one
-    mask per slot (or None; masks need the image) and, with ``motion``, the Vector pass
-    (H×W×4) and the depth (H×W) of the frame, else None for each."""
+def capture(scene, view_layer, slots, directory: str, motion: bool = False,
+            with_image: bool = True) -> list:
+    """Nodes in the scene's compositor that make every render write, into ``directory``, what
+    ``read_captured`` reads: the active view layer's image as rendered (before any other node),
+    the passes the slots' masks need and, with ``motion``, the Vector and Depth passes (turned
+    on in the view layer). Returns the nodes added, for the caller to remove."""
     kinds = {s.mask_source for s in slots}
     if motion:
         view_layer.use_pass_vector = view_layer.use_pass_z = True
@@ -115,62 +136,79 @@ def render_passes(scene, view_layer, slots, motion: bool = False, with_image: bo
     if "CRYPTOMATTE" in kinds:
         view_layer.use_pass_cryptomatte_object = True
     tree = scene_tree(scene)
-    tmp = tempfile.mkdtemp(prefix="nst_passes_")
-    temporary = []
-    try:
-        rl, made = _render_layers(tree, scene, view_layer)
-        if made:
-            temporary.append(rl)
-        fo, add = _file_output(tree, tmp)
-        temporary.append(fo)
-        if with_image:
-            add("image", "RGBA")
-            tree.links.new(rl.outputs["Image"], _find_input(fo, "image"))
-        if "OBJECT_INDEX" in kinds:
-            add("object", "FLOAT")
-            tree.links.new(_output(rl, "Object Index", "IndexOB"), _find_input(fo, "object"))
-        if "MATERIAL_INDEX" in kinds:
-            add("material", "FLOAT")
-            tree.links.new(_output(rl, "Material Index", "IndexMA"), _find_input(fo, "material"))
-        for i, slot in enumerate(slots):
-            if slot.mask_source == "CRYPTOMATTE":
-                crypto = tree.nodes.new("CompositorNodeCryptomatteV2")
-                crypto.name = crypto.label = _TEMP
-                temporary.append(crypto)
-                crypto.scene, crypto.layer_name = scene, f"{view_layer.name}.CryptoObject"
-                crypto.matte_id = slot.mask_objects
-                add(f"crypto{i}", "FLOAT")
-                tree.links.new(crypto.outputs["Matte"], _find_input(fo, f"crypto{i}"))
-        if motion:
-            add("vector", "RGBA")
-            tree.links.new(_output(rl, "Vector"), _find_input(fo, "vector"))
-            add("depth", "FLOAT")
-            tree.links.new(_output(rl, "Depth", "Z"), _find_input(fo, "depth"))
-        bpy.ops.render.render(scene=scene.name)
-        image = _read_pass(tmp, "image") if with_image else None
-        masks = [_mask(slot, i, tmp, image.shape[:2]) for i, slot in enumerate(slots)]
-        vector = _read_pass(tmp, "vector") if motion else None
-        if vector is not None and not hasattr(scene, "compositing_node_group"):
-            vector = vector[..., :3]    # Blender 4.x's compositor carries 3D vectors: the 4th
+    added = []
+    rl, made = render_layers(tree, scene, view_layer)
+    if made:
+        added.append(rl)
+    fo, add = _file_output(tree, directory)
+    added.append(fo)
+    if with_image:
+        add("image", "RGBA")
+        tree.links.new(rl.outputs["Image"], _find_input(fo, "image"))
+    if "OBJECT_INDEX" in kinds:
+        add("object", "FLOAT")
+        tree.links.new(_output(rl, "Object Index", "IndexOB"), _find_input(fo, "object"))
+    if "MATERIAL_INDEX" in kinds:
+        add("material", "FLOAT")
+        tree.links.new(_output(rl, "Material Index", "IndexMA"), _find_input(fo, "material"))
+    for i, slot in enumerate(slots):
+        if slot.mask_source == "CRYPTOMATTE":
+            crypto = tree.nodes.new("CompositorNodeCryptomatteV2")
+            crypto.name = crypto.label = _TEMP
+            added.append(crypto)
+            crypto.scene, crypto.layer_name = scene, f"{view_layer.name}.CryptoObject"
+            crypto.matte_id = slot.mask_objects
+            add(f"crypto{i}", "FLOAT")
+            tree.links.new(crypto.outputs["Matte"], _find_input(fo, f"crypto{i}"))
+    if motion:
+        add("vector", "RGBA")
+        tree.links.new(_output(rl, "Vector"), _find_input(fo, "vector"))
+        add("depth", "FLOAT")
+        tree.links.new(_output(rl, "Depth", "Z"), _find_input(fo, "depth"))
+    return added
+
+
+def read_captured(scene, directory: str, slots, motion: bool = False, with_image: bool = True,
+                  frame: int | None = None):
+    """What ``capture`` made a render write (of ``frame``; None: the one render): the image as
+    rendered (scene-linear premultiplied H×W×4, HDR values kept; None without ``with_image``),
+    one mask per slot (or None; masks need the image) and, with ``motion``, the Vector pass
+    (H×W×4) and the depth (H×W), else None for each."""
+    image = _read_pass(directory, "image", frame) if with_image else None
+    masks = [_mask(slot, i, directory, image.shape[:2], frame) for i, slot in enumerate(slots)]
+    vector = _read_pass(directory, "vector", frame) if motion else None
+    if vector is not None and not hasattr(scene, "compositing_node_group"):
+        vector = vector[..., :3]        # Blender 4.x's compositor carries 3D vectors: the 4th
                                         # component (forward y) does not reach the file
-        depth = _read_pass(tmp, "depth")[..., 0] if motion else None
-    finally:
-        for node in temporary:
-            tree.nodes.remove(node)
-        shutil.rmtree(tmp, ignore_errors=True)
+    depth = _read_pass(directory, "depth", frame)[..., 0] if motion else None
     return image, masks, vector, depth
 
 
-def _mask(slot, i: int, directory: str, shape) -> np.ndarray | None:
+def render_passes(scene, view_layer, slots, motion: bool = False, with_image: bool = True):
+    """Render once and return what ``read_captured`` reads of it."""
+    tree = scene_tree(scene)
+    tmp = tempfile.mkdtemp(prefix="nst_passes_")
+    added = []
+    try:
+        added = capture(scene, view_layer, slots, tmp, motion, with_image)
+        render(scene)
+        return read_captured(scene, tmp, slots, motion, with_image)
+    finally:
+        for node in added:
+            tree.nodes.remove(node)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _mask(slot, i: int, directory: str, shape, frame: int | None = None) -> np.ndarray | None:
     source = slot.mask_source
     if source == "NONE":
         return None
     if source == "OBJECT_INDEX":
-        return (np.abs(_read_pass(directory, "object")[..., 0] - slot.mask_index) < 0.5).astype(np.float32)
+        return (np.abs(_read_pass(directory, "object", frame)[..., 0] - slot.mask_index) < 0.5).astype(np.float32)
     if source == "MATERIAL_INDEX":
-        return (np.abs(_read_pass(directory, "material")[..., 0] - slot.mask_index) < 0.5).astype(np.float32)
+        return (np.abs(_read_pass(directory, "material", frame)[..., 0] - slot.mask_index) < 0.5).astype(np.float32)
     if source == "CRYPTOMATTE":
-        return np.clip(_read_pass(directory, f"crypto{i}")[..., 0], 0, 1)
+        return np.clip(_read_pass(directory, f"crypto{i}", frame)[..., 0], 0, 1)
     if slot.mask_image is None:
         raise UserError(f"style slot {i + 1}: choose the mask image")
     px = pixels.read_image(slot.mask_image, allow_data=True)

@@ -18,6 +18,7 @@ import bpy
 import numpy as np
 
 from .engine import UserError, linear_to_srgb, premultiply, srgb_to_linear, unpremultiply
+from .results import is_result
 
 
 def linear_to_straight_srgb(px: np.ndarray) -> np.ndarray:
@@ -40,6 +41,15 @@ def _is_linear(image) -> bool:
 
 def read_image(image: bpy.types.Image, allow_data: bool = False) -> np.ndarray:
     """An image's pixels as float32 H×W×4, sRGB-encoded straight colour, top row first."""
+    return read_image_hdr(image, allow_data, hdr=False)[0]
+
+
+def read_image_hdr(image: bpy.types.Image, allow_data: bool = False,
+                   hdr: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """``read_image``, and for a float image with colours above 1 (an HDRI, an emission map)
+    each such pixel's colour divided by its brightest channel, so the engine sees its hue and
+    shading instead of a clipped white; with that divisor (H×W, None when nothing is above 1),
+    which ``write_image(gain=...)`` multiplies back: the highlights keep their ratio."""
     if image.source == "TILED":
         raise UserError(f"Image '{image.name}' is a UDIM tile set; stylize each tile as its own image")
     if image.source in ("MOVIE", "SEQUENCE"):
@@ -53,20 +63,30 @@ def read_image(image: bpy.types.Image, allow_data: bool = False) -> np.ndarray:
                         "style transfer is for colour images")
     px = stored_pixels(image)
     if image.is_float:
-        return linear_to_straight_srgb(px)
+        straight = unpremultiply(px)
+        over = np.maximum(straight[..., :3].max(axis=-1), 1.0) if hdr else None
+        if over is None or over.max() <= 1.0:
+            return linear_to_straight_srgb(px), None
+        straight[..., :3] /= over[..., None]
+        straight[..., :3] = linear_to_srgb(straight[..., :3])
+        return np.clip(straight, 0.0, 1.0), over
     if _is_linear(image):
         px[..., :3] = linear_to_srgb(px[..., :3])
-    return np.clip(px, 0.0, 1.0)
+    return np.clip(px, 0.0, 1.0), None
 
 
 def write_image(pixels: np.ndarray, name: str, like: bpy.types.Image | None = None,
-                target: bpy.types.Image | None = None) -> bpy.types.Image:
+                target: bpy.types.Image | None = None,
+                gain: np.ndarray | None = None) -> bpy.types.Image:
     """Write sRGB straight H×W×4 pixels into ``target`` (same size), or into the image ``name``
-    (created, or updated in place when it exists), encoded like ``like`` (float or byte)."""
+    (created, or updated in place when it exists), encoded like ``like`` (float or byte); a
+    float image's colours times ``gain`` (H×W, from ``read_image_hdr``)."""
     h, w = pixels.shape[:2]
     image = target or image_for(name, w, h, like.is_float if like is not None else True, like)
     if image.is_float:
         out = straight_srgb_to_linear(pixels)
+        if gain is not None:
+            out[..., :3] *= gain[..., None]
     else:
         out = np.array(pixels, np.float32)
         if _is_linear(image):
@@ -76,15 +96,18 @@ def write_image(pixels: np.ndarray, name: str, like: bpy.types.Image | None = No
 
 def image_for(name: str, w: int, h: int, is_float: bool = True,
               like: bpy.types.Image | None = None) -> bpy.types.Image:
-    """The generated image ``name`` of that size and kind, made when missing; an image of that
-    name that does not fit is renamed ``.old``, never resized or reused (it may be a file's)."""
+    """The generated image ``name`` of that size and kind (or the add-on's earlier result of that
+    name), made when missing; an image of that name that does not fit is renamed ``.old``, never
+    resized or reused (it may be a file's)."""
     image = bpy.data.images.get(name)
     if image is not None and (tuple(image.size) != (w, h) or image.is_float != is_float
-                              or image.source != "GENERATED"):
+                              or (image.source != "GENERATED" and not is_result(image))):
         image.name = image.name + ".old"
         image = None
     if image is None:
         image = bpy.data.images.new(name, w, h, alpha=True, float_buffer=is_float)
+        if is_float:        # its buffer is premultiplied: packed as EXR, it is read back as such
+            image.alpha_mode = "PREMUL"
         if like is not None and not is_float:
             image.colorspace_settings.name = like.colorspace_settings.name
     return image

@@ -10,13 +10,15 @@ from bpy.props import BoolProperty
 from . import jobs, pixels
 from .animation import animation_frames, check_coherence, frame_props, frame_range
 from .operators import STYLED_SUFFIX, stylize_work
+from . import passes
 from .passes import render_passes
 from .properties import settings_from, style_props, style_values
+from .results import keep
 
 
 def render_to_array(scene) -> np.ndarray:
     """Render the scene (blocking) and read the Render Result through a float EXR."""
-    bpy.ops.render.render(scene=scene.name)
+    passes.render(scene)
     return pixels.read_render_result(scene)
 
 
@@ -36,9 +38,9 @@ class NST_OT_stylize_render(jobs.JobOperator, bpy.types.Operator):
         scene = context.scene
         px = render_to_array(scene) if self.render else pixels.read_render_result(scene)
         result = yield stylize_work(px, settings)
-        image = pixels.write_image(result, "Render" + STYLED_SUFFIX)
+        image = keep(pixels.write_image(result, "Render" + STYLED_SUFFIX))
         _show(context, image)
-        self.report({"INFO"}, f"wrote image '{image.name}'")
+        self.say("INFO", f"wrote image '{image.name}'")
 
 
 @style_props

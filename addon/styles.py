@@ -119,6 +119,8 @@ def load_style(path: str):
     if not path:
         raise UserError("no style image given; choose a style image file")
     full = bpy.path.abspath(path)
+    if os.path.isdir(full):
+        raise UserError(f"the style image {full} is a folder; choose an image file in it")
     if not os.path.isfile(full):
         raise UserError(f"style image not found: {full}")
     if Path(full).suffix.lower() in PILLOW_SUFFIXES:

@@ -208,15 +208,6 @@ def _normalise_weights(weights: Sequence[float] | None, count: int) -> list[floa
     return [x / sum(w) for x in w]
 
 
-def _pad(image: np.ndarray, multiple: int = tiling.ALIGN, minimum: int = tiling.MIN_READ):
-    """Mirror-pad H×W(×C) so both sides are multiples of ``multiple`` and >= ``minimum``."""
-    h, w = image.shape[:2]
-    ph = max(tiling.round_up(h, multiple), minimum) - h
-    pw = max(tiling.round_up(w, multiple), minimum) - w
-    pad = [(0, ph), (0, pw)] + [(0, 0)] * (image.ndim - 2)
-    return np.pad(image, pad, mode="symmetric") if ph or pw else image
-
-
 def _stylize(rt: Runtime, request: Request, progress: ProgressFn | None,
              cancel: CancelFn | None) -> np.ndarray:
     """The request at full size: H×W×3 float32 (×4 with room for the content's alpha)."""
@@ -229,7 +220,8 @@ def _stylize(rt: Runtime, request: Request, progress: ProgressFn | None,
     weights = [1.0 if settings.regions else request.weights[i] / total for i in active]
     masks = [request.masks[i] for i in active]
     styles = [request.styles[i] if not method.encodes_styles
-              else _pad(fit_long_side(request.styles[i], settings.style_size), 1) for i in active]
+              else tiling.mirror_pad(fit_long_side(request.styles[i], settings.style_size), 1)
+              for i in active]
     h, w = source.shape[:2]
     has_alpha = source.shape[2] in (2, 4)
     tiles, dtype, cache = plan(request, rt.device.name, masks)

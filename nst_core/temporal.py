@@ -104,7 +104,6 @@ class Coherence:
         if (self.previous_content is not None and motion is not None
                 and self.previous_content.shape == rgb.shape):
             out = np.empty_like(rgb)
-            h = rgb.shape[0]
 
             def rows(r0, r1):
                 warped = motion.sample(self.previous_content, (r0, r1))

@@ -149,6 +149,16 @@ class Tile:
         accumulate(dest, self.rows.out, self.cols.out, values)
 
 
+def mirror_pad(image: np.ndarray, multiple: int = ALIGN, minimum: int = MIN_READ) -> np.ndarray:
+    """Mirror-pad H×W(×C) below and right so both sides are multiples of ``multiple`` and at
+    least ``minimum`` (a small style image, for the networks)."""
+    h, w = image.shape[:2]
+    ph = max(round_up(h, multiple), minimum) - h
+    pw = max(round_up(w, multiple), minimum) - w
+    pad = [(0, ph), (0, pw)] + [(0, 0)] * (image.ndim - 2)
+    return np.pad(image, pad, mode="symmetric") if ph or pw else image
+
+
 def grid(height: int, width: int, core: int, wrap: bool = False,
          halo: int | None = None) -> list[Tile]:
     """Tiles covering height×width with cores of at most core×core pixels."""

@@ -258,6 +258,9 @@ def compositor_says_before_rendering():
         scene.render.use_compositing = False
         out["compositing_off"] = (error_of(lambda: bpy.ops.nst.compositor_apply()), len(renders))
         scene.render.use_compositing = True
+        slot.weight = 0.0
+        out["all_weights_zero"] = (error_of(lambda: bpy.ops.nst.compositor_apply()), len(renders))
+        slot.weight = 1.0
         nst.work_size = 100000
         r = bpy.ops.nst.compositor_apply()
         out["huge_preview"] = (sorted(r), jobs.STATE.last_report, len(renders))
@@ -272,6 +275,7 @@ def compositor_says_before_rendering():
     ("no_mask_image", "choose the mask image"),
     ("unknown_crypto", "no object named 'Nonesuch'"),
     ("compositing_off", "Compositing is off"),
+    ("all_weights_zero", "every style slot's weight is 0"),      # said "the list is empty"
 ])
 def test_slot_errors_come_before_the_render(facts, case, words):
     said, renders = fact(facts, "compositor_says_before_rendering")[case]

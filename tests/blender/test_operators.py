@@ -145,6 +145,7 @@ def bad_input():
         "stylebank": error_of(lambda: bpy.ops.nst.stylize_image(image="Tex", method="STYLEBANK",
                                                                 style_name="x")),
         "truncated_style": error_of(lambda: bpy.ops.nst.stylize_image(image="Tex", style_path=truncated)),
+        "folder_style": error_of(lambda: bpy.ops.nst.stylize_image(image="Tex", style_path=env.work)),
     }
 
 
@@ -156,6 +157,7 @@ def bad_input():
     ("no_style", "no style image"),
     ("stylebank", "unknown StyleBank style 'x'; known styles: cezanne_still_life_apples"),
     ("truncated_style", "truncated or damaged"),     # Blender would fill the rest with grey
+    ("folder_style", "is a folder; choose an image file in it"),     # said "not found"
 ])
 def test_bad_input_is_a_report_not_a_traceback(facts, case, words):
     f = fact(facts, "bad_input")

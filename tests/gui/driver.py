@@ -339,6 +339,56 @@ def steps():
     bpy.types.SpaceImageEditor.draw_handler_remove(handle, "UI")
     bpy.app.timers.unregister(tick)
 
+    # The world changes under a running job: its target deleted, Ctrl+Z, another file opened.
+    # Each ends with a clear message and writes nothing; the next job then runs to the end.
+    area.type = "IMAGE_EDITOR"
+    area.spaces.active.image = photo
+    bpy.ops.wm.save_as_mainfile(filepath=f"{OUT}/gui.blend")
+
+    undos = []
+    bpy.app.handlers.undo_pre.append(lambda *_: undos.append(jobs.STATE.running))
+
+    def mid_job(case, action):
+        target = photo.copy()
+        target.name = case
+        bpy.ops.ed.undo_push(message=f"NST test: {case}")
+        jobs.STATE.last_report = ""
+        win = bpy.context.window_manager.windows[0]
+        where = max(win.screen.areas, key=lambda a: a.width * a.height)
+        FACTS[f"{case}_invoke"] = sorted(invoke(win, where, image=case, style_path=ARGS["style"],
+                                               method="WCT"))
+        acted = False
+        while jobs.STATE.running:
+            if not acted and jobs.STATE.progress > 0.2:
+                acted = True
+                action(target, win, where)
+            yield 0.05
+        yield 0.5
+        FACTS[f"{case}_report"] = jobs.STATE.last_report
+        FACTS[f"{case}_undos_while_running"] = sum(bool(u) for u in undos)
+        FACTS[f"{case}_written"] = sorted(im.name for im in bpy.data.images if "_styled" in im.name
+                                          and im.name.startswith(case))
+        win = bpy.context.window_manager.windows[0]
+        where = max(win.screen.areas, key=lambda a: a.width * a.height)
+        jobs.STATE.last_report = ""
+        FACTS[f"{case}_next"] = sorted(invoke(win, where, image="photo", style_path=ARGS["style"],
+                                              method="ADAIN"))
+        while jobs.STATE.running:
+            yield 0.05
+        FACTS[f"{case}_next_report"] = jobs.STATE.last_report
+
+    yield from mid_job("deleted", lambda target, win, where: bpy.data.images.remove(target))
+    def undo(target, win, where):          # Ctrl+Z, then Blender's own undo operator
+        key(win, where, "ctrl+z")
+        try:
+            with bpy.context.temp_override(window=win, area=where):
+                FACTS["undone_undo_call"] = sorted(bpy.ops.ed.undo())
+        except RuntimeError as exc:
+            FACTS["undone_undo_call"] = str(exc)
+    yield from mid_job("undone", undo)
+    yield from mid_job("file_opened", lambda target, win, where: bpy.ops.wm.open_mainfile(
+        filepath=f"{OUT}/gui.blend"))
+
 
 def main():
     runner = steps()
@@ -356,7 +406,7 @@ def main():
             json.dump(FACTS, f, indent=1)
         bpy.ops.wm.quit_blender()
         return None
-    bpy.app.timers.register(step, first_interval=1.0)
+    bpy.app.timers.register(step, first_interval=1.0, persistent=True)   # through a file load
 
 
 main()

@@ -143,3 +143,24 @@ def test_escape_during_an_animation_keeps_the_finished_frames_and_says_so(gui):
     assert stopped == last + 1 <= 4                         # it stopped before the end
     assert files == [f"frame_{i:04d}.png" for i in range(1, last + 1)], (said, files)
     assert gui["animation_sizes"] == [[160, 90]] * last     # each one whole
+
+
+@pytest.mark.parametrize("case, words", [
+    ("deleted", "was deleted while it was being stylized; nothing was written"),
+    ("undone", "Undo or Redo changed the file"),
+    ("file_opened", "cancelled because another file was opened; nothing was changed"),
+])
+def test_a_job_whose_world_changes_ends_clearly_and_the_next_one_runs(gui, case, words):
+    """The target deleted, Ctrl+Z, another file opened mid-job: a clear message, nothing
+    half-written, and the next job runs and finishes (the job system used to stay locked)."""
+    assert gui[f"{case}_invoke"] == ["RUNNING_MODAL"], gui
+    if case == "undone" and not gui["undone_undos_while_running"]:
+        # Blender did not undo while the modal job ran (Ctrl+Z reached no undo step): the
+        # job must then simply finish, whole
+        words = "wrote image 'undone_styled'"
+    assert words in gui[f"{case}_report"], gui[f"{case}_report"]
+    if "wrote" not in words:
+        assert gui[f"{case}_written"] == [], gui[f"{case}_written"]
+    assert gui[f"{case}_next"] == ["RUNNING_MODAL"], gui[f"{case}_next"]
+    assert gui[f"{case}_next_report"].startswith("wrote image"), gui[f"{case}_next_report"]
+

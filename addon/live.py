@@ -1,0 +1,249 @@
+"""The 'NST Style' node inside Blender's own renders: every frame Blender renders and writes
+(Ctrl+F12, ``blender -b file.blend -a``, ``-f N``, ``-s/-e``, a farm worker's chunk) is that
+frame stylized with the scene's style slots, masks, strength and Temporal Coherence.
+
+The node group 'NST Style' (made by Apply Styles) takes the render in and shows Apply's result
+through a Switch only when that result was made for the frame being rendered (``render_pre``);
+otherwise the render passes through: a picture made for another frame is never composited.
+While an instance of the group feeds the compositor's output, unmuted, a render job
+(``render_init``) adds a capture (passes.capture) that writes each frame's image as rendered,
+its masks' passes and, with Temporal Coherence, its Vector and Depth passes to a temporary
+folder. After Blender writes a frame (``render_write``) the frame is stylized from them (as
+Apply Styles does it: frames.py), following the frame before along the motion, and written over
+Blender's file, whole. A frame that cannot be stylized keeps Blender's plain file and the render
+says so on the console. The handlers run in the render's thread; they change no data the
+window draws except the capture nodes, added before the render starts and removed after it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field, replace
+
+import bpy
+import numpy as np
+from bpy.app.handlers import persistent
+
+from . import engine, frames, passes, pixels
+from .engine import NSTError, UserError
+
+GROUP = "NST Style"
+RESULT_NODE = "NST Result"
+SWITCH_NODE = "NST Switch"
+FRAME_KEY = "nst_frame"         # on the result image: the frame Apply Styles made it for
+DISPLAY_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "TIFF": "TIFF", "BMP": "BMP", "TARGA": "TARGA",
+                   "TARGA_RAW": "TARGA_RAW", "WEBP": "WEBP"}    # written as the engine's pixels
+
+
+def _set_switch(node, on: bool) -> None:
+    if "Switch" in node.inputs:                     # Blender 5: a boolean input
+        node.inputs["Switch"].default_value = on
+    else:                                           # Blender 4.x: a property
+        node.check = on
+
+
+def ensure_group(result: bpy.types.Image | None = None):
+    """The node group 'NST Style': Render in -> Switch (off: the render; on: an Image node
+    showing ``result``) -> out. A group from before the switch is rebuilt."""
+    group = bpy.data.node_groups.get(GROUP)
+    if group is None:
+        group = bpy.data.node_groups.new(GROUP, "CompositorNodeTree")
+    if SWITCH_NODE not in group.nodes:          # new, or made before the switch: (re)built
+        group.nodes.clear()
+        group.interface.clear()
+        group.interface.new_socket("Render", in_out="INPUT", socket_type="NodeSocketColor")
+        group.interface.new_socket("Image", in_out="OUTPUT", socket_type="NodeSocketColor")
+        inp = group.nodes.new("NodeGroupInput")
+        inp.location = (-400, -150)
+        image = group.nodes.new("CompositorNodeImage")
+        image.name = RESULT_NODE
+        image.location = (-400, 150)
+        switch = group.nodes.new("CompositorNodeSwitch")
+        switch.name = SWITCH_NODE
+        out = group.nodes.new("NodeGroupOutput")
+        out.location = (300, 0)
+        group.links.new(inp.outputs[0], switch.inputs["Off"])
+        group.links.new(image.outputs["Image"], switch.inputs["On"])
+        group.links.new(switch.outputs[0], out.inputs[0])
+    if result is not None:
+        group.nodes[RESULT_NODE].image = result
+    return group
+
+
+def insert_group(scene, group, view_layer):
+    """One instance of the group in the compositor, between the view layer's render and the
+    output (idempotent)."""
+    tree = passes.scene_tree(scene)
+    node = next((n for n in tree.nodes if n.type == "GROUP" and n.node_tree == group), None)
+    if node is None:
+        node = tree.nodes.new("CompositorNodeGroup")
+        node.node_tree = group
+        node.name = node.label = GROUP
+        out = passes.output_node(tree)
+        node.location = (out.location.x, out.location.y + 250)    # beside, not over, the output
+        tree.links.new(node.outputs[0], out.inputs[0])
+    if not node.inputs[0].is_linked:
+        rl, _ = passes.render_layers(tree, scene, view_layer, temporary=False)
+        tree.links.new(rl.outputs["Image"], node.inputs[0])
+    return node
+
+
+def show_result(result: bpy.types.Image, frame: int) -> None:
+    """Apply Styles made ``result`` for ``frame``: the group shows it (at that frame only)."""
+    result[FRAME_KEY] = frame
+    _set_switch(ensure_group(result).nodes[SWITCH_NODE], True)
+
+
+def live_node(scene):
+    """The unmuted 'NST Style' instance feeding the scene's compositor output, or None."""
+    if not scene.render.use_compositing or GROUP not in bpy.data.node_groups:
+        return None
+    tree = passes.scene_tree(scene, create=False)
+    if tree is None:
+        return None
+    for node in tree.nodes:
+        if node.type == "GROUP" and node.node_tree is not None and node.node_tree.name == GROUP \
+                and not node.mute and node.outputs[0].is_linked:
+            return node
+    return None
+
+
+@dataclass
+class _Render:
+    """One render job with the live node: what every frame of it needs."""
+
+    scene: str
+    directory: str
+    added: list                         # names of the capture's nodes
+    slots: list
+    settings: object
+    coherence: object = None
+    last: int | None = None
+    written: list = field(default_factory=list)
+    failed: dict = field(default_factory=dict)
+
+
+_RENDER: _Render | None = None
+
+
+def _view_layer(scene):
+    return bpy.context.view_layer if bpy.context.scene == scene else scene.view_layers[0]
+
+
+@persistent
+def _init(scene, *_):
+    global _RENDER
+    _end()
+    if passes.rendering_for_us() or live_node(scene) is None:
+        return
+    try:
+        slots, settings = frames.slot_settings(scene)
+        strength = scene.nst.temporal_coherence
+        coherence = engine.Coherence(strength) if strength > 0 and not scene.render.use_motion_blur \
+            else None
+        directory = tempfile.mkdtemp(prefix="nst_capture_")
+        added = passes.capture(scene, _view_layer(scene), slots, directory, coherence is not None)
+    except (UserError, NSTError) as exc:
+        print(f"Neural Style Transfer: this render is not stylized: {exc}")
+        return
+    _RENDER = _Render(scene.name, directory, [n.name for n in added], slots, settings, coherence)
+
+
+@persistent
+def _pre(scene, *_):
+    """The group shows Apply's result only at the frame it was made for."""
+    group = bpy.data.node_groups.get(GROUP)
+    if group is None or SWITCH_NODE not in group.nodes:
+        return
+    image = group.nodes[RESULT_NODE].image
+    on = image is not None and image.get(FRAME_KEY) == scene.frame_current
+    _set_switch(group.nodes[SWITCH_NODE], on)
+
+
+@persistent
+def _write(scene, *_):
+    job = _RENDER
+    if job is None or scene.name != job.scene:
+        return
+    frame = scene.frame_current
+    try:
+        raw, masks, vector, depth = passes.read_captured(scene, job.directory, job.slots,
+                                                         job.coherence is not None, frame=frame)
+        if job.coherence is not None and job.last is not None and frame != job.last + 1:
+            job.coherence.reset()       # a jump in frames: nothing carries over
+        job.last = frame
+        px = frames.as_shown(scene, raw)
+        styled = engine.stylize(px, replace(job.settings, masks=masks), coherence=job.coherence,
+                                vector=vector, depth=depth)
+        write_frame(scene, frames.over(styled, px, engine.mask_union(masks)),
+                    scene.render.frame_path(frame=frame))
+        job.written.append(frame)
+    except (UserError, NSTError, OSError, RuntimeError, ValueError) as exc:
+        job.failed[frame] = str(exc)
+        print(f"Neural Style Transfer: frame {frame} is written plain, not stylized: {exc}")
+
+
+def write_frame(scene, px: np.ndarray, path: str) -> None:
+    """The stylized frame (display-encoded straight H×W×4, as the Render window shows it) over
+    Blender's file at ``path``, whole (a partial file, renamed), in the scene's output format
+    when that is a display format (PNG, JPEG, TIFF, ...); other formats (OpenEXR) keep Blender's
+    plain frame, and the error says so."""
+    settings = scene.render.image_settings
+    fmt = DISPLAY_FORMATS.get(settings.file_format)
+    if fmt is None:
+        raise UserError(f"output format {settings.file_format} holds scene-linear values; the live "
+                        "node writes display formats (PNG, JPEG, TIFF, ...)")
+    alpha = settings.color_mode == "RGBA"
+    image = bpy.data.images.new("nst frame", px.shape[1], px.shape[0], alpha=alpha)
+    partial = path + ".partial"
+    try:
+        rgba = np.array(px, np.float32)
+        if not alpha:
+            rgba[..., 3] = 1.0
+        pixels.write_raw(rgba, image)
+        image.filepath_raw, image.file_format = partial, fmt
+        image.save()
+        os.replace(partial, path)
+    finally:
+        bpy.data.images.remove(image)
+        if os.path.exists(partial):
+            os.remove(partial)
+
+
+def _end(*_):
+    """The render job ended (done or cancelled): the capture goes."""
+    global _RENDER
+    job, _RENDER = _RENDER, None
+    if job is None:
+        return
+    scene = bpy.data.scenes.get(job.scene)
+    tree = passes.scene_tree(scene, create=False) if scene is not None else None
+    for name in job.added:
+        if tree is not None and name in tree.nodes:
+            tree.nodes.remove(tree.nodes[name])
+    shutil.rmtree(job.directory, ignore_errors=True)
+    if job.written or job.failed:
+        print(f"Neural Style Transfer: stylized {len(job.written)} frame(s)"
+              + (f"; written plain: {sorted(job.failed)}" if job.failed else ""))
+
+
+_done = persistent(lambda *args: _end(*args))
+
+HANDLERS = ((bpy.app.handlers.render_init, _init), (bpy.app.handlers.render_pre, _pre),
+            (bpy.app.handlers.render_write, _write), (bpy.app.handlers.render_complete, _done),
+            (bpy.app.handlers.render_cancel, _done))
+
+
+def register():
+    for handlers, fn in HANDLERS:
+        if fn not in handlers:
+            handlers.append(fn)
+
+
+def unregister():
+    _end()
+    for handlers, fn in HANDLERS:
+        if fn in handlers:
+            handlers.remove(fn)

@@ -1,0 +1,54 @@
+"""What the add-on makes stays in the artist's file: every image it writes (stylized textures,
+Render_styled, the compositor's result, replaced originals and their backups) is packed into the
+.blend, float images as OpenEXR (HDR values kept), byte images as PNG, and kept with a fake
+user, so Save and reopening give the same pixels; the originals it replaces or unhooks from a
+material keep a fake user too. Packing needs no saved file, so an unsaved .blend keeps them at
+its first save; a ``save_pre`` handler packs again any result that changed since it was packed
+(painted on, or written by a job the artist did not save after).
+"""
+
+from __future__ import annotations
+
+import bpy
+from bpy.app.handlers import persistent
+
+MARK = "nst_result"      # custom property of the images the add-on made or wrote
+
+
+def keep(image: bpy.types.Image) -> bpy.types.Image:
+    """Pack ``image`` (just written) into the .blend and give it a fake user."""
+    image[MARK] = True
+    image.use_fake_user = True
+    image.pack()
+    return image
+
+
+def keep_original(image: bpy.types.Image) -> None:
+    """An original the add-on replaced in a material stays in the file (Restore, a second try);
+    one whose pixels live only in memory (painted, generated) is packed, or Blender would
+    drop them at the next save."""
+    image.use_fake_user = True
+    if image.is_dirty:
+        image.pack()
+
+
+def is_result(image: bpy.types.Image) -> bool:
+    return bool(image.get(MARK))
+
+
+@persistent
+def pack_changed_results(*_):
+    """save_pre: results whose pixels changed since they were packed are packed again."""
+    for image in bpy.data.images:
+        if image.get(MARK) and image.is_dirty and image.has_data:
+            image.pack()
+
+
+def register():
+    if pack_changed_results not in bpy.app.handlers.save_pre:
+        bpy.app.handlers.save_pre.append(pack_changed_results)
+
+
+def unregister():
+    if pack_changed_results in bpy.app.handlers.save_pre:
+        bpy.app.handlers.save_pre.remove(pack_changed_results)

@@ -1,0 +1,137 @@
+"""addon/results.py: what the add-on makes survives Save and reopening in a new Blender process,
+as an artist keeps it: stylized textures (in the material), Render_styled, the compositor's
+result, a replaced original and its Restore, an HDR texture's highlights, strength 0."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from harness import MODULE, env, fact, pixels, scenario
+
+bpy = pytest.importorskip("bpy")
+
+# Run by a new Blender process (the same bpy) on the saved file: each image's pixels, what the
+# plane's material shows, and Restore Original on the replaced image.
+REOPEN = """
+import json, sys
+import bpy, numpy as np
+blend, out = sys.argv[1], sys.argv[2]
+bpy.ops.wm.open_mainfile(filepath=blend)
+def px(image):
+    buf = np.empty(len(image.pixels), np.float32)
+    image.pixels.foreach_get(buf)
+    return buf
+found = {}
+for name in ("Tex", "Tex_styled", "Render_styled", "NST Style Result", "Tex4", "Tex4.nst_original",
+             "HdrTex_styled"):
+    image = bpy.data.images.get(name)
+    found[name] = None if image is None else px(image)
+mat = bpy.data.materials["Mat"]
+shown = [n.image.name for n in mat.node_tree.nodes if n.type == "TEX_IMAGE" and n.image]
+bpy.ops.preferences.addon_enable(module=sys.argv[3])
+restored = sorted(bpy.ops.nst.restore_image(image="Tex4"))
+np.savez(out, restored_pixels=px(bpy.data.images["Tex4"]),
+         **{k.replace(" ", "_").replace(".", "__"): v for k, v in found.items() if v is not None})
+print("REOPENED " + json.dumps({"missing": [k for k, v in found.items() if v is None],
+                                "material_shows": shown, "restored": restored,
+                                "backup_left": "Tex4.nst_original" in bpy.data.images}))
+"""
+
+
+def _key(name: str) -> str:
+    return name.replace(" ", "_").replace(".", "__")
+
+
+@scenario(85)
+def results_survive_save_and_reopen():
+    scene = bpy.context.scene
+    nst = scene.nst
+    # an HDR texture (a float ramp 0..8) and a fourth byte image to replace
+    hdr = bpy.data.images.new("HdrTex", 64, 32, alpha=True, float_buffer=True)
+    ramp = np.zeros((32, 64, 4), np.float32)
+    ramp[..., 0] = np.linspace(0, 8, 64)[None]
+    ramp[..., 1] = 0.5 * ramp[..., 0]
+    ramp[..., 2], ramp[..., 3] = 0.2, 1.0
+    hdr.pixels.foreach_set(ramp.ravel())
+    tex4 = bpy.data.images.new("Tex4", 40, 24, alpha=True)
+    tex4.pixels.foreach_set(np.random.default_rng(4).random(40 * 24 * 4).astype(np.float32))
+    original4 = pixels(tex4).copy()
+    style = dict(style_path=env.style, method="ADAIN")
+    for node in bpy.data.materials["Mat"].node_tree.nodes:     # the plane shows 'Tex' again
+        if node.type == "TEX_IMAGE" and node.image and node.image.name.startswith("Tex"):
+            node.image = bpy.data.images["Tex"]
+    bpy.ops.object.select_all(action="DESELECT")
+    bpy.data.objects["Plane"].select_set(True)
+    made = {}
+    made["textures"] = sorted(bpy.ops.nst.stylize_textures(swap_nodes=True, **style))
+    made["render"] = sorted(bpy.ops.nst.stylize_render(**style))
+    nst.slots.clear()
+    bpy.ops.nst.slot_add()
+    nst.slots[0].style_path, nst.slots[0].mask_source = env.style, "NONE"
+    nst.method, nst.strength, nst.work_size = "ADAIN", 1.0, 0
+    made["compositor"] = sorted(bpy.ops.nst.compositor_apply())
+    made["replace"] = sorted(bpy.ops.nst.stylize_image(image="Tex4", replace=True, **style))
+    made["hdr"] = sorted(bpy.ops.nst.stylize_image(image="HdrTex", **style))
+    hdr_out = pixels(bpy.data.images["HdrTex_styled"])
+    bpy.ops.nst.stylize_image(image="Tex4", strength=0.0, **style)
+    strength0 = float(np.abs(pixels(bpy.data.images["Tex4_styled"])[..., :3]
+                             - pixels(tex4)[..., :3]).max())
+    before = {name: pixels(bpy.data.images[name]).ravel().copy() for name in (
+        "Tex", "Tex_styled", "Render_styled", "NST Style Result", "Tex4", "HdrTex_styled")}
+    blend = os.path.join(env.work, "kept.blend")
+    bpy.ops.wm.save_as_mainfile(filepath=blend, copy=True)     # the file's first save
+    out = os.path.join(env.work, "reopened.npz")
+    r = subprocess.run([sys.executable, "-c", REOPEN, blend, out, MODULE], capture_output=True,
+                       text=True, timeout=300)
+    lines = [line for line in r.stdout.splitlines() if line.startswith("REOPENED ")]
+    if not lines:
+        return {"made": made, "reopen_error": r.stderr[-3000:]}
+    reopened = json.loads(lines[-1][len("REOPENED "):])
+    got = np.load(out)
+    return {"made": made, **reopened,
+            "max_diff": {name: float(np.abs(got[_key(name)] - px).max())
+                         for name, px in before.items() if _key(name) in got},
+            "restored_diff": float(np.abs(got["restored_pixels"] - original4.ravel()).max()),
+            "hdr_in_max": float(ramp[..., :3].max()), "hdr_out_max": float(hdr_out[..., :3].max()),
+            # the ramp's first 8 columns are at most 1, its last 8 above 7
+            "hdr_dark_mean": float(hdr_out[:, :8, :3].mean()),
+            "hdr_bright_mean": float(hdr_out[:, -8:, :3].mean()),
+            "strength0_max": strength0}
+
+
+def test_every_result_has_the_same_pixels_after_save_and_reopen(facts):
+    f = fact(facts, "results_survive_save_and_reopen")
+    assert "reopen_error" not in f, f.get("reopen_error")
+    assert all(r == ["FINISHED"] for r in f["made"].values()), f["made"]
+    assert f["missing"] == [], f["missing"]
+    assert all(d <= 1 / 255 for d in f["max_diff"].values()), (f["max_diff"], f)
+    assert len(f["max_diff"]) == 6, f["max_diff"]
+
+
+def test_the_material_shows_the_stylized_texture_and_keeps_the_original(facts):
+    f = fact(facts, "results_survive_save_and_reopen")
+    assert "Tex_styled" in f["material_shows"] and "Tex" not in f["material_shows"]
+    assert "Tex" not in f["missing"]                   # unhooked, but kept in the file
+
+
+def test_restore_original_works_after_reopening(facts):
+    f = fact(facts, "results_survive_save_and_reopen")
+    assert f["restored"] == ["FINISHED"] and not f["backup_left"]
+    assert f["restored_diff"] <= 1 / 255
+
+
+def test_an_hdr_texture_keeps_its_highlights(facts):
+    f = fact(facts, "results_survive_save_and_reopen")
+    assert f["hdr_in_max"] == 8.0 and f["hdr_out_max"] > 1.5, f    # was 0.77: clipped to 1
+    assert f["hdr_bright_mean"] > 3 * f["hdr_dark_mean"], f         # bright stays bright
+
+
+def test_strength_zero_gives_the_image_back(facts):
+    f = fact(facts, "results_survive_save_and_reopen")
+    assert f["strength0_max"] <= 1 / 255, f["strength0_max"]      # was 0.027 on average

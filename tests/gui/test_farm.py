@@ -1,0 +1,126 @@
+"""Blender's own command-line renders with the live 'NST Style' node, as a studio's render farm
+runs them: Debian's real `blender` (4.3, in the chroot of chroot.py), the extension installed
+and enabled from the command line (`blender --command extension install-file --enable`), a shot
+saved after Apply Styles, then `blender -b shot.blend -a`, and two workers started together on
+one saved file, each rendering a chunk of the frames (`-s/-e`), as Flamenco or Deadline would.
+Skipped, with the reason, where the chroot cannot be made."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+DATA = ROOT.parent / "shared" / "data"
+sys.path.insert(0, str(HERE))
+import chroot  # noqa: E402
+
+CUBE_FRAMES, SEAM_FRAMES = 6, 8
+STILL = 2 / 255            # a pixel whose plain render changes less than this is still
+
+
+def _zip(out: Path) -> Path:
+    import build_extension          # scripts/ is on the path (tests/conftest.py)
+    return build_extension.build("linux-x64", "cpu", "3.13", ROOT / "build" / "models",
+                                 ROOT / "build" / "wheels", out, blender_min="4.2.0")
+
+
+def _frames(folder: Path, count: int) -> list[np.ndarray | None]:
+    out = []
+    for f in range(1, count + 1):
+        path = folder / f"frame_{f:04d}.png"
+        out.append(np.asarray(Image.open(path).convert("RGB"), np.float32) / 255
+                   if path.is_file() else None)
+    return out
+
+
+@pytest.fixture(scope="session")
+def farm(tmp_path_factory):
+    style = DATA / "style" / "vangogh_starry_night.jpg"
+    if not style.is_file():
+        pytest.skip(f"{style} not available")
+    try:
+        root = chroot.ensure()
+    except chroot.Unavailable as exc:
+        pytest.skip(f"no Debian Blender here: {exc}")
+    work = tmp_path_factory.mktemp("farm")
+    for folder in ("home", "cube", "seam"):
+        (work / folder).mkdir()
+    zip_path = _zip(work)
+    shutil.copy2(style, work / "style.jpg")
+    shutil.copy2(HERE / "farm_shot.py", work / "farm_shot.py")
+    mute = ("import bpy; [setattr(n, 'mute', True) for n in bpy.context.scene.node_tree.nodes "
+            "if n.type == 'GROUP']")
+    b = "blender -b"
+    command = " && ".join([
+        "export HOME=/nst/home",
+        f"blender --command extension install-file -r user_default --enable /nst/{zip_path.name}",
+        f"{b} --python /nst/farm_shot.py -- {CUBE_FRAMES} 0 cube /nst/cube/shot.blend",
+        f"{b} /nst/cube/shot.blend -a > /nst/cube.log 2>&1",
+        f'{b} /nst/cube/shot.blend --python-expr "{mute}" -o //plain/frame_ -a > /dev/null 2>&1',
+        f"{b} --python /nst/farm_shot.py -- {SEAM_FRAMES} 1 none /nst/seam/shot.blend",
+        f"{b} /nst/seam/shot.blend -a > /nst/seam.log 2>&1",
+        f'{b} /nst/seam/shot.blend --python-expr "{mute}" -o //plain/frame_ -a > /dev/null 2>&1',
+        # two workers at once on one saved file, a chunk each
+        f"({b} /nst/seam/shot.blend -o //chunks/frame_ -s 1 -e {SEAM_FRAMES // 2} -a > /nst/w1.log 2>&1 & "
+        f"{b} /nst/seam/shot.blend -o //chunks/frame_ -s {SEAM_FRAMES // 2 + 1} -e {SEAM_FRAMES} -a "
+        "> /nst/w2.log 2>&1; wait)",
+    ])
+    r = chroot.run(root, work, command, timeout=900)
+    assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])
+    logs = {name: (work / f"{name}.log").read_text(errors="replace")
+            for name in ("cube", "seam", "w1", "w2")}
+    return work, logs
+
+
+def _changed(a, b):
+    return np.abs(a - b).max(-1) > 4 / 255
+
+
+def test_blender_b_a_writes_each_frames_own_stylization(farm):
+    """Masked to the moving cube: every frame differs from the plain render where the cube is,
+    the changed region moves with the cube, and no two frames are the same picture."""
+    work, logs = farm
+    live, plain = _frames(work / "cube" / "frames", CUBE_FRAMES), _frames(work / "cube" / "plain", CUBE_FRAMES)
+    assert all(x is not None for x in live + plain), logs["cube"][-2000:]
+    assert f"stylized {CUBE_FRAMES} frame(s)" in logs["cube"], logs["cube"][-2000:]
+    centres, shares = [], []
+    for a, b in zip(live, plain):
+        changed = _changed(a, b)
+        shares.append(float(changed.mean()))
+        centres.append(float(np.nonzero(changed)[1].mean()))
+    assert all(0.03 < s < 0.5 for s in shares), shares          # a cube, not the whole frame
+    assert all(x < y for x, y in zip(centres, centres[1:])), centres     # it follows the cube
+    assert not any(np.array_equal(live[0], x) for x in live[1:])
+
+
+def test_two_workers_on_chunks_stylize_every_frame(farm):
+    """Frames 1-4 and 5-8 rendered at once by two Blender processes: every frame is there and
+    stylized. The seam (frame 5 after 4) is measured in the still region, where the plain render
+    does not change, against the other consecutive pairs: the figure goes to docs/farm.md (no
+    warm-up yet, so the second chunk starts its coherence cold)."""
+    work, logs = farm
+    full = _frames(work / "seam" / "frames", SEAM_FRAMES)
+    chunks = _frames(work / "seam" / "chunks", SEAM_FRAMES)
+    plain = _frames(work / "seam" / "plain", SEAM_FRAMES)
+    assert all(x is not None for x in chunks), (logs["w1"][-1500:], logs["w2"][-1500:])
+    assert all(_changed(a, b).mean() > 0.5 for a, b in zip(chunks, plain))     # stylized everywhere
+    seam = SEAM_FRAMES // 2                 # index of the chunk's first frame (frame 5)
+    figures = {}
+    for name, run in (("chunks", chunks), ("one process", full)):
+        pairs = []
+        for t in range(1, SEAM_FRAMES):
+            still = np.abs(plain[t] - plain[t - 1]).max(-1) < STILL
+            pairs.append(float(np.abs(run[t] - run[t - 1])[still].mean() * 255))
+        others = [p for t, p in enumerate(pairs, 1) if t != seam]
+        figures[name] = {"seam": pairs[seam - 1], "others_mean": float(np.mean(others)),
+                         "ratio": pairs[seam - 1] / max(float(np.mean(others)), 1e-6)}
+    print("FARM-SEAM " + json.dumps(figures))
+    assert figures["one process"]["ratio"] <= 1.5, figures     # one process: no seam
