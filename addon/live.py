@@ -126,6 +126,10 @@ class _Render:
 
 
 _RENDER: _Render | None = None
+# The coherence of the last render job, kept for the next one in the same Blender process when
+# it goes on with the same scene and styles: a farm worker that renders warm-up frames, then
+# its chunk (two -a on one command line, docs/farm.md), starts the chunk warm.
+_CARRIED: dict = {}
 
 
 def _view_layer(scene):
@@ -141,14 +145,28 @@ def _init(scene, *_):
     try:
         slots, settings = frames.slot_settings(scene)
         strength = scene.nst.temporal_coherence
-        coherence = engine.Coherence(strength) if strength > 0 and not scene.render.use_motion_blur \
-            else None
+        key = (scene.name, strength, _slots_key(scene))
+        coherence, last = _CARRIED.get(key, (None, None))
+        if coherence is None and strength > 0 and not scene.render.use_motion_blur:
+            coherence = engine.Coherence(strength)
+        _CARRIED.clear()
+        if coherence is not None:
+            _CARRIED[key] = (coherence, last)
         directory = tempfile.mkdtemp(prefix="nst_capture_")
         added = passes.capture(scene, _view_layer(scene), slots, directory, coherence is not None)
     except (UserError, NSTError) as exc:
         print(f"Neural Style Transfer: this render is not stylized: {exc}")
         return
-    _RENDER = _Render(scene.name, directory, [n.name for n in added], slots, settings, coherence)
+    _RENDER = _Render(scene.name, directory, [n.name for n in added], slots, settings, coherence,
+                      last)
+
+
+def _slots_key(scene) -> tuple:
+    """What a carried coherence must have been made with: the method and the slots."""
+    nst = scene.nst
+    return (nst.method, nst.strength, nst.preserve_color, nst.work_size, nst.style_size,
+            tuple((s.kind, s.style_path, s.style_name, s.weight, s.mask_source, s.mask_index,
+                   s.mask_objects) for s in nst.slots))
 
 
 @persistent
@@ -174,6 +192,8 @@ def _write(scene, *_):
         if job.coherence is not None and job.last is not None and frame != job.last + 1:
             job.coherence.reset()       # a jump in frames: nothing carries over
         job.last = frame
+        for key, (coherence, _) in _CARRIED.items():
+            _CARRIED[key] = (coherence, frame)
         px = frames.as_shown(scene, raw)
         styled = engine.stylize(px, replace(job.settings, masks=masks), coherence=job.coherence,
                                 vector=vector, depth=depth)

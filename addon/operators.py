@@ -7,6 +7,8 @@ Every operator works from Python with explicit properties, e.g.
 
 from __future__ import annotations
 
+import os
+
 import bpy
 import numpy as np
 from bpy.props import BoolProperty, StringProperty
@@ -18,6 +20,21 @@ from .results import keep, keep_original
 
 STYLED_SUFFIX = "_styled"
 BACKUP_SUFFIX = ".nst_original"
+# A replaced image and its backup are packed under file names of their own beside the
+# original's, so File › External Data › Unpack writes neither over the original file nor the
+# one over the other; the original's path is kept for Restore.
+STYLED_PATH_SUFFIX, ORIGINAL_PATH_SUFFIX = ".nst_styled", ".nst_original"
+ORIGINAL_PATH = "nst_original_path"
+
+
+def _own_file(image, suffix: str):
+    """Point a file-backed image (its pixels written, about to be packed) at a file name of its
+    own: name.suffix.ext."""
+    path = image.get(ORIGINAL_PATH) or image.filepath_raw
+    if path:
+        stem, ext = os.path.splitext(path)
+        image.filepath_raw = f"{stem}{suffix}{ext}"
+    return image
 
 
 def stylize_work(px, settings, coherence=None, vector=None, depth=None):
@@ -55,8 +72,12 @@ def stylize_image_job(op, image: bpy.types.Image, settings, replace: bool):
         if backup is None:           # the first Replace keeps the original for Restore Original
             backup = image.copy()
             backup.name = image.name + BACKUP_SUFFIX
-            keep(pixels.write_image(px, "", target=backup, like=image, gain=over))
-        keep(pixels.write_image(result, "", target=image, like=image, gain=over))
+            pixels.write_image(px, "", target=backup, like=image, gain=over)
+            keep(_own_file(backup, ORIGINAL_PATH_SUFFIX))
+            if image.filepath_raw and ORIGINAL_PATH not in image:
+                image[ORIGINAL_PATH] = image.filepath_raw
+        pixels.write_image(result, "", target=image, like=image, gain=over)
+        keep(_own_file(image, STYLED_PATH_SUFFIX))      # unpacking never writes over the original
         op.result_name = image.name
     else:
         styled = keep(pixels.write_image(result, image.name + STYLED_SUFFIX, like=image, gain=over))
@@ -109,11 +130,18 @@ class NST_OT_restore_image(bpy.types.Operator):
         if backup is None:
             self.report({"ERROR"}, f"no original kept for '{name}' (it was never replaced)")
             return {"CANCELLED"}
-        image = bpy.data.images[name]
+        image = bpy.data.images.get(name)
+        if image is None:
+            self.report({"ERROR"}, f"there is no image '{name}' to restore any more; its original "
+                        f"pixels are kept as the image '{backup.name}'")
+            return {"CANCELLED"}
         px = np.empty(len(backup.pixels), np.float32)
         backup.pixels.foreach_get(px)
         image.pixels.foreach_set(px)
         image.update()
+        if ORIGINAL_PATH in image:   # the original's file again (its pixels, packed)
+            image.filepath_raw = image[ORIGINAL_PATH]
+            del image[ORIGINAL_PATH]
         keep(image)                  # the original's pixels, packed over the stylized ones
         bpy.data.images.remove(backup)
         return {"FINISHED"}

@@ -3,6 +3,7 @@ from them."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import bpy
@@ -13,6 +14,10 @@ from .jobs import STATE
 
 PACKAGE = __package__
 MODELS = Path(__file__).resolve().parent / "models"
+# A render-farm worker has no preferences to set: these environment variables, when set, take
+# their place (docs/farm.md).
+ENV_DEVICE, ENV_MEMORY = "NST_DEVICE", "NST_MEMORY_GB"
+DEVICES = ("auto", "cpu", "cuda")
 
 
 def prefs():
@@ -21,7 +26,8 @@ def prefs():
 
 
 def engine_options() -> dict:
-    """The engine's device, models folder and memory budget (read on the main thread)."""
+    """The engine's device, models folder and memory budget (read on the main thread): the
+    preferences', or NST_DEVICE / NST_MEMORY_GB where a worker sets them."""
     p = prefs()
     models = Path(bpy.path.abspath(p.models_dir)) if p and p.models_dir else MODELS
     if not (models / "manifest.json").is_file():
@@ -29,8 +35,19 @@ def engine_options() -> dict:
             "the extension (reinstall it)"
         raise UserError(f"no models in {models} ({where}); clear Models Folder to use the bundled "
                         "models, or point it at a folder made by `make models`")
-    return {"device": p.device.lower() if p else "auto", "models_dir": models,
-            "memory_budget": int((p.memory_gb if p else 2.0) * (1 << 30))}
+    device = os.environ.get(ENV_DEVICE, "").lower() or (p.device.lower() if p else "auto")
+    if device not in DEVICES:
+        raise UserError(f"{ENV_DEVICE}={os.environ.get(ENV_DEVICE)!r}: use one of {', '.join(DEVICES)}")
+    memory = p.memory_gb if p else 2.0
+    if os.environ.get(ENV_MEMORY):
+        try:
+            memory = float(os.environ[ENV_MEMORY])
+        except ValueError:
+            memory = 0.0
+        if not memory >= 0.25:
+            raise UserError(f"{ENV_MEMORY}={os.environ[ENV_MEMORY]!r}: give the memory budget in "
+                            "GiB, at least 0.25 (e.g. 8)")
+    return {"device": device, "models_dir": models, "memory_budget": int(memory * (1 << 30))}
 
 
 class NST_OT_free_memory(bpy.types.Operator):

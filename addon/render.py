@@ -4,22 +4,27 @@ render_complete handler)."""
 from __future__ import annotations
 
 import bpy
-import numpy as np
 from bpy.props import BoolProperty
 
-from . import jobs, pixels
-from .animation import animation_frames, check_coherence, frame_props, frame_range
+from . import jobs, passes, pixels
+from .animation import animation_frames, check_coherence, frame_props, frame_range, scene_named
+from .frames import as_shown
 from .operators import STYLED_SUFFIX, stylize_work
-from . import passes
 from .passes import render_passes
 from .properties import settings_from, style_props, style_values
 from .results import keep
 
 
-def render_to_array(scene) -> np.ndarray:
-    """Render the scene (blocking) and read the Render Result through a float EXR."""
-    passes.render(scene)
-    return pixels.read_render_result(scene)
+def render_as_shown(scene, view_layer, motion: bool = False):
+    """Render the current frame (blocking) and read it as the Render window shows a render: the
+    active view layer as rendered, before any compositor node (an NST Style node included),
+    through the scene's view transform: sRGB straight H×W×4; with ``motion`` its Vector pass
+    and depth (else None). Without the compositor, the Render Result."""
+    if not scene.render.use_compositing:
+        passes.render(scene)
+        return pixels.read_render_result(scene), None, None
+    raw, _, vector, depth = render_passes(scene, view_layer, [], motion=motion)
+    return as_shown(scene, raw), vector, depth
 
 
 @style_props
@@ -36,7 +41,8 @@ class NST_OT_stylize_render(jobs.JobOperator, bpy.types.Operator):
     def job(self, context):
         settings = settings_from(self)
         scene = context.scene
-        px = render_to_array(scene) if self.render else pixels.read_render_result(scene)
+        px = render_as_shown(scene, context.view_layer)[0] if self.render \
+            else pixels.read_render_result(scene)
         result = yield stylize_work(px, settings)
         image = keep(pixels.write_image(result, "Render" + STYLED_SUFFIX))
         _show(context, image)
@@ -58,18 +64,10 @@ class NST_OT_stylize_animation(jobs.JobOperator, bpy.types.Operator):
         frames, folder = frame_range(self, scene)
         coherence = check_coherence(scene, self.temporal_coherence)
         settings = settings_from(self)      # one style, encoded once: identical statistics per frame
-        yield from animation_frames(self, scene, frames, folder, lambda: _render_frame(
-            context, coherence is not None), lambda frame: stylize_work(
-                frame[0], settings, coherence=coherence, vector=frame[1], depth=frame[2]))
-
-
-def _render_frame(context, motion: bool):
-    """Render the current frame: (the Render Result as sRGB straight, its Vector pass, depth)."""
-    if not motion:
-        return render_to_array(context.scene), None, None
-    _, _, vector, depth = render_passes(context.scene, context.view_layer, [], motion=True,
-                                        with_image=False)
-    return pixels.read_render_result(context.scene), vector, depth
+        name = scene.name
+        yield from animation_frames(self, scene, frames, folder, lambda: render_as_shown(
+            scene_named(name), context.view_layer, coherence is not None),
+            lambda frame: stylize_work(frame[0], settings, coherence, frame[1], frame[2]))
 
 
 def _show(context, image) -> None:

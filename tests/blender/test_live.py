@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from harness import env, fact, pixels, render_file_output, scenario, tree_of
+from harness import addon_module, env, fact, pixels, render_as_shown, render_file_output, scenario, tree_of
 
 bpy = pytest.importorskip("bpy")
 
@@ -97,3 +97,39 @@ def test_each_written_frame_is_that_frames_stylization(facts):
     assert min(f["precision"]) >= 0.9 and min(f["recall"]) >= 0.6, f
     assert not any(f["identical_to_first"]), f
     assert f["nodes_left"] == [], f                      # the capture went with the render
+
+
+@scenario(87)
+def one_reading_of_the_render():
+    """Stylize Render reads the render before any compositor node: with the NST Style node
+    showing Apply's picture it used to stylize that picture again. At strength 0 its result is
+    what it read."""
+    scene = bpy.context.scene
+    nst = scene.nst
+    tree = tree_of(scene)
+    nst.slots.clear()
+    bpy.ops.nst.slot_add()
+    nst.slots[0].style_path, nst.slots[0].mask_source = env.style, "NONE"
+    nst.method, nst.strength, nst.work_size = "ADAIN", 1.0, 0
+    scene.frame_set(1)
+    bpy.ops.nst.compositor_apply()                      # the group shows Apply's picture now
+    bpy.ops.render.render()
+    composited = render_as_shown(scene)
+    group = next(n for n in tree.nodes if n.type == "GROUP" and n.node_tree.name == "NST Style")
+    group.mute = True
+    bpy.ops.render.render()
+    plain = render_as_shown(scene)
+    group.mute = False
+    bpy.ops.nst.stylize_render(style_path=env.style, method="ADAIN", strength=0.0)
+    linear = pixels(bpy.data.images["Render_styled"])[::-1][..., :3]     # a float image
+    read = np.clip(addon_module("engine").linear_to_srgb(linear), 0, 1)
+    nst.slots.clear()
+    return {"read_vs_plain": float(np.abs(read - plain).mean() * 255),
+            "read_vs_composited": float(np.abs(read - composited).mean() * 255),
+            "composited_vs_plain": float(np.abs(composited - plain).mean() * 255)}
+
+
+def test_stylize_render_reads_the_render_not_the_nst_node(facts):
+    f = fact(facts, "one_reading_of_the_render")
+    assert f["composited_vs_plain"] > 10, f             # the node does show another picture
+    assert f["read_vs_plain"] < 1.0 < f["read_vs_composited"], f

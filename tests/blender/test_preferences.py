@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from harness import MODULE, env, error_of, fact, scenario
+from harness import MODULE, addon_module, env, error_of, fact, scenario
 
 bpy = pytest.importorskip("bpy")
 
@@ -32,3 +32,26 @@ def test_missing_models_is_a_report_not_a_traceback(facts):
 
 def test_errors_leave_no_data_behind(facts):
     assert fact(facts, "missing_models")["images_added_on_error"] == []
+
+
+@scenario(83)
+def worker_environment():
+    """A farm worker sets the device and memory budget by environment variables."""
+    prefs = addon_module("preferences")
+    out = {}
+    for device, memory in (("CPU", "6"), ("", ""), ("gpu", ""), ("", "0.1")):
+        os.environ["NST_DEVICE"], os.environ["NST_MEMORY_GB"] = device, memory
+        try:
+            options = prefs.engine_options()
+            out[f"{device}|{memory}"] = [options["device"], options["memory_budget"] / (1 << 30)]
+        except Exception as exc:                # noqa: BLE001 (the message is the fact)
+            out[f"{device}|{memory}"] = str(exc)
+    del os.environ["NST_DEVICE"], os.environ["NST_MEMORY_GB"]
+    return out
+
+
+def test_a_worker_sets_device_and_memory_by_environment(facts):
+    f = fact(facts, "worker_environment")
+    assert f["CPU|6"] == ["cpu", 6.0] and f["|"] == ["auto", 2.0], f
+    assert "NST_DEVICE='gpu': use one of auto, cpu, cuda" in f["gpu|"], f
+    assert "at least 0.25" in f["|0.1"], f

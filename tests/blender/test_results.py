@@ -12,7 +12,7 @@ import sys
 import numpy as np
 import pytest
 
-from harness import MODULE, env, fact, pixels, scenario
+from harness import MODULE, env, error_of, fact, pixels, scenario
 
 bpy = pytest.importorskip("bpy")
 
@@ -35,10 +35,14 @@ for name in ("Tex", "Tex_styled", "Render_styled", "NST Style Result", "Tex4", "
 mat = bpy.data.materials["Mat"]
 shown = [n.image.name for n in mat.node_tree.nodes if n.type == "TEX_IMAGE" and n.image]
 bpy.ops.preferences.addon_enable(module=sys.argv[3])
+styled4 = px(bpy.data.images["Tex4"])
+bpy.ops.file.unpack_all(method="WRITE_LOCAL")      # File > External Data > Unpack Resources
+unpacked = px(bpy.data.images["Tex4"])
 restored = sorted(bpy.ops.nst.restore_image(image="Tex4"))
 np.savez(out, restored_pixels=px(bpy.data.images["Tex4"]),
          **{k.replace(" ", "_").replace(".", "__"): v for k, v in found.items() if v is not None})
-print("REOPENED " + json.dumps({"missing": [k for k, v in found.items() if v is None],
+print("REOPENED " + json.dumps({"unpacked_styled_diff": float(np.abs(unpacked - styled4).max()),
+                                "missing": [k for k, v in found.items() if v is None],
                                 "material_shows": shown, "restored": restored,
                                 "backup_left": "Tex4.nst_original" in bpy.data.images}))
 """
@@ -59,8 +63,16 @@ def results_survive_save_and_reopen():
     ramp[..., 1] = 0.5 * ramp[..., 0]
     ramp[..., 2], ramp[..., 3] = 0.2, 1.0
     hdr.pixels.foreach_set(ramp.ravel())
-    tex4 = bpy.data.images.new("Tex4", 40, 24, alpha=True)
-    tex4.pixels.foreach_set(np.random.default_rng(4).random(40 * 24 * 4).astype(np.float32))
+    made4 = bpy.data.images.new("Tex4 source", 40, 24, alpha=True)     # a texture file on disk
+    made4.pixels.foreach_set(np.random.default_rng(4).random(40 * 24 * 4).astype(np.float32))
+    tex4_path = os.path.join(env.work, "tex4.png")
+    made4.filepath_raw, made4.file_format = tex4_path, "PNG"
+    made4.save()
+    bpy.data.images.remove(made4)
+    tex4 = bpy.data.images.load(tex4_path)
+    tex4.name = "Tex4"
+    with open(tex4_path, "rb") as f:
+        tex4_file = f.read()
     original4 = pixels(tex4).copy()
     style = dict(style_path=env.style, method="ADAIN")
     for node in bpy.data.materials["Mat"].node_tree.nodes:     # the plane shows 'Tex' again
@@ -80,6 +92,11 @@ def results_survive_save_and_reopen():
     made["hdr"] = sorted(bpy.ops.nst.stylize_image(image="HdrTex", **style))
     hdr_out = pixels(bpy.data.images["HdrTex_styled"])
     bpy.ops.nst.stylize_image(image="Tex4", strength=0.0, **style)
+    victim = tex4.copy()
+    victim.name = "Victim"
+    bpy.ops.nst.stylize_image(image="Victim", replace=True, **style)
+    bpy.data.images.remove(bpy.data.images["Victim"])
+    restore_deleted = error_of(lambda: bpy.ops.nst.restore_image(image="Victim"))
     strength0 = float(np.abs(pixels(bpy.data.images["Tex4_styled"])[..., :3]
                              - pixels(tex4)[..., :3]).max())
     before = {name: pixels(bpy.data.images[name]).ravel().copy() for name in (
@@ -89,6 +106,8 @@ def results_survive_save_and_reopen():
     out = os.path.join(env.work, "reopened.npz")
     r = subprocess.run([sys.executable, "-c", REOPEN, blend, out, MODULE], capture_output=True,
                        text=True, timeout=300)
+    with open(tex4_path, "rb") as f:
+        tex4_file_after = f.read()
     lines = [line for line in r.stdout.splitlines() if line.startswith("REOPENED ")]
     if not lines:
         return {"made": made, "reopen_error": r.stderr[-3000:]}
@@ -102,7 +121,9 @@ def results_survive_save_and_reopen():
             # the ramp's first 8 columns are at most 1, its last 8 above 7
             "hdr_dark_mean": float(hdr_out[:, :8, :3].mean()),
             "hdr_bright_mean": float(hdr_out[:, -8:, :3].mean()),
-            "strength0_max": strength0}
+            "strength0_max": strength0, "restore_deleted": restore_deleted,
+            "original_file_unchanged": tex4_file_after == tex4_file,
+            "unpacked_styled_diff": reopened["unpacked_styled_diff"]}
 
 
 def test_every_result_has_the_same_pixels_after_save_and_reopen(facts):
@@ -135,3 +156,16 @@ def test_an_hdr_texture_keeps_its_highlights(facts):
 def test_strength_zero_gives_the_image_back(facts):
     f = fact(facts, "results_survive_save_and_reopen")
     assert f["strength0_max"] <= 1 / 255, f["strength0_max"]      # was 0.027 on average
+
+
+def test_unpacking_writes_over_neither_the_original_nor_the_result(facts):
+    """File › External Data › Unpack Resources wrote the backup and the replaced image to one
+    file (the original's), so the result was lost and the original file rewritten."""
+    f = fact(facts, "results_survive_save_and_reopen")
+    assert f["original_file_unchanged"] and f["unpacked_styled_diff"] <= 1 / 255, f
+
+
+def test_restore_of_a_deleted_image_says_where_the_original_is(facts):
+    f = fact(facts, "results_survive_save_and_reopen")["restore_deleted"]
+    assert "no image 'Victim' to restore" in f and "'Victim.nst_original'" in f, f
+    assert f.startswith("Error:") and "Traceback" not in f, f

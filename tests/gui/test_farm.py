@@ -8,6 +8,7 @@ Skipped, with the reason, where the chroot cannot be made."""
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -20,9 +21,12 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 DATA = ROOT.parent / "shared" / "data"
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT / "tests" / "scripts"))
 import chroot  # noqa: E402
+from test_flamenco import blender_command, compile_job  # noqa: E402
 
 CUBE_FRAMES, SEAM_FRAMES = 6, 8
+HALF, WARM_UP = SEAM_FRAMES // 2, 2
 STILL = 2 / 255            # a pixel whose plain render changes less than this is still
 
 
@@ -59,6 +63,13 @@ def farm(tmp_path_factory):
     mute = ("import bpy; [setattr(n, 'mute', True) for n in bpy.context.scene.node_tree.nodes "
             "if n.type == 'GROUP']")
     b = "blender -b"
+    # the Flamenco job type's tasks for this shot, run as its workers would: at once
+    flamenco = compile_job({"frames": f"1-{SEAM_FRAMES}", "chunk_size": HALF, "warmup_frames": WARM_UP,
+                            "shot_start": 1, "render_output_path": "/nst/seam/flamenco/frame_####",
+                            "make_video": False, "blendfile": "/nst/seam/shot.blend", "fps": 24.0,
+                            "format": "PNG", "image_file_extension": ".png"})["tasks"]
+    tasks = " & ".join(f"{shlex.join(blender_command(t))} > /nst/flamenco{i}.log 2>&1"
+                       for i, t in enumerate(flamenco))
     command = " && ".join([
         "export HOME=/nst/home",
         f"blender --command extension install-file -r user_default --enable /nst/{zip_path.name}",
@@ -68,15 +79,19 @@ def farm(tmp_path_factory):
         f"{b} --python /nst/farm_shot.py -- {SEAM_FRAMES} 1 none /nst/seam/shot.blend",
         f"{b} /nst/seam/shot.blend -a > /nst/seam.log 2>&1",
         f'{b} /nst/seam/shot.blend --python-expr "{mute}" -o //plain/frame_ -a > /dev/null 2>&1',
-        # two workers at once on one saved file, a chunk each
-        f"({b} /nst/seam/shot.blend -o //chunks/frame_ -s 1 -e {SEAM_FRAMES // 2} -a > /nst/w1.log 2>&1 & "
-        f"{b} /nst/seam/shot.blend -o //chunks/frame_ -s {SEAM_FRAMES // 2 + 1} -e {SEAM_FRAMES} -a "
-        "> /nst/w2.log 2>&1; wait)",
+        # workers at once on one saved file, a chunk each; the third renders the second chunk
+        # after WARM_UP frames of warm-up into a scratch folder, in the same process
+        f"({b} /nst/seam/shot.blend -o //chunks/frame_ -s 1 -e {HALF} -a > /nst/w1.log 2>&1 & "
+        f"{b} /nst/seam/shot.blend -o //chunks/frame_ -s {HALF + 1} -e {SEAM_FRAMES} -a "
+        "> /nst/w2.log 2>&1 & "
+        f"{b} /nst/seam/shot.blend -o //warmup/frame_ -s {HALF + 1 - WARM_UP} -e {HALF} -a "
+        f"-o //warm/frame_ -s {HALF + 1} -e {SEAM_FRAMES} -a > /nst/w3.log 2>&1; wait)",
+        f"({tasks}; wait)",
     ])
     r = chroot.run(root, work, command, timeout=900)
     assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])
     logs = {name: (work / f"{name}.log").read_text(errors="replace")
-            for name in ("cube", "seam", "w1", "w2")}
+            for name in ("cube", "seam", "w1", "w2", "w3", "flamenco0", "flamenco1")}
     return work, logs
 
 
@@ -104,17 +119,22 @@ def test_blender_b_a_writes_each_frames_own_stylization(farm):
 def test_two_workers_on_chunks_stylize_every_frame(farm):
     """Frames 1-4 and 5-8 rendered at once by two Blender processes: every frame is there and
     stylized. The seam (frame 5 after 4) is measured in the still region, where the plain render
-    does not change, against the other consecutive pairs: the figure goes to docs/farm.md (no
-    warm-up yet, so the second chunk starts its coherence cold)."""
+    does not change, against the other consecutive pairs (docs/farm.md): cold, the second
+    chunk's coherence starts from nothing; after two warm-up frames in the same process (what
+    the Flamenco job type runs) it starts where one process would be."""
     work, logs = farm
     full = _frames(work / "seam" / "frames", SEAM_FRAMES)
     chunks = _frames(work / "seam" / "chunks", SEAM_FRAMES)
+    warm = chunks[:HALF] + _frames(work / "seam" / "warm", SEAM_FRAMES)[HALF:]
+    flamenco = _frames(work / "seam" / "flamenco", SEAM_FRAMES)
+    assert all(x is not None for x in flamenco), logs["flamenco1"][-1500:]
     plain = _frames(work / "seam" / "plain", SEAM_FRAMES)
-    assert all(x is not None for x in chunks), (logs["w1"][-1500:], logs["w2"][-1500:])
-    assert all(_changed(a, b).mean() > 0.5 for a, b in zip(chunks, plain))     # stylized everywhere
-    seam = SEAM_FRAMES // 2                 # index of the chunk's first frame (frame 5)
+    assert all(x is not None for x in chunks + warm), [logs[w][-1500:] for w in ("w1", "w2", "w3")]
+    assert all(_changed(a, b).mean() > 0.5 for a, b in zip(chunks + warm, plain + plain))
+    seam = HALF                             # index of the second chunk's first frame
     figures = {}
-    for name, run in (("chunks", chunks), ("one process", full)):
+    for name, run in (("chunks", chunks), ("chunks, warm-up 2", warm), ("one process", full),
+                      ("Flamenco job type", flamenco)):
         pairs = []
         for t in range(1, SEAM_FRAMES):
             still = np.abs(plain[t] - plain[t - 1]).max(-1) < STILL
@@ -124,3 +144,7 @@ def test_two_workers_on_chunks_stylize_every_frame(farm):
                          "ratio": pairs[seam - 1] / max(float(np.mean(others)), 1e-6)}
     print("FARM-SEAM " + json.dumps(figures))
     assert figures["one process"]["ratio"] <= 1.5, figures     # one process: no seam
+    # warmed up, the chunk starts where one process would be: the seam is like the other pairs
+    assert figures["chunks, warm-up 2"]["ratio"] <= 1.5, figures
+    assert figures["chunks, warm-up 2"]["seam"] < figures["chunks"]["seam"], figures
+    assert figures["Flamenco job type"]["ratio"] <= 1.5, figures     # its tasks warm up too
