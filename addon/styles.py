@@ -8,8 +8,8 @@ from pathlib import Path
 
 import bpy
 
-from .engine import (METHODS, ImageError, ModelStore, NSTError, UserError, available_styles, load_image,
-                     preview_path, user_styles_dir)
+from .engine import (METHODS, STYLE_DECODE_SIDE, ImageError, ModelStore, NSTError, UserError,
+                     available_styles, load_image, preview_path, user_styles_dir)
 from .pixels import read_image
 from .preferences import engine_options
 
@@ -103,7 +103,7 @@ class StyleFile:
     def pixels(self):
         if self._pixels is None:
             try:
-                self._pixels = load_image(self.path)[..., :3]
+                self._pixels = load_image(self.path, STYLE_DECODE_SIDE)[..., :3]
             except ImageError as exc:
                 if "truncated" in str(exc):     # Blender would fill the missing part with grey
                     raise UserError(f"style file {self.path} is truncated or damaged ({exc}); "

@@ -4,7 +4,7 @@ from .color import linear_to_srgb, premultiply, preserve_color, srgb_to_linear, 
 from .errors import (CancelledError, DeviceError, ImageError, ModelError, NSTError, StyleError,
                      ViewTransformError)
 from .features import mask_union
-from .images import load_image, save_image
+from .images import STYLE_DECODE_SIDE, load_image, save_image
 from .methods import register as register_method, unregister as unregister_method
 from .models import ModelStore, resolve_models_dir
 from .pipeline import METHODS, StyleResult, stylize, stylize_with
@@ -20,7 +20,7 @@ __all__ = [
     "stylize", "stylize_with", "Settings", "StyleResult", "METHODS", "MIN_WORK_SIZE",
     "register_method", "unregister_method",
     "Coherence", "DEFAULT_COHERENCE",
-    "load_image", "save_image",
+    "load_image", "save_image", "STYLE_DECODE_SIDE",
     "srgb_to_linear", "linear_to_srgb", "premultiply", "unpremultiply", "preserve_color",
     "ViewInverse", "mask_union",
     "Runtime", "get_runtime", "clear_runtimes", "available_providers",

@@ -15,11 +15,12 @@ import numpy as np
 
 from . import __version__
 from .errors import NSTError
-from .images import load_image, save_image
+from .images import STYLE_DECODE_SIDE, load_image, save_image, sequence
 from .methods import get as get_method
 from .pipeline import METHODS, stylize_with
 from .runtime import DEVICES, available_providers, get_runtime
 from .settings import Settings
+from .tiling import BASE_BYTES, MIN_TILE_BYTES
 from .temporal import DEFAULT_STRENGTH as DEFAULT_COHERENCE
 
 EXIT_ERROR = 2
@@ -42,6 +43,12 @@ class _Progress:
         if fraction >= 1.0:
             self.stream.write("\n")
         self.stream.flush()
+
+
+def _styles(args, names: bool) -> list:
+    """The --style arguments: names, or images decoded no larger than they are used."""
+    side = max(STYLE_DECODE_SIDE, args.style_size or 0)
+    return list(args.style) if names else [load_image(s, side) for s in args.style]
 
 
 def _parse_weights(text: str | None) -> list[float] | None:
@@ -84,8 +91,12 @@ def cmd_stylize(args) -> int:
     if args.regions is not None and args.regions != len(args.style):
         raise NSTError(f"--regions {args.regions} needs {args.regions} styles (one bank per "
                        f"region), got {len(args.style)} --style")
+    if args.memory_gb * (1 << 30) < BASE_BYTES + MIN_TILE_BYTES:
+        print(f"nst: warning: --memory-gb {args.memory_gb:g} is below the "
+              f"{(BASE_BYTES + MIN_TILE_BYTES) / (1 << 30):.2f} GiB the models alone take; the "
+              "image runs in the smallest tiles, many times slower", file=sys.stderr)
     content = load_image(args.content)
-    styles = list(args.style) if bank else [load_image(s) for s in args.style]
+    styles = _styles(args, bank)
     settings = Settings(method=args.method, styles=styles, weights=weights,
                         masks=_parse_masks(args.mask, len(styles)), regions=args.regions is not None,
                         strength=args.alpha, preserve_color=args.preserve_color,
@@ -125,24 +136,6 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-def _sequence(pattern: str, what: str) -> list[Path]:
-    """The files of ``pattern`` (a glob, or a folder: every file in it) in frame order: by the
-    last number in the name, then by name."""
-    import glob
-    import re
-
-    folder = Path(pattern)
-    paths = sorted(folder.iterdir()) if folder.is_dir() else [Path(p) for p in glob.glob(pattern)]
-    paths = [p for p in paths if p.is_file()]
-    if not paths:
-        raise NSTError(f"{what} {pattern}: no files; give a folder or a pattern like 'frames/image_*.png'")
-
-    def key(p: Path):
-        numbers = re.findall(r"\d+", p.stem)
-        return (int(numbers[-1]) if numbers else -1, p.name)
-    return sorted(paths, key=key)
-
-
 def _frame(path: Path):
     """A frame: PNG/JPEG/TIFF as sRGB, EXR as Blender's scene-linear render (premultiplied),
     converted to sRGB straight."""
@@ -161,8 +154,8 @@ def _frame(path: Path):
 def _passes(args, count: int):
     from .images import load_exr
 
-    vectors = [load_exr(p) for p in _sequence(args.vectors, "--vectors")]
-    depths = [load_exr(p)[..., 0] for p in _sequence(args.depth, "--depth")] if args.depth else None
+    vectors = [load_exr(p) for p in sequence(args.vectors, "--vectors")]
+    depths = [load_exr(p)[..., 0] for p in sequence(args.depth, "--depth")] if args.depth else None
     if len(vectors) != count or (depths is not None and len(depths) != count):
         raise NSTError(f"{count} frames but {len(vectors)} vector passes"
                        + (f" and {len(depths)} depth passes" if depths is not None else "")
@@ -173,7 +166,7 @@ def _passes(args, count: int):
 def cmd_stylize_frames(args) -> int:
     from .temporal import Coherence
 
-    paths = _sequence(args.frames, "frames")
+    paths = sequence(args.frames, "frames")
     vectors, depths = _passes(args, len(paths)) if args.vectors else (None, None)
     if args.coherence > 0 and vectors is None:
         raise NSTError("temporal coherence follows Blender's motion vectors: give --vectors "
@@ -183,7 +176,7 @@ def cmd_stylize_frames(args) -> int:
         raise NSTError(f"output folder {out} holds the input frames; choose another -o folder "
                        "(inputs are never overwritten)")
     bank = get_method(args.method).takes_style_names
-    styles = list(args.style) if bank else [load_image(s) for s in args.style]
+    styles = _styles(args, bank)
     settings = Settings(method=args.method, styles=styles, strength=args.alpha,
                         style_size=args.style_size)
     rt = get_runtime(args.models, args.device, args.threads)
@@ -208,8 +201,8 @@ def cmd_stylize_frames(args) -> int:
 def cmd_evaluate_frames(args) -> int:
     from .metrics import evaluate_frames
 
-    plain = [_frame(p) for p in _sequence(args.plain, "plain frames")]
-    stylized = [_frame(p) for p in _sequence(args.stylized, "stylized frames")]
+    plain = [_frame(p) for p in sequence(args.plain, "plain frames")]
+    stylized = [_frame(p) for p in sequence(args.stylized, "stylized frames")]
     if len(plain) != len(stylized):
         raise NSTError(f"{len(plain)} plain frames but {len(stylized)} stylized ones")
     vectors, depths = _passes(args, len(plain))

@@ -5,8 +5,10 @@ Arrays inside nst_core are float32 H×W×C in [0, 1], sRGB-encoded, straight alp
 
 from __future__ import annotations
 
+import glob
 import math
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -16,6 +18,8 @@ from .errors import ImageError
 
 MAX_8BIT = 255.0
 MAX_16BIT = 65535.0
+STYLE_DECODE_SIDE = 4096    # style images are decoded at most this large: they run at style_size
+                            # (512 by default), so a larger one only cost seconds and gigabytes
 
 
 def check_image(image: np.ndarray, what: str = "image") -> np.ndarray:
@@ -80,11 +84,13 @@ def check_mask(mask: np.ndarray, shape: tuple[int, int], what: str = "mask") -> 
     return np.ascontiguousarray(rgb[..., 0])
 
 
-def load_image(path: str | os.PathLike) -> np.ndarray:
+def load_image(path: str | os.PathLike, max_side: int | None = None) -> np.ndarray:
     """Read an image file -> float32 H×W×3 or H×W×4 (straight alpha) in [0, 1].
 
-    Grayscale, palette, 16-bit and CMYK files are converted. Raises ImageError naming the file
-    for missing, truncated, empty or non-image files.
+    Grayscale, palette, 16-bit and CMYK files are converted. With ``max_side`` a larger image
+    comes back scaled to that long side, decoded at a reduced size where the format allows it
+    (JPEG: Pillow's draft), so a 10000² style image does not cost gigabytes. Raises ImageError
+    naming the file for missing, truncated, empty or non-image files.
     """
     from PIL import Image, UnidentifiedImageError
 
@@ -93,6 +99,13 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
         raise ImageError(f"{path}: no such file")
     try:
         with Image.open(path) as im:
+            if max_side is not None and max(im.size) > max_side:
+                im.draft("RGB" if im.mode in ("RGB", "CMYK", "YCbCr") else im.mode,
+                         (max_side, max_side))
+                im.load()
+                if im.mode in ("P", "PA", "1"):
+                    im = im.convert("RGBA" if "transparency" in im.info or im.mode == "PA" else "RGB")
+                im.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
             im.load()
             return _pil_to_array(im)
     except UnidentifiedImageError as exc:
@@ -241,3 +254,18 @@ def to_nchw(image: np.ndarray) -> np.ndarray:
 def from_nchw(batch: np.ndarray) -> np.ndarray:
     """1×3×H×W -> H×W×3 float32, what the networks give back."""
     return np.ascontiguousarray(batch[0].transpose(1, 2, 0), dtype=np.float32)
+
+
+def sequence(pattern: str, what: str) -> list[Path]:
+    """The files of ``pattern`` (a glob, or a folder: every file in it) in frame order: by the
+    last number in the name, then by name."""
+    folder = Path(pattern)
+    paths = sorted(folder.iterdir()) if folder.is_dir() else [Path(p) for p in glob.glob(pattern)]
+    paths = [p for p in paths if p.is_file()]
+    if not paths:
+        raise ImageError(f"{what} {pattern}: no files; give a folder or a pattern like 'frames/image_*.png'")
+
+    def key(p: Path):
+        numbers = re.findall(r"\d+", p.stem)
+        return (int(numbers[-1]) if numbers else -1, p.name)
+    return sorted(paths, key=key)

@@ -171,6 +171,7 @@ MEMORY_BUDGET = 2 << 30         # bytes of RAM (CPU) or GPU memory (CUDA) a call
 TILE_BYTES_PER_PIXEL = 800      # per pixel a tile reads, on the CPU: the largest model's peak
                                 # plus feature copies
 BASE_BYTES = 300 << 20          # interpreter, onnxruntime and loaded models
+MIN_TILE_BYTES = 64 << 20       # a budget below BASE_BYTES + this runs in the smallest tiles
 FEATURE_CACHE_BYTES = 256 << 20 # tile features kept between the statistics and stylize passes
 
 

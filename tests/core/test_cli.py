@@ -117,6 +117,7 @@ def test_seamless_and_memory_budget_reach_the_engine(tmp_path, images, runtime):
     r = nst("stylize", images["content"], "--style", images["style"], "--method", "adain",
             "--seamless", "--memory-gb", "0.01", "--device", "cpu", "-o", out)
     assert r.returncode == 0, r.stderr
+    assert "warning: --memory-gb 0.01 is below" in r.stderr and "slower" in r.stderr   # said nothing
     content, style = nst_core.load_image(images["content"]), nst_core.load_image(images["style"])
     expected = nst_core.stylize(content, style, "adain", seamless=True, memory_budget=int(0.01 * (1 << 30)),
                                 runtime=runtime).image

@@ -118,3 +118,18 @@ def test_resize_wrap_is_the_resize_of_the_tiled_image(size):
     assert np.abs(plain[0] - tiled[0]).max() > 0.01         # without wrap the borders differ
     np.testing.assert_allclose(plain[h // 4:-h // 4, w // 4:-w // 4],
                                tiled[h // 4:-h // 4, w // 4:-w // 4], atol=1e-5)
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+def test_a_huge_style_image_is_decoded_small(tmp_path, suffix):
+    """A 10000² style image was decoded at full size (8 s, +2.2 GB) for styles that run at 512
+    px: with max_side it comes back at that long side (JPEG decoded at a reduced size), the same
+    picture."""
+    y, x = np.mgrid[0:3000, 0:4500]
+    big = np.stack([x / 4500, y / 3000, 0.5 + 0 * x], -1)
+    path = tmp_path / f"big{suffix}"
+    Image.fromarray((big * 255).astype(np.uint8)).save(path)
+    small = nst_core.load_image(path, max_side=1000)
+    assert small.shape == (667, 1000, 3)
+    assert np.abs(small.mean(axis=(0, 1)) - big.mean(axis=(0, 1))).max() < 0.01
+    assert nst_core.load_image(path, max_side=5000).shape == (3000, 4500, 3)     # not enlarged
