@@ -88,22 +88,17 @@ class ViewInverse:
         keys = np.rint(np.clip(display, 0.0, 1.0).reshape(-1, 3) * _LEVELS).astype(np.int64)
         keys = (keys[:, 0] * (_LEVELS + 1) + keys[:, 1]) * (_LEVELS + 1) + keys[:, 2]
         unique, index = np.unique(keys, return_inverse=True)
-        index = index.ravel()
         target = np.stack([unique // (_LEVELS + 1) ** 2, unique // (_LEVELS + 1) % (_LEVELS + 1),
                            unique % (_LEVELS + 1)], -1).astype(np.float32) / _LEVELS
         axis = np.linspace(0.0, 1.0, len(self._grey))
         start = np.stack([np.interp(target[:, c], self._grey[:, c], axis) for c in range(3)],
                          -1).astype(np.float32)
         coords = self._solve(target, start, _STEPS)
-        count = np.bincount(index, minlength=len(coords))[:, None]
         for _ in range(rounds):         # each distinct colour solved again for its target less
-            answer = _from_shaper(coords)[index]    # the table's error there
-            shown = _checked(self.show(answer), answer.shape, "a call's answer").astype(np.float64)
-            seen = np.stack([np.bincount(index, shown[:, c], minlength=len(coords))
-                             for c in range(3)], -1) / count
+            answer = _from_shaper(coords)   # the table's error there (``show`` is per pixel, so
+            seen = _checked(self.show(answer), answer.shape, "a call's answer")  # once a colour)
             table_says, _ = _trilinear(self.table, coords)
-            coords = self._solve(table_says + (target - seen.astype(np.float32)), coords,
-                                 _REFINE_STEPS)
+            coords = self._solve(table_says + (target - seen), coords, _REFINE_STEPS)
         return _from_shaper(coords)[index].reshape(shape)
 
     def _solve(self, target: np.ndarray, u: np.ndarray, steps: int) -> np.ndarray:

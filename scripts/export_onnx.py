@@ -71,7 +71,7 @@ PREP_DTYPES = {"uint8": (2, 255.0), "uint16": (4, 65535.0), "float32": (1, None)
 
 def _mirror_pad_nodes(x: str, size: str, pad: str, out: str):
     """Nodes cropping x (1×C×H×W) to size=[h, w], then mirroring ``pad``=[ph, pw] rows and
-    columns at the bottom and right with the edge repeated (numpy's 'symmetric', as _pad)."""
+    columns at the bottom and right with the edge repeated (numpy's 'symmetric', as tiling.mirror_pad)."""
     from onnx import helper
     n = helper.make_node
     return [

@@ -73,7 +73,7 @@ def test_an_untrained_whitened_bank_is_wct_at_level_4(runtime, photo, painting, 
     monkeypatch.setattr(methods.AdaIN, "PASSES", 1)
 
     enc = methods.get("stylebank").stages(runtime, None, (4,))[0].encoder
-    style = nst_core.pipeline._pad(painting, 1)
+    style = nst_core.tiling.mirror_pad(painting, 1)
     m = methods.style_moments(runtime, enc, style)
     weight = np.zeros((128, 128, 3, 3), np.float32)
     weight[:, :, 1, 1] = wct.coloring(m.cov())

@@ -56,5 +56,6 @@ def test_view_inverse_says_what_it_needs():
         return _clipping_toy(x if len(calls) == 1 else x[1:])
     inverse = nst_core.ViewInverse(wrong_on_the_second_call, size=5)
     with pytest.raises(ValueError, match="a call's answer"):
-        inverse(np.zeros((2, 3), np.float32))
-    assert calls == [125, 2]
+        inverse(np.array([[0, 0, 0], [0.5, 0.5, 0.5], [0, 0, 0]], np.float32))
+    assert calls == [125, 2]            # the lattice, then each distinct colour once
+
