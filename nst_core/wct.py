@@ -14,11 +14,14 @@ from .features import Affine, Moments
 DEFAULT_LEVELS = (5, 4, 3, 2, 1)
 EPS = 1e-5            # times the mean variance, added to the covariance diagonal
 EIG_CUTOFF = 1e-5     # eigenvalues below EIG_CUTOFF · largest are dropped (no 1/√0 blow-up)
+MIN_VARIANCE = 1e-4   # the mean variance EPS is taken of is at least this: a flat content's
+                      # features vary only by rounding (real pictures: about 1 and more), which
+                      # whitening would blow up to a white or magenta image
 
 
 def _eig(cov: np.ndarray, eps: float) -> tuple[np.ndarray, np.ndarray]:
     """Eigen-decomposition of cov + eps·I keeping only eigenvalues above the relative cutoff."""
-    reg = eps * max(float(np.trace(cov)) / cov.shape[0], 1e-12)
+    reg = eps * max(float(np.trace(cov)) / cov.shape[0], MIN_VARIANCE)
     vals, vecs = np.linalg.eigh(cov + reg * np.eye(cov.shape[0]))
     keep = vals > max(vals[-1], reg) * EIG_CUTOFF
     return vals[keep], vecs[:, keep]

@@ -412,3 +412,13 @@ def test_tiny_images_are_stylized_not_flat(runtime, painting, method, size):
         out = run(runtime, photo, styles_for(method, painting, None)[0], method=method)
     assert out.shape == (*size, 3) and np.isfinite(out).all()
     assert 0.05 < out.mean() < 0.95 and out.std() > 0.01
+
+
+@pytest.mark.parametrize("method", ["wct", "adain"])
+@pytest.mark.parametrize("shape", [(1, 1, 3), (64, 64, 3)])
+def test_a_flat_content_takes_the_styles_colour(runtime, painting, method, shape):
+    """A 1×1 or one-colour image has no structure to paint: it takes the style's average colour
+    (before, whitening blew rounding noise up: white, or magenta for WCT)."""
+    out = run(runtime, np.full(shape, 0.6, np.float32), painting, method=method)
+    assert out.max() < 0.95 and np.isfinite(out).all()
+    assert np.abs(out.mean(axis=(0, 1)) - painting.mean(axis=(0, 1))).max() < 0.15, out.mean(axis=(0, 1))
