@@ -151,10 +151,19 @@ def _frame(path: Path):
     return np.clip(px, 0.0, 1.0)
 
 
+def _vector_pass(path, v: np.ndarray) -> np.ndarray:
+    """``v`` as read from ``path``, if it can be a Vector pass: motion in pixels, which runs
+    negative too; a picture (colours in 0..1 under an opaque alpha) is refused."""
+    if v.shape[2] == 4 and v.min() >= 0 and v.max() <= 1 and v[..., 3].mean() > 0.5:
+        raise NSTError(f"{path} looks like a picture (colours in 0..1, opaque alpha), not a "
+                       "Vector pass; give the Vector pass Blender rendered for each frame")
+    return v
+
+
 def _passes(args, count: int):
     from .images import load_exr
 
-    vectors = [load_exr(p) for p in sequence(args.vectors, "--vectors")]
+    vectors = [_vector_pass(p, load_exr(p)) for p in sequence(args.vectors, "--vectors")]
     depths = [load_exr(p)[..., 0] for p in sequence(args.depth, "--depth")] if args.depth else None
     if len(vectors) != count or (depths is not None and len(depths) != count):
         raise NSTError(f"{count} frames but {len(vectors)} vector passes"

@@ -181,3 +181,9 @@ def test_stylize_frames_says_what_is_missing(tmp_path, images):
     r = nst("stylize-frames", tmp_path / "render", "--vectors", tmp_path / "none", "--style",
             images["style"], "-o", tmp_path / "out")
     assert r.returncode == 2 and "--vectors" in r.stderr and "no files" in r.stderr
+    picture = np.concatenate([np.full((32, 32, 3), 0.5, np.float32), np.ones((32, 32, 1), np.float32)], -1)
+    (tmp_path / "beauty").mkdir()
+    _write_exr(tmp_path / "beauty" / "image_0001.exr", picture)      # was taken as motion
+    r = nst("stylize-frames", tmp_path / "render", "--vectors", tmp_path / "beauty", "--style",
+            images["style"], "-o", tmp_path / "out")
+    assert r.returncode == 2 and "not a Vector pass" in r.stderr and "Traceback" not in r.stderr
