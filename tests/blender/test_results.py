@@ -89,6 +89,14 @@ def results_survive_save_and_reopen():
     nst.method, nst.strength, nst.work_size = "ADAIN", 1.0, 0
     made["compositor"] = sorted(bpy.ops.nst.compositor_apply())
     made["replace"] = sorted(bpy.ops.nst.stylize_image(image="Tex4", replace=True, **style))
+    replaced = pixels(tex4).copy()
+    tree = bpy.data.materials["Mat"].node_tree               # Tex4 in a material that renders
+    user = tree.nodes.new("ShaderNodeTexImage")
+    user.image = tex4
+    tree.links.new(user.outputs["Color"], tree.nodes["Principled BSDF"].inputs["Emission Color"])
+    bpy.ops.render.render()             # Blender reloaded the unchanged file here: the original
+    after_render = float(np.abs(pixels(bpy.data.images["Tex4"]) - replaced).max())
+    tree.nodes.remove(user)
     made["hdr"] = sorted(bpy.ops.nst.stylize_image(image="HdrTex", **style))
     hdr_out = pixels(bpy.data.images["HdrTex_styled"])
     bpy.ops.nst.stylize_image(image="Tex4", strength=0.0, **style)
@@ -122,6 +130,7 @@ def results_survive_save_and_reopen():
             "hdr_dark_mean": float(hdr_out[:, :8, :3].mean()),
             "hdr_bright_mean": float(hdr_out[:, -8:, :3].mean()),
             "strength0_max": strength0, "restore_deleted": restore_deleted,
+            "replaced_after_render": after_render,
             "original_file_unchanged": tex4_file_after == tex4_file,
             "unpacked_styled_diff": reopened["unpacked_styled_diff"]}
 
@@ -143,6 +152,7 @@ def test_the_material_shows_the_stylized_texture_and_keeps_the_original(facts):
 
 def test_restore_original_works_after_reopening(facts):
     f = fact(facts, "results_survive_save_and_reopen")
+    assert f["replaced_after_render"] == 0.0, f         # a render does not bring the file back
     assert f["restored"] == ["FINISHED"] and not f["backup_left"]
     assert f["restored_diff"] <= 1 / 255
 
