@@ -3,8 +3,9 @@
 frame stylized with the scene's style slots, masks, strength and Temporal Coherence.
 
 The node group 'NST Style' (made by Apply Styles) takes the render in and shows Apply's result
-through a Switch only when that result was made for the frame being rendered (``render_pre``);
-otherwise the render passes through: a picture made for another frame is never composited.
+through a Switch whose driver (``frame == N``) turns it on only at the frame N Apply made it
+for; at every other frame the render passes through: a picture made for another frame is
+never composited. Blender evaluates the driver for each frame of any render, in any route.
 While an instance of the group feeds the compositor's output, unmuted, a render job
 (``render_init``) adds a capture (passes.capture) that writes each frame's image as rendered,
 its masks' passes and, with Temporal Coherence, its Vector and Depth passes to a temporary
@@ -32,16 +33,19 @@ from .engine import NSTError, UserError
 GROUP = "NST Style"
 RESULT_NODE = "NST Result"
 SWITCH_NODE = "NST Switch"
-FRAME_KEY = "nst_frame"         # on the result image: the frame Apply Styles made it for
 DISPLAY_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "TIFF": "TIFF", "BMP": "BMP", "TARGA": "TARGA",
                    "TARGA_RAW": "TARGA_RAW", "WEBP": "WEBP"}    # written as the engine's pixels
 
 
-def _set_switch(node, on: bool) -> None:
-    if "Switch" in node.inputs:                     # Blender 5: a boolean input
-        node.inputs["Switch"].default_value = on
-    else:                                           # Blender 4.x: a property
-        node.check = on
+def _drive_switch(node, frame: int) -> None:
+    """The switch on at ``frame`` only: a driver Blender evaluates for every frame it renders
+    (a simple expression: it runs without Python scripts allowed)."""
+    owner, prop = (node.inputs["Switch"], "default_value") if "Switch" in node.inputs \
+        else (node, "check")                        # Blender 5: a boolean input; 4.x: a property
+    owner.driver_remove(prop)
+    curve = owner.driver_add(prop)
+    curve.driver.type = "SCRIPTED"
+    curve.driver.expression = f"frame == {frame}"
 
 
 def ensure_group(result: bpy.types.Image | None = None):
@@ -92,8 +96,7 @@ def insert_group(scene, group, view_layer):
 
 def show_result(result: bpy.types.Image, frame: int) -> None:
     """Apply Styles made ``result`` for ``frame``: the group shows it (at that frame only)."""
-    result[FRAME_KEY] = frame
-    _set_switch(ensure_group(result).nodes[SWITCH_NODE], True)
+    _drive_switch(ensure_group(result).nodes[SWITCH_NODE], frame)
 
 
 def live_node(scene):
@@ -132,7 +135,12 @@ _RENDER: _Render | None = None
 _CARRIED: dict = {}
 
 
-def _view_layer(scene):
+def _view_layer(scene, node):
+    """The view layer whose render feeds the NST Style node (else the active one)."""
+    for link in node.inputs[0].links:
+        source = link.from_node
+        if source.type == "R_LAYERS" and source.layer in scene.view_layers:
+            return scene.view_layers[source.layer]
     return bpy.context.view_layer if bpy.context.scene == scene else scene.view_layers[0]
 
 
@@ -140,20 +148,25 @@ def _view_layer(scene):
 def _init(scene, *_):
     global _RENDER
     _end()
-    if passes.rendering_for_us() or live_node(scene) is None:
+    node = None if passes.rendering_for_us() else live_node(scene)
+    if node is None:
         return
     try:
         slots, settings = frames.slot_settings(scene)
         strength = scene.nst.temporal_coherence
         key = (scene.name, strength, _slots_key(scene))
         coherence, last = _CARRIED.get(key, (None, None))
-        if coherence is None and strength > 0 and not scene.render.use_motion_blur:
+        if strength > 0 and scene.render.use_motion_blur:
+            print("Neural Style Transfer: Temporal Coherence is off in this render: Blender "
+                  "renders no motion vectors with Motion Blur on")
+        elif coherence is None and strength > 0:
             coherence = engine.Coherence(strength)
         _CARRIED.clear()
         if coherence is not None:
             _CARRIED[key] = (coherence, last)
         directory = tempfile.mkdtemp(prefix="nst_capture_")
-        added = passes.capture(scene, _view_layer(scene), slots, directory, coherence is not None)
+        added = passes.capture(scene, _view_layer(scene, node), slots, directory,
+                               coherence is not None)
     except (UserError, NSTError) as exc:
         print(f"Neural Style Transfer: this render is not stylized: {exc}")
         return
@@ -167,17 +180,6 @@ def _slots_key(scene) -> tuple:
     return (nst.method, nst.strength, nst.preserve_color, nst.work_size, nst.style_size,
             tuple((s.kind, s.style_path, s.style_name, s.weight, s.mask_source, s.mask_index,
                    s.mask_objects) for s in nst.slots))
-
-
-@persistent
-def _pre(scene, *_):
-    """The group shows Apply's result only at the frame it was made for."""
-    group = bpy.data.node_groups.get(GROUP)
-    if group is None or SWITCH_NODE not in group.nodes:
-        return
-    image = group.nodes[RESULT_NODE].image
-    on = image is not None and image.get(FRAME_KEY) == scene.frame_current
-    _set_switch(group.nodes[SWITCH_NODE], on)
 
 
 @persistent
@@ -198,35 +200,63 @@ def _write(scene, *_):
         styled = engine.stylize(px, replace(job.settings, masks=masks), coherence=job.coherence,
                                 vector=vector, depth=depth)
         write_frame(scene, frames.over(styled, px, engine.mask_union(masks)),
-                    scene.render.frame_path(frame=frame))
+                    _written_file(scene, frame))
         job.written.append(frame)
     except (UserError, NSTError, OSError, RuntimeError, ValueError) as exc:
         job.failed[frame] = str(exc)
         print(f"Neural Style Transfer: frame {frame} is written plain, not stylized: {exc}")
 
 
+def _written_file(scene, frame: int) -> str:
+    """The file Blender just wrote for ``frame``: an animation's frame path, or a still's
+    output path as given (the newest of them)."""
+    path = bpy.path.abspath(scene.render.filepath)
+    candidates = {scene.render.frame_path(frame=frame), path, path + scene.render.file_extension}
+    found = [p for p in candidates if os.path.isfile(p)]
+    if not found:
+        raise UserError(f"cannot find the file Blender wrote for frame {frame} ({sorted(candidates)})")
+    return max(found, key=os.path.getmtime)
+
+
 def write_frame(scene, px: np.ndarray, path: str) -> None:
     """The stylized frame (display-encoded straight H×W×4, as the Render window shows it) over
-    Blender's file at ``path``, whole (a partial file, renamed), in the scene's output format
-    when that is a display format (PNG, JPEG, TIFF, ...); other formats (OpenEXR) keep Blender's
-    plain frame, and the error says so."""
+    Blender's file at ``path``, whole (a partial file, renamed), with the scene's own output
+    settings (format, colour depth and mode, compression) when the format is an image format
+    (PNG, JPEG, TIFF, ...); other outputs (OpenEXR, video) keep Blender's plain frame, and the
+    error says so."""
     settings = scene.render.image_settings
-    fmt = DISPLAY_FORMATS.get(settings.file_format)
-    if fmt is None:
-        raise UserError(f"output format {settings.file_format} holds scene-linear values; the live "
-                        "node writes display formats (PNG, JPEG, TIFF, ...)")
-    alpha = settings.color_mode == "RGBA"
-    image = bpy.data.images.new("nst frame", px.shape[1], px.shape[0], alpha=alpha)
+    if settings.file_format not in DISPLAY_FORMATS:
+        raise UserError(f"the live node writes image formats (PNG, JPEG, TIFF, BMP, Targa, WebP), "
+                        f"not {settings.file_format}: Blender's plain frame is kept; render to "
+                        "images and join them into a video afterwards")
+    rgba = np.array(px, np.float32)
+    if settings.color_mode != "RGBA":       # as Blender writes RGB: over black
+        rgba[..., :3] *= rgba[..., 3:]
+        rgba[..., 3] = 1.0
+    if scene.display_settings.display_device != "sRGB":
+        raise UserError(f"the live node writes frames for an sRGB display, not "
+                        f"{scene.display_settings.display_device}: Blender's plain frame is kept")
+    # Blender's own writer, with the view that shows these display values as they are: the
+    # Standard view on an sRGB display encodes scene-linear sRGB⁻¹(v) back to v
+    image = bpy.data.images.new("nst frame", px.shape[1], px.shape[0], alpha=True,
+                                float_buffer=True)
+    view = scene.view_settings
+    saved = [(view, k, getattr(view, k)) for k in ("view_transform", "look", "exposure", "gamma",
+                                                    "use_curve_mapping")]
+    if hasattr(settings, "color_management"):
+        saved.append((settings, "color_management", settings.color_management))
     partial = path + ".partial"
     try:
-        rgba = np.array(px, np.float32)
-        if not alpha:
-            rgba[..., 3] = 1.0
-        pixels.write_raw(rgba, image)
-        image.filepath_raw, image.file_format = partial, fmt
-        image.save()
+        pixels.write_raw(pixels.straight_srgb_to_linear(rgba), image)
+        view.view_transform, view.look, view.exposure, view.gamma = "Standard", "None", 0.0, 1.0
+        view.use_curve_mapping = False
+        if hasattr(settings, "color_management"):
+            settings.color_management = "FOLLOW_SCENE"
+        image.save_render(partial, scene=scene)
         os.replace(partial, path)
     finally:
+        for owner, k, v in saved:
+            setattr(owner, k, v)
         bpy.data.images.remove(image)
         if os.path.exists(partial):
             os.remove(partial)
@@ -251,8 +281,7 @@ def _end(*_):
 
 _done = persistent(lambda *args: _end(*args))
 
-HANDLERS = ((bpy.app.handlers.render_init, _init), (bpy.app.handlers.render_pre, _pre),
-            (bpy.app.handlers.render_write, _write), (bpy.app.handlers.render_complete, _done),
+HANDLERS = ((bpy.app.handlers.render_init, _init), (bpy.app.handlers.render_write, _write), (bpy.app.handlers.render_complete, _done),
             (bpy.app.handlers.render_cancel, _done))
 
 

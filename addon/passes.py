@@ -115,6 +115,8 @@ def _read_pass(directory: str, name: str, frame: int | None = None) -> np.ndarra
     """The pass ``name`` a capture wrote into ``directory`` (of ``frame``; None: the one file)."""
     pattern = f"nst_{name}*.exr" if frame is None else f"nst_{name}{frame:04d}.exr"
     files = sorted(glob.glob(os.path.join(directory, pattern)))
+    if not files and frame is not None:             # Blender 5 names a still's file without
+        files = glob.glob(os.path.join(directory, f"nst_{name}.exr"))      # the frame
     if not files:
         raise UserError(f"the render wrote no '{name}' pass; is the compositor enabled for rendering?")
     return pixels.read_exr(files[0])

@@ -133,3 +133,66 @@ def test_stylize_render_reads_the_render_not_the_nst_node(facts):
     f = fact(facts, "one_reading_of_the_render")
     assert f["composited_vs_plain"] > 10, f             # the node does show another picture
     assert f["read_vs_plain"] < 1.0 < f["read_vs_composited"], f
+
+
+@scenario(88)
+def never_another_frames_picture():
+    """Apply at frame 1, OpenEXR output (which the live node leaves plain): frame 2 is the plain
+    render, not frame 1's picture (the switch followed the frame one frame late); a still
+    written at frame 3 (write_still) is stylized, in the file asked for."""
+    scene = bpy.context.scene
+    nst, settings = scene.nst, scene.render.image_settings
+    cube = bpy.data.objects["Cube"]
+    for f, x in ((1, -1.5), (2, 0.0), (3, 1.5)):
+        cube.location.x = x
+        cube.keyframe_insert("location", frame=f)
+    saved = (scene.frame_start, scene.frame_end, scene.render.filepath, settings.file_format,
+             settings.color_mode, scene.render.dither_intensity)
+    scene.render.dither_intensity = 0.0         # Blender's own writer adds noise; ours does not
+    nst.slots.clear()
+    bpy.ops.nst.slot_add()
+    slot = nst.slots[0]
+    slot.style_path, slot.mask_source, slot.mask_index = env.style, "OBJECT_INDEX", 3
+    nst.method, nst.strength, nst.temporal_coherence = "ADAIN", 1.0, 0.0
+    tree = tree_of(scene)
+    out = {}
+    try:
+        scene.frame_set(1)
+        bpy.ops.nst.compositor_apply()
+        group = next(n for n in tree.nodes if n.type == "GROUP" and n.node_tree.name == "NST Style")
+        scene.frame_start, scene.frame_end = 1, 3
+        settings.file_format, settings.color_mode = "OPEN_EXR", "RGBA"
+        exr = {}
+        for name, mute in (("live", False), ("plain", True)):
+            group.mute = mute
+            scene.render.filepath = os.path.join(env.work, f"exr_{name}", "frame_")
+            bpy.ops.render.render(animation=True)
+            image = bpy.data.images.load(scene.render.frame_path(frame=2), check_existing=False)
+            exr[name] = pixels(image).copy()
+            bpy.data.images.remove(image)
+        out["exr_frame2_off_plain"] = float(np.abs(exr["live"] - exr["plain"]).max())
+        settings.file_format, settings.color_mode = "PNG", "RGB"
+        scene.frame_set(3)
+        stills = {}
+        for name, mute in (("live", False), ("plain", True)):
+            group.mute = mute
+            scene.render.filepath = os.path.join(env.work, f"still_{name}.png")
+            bpy.ops.render.render(write_still=True)
+            image = bpy.data.images.load(scene.render.filepath, check_existing=False)
+            stills[name] = pixels(image)[..., :3].copy()
+            bpy.data.images.remove(image)
+        out["still_changed"] = float((np.abs(stills["live"] - stills["plain"]).max(-1) > 4 / 255).mean())
+        group.mute = False
+    finally:
+        (scene.frame_start, scene.frame_end, scene.render.filepath, settings.file_format,
+         settings.color_mode, scene.render.dither_intensity) = saved
+        cube.animation_data_clear()
+        nst.slots.clear()
+        scene.frame_set(1)
+    return out
+
+
+def test_never_another_frames_picture_and_stills_are_stylized(facts):
+    f = fact(facts, "never_another_frames_picture")
+    assert f["exr_frame2_off_plain"] < 1e-4, f
+    assert 0.03 < f["still_changed"] < 0.5, f          # the cube, stylized
