@@ -33,8 +33,7 @@ from .engine import NSTError, UserError
 GROUP = "NST Style"
 RESULT_NODE = "NST Result"
 SWITCH_NODE = "NST Switch"
-DISPLAY_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "TIFF": "TIFF", "BMP": "BMP", "TARGA": "TARGA",
-                   "TARGA_RAW": "TARGA_RAW", "WEBP": "WEBP"}    # written as the engine's pixels
+IMAGE_FORMATS = {"PNG", "JPEG", "TIFF", "BMP", "TARGA", "TARGA_RAW", "WEBP"}    # written stylized
 
 
 def _drive_switch(node, frame: int) -> None:
@@ -159,6 +158,7 @@ def _init(scene, *_):
         if strength > 0 and scene.render.use_motion_blur:
             print("Neural Style Transfer: Temporal Coherence is off in this render: Blender "
                   "renders no motion vectors with Motion Blur on")
+            coherence = None
         elif coherence is None and strength > 0:
             coherence = engine.Coherence(strength)
         _CARRIED.clear()
@@ -225,7 +225,7 @@ def write_frame(scene, px: np.ndarray, path: str) -> None:
     (PNG, JPEG, TIFF, ...); other outputs (OpenEXR, video) keep Blender's plain frame, and the
     error says so."""
     settings = scene.render.image_settings
-    if settings.file_format not in DISPLAY_FORMATS:
+    if settings.file_format not in IMAGE_FORMATS:
         raise UserError(f"the live node writes image formats (PNG, JPEG, TIFF, BMP, Targa, WebP), "
                         f"not {settings.file_format}: Blender's plain frame is kept; render to "
                         "images and join them into a video afterwards")
