@@ -17,7 +17,7 @@ import numpy as np
 from . import engine, jobs, pixels
 from .animation import animation_frames, check_coherence, frame_props, frame_range, scene_named
 from .operators import stylize_work
-from .frames import as_shown, over, render_size, slot_settings
+from .frames import as_shown, over, render_size, slot_settings, stylized_over
 from .live import GROUP, ensure_group, insert_group, show_result
 from .passes import render_passes
 from .results import keep
@@ -84,9 +84,8 @@ def apply_animation_job(op, context):
 
     def work(rendered):
         raw, masks, vector, depth = rendered
-        px = as_shown(scene, raw)
-        styled = stylize_work(px, replace(settings, masks=masks), coherence, vector, depth)
-        return lambda progress, cancel: over(styled(progress, cancel), px, engine.mask_union(masks))
+        return stylized_over(as_shown(scene, raw), replace(settings, masks=masks), coherence,
+                             vector, depth)
     yield from animation_frames(op, scene, frames, folder, render, work)
 
 

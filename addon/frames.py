@@ -58,6 +58,16 @@ def over(top: np.ndarray, under: np.ndarray, cover) -> np.ndarray:
     return cover[..., None] * top + (1 - cover[..., None]) * under
 
 
+def stylized_over(px: np.ndarray, settings, coherence=None, vector=None, depth=None):
+    """The worker's part for one frame ``px`` (as shown): stylized as ``settings`` say (their
+    masks included; an animation frame with its coherence, Vector pass and depth) and put over
+    ``px`` by the masks. A ``work(progress, cancel)`` for a job, or call it with (None, None)."""
+    def work(progress, cancel):
+        styled = engine.stylize(px, settings, progress, cancel, coherence, vector, depth)
+        return over(styled, px, engine.mask_union(settings.masks))
+    return work
+
+
 def render_size(scene) -> tuple[int, int]:
     r = scene.render
     return (r.resolution_x * r.resolution_percentage // 100,

@@ -20,6 +20,7 @@ import bpy
 from bpy.app.handlers import persistent
 
 from .engine import CancelledError, NSTError, UserError
+from .handlers import attach, detach
 
 WORKER_NICE = 10                # Linux nice value of a job's threads (0 normal, 19 lowest)
 ERRORS = (UserError, NSTError, RuntimeError, ValueError, OSError, ReferenceError)
@@ -102,18 +103,14 @@ HANDLERS = ((bpy.app.handlers.load_pre, _file_loads), (bpy.app.handlers.undo_pre
 
 
 def register():
-    for handlers, fn in HANDLERS:
-        if fn not in handlers:
-            handlers.append(fn)
+    attach(HANDLERS)
 
 
 def unregister():
     _abandon("the add-on was disabled")
     _serve_calls(CancelledError("the add-on was disabled"))
     STATE.running = ""          # its operators are gone: a job left modal cannot end itself
-    for handlers, fn in HANDLERS:
-        if fn in handlers:
-            handlers.remove(fn)
+    detach(HANDLERS)
 
 
 def _progress(fraction: float, message: str) -> None:

@@ -29,6 +29,7 @@ from bpy.app.handlers import persistent
 
 from . import engine, frames, passes, pixels
 from .engine import NSTError, UserError
+from .handlers import attach, detach
 
 GROUP = "NST Style"
 RESULT_NODE = "NST Result"
@@ -128,10 +129,10 @@ class _Render:
 
 
 _RENDER: _Render | None = None
-# The coherence of the last render job, kept for the next one in the same Blender process when
-# it goes on with the same scene and styles: a farm worker that renders warm-up frames, then
-# its chunk (two -a on one command line, docs/farm.md), starts the chunk warm.
-_CARRIED: dict = {}
+# The last render job with its coherence, whose state the next one in the same Blender process
+# takes over when it goes on with the same scene and styles: a farm worker that renders warm-up
+# frames, then its chunk (two -a on one command line, docs/farm.md), starts the chunk warm.
+_CARRIED: list = [None, None]           # (what it was made with: _slots_key, the _Render)
 
 
 def _view_layer(scene, node):
@@ -154,16 +155,14 @@ def _init(scene, *_):
         slots, settings = frames.slot_settings(scene)
         strength = scene.nst.temporal_coherence
         key = (scene.name, strength, _slots_key(scene))
-        coherence, last = _CARRIED.get(key, (None, None))
+        before = _CARRIED[1] if _CARRIED[0] == key else None
+        coherence, last = (before.coherence, before.last) if before else (None, None)
         if strength > 0 and scene.render.use_motion_blur:
             print("Neural Style Transfer: Temporal Coherence is off in this render: Blender "
                   "renders no motion vectors with Motion Blur on")
             coherence = None
         elif coherence is None and strength > 0:
             coherence = engine.Coherence(strength)
-        _CARRIED.clear()
-        if coherence is not None:
-            _CARRIED[key] = (coherence, last)
         directory = tempfile.mkdtemp(prefix="nst_capture_")
         added = passes.capture(scene, _view_layer(scene, node), slots, directory,
                                coherence is not None)
@@ -172,6 +171,7 @@ def _init(scene, *_):
         return
     _RENDER = _Render(scene.name, directory, [n.name for n in added], slots, settings, coherence,
                       last)
+    _CARRIED[:] = [key, _RENDER] if coherence is not None else [None, None]
 
 
 def _slots_key(scene) -> tuple:
@@ -194,13 +194,10 @@ def _write(scene, *_):
         if job.coherence is not None and job.last is not None and frame != job.last + 1:
             job.coherence.reset()       # a jump in frames: nothing carries over
         job.last = frame
-        for key, (coherence, _) in _CARRIED.items():
-            _CARRIED[key] = (coherence, frame)
         px = frames.as_shown(scene, raw)
-        styled = engine.stylize(px, replace(job.settings, masks=masks), coherence=job.coherence,
-                                vector=vector, depth=depth)
-        write_frame(scene, frames.over(styled, px, engine.mask_union(masks)),
-                    _written_file(scene, frame))
+        styled = frames.stylized_over(px, replace(job.settings, masks=masks), job.coherence,
+                                      vector, depth)(None, None)
+        write_frame(scene, styled, _written_file(scene, frame))
         job.written.append(frame)
     except (UserError, NSTError, OSError, RuntimeError, ValueError) as exc:
         job.failed[frame] = str(exc)
@@ -281,18 +278,14 @@ def _end(*_):
 
 _done = persistent(lambda *args: _end(*args))
 
-HANDLERS = ((bpy.app.handlers.render_init, _init), (bpy.app.handlers.render_write, _write), (bpy.app.handlers.render_complete, _done),
-            (bpy.app.handlers.render_cancel, _done))
+HANDLERS = ((bpy.app.handlers.render_init, _init), (bpy.app.handlers.render_write, _write),
+            (bpy.app.handlers.render_complete, _done), (bpy.app.handlers.render_cancel, _done))
 
 
 def register():
-    for handlers, fn in HANDLERS:
-        if fn not in handlers:
-            handlers.append(fn)
+    attach(HANDLERS)
 
 
 def unregister():
     _end()
-    for handlers, fn in HANDLERS:
-        if fn in handlers:
-            handlers.remove(fn)
+    detach(HANDLERS)

@@ -9,6 +9,7 @@ from bpy.props import BoolProperty
 from . import jobs, passes, pixels
 from .animation import animation_frames, check_coherence, frame_props, frame_range, scene_named
 from .frames import as_shown
+from .handlers import attach, detach
 from .operators import STYLED_SUFFIX, stylize_work
 from .passes import render_passes
 from .properties import settings_from, style_props, style_values
@@ -90,12 +91,14 @@ classes = (NST_OT_stylize_render, NST_OT_stylize_animation)
 _register_classes, _unregister_classes = bpy.utils.register_classes_factory(classes)
 
 
+HANDLERS = ((bpy.app.handlers.render_complete, after_render),)
+
+
 def register():
     _register_classes()
-    bpy.app.handlers.render_complete.append(after_render)
+    attach(HANDLERS)
 
 
 def unregister():
-    if after_render in bpy.app.handlers.render_complete:
-        bpy.app.handlers.render_complete.remove(after_render)
+    detach(HANDLERS)
     _unregister_classes()

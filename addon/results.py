@@ -12,6 +12,8 @@ from __future__ import annotations
 import bpy
 from bpy.app.handlers import persistent
 
+from .handlers import attach, detach
+
 MARK = "nst_result"      # custom property of the images the add-on made or wrote
 
 
@@ -44,11 +46,12 @@ def pack_changed_results(*_):
             image.pack()
 
 
+HANDLERS = ((bpy.app.handlers.save_pre, pack_changed_results),)
+
+
 def register():
-    if pack_changed_results not in bpy.app.handlers.save_pre:
-        bpy.app.handlers.save_pre.append(pack_changed_results)
+    attach(HANDLERS)
 
 
 def unregister():
-    if pack_changed_results in bpy.app.handlers.save_pre:
-        bpy.app.handlers.save_pre.remove(pack_changed_results)
+    detach(HANDLERS)

@@ -93,3 +93,21 @@ def run(root: Path, work: Path, command: str, timeout: float) -> subprocess.Comp
     """``command`` (sh) inside the chroot, ``work`` at /nst."""
     return subprocess.run(_inside(root, work, command), capture_output=True, text=True,
                           timeout=timeout)
+
+
+def extension_zip(out: Path) -> Path:
+    """The linux-x64 CPU zip for Debian's Blender (4.3 on the system Python 3.13), in ``out``."""
+    import build_extension          # scripts/ is on the path (tests/conftest.py)
+    root = Path(__file__).resolve().parent.parent.parent
+    return build_extension.build("linux-x64", "cpu", "3.13", root / "build" / "models",
+                                 root / "build" / "wheels", out, blender_min="4.2.0")
+
+
+def ensure_or_skip(what: str) -> Path:
+    """The chroot for a test, or the test skipped saying why ``what`` cannot run here."""
+    import pytest
+    try:
+        return ensure()
+    except Unavailable as exc:
+        pytest.skip(f"no {what} here: {exc}")
+

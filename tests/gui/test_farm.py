@@ -30,12 +30,6 @@ HALF, WARM_UP = SEAM_FRAMES // 2, 2
 STILL = 2 / 255            # a pixel whose plain render changes less than this is still
 
 
-def _zip(out: Path) -> Path:
-    import build_extension          # scripts/ is on the path (tests/conftest.py)
-    return build_extension.build("linux-x64", "cpu", "3.13", ROOT / "build" / "models",
-                                 ROOT / "build" / "wheels", out, blender_min="4.2.0")
-
-
 def _frames(folder: Path, count: int) -> list[np.ndarray | None]:
     out = []
     for f in range(1, count + 1):
@@ -50,14 +44,11 @@ def farm(tmp_path_factory):
     style = DATA / "style" / "vangogh_starry_night.jpg"
     if not style.is_file():
         pytest.skip(f"{style} not available")
-    try:
-        root = chroot.ensure()
-    except chroot.Unavailable as exc:
-        pytest.skip(f"no Debian Blender here: {exc}")
+    root = chroot.ensure_or_skip("Debian Blender")
     work = tmp_path_factory.mktemp("farm")
     for folder in ("home", "cube", "seam"):
         (work / folder).mkdir()
-    zip_path = _zip(work)
+    zip_path = chroot.extension_zip(work)
     shutil.copy2(style, work / "style.jpg")
     shutil.copy2(HERE / "farm_shot.py", work / "farm_shot.py")
     mute = ("import bpy; [setattr(n, 'mute', True) for n in bpy.context.scene.node_tree.nodes "

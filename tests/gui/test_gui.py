@@ -29,26 +29,16 @@ SHOTS = ("panel_image", "panel_shader", "panel_compositor", "preferences", "job"
          "bad_input", "apply_done")
 
 
-def _zip(out: Path) -> Path:
-    """The linux-x64 CPU zip for Debian's Blender (4.3 on the system Python 3.13)."""
-    import build_extension          # scripts/ is on the path (tests/conftest.py)
-    return build_extension.build("linux-x64", "cpu", "3.13", ROOT / "build" / "models",
-                                 ROOT / "build" / "wheels", out, blender_min="4.2.0")
-
-
 @pytest.fixture(scope="session")
 def gui(tmp_path_factory):
     photo, style = DATA / "content" / "kodak_kodim23.png", DATA / "style" / "vangogh_starry_night.jpg"
     if not style.is_file() or not photo.is_file():
         pytest.skip(f"{DATA} not available")
-    try:
-        root = chroot.ensure()
-    except chroot.Unavailable as exc:
-        pytest.skip(f"no real Blender window here: {exc}")
+    root = chroot.ensure_or_skip("real Blender window")
     work = tmp_path_factory.mktemp("gui")
     (work / "out").mkdir()
     (work / "home").mkdir()
-    zip_path = _zip(work)
+    zip_path = chroot.extension_zip(work)
     shutil.copy2(HERE / "driver.py", work / "driver.py")
     img = Image.open(photo).convert("RGB")
     side = min(img.size)
