@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import numpy as np
 import pytest
 
 import nst_core
+from nst_core import view_inverse
 
 
 _MIX = np.array([[0.80, 0.15, 0.05], [0.10, 0.80, 0.10], [0.05, 0.15, 0.80]], np.float32)
@@ -58,4 +61,27 @@ def test_view_inverse_says_what_it_needs():
     with pytest.raises(ValueError, match="a call's answer"):
         inverse(np.array([[0, 0, 0], [0.5, 0.5, 0.5], [0, 0, 0]], np.float32))
     assert calls == [125, 2]            # the lattice, then each distinct colour once
+
+
+def test_view_inverse_keeps_the_inverse_table_of_a_view(monkeypatch):
+    monkeypatch.setattr(view_inverse, "_INVERSES", OrderedDict())   # none kept yet
+    solves = []
+    solve = view_inverse._solve
+    monkeypatch.setattr(view_inverse, "_solve", lambda *args: solves.append(1) or solve(*args))
+    first = nst_core.ViewInverse(_filmic_toy, grid=17)
+    built = len(solves)
+    second = nst_core.ViewInverse(_filmic_toy, grid=17)      # as the next Apply Styles makes it
+    assert built > 0 and len(solves) == built and second.inverse is first.inverse
+    other = nst_core.ViewInverse(lambda x: _filmic_toy(2 * x), grid=17)     # exposure +1
+    assert len(solves) > built and other.inverse is not first.inverse
+
+
+@pytest.mark.parametrize("view", [_filmic_toy, _clipping_toy])
+def test_view_inverse_is_as_close_on_a_large_picture(view):
+    """Interpolated in the inverse table, corrected by the true transform: as close as the
+    per-colour solve on the lattice was (the bounds above), on 64× the pixels."""
+    rng = np.random.default_rng(5)
+    shown = view((rng.random((512, 512, 3)) ** 2 * 4).astype(np.float32))
+    off = np.abs(view(nst_core.ViewInverse(view)(shown)) - shown) * 255
+    assert off.max() <= 1.0 and np.median(off) <= 0.25, (off.max(), np.median(off))
 
