@@ -192,7 +192,8 @@ def _write(scene, *_):
         raw, masks, vector, depth = passes.read_captured(scene, job.directory, job.slots,
                                                          job.coherence is not None, frame=frame)
         if job.coherence is not None and job.last is not None and frame != job.last + 1:
-            job.coherence.reset()       # a jump in frames: nothing carries over
+            job.coherence.reset(keep_plate=True)    # a jump in frames: only the still set's
+                                                    # painting carries over, where it fits
         job.last = frame
         px = frames.as_shown(scene, raw)
         styled = frames.stylized_over(px, replace(job.settings, masks=masks), job.coherence,

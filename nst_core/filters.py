@@ -38,6 +38,46 @@ def neighbourhood(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return pass_(np.minimum), pass_(np.maximum)
 
 
+def grow(mask: np.ndarray, radius: int) -> np.ndarray:
+    """H×W bool ``mask`` grown by ``radius`` px in every direction (a square), by doubling
+    steps along rows, then columns."""
+    out = np.array(mask, bool)
+    for axis in (0, 1):
+        n, done = out.shape[axis], 0
+        while done < radius:
+            k = min(done + 1, radius - done, n - 1)     # the grown band doubles each step
+            if k <= 0:
+                break
+            head = [slice(None)] * 2
+            tail = [slice(None)] * 2
+            head[axis], tail[axis] = slice(k, None), slice(None, n - k)
+            before = out.copy()
+            out[tuple(head)] |= before[tuple(tail)]
+            out[tuple(tail)] |= before[tuple(head)]
+            done += k
+    return out
+
+
+def box_blur(image: np.ndarray, radius: int) -> np.ndarray:
+    """The mean of ``image`` (H×W, or H×W×C per channel) over the (2·radius + 1)² square
+    around each pixel (edges repeat), float32: sums of shifted rows, then columns."""
+    out = np.asarray(image, np.float32)
+    if radius <= 0:
+        return out.copy()
+    for axis in (0, 1):
+        n = out.shape[axis]
+        pad = [(0, 0)] * out.ndim
+        pad[axis] = (radius, radius)
+        padded = np.pad(out, pad, mode="edge")
+        take = lambda k: padded[(slice(None),) * axis + (slice(k, k + n),)]  # noqa: E731
+        acc = take(0).copy()
+        for k in range(1, 2 * radius + 1):
+            acc += take(k)
+        acc *= np.float32(1 / (2 * radius + 1))
+        out = acc
+    return out
+
+
 def upsample(cells: np.ndarray, h: int, w: int, cell: int) -> np.ndarray:
     """Bilinear from the cells' centres to every pixel of h×w (beyond the outer centres the
     edge cells' values): h×w×C float32."""

@@ -20,6 +20,7 @@ import numpy as np
 from .images import check_array, fit_long_side, resize, to_nchw
 from .runtime import Runtime, get_runtime
 from . import motion
+from .filters import grow
 
 METRIC_SIZE = 512
 FEATURES = "features"
@@ -123,21 +124,60 @@ def still_difference(frames: list[np.ndarray], still) -> float:
     """Mean |frame t − frame t−1| over the pixels of ``still`` (H×W bool: a region that does not
     move, or a list of T − 1 such masks, one per pair), on the 0–255 scale: how much a sequence
     flickers where nothing happens."""
+    diffs = [d for d in still_differences(frames, still) if d == d]
+    return float(np.mean(diffs)) if diffs else 0.0
+
+
+GHOST_LAG = (2, 4)      # frames: where the object was (and will be) that long before (after)
+GHOST_CLEARANCE = 10    # px: pixels this close to the object now are neither behind nor ahead
+
+
+def ghost_ratio(coherent: list[np.ndarray], alone: list[np.ndarray], masks: list[np.ndarray]) -> float:
+    """How much a coherent sequence leaves behind a moving object (a ghost trail): the mean
+    |coherent − alone| (each frame stylized on its own) over the pixels the object covered
+    2–4 frames before, divided by the same over the pixels it will cover 2–4 frames later,
+    neither within 10 px of it now. ``masks``: the object's footprint per frame (H×W, > 0.5
+    inside; with a still camera, the pixels whose vectors move). About 1 or below: what the
+    object uncovered is painted as fresh as what it is about to cover; above: a trail."""
+    lo, hi = GHOST_LAG
+    masks = [np.asarray(m) > 0.5 for m in masks]
+    sums = np.zeros(2)
+    counts = np.zeros(2)
+    for t in range(hi, len(masks) - hi):
+        near = grow(masks[t], GHOST_CLEARANCE)
+        behind = np.logical_or.reduce([masks[t - k] for k in range(lo, hi + 1)]) & ~near
+        ahead = np.logical_or.reduce([masks[t + k] for k in range(lo, hi + 1)]) & ~near
+        if not (behind.any() and ahead.any()):
+            continue
+        diff = np.abs(np.asarray(coherent[t][..., :3], np.float64) - alone[t][..., :3]).mean(-1)
+        sums += diff[behind].sum(), diff[ahead].sum()
+        counts += behind.sum(), ahead.sum()
+    if not counts.all():
+        raise ValueError("the object never has pixels behind and ahead of it: a ghost ratio "
+                         f"needs more than {2 * hi} frames of a moving object")
+    behind, ahead = sums / counts
+    return float(behind / ahead) if ahead > 0 else float("inf")
+
+
+def still_differences(frames: list[np.ndarray], still) -> list[float]:
+    """``still_difference`` of each consecutive pair (0–255; NaN where no pixel is still)."""
     masks = still if isinstance(still, (list, tuple)) else [still] * (len(frames) - 1)
-    diffs = [np.abs(b.astype(np.float64) - a)[m].mean() for a, b, m in zip(frames, frames[1:], masks)
-             if m.any()]
-    return float(np.mean(diffs) * 255) if diffs else 0.0
+    return [float(np.abs(b.astype(np.float64) - a)[m].mean() * 255) if m.any() else float("nan")
+            for a, b, m in zip(frames, frames[1:], masks)]
 
 
 STILL_PX = 0.01     # a pixel whose vectors are all below this (pixels per frame) does not move
+CLEAR_PX = 4        # a still pixel at least this far from any that moves: its neighbourhood is still
 
 
 def evaluate_frames(plain: list[np.ndarray], stylized: list[np.ndarray], vectors: list[np.ndarray],
                     depths: list[np.ndarray] | None = None) -> dict:
     """Flicker of a stylized sequence against the plain render it came from (both H×W×3 in
     [0, 1], sRGB), with Blender's Vector passes as the flow (and its depths for occlusion):
-    Lai et al.'s warping error of each and their ratio, and the still-region frame difference
-    (pixels that do not move between two frames, by their vectors) of each and their ratio."""
+    Lai et al.'s warping error of each and their ratio; the still-region frame difference
+    (pixels that do not move between two frames, by their vectors) of each, their ratio, and
+    the worst pair's; and the same over the clear region (still pixels at least CLEAR_PX from
+    any that moves, whose neighbourhood is still too)."""
     if not len(plain) == len(stylized) == len(vectors) >= 2:
         raise ValueError(f"need T >= 2 plain frames, stylized frames and vector passes, got "
                          f"{len(plain)}, {len(stylized)} and {len(vectors)}")
@@ -153,8 +193,14 @@ def evaluate_frames(plain: list[np.ndarray], stylized: list[np.ndarray], vectors
     stylized = [np.asarray(f[..., :3], np.float32) for f in stylized]
     we_plain, we = warping_error(plain, flows, masks), warping_error(stylized, flows, masks)
     sd_plain, sd = still_difference(plain, still), still_difference(stylized, still)
+    worst = max((d for d in still_differences(stylized, still) if d == d), default=0.0)
+    clear = [m & ~grow(~m, CLEAR_PX) for m in still]
+    cd_plain, cd = still_difference(plain, clear), still_difference(stylized, clear)
     return {"warping_error_plain": we_plain, "warping_error": we,
             "warping_ratio": we / we_plain if we_plain > 0 else float("inf"),
             "still_difference_plain": sd_plain, "still_difference": sd,
             "still_ratio": sd / sd_plain if sd_plain > 0 else float("inf"),
+            "still_ratio_worst": worst / sd_plain if sd_plain > 0 else float("inf"),
+            "clear_difference_plain": cd_plain, "clear_difference": cd,
+            "clear_ratio": cd / cd_plain if cd_plain > 0 else float("inf"),
             "still_fraction": float(np.mean([m.mean() for m in still]))}

@@ -20,6 +20,10 @@ has the measurements behind each choice and the history of the constants.
 - Each frame is padded onto the networks' pooling grid where the frame before lay (``align``),
   following the dominant motion (a camera pan): a picture moved by whole strides is painted with
   the same strokes, moved, so a pan's strokes ride on the picture.
+- What did not change is not painted again (``Canvas``, canvas.py): the painting is kept where
+  the render is still what it was painted from; with a still camera, the set is painted once
+  without its moving objects (the clean plate), and that painting shows wherever the set is
+  seen, so a moving object leaves no trail and a clean render's still parts stay still.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from . import pipeline, tiling
 from .bands import in_bands
 from .errors import StyleError
 from .features import Moments, mask_union
+from .canvas import MOVING_PX, Canvas
 from .filters import CONTRAST_CELL, match_contrast, neighbourhood
 from .motion import Motion, Sampler, dominant_motion, flows, valid
 from .images import check_array
@@ -40,9 +45,18 @@ from .settings import Settings
 
 STATISTICS_SHARE = 0.8  # at strength 1: the previous statistics' share in the moving average
 CONTENT_SHARE = 0.95    # at strength 1: the previous (filtered) render's share in what the networks see
+STILL_CAMERA_PX = 0.5   # px a frame: most of the picture moving less than this is a still camera
 PHASE = tiling.ALIGN    # px: the encoders' coarsest stride; content moved by a multiple of it is
                         # painted the same, moved
 DEFAULT_STRENGTH = 1.0  # the Temporal Coherence artists get (add-on, CLI) unless they choose
+
+
+def _pad(a: np.ndarray, x: int, y: int) -> np.ndarray:
+    """``a`` with y rows above and x columns on the left, mirrored."""
+    a = np.asarray(a)
+    if not (x or y):
+        return a
+    return np.pad(a, [(y, 0), (x, 0)] + [(0, 0)] * (a.ndim - 2), mode="symmetric")
 
 
 def _normalised(m: Moments) -> Moments:
@@ -63,12 +77,19 @@ class Coherence:
         self.statistics_share = STATISTICS_SHARE * self.strength
         self.reset()
 
-    def reset(self) -> None:
+    def reset(self, keep_plate: bool = False) -> None:
+        """A cut: nothing carries over to the next frame; with ``keep_plate`` (a jump in the
+        frames of one shot, e.g. a farm chunk after the shot's first frame), the still set's
+        painting stays for where it still fits (``Canvas.cut``)."""
         self.previous: np.ndarray | None = None
         self.previous_content: np.ndarray | None = None
         self._statistics: dict = {}
         self._motion = None
         self._grid = np.zeros(2)        # (x, y): the picture's travel since the cut, px (see ``align``)
+        if keep_plate and hasattr(self, "canvas"):
+            self.canvas.cut()
+        else:
+            self.canvas = Canvas()
 
     def align(self, motion: Motion | None) -> tuple[int, int]:
         """Where to put the frame on the networks' grid: (x, y) px of padding above and left, in
@@ -135,7 +156,7 @@ class Coherence:
         return Moments(m.weight, now.sum * m.weight, now.outer * m.weight)
 
     def blend(self, frame: np.ndarray, motion: Motion | None, result_blend: ResultBlend,
-              where: np.ndarray | None = None) -> np.ndarray:
+              where: np.ndarray | None = None, refresh: np.ndarray | None = None) -> np.ndarray:
         """This frame's stylization (H×W×3 or ×4; alpha passes through) blended with the
         previous result warped onto it where the warp is valid (by the method's
         ``result_blend``, and inside ``where``, e.g. the union of the style masks), its strokes'
@@ -156,6 +177,8 @@ class Coherence:
                     a /= 1.0 + motion.speed2((r, s)) / np.float32(halving ** 2)
                 if where is not None:
                     a *= np.clip(np.asarray(where)[r:s], 0.0, 1.0)
+                if refresh is not None:
+                    a *= 1.0 - refresh[r:s]
                 mixed = motion.sample(self.previous, (r, s))
                 here = rgb[r:s]
                 mixed -= here
@@ -165,9 +188,9 @@ class Coherence:
                 band = warped[r0:r1]
                 band[:] = match_contrast(mixed, here)[r0 - r:r1 - r]
                 # where nothing was blended (few pixels: occlusions, the border): the frame itself
-                keep = np.flatnonzero(a[r0 - r:r1 - r] <= 0)
-                if len(keep):
-                    band.reshape(-1, 3)[keep] = rgb[r0:r1].reshape(-1, 3)[keep]
+                fresh = np.flatnonzero(a[r0 - r:r1 - r] <= 0)
+                if len(fresh):
+                    band.reshape(-1, 3)[fresh] = rgb[r0:r1].reshape(-1, 3)[fresh]
             in_bands(rows, rgb.shape, cell)
             self.previous = warped
             if frame.shape[-1] == 3:
@@ -178,13 +201,26 @@ class Coherence:
         self.previous = np.array(out[..., :3], np.float32)
         return out
 
+    def _moving(self, motion: Motion | None) -> tuple[np.ndarray, bool]:
+        """Which pixels of this frame move relative to the networks' grid (H×W bool), by its
+        Vector pass (backward and forward, so also on a sequence's first frame), and whether
+        the camera is still (most of the picture does not move either way)."""
+        backward, forward = self._flows
+        square = lambda f: sum(np.square(f[..., k]) for k in range(f.shape[-1]))  # noqa: E731
+        speed2 = motion.speed2() if motion is not None else square(backward)
+        moving = (speed2 > MOVING_PX ** 2) | (square(forward) > MOVING_PX ** 2)
+        step = (slice(None, None, 4), slice(None, None, 4))
+        still = all(np.abs(np.median(f[step].reshape(-1, f.shape[-1]), 0)).max() < STILL_CAMERA_PX
+                    for f in (backward, forward))
+        return moving, still
+
     def motion(self, vector: np.ndarray | None, depth: np.ndarray | None = None) -> Motion | None:
         """This frame's motion from its Vector pass (and depth) and the previous frame's; None
         for the first frame, a frame without vectors, or no way to tell occlusions."""
         if vector is None:
             self._motion = None
             return None
-        backward, forward = flows(vector)
+        backward, forward = self._flows = flows(vector)
         previous, self._motion = self._motion, (backward.shape, forward, depth)
         if previous is None or previous[0] != backward.shape:
             return None
@@ -201,23 +237,32 @@ class Coherence:
         along the motion, its statistics smoothed, the result blended inside the style masks."""
         motion = self.motion(vector, depth) if self.strength > 0 else None
         content = self.filter_content(content, motion)
+        rgb = np.ascontiguousarray(content[..., :3], np.float32)
+        refresh = backdrop = None
+        if self.strength > 0 and vector is not None:
+            refresh, backdrop = self.canvas.plan(rgb, motion, *self._moving(motion))
+        elif self.strength > 0:
+            self.canvas = Canvas()          # no vectors: no painting carries over
         # scaled, the networks' grid is not the frame's; tileable, the frame wraps around
         x, y = (0, 0) if pipeline.runs_scaled(settings, content.shape[:2]) or settings.seamless \
             else self.align(motion)
         padded = settings
-        if x or y:
-            def pad(a):
-                a = np.asarray(a)
-                return np.pad(a, [(y, 0), (x, 0)] + [(0, 0)] * (a.ndim - 2), mode="symmetric")
-            content = pad(content)
-            if settings.masks is not None:
-                padded = replace(settings, masks=[None if m is None else pad(m)
-                                                  for m in settings.masks])
-        result = pipeline.stylize_with(content, padded, runtime=runtime, progress=progress,
-                                       cancel=cancel,
-                                       statistics=self.smooth if self.strength > 0 else None)
-        if x or y:
-            result.image = np.ascontiguousarray(result.image[y:, x:])
+        if (x or y) and settings.masks is not None:
+            padded = replace(settings, masks=[None if m is None else _pad(m, x, y)
+                                              for m in settings.masks])
+
+        def paint(image, statistics, progress):
+            out = pipeline.stylize_with(_pad(image, x, y), padded, runtime=runtime,
+                                        progress=progress, cancel=cancel, statistics=statistics)
+            if x or y:
+                out.image = np.ascontiguousarray(out.image[y:, x:])
+            return out
+        result = paint(content, self.smooth if self.strength > 0 else None, progress)
+        if backdrop is not None:            # the still set without its moving objects
+            backdrop = paint(backdrop, None, None).image
         result.image = self.blend(result.image, motion, settings.method_object().result_blend,
-                                  mask_union(settings.masks))
+                                  mask_union(settings.masks), refresh)
+        if self.strength > 0:
+            result.image = self.canvas.paint(result.image, rgb, self.strength, backdrop)
+            self.previous = np.ascontiguousarray(result.image[..., :3])
         return result

@@ -7,12 +7,20 @@ extension through its own pass route in Blender (bpy from the dev venv):
     python scripts/animation_eval.py --size 320x240 --frames 24 --out build/animation
     python scripts/animation_eval.py --size 1280x720 --frames 12 --methods adain --out build/animation720
 
+or one of tests/blender/test_motion_scenes.py's scenes (a still camera and a moving object, clean
+or noisy, a fast object, a pan, a turning Suzanne; 14 frames):
+
+    python scripts/animation_eval.py --scene clean --size 240x180 --coherence 0,1 --out build/clean
+
 For each method and coherence: Lai et al.'s warping error and the still-region frame
 difference as ratios to the plain render (nst_core.metrics.evaluate_frames), the warping error
-on the moving sphere (pixels that move while the camera is still), each frame's style gain
+on the moving object (pixels that move while the camera is still, or the scene's object mask),
+the still ratio of the worst pair and over the clear region (still pixels at least 4 px from
+what moves), the ghost ratio behind the object (a still camera), each frame's style gain
 against the same frame stylized alone (worst and mean difference), and the cost of coherence:
 median seconds per frame with and without it, measured in alternation on the same frames.
-Writes animation.md, animation.json and crop.png (the sphere: plain, alone, coherent).
+Writes animation.md, animation.json and crop.png (the object over four frames: the plain render,
+then for each method the frames stylized alone and the coherent ones).
 """
 
 from __future__ import annotations
@@ -35,26 +43,29 @@ STYLE = "vangogh_starry_night"
 os.environ.setdefault("NST_MODELS_DIR", str(ROOT / "build" / "models"))
 
 
-def render(size: str, frames: int, work: Path) -> Path:
-    """The test's scene rendered by the extension in Blender: an .npz of frames (sRGB),
-    Vector passes and depths."""
+def render(size: str, frames: int, work: Path, scene: str | None = None) -> Path:
+    """The test's scene (or one of tests/blender/test_motion_scenes.py's, by name) rendered by
+    the extension in Blender: an .npz of frames (sRGB), Vector passes and depths (and, for a
+    motion scene, the moving object's masks)."""
     sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "tests" / "blender")]
     import extension
     zip_path = extension.build(extension.python_version(), work / "dist")
     (work / "home").mkdir(exist_ok=True)
     (work / "work").mkdir(exist_ok=True)
     env = {**extension.isolated_env(work / "home"), "NST_MOTION_SIZE": size,
-           "NST_MOTION_FRAMES": str(frames)}
+           "NST_MOTION_FRAMES": str(frames), "NST_SCENE_SIZE": size, "NST_SCENES": scene or ""}
     r = subprocess.run([extension.BLENDER_PYTHON, str(ROOT / "tests" / "blender" / "harness.py"),
                         str(zip_path), str(extension.STYLE), str(work / "work"), "test_init",
-                        "test_animation"], capture_output=True, text=True, env=env, timeout=3600)
+                        "test_motion_scenes" if scene else "test_animation"],
+                       capture_output=True, text=True, env=env, timeout=3600)
     lines = [x for x in r.stdout.splitlines() if x.startswith("NST-RESULTS ")]
     if not lines:
         raise SystemExit(f"Blender printed no results:\n{r.stderr[-3000:]}")
     facts = json.loads(lines[-1][len("NST-RESULTS "):])
-    if "error" in facts["motion_sequence"]:
-        raise SystemExit(facts["motion_sequence"]["error"])
-    return Path(facts["motion_sequence"]["path"])
+    got = facts["motion_scenes" if scene else "motion_sequence"]
+    if "error" in got:
+        raise SystemExit(got["error"])
+    return Path(got["paths"][scene] if scene else got["path"])
 
 
 def main() -> None:
@@ -62,6 +73,8 @@ def main() -> None:
     ap.add_argument("--size", default="320x240")
     ap.add_argument("--frames", type=int, default=24)
     ap.add_argument("--sequence", type=Path, help="an .npz from an earlier run instead of rendering")
+    ap.add_argument("--scene", help="one of tests/blender/test_motion_scenes.py's scenes (clean, noisy, "
+                    "fast, pan, turning) instead of the test's pan-then-still scene")
     ap.add_argument("--methods", default="wct,adain,stylebank")
     ap.add_argument("--coherence", default="0,0.5,0.75,1")
     ap.add_argument("--gain-every", type=int, default=3, help="style gain on every n-th frame")
@@ -72,14 +85,18 @@ def main() -> None:
     from nst_core.images import save_image
 
     args.out.mkdir(parents=True, exist_ok=True)
-    seq = args.sequence or render(args.size, args.frames, Path(tempfile.mkdtemp(prefix="nst_anim_")))
+    seq = args.sequence or render(args.size, args.frames, Path(tempfile.mkdtemp(prefix="nst_anim_")),
+                                  args.scene)
     data = np.load(seq)
     frames, vectors, depths = list(data["frames"]), list(data["vectors"]), list(data["depths"])
     n = len(frames)
+    masks = [m > 0.5 for m in data["masks"]] if "masks" in data else None
     style = load_image(DATA / "style" / f"{STYLE}.jpg")[..., :3]
     rt = runtime.get_runtime()
-    half = n // 2                       # the camera is still from here on
-    moving = [np.abs(v).max(-1) > metrics.STILL_PX for v in vectors]
+    # the object: the motion scenes' masks, or what moves once the camera is still (half-way)
+    half = 0 if masks else n // 2
+    moving = masks or [np.abs(v).max(-1) > metrics.STILL_PX for v in vectors]
+    still_camera = masks is not None and args.scene != "pan"
     rows, crops = [], []
     strengths = [float(x) for x in args.coherence.split(",")]
     for method in args.methods.split(","):
@@ -113,7 +130,8 @@ def main() -> None:
                                                  obj[half + 1:])
             diffs = [gains_alone[t] - metrics.evaluate(frames[t], style, out[t], runtime=rt).style_gain
                      for t in gains_alone]
-            rows.append({"method": method, "coherence": strength, **s,
+            ghost = metrics.ghost_ratio(out, alone, moving) if still_camera and strength > 0 else None
+            rows.append({"method": method, "coherence": strength, **s, "ghost_ratio": ghost,
                          "object_warping_ratio": we_obj / we_obj_plain,
                          "gain_alone": float(np.mean(list(gains_alone.values()))),
                          "gain_drop_mean": float(np.mean(diffs)), "gain_drop_max": float(np.max(diffs)),
@@ -123,23 +141,27 @@ def main() -> None:
             print(json.dumps(rows[-1]), flush=True)
             if strength == max(strengths):    # the crop's coherent column: the most coherent run
                 crops.append((method, alone, out))
-    # the sphere in a late frame: plain | alone | coherent, one row per method
-    t = n - 4
+    # the object over four frames, with what it leaves behind: for each method a row of the
+    # frames stylized alone above a row of the coherent ones (the plain render on top)
+    t = n - 4 if masks is None else n // 2
     ys, xs = np.nonzero(moving[t])
     if len(ys):
         cy, cx = int(ys.mean()), int(xs.mean())
         r = max(16, int(1.4 * max(np.ptp(ys), np.ptp(xs)) / 2))
-        box = (slice(max(0, cy - r), cy + r), slice(max(0, cx - r), cx + r))
-        sheet = np.concatenate([np.concatenate([frames[t][box], a[t][box][..., :3], o[t][box][..., :3]], 1)
-                                for _, a, o in crops], 0)
+        box = (slice(max(0, cy - r), cy + r), slice(max(0, cx - 3 * r), cx + r))
+        row = lambda seq: np.concatenate([seq[k][box][..., :3] for k in range(t - 3, t + 1)], 1)  # noqa: E731
+        sheet = np.concatenate([row(frames)] + [x for _, a, o in crops for x in (row(a), row(o))], 0)
         save_image(args.out / "crop.png", sheet)
     (args.out / "animation.json").write_text(json.dumps(rows, indent=2))
     h, w = frames[0].shape[:2]
     lines = [f"{n} frames at {w}×{h}, style {STYLE}; ratios are stylized / plain render", "",
-             "| method | coherence | warping ratio | still ratio | sphere warping ratio | style gain drop (mean / worst) | ms/frame (alone) | cost |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| method | coherence | warping ratio | still ratio (worst pair) | clear ratio | ghost ratio "
+             "| object warping ratio | style gain drop (mean / worst) | ms/frame (alone) | cost |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['method']} | {r['coherence']:g} | {r['warping_ratio']:.2f} | {r['still_ratio']:.2f} | "
+        ghost = "" if r["ghost_ratio"] is None else f"{r['ghost_ratio']:.2f}"
+        lines.append(f"| {r['method']} | {r['coherence']:g} | {r['warping_ratio']:.2f} | {r['still_ratio']:.2f} "
+                     f"({r['still_ratio_worst']:.2f}) | {r['clear_ratio']:.2f} | {ghost} | "
                      f"{r['object_warping_ratio']:.2f} | {r['gain_drop_mean']:+.3f} / {r['gain_drop_max']:+.3f} | "
                      f"{r['ms_per_frame']:.0f} ({r['ms_per_frame_alone']:.0f}) | {100 * r['cost']:+.0f} % |")
     lines.append(f"\nplain render: warping error {rows[0]['warping_error_plain']:.5f}, still-region "

@@ -76,6 +76,12 @@ function authorRenderTask(settings, chunk, range) {
     if (warmFirst < first) {
         const scratch = path.join(path.dirname(settings.render_output_path),
                                   "_nst_warmup", `chunk_${first}`, "######");
+        if (warmFirst > shotStart) {
+            // the shot's first frame too: with a still camera, every chunk then paints the set
+            // from the same frame (the clean plate), so the chunks' still parts match
+            args.push("--render-output", scratch, "--render-format", settings.format,
+                      "--frame-start", String(shotStart), "--frame-end", String(shotStart), "--render-anim");
+        }
         args.push("--render-output", scratch, "--render-format", settings.format,
                   "--frame-start", String(warmFirst), "--frame-end", String(first - 1), "--render-anim");
     }

@@ -14,6 +14,7 @@ files import only the standard library, numpy, pytest and (in Blender) bpy.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import importlib
 import json
@@ -122,6 +123,60 @@ def render_as_shown(scene) -> np.ndarray:
     out = pixels(image)[::-1][..., :3].copy()
     bpy.data.images.remove(image)
     return out
+
+
+@contextlib.contextmanager
+def lent_scene(name: str, w: int, h: int, samples: int):
+    """The harness's scene lent out empty: its objects hidden from the render, a collection of
+    our own, our camera, size and samples; all put back afterwards. (A second scene would not
+    do: Blender evaluates the animation of the window's scene only.)"""
+    import bpy
+    scene = bpy.context.scene
+    r, c = scene.render, scene.cycles
+    saved = [(r, "resolution_x", r.resolution_x), (r, "resolution_y", r.resolution_y),
+             (r, "resolution_percentage", r.resolution_percentage), (c, "samples", c.samples),
+             (c, "use_animated_seed", c.use_animated_seed), (c, "use_denoising", c.use_denoising),
+             (scene, "camera", scene.camera), (scene, "world", scene.world),
+             (scene, "frame_start", scene.frame_start), (scene, "frame_end", scene.frame_end),
+             (scene, "frame_current", scene.frame_current)]
+    hidden = [o for o in scene.objects if not o.hide_render]
+    for o in hidden:
+        o.hide_render = True
+    collection = bpy.data.collections.new(name)
+    scene.collection.children.link(collection)
+    r.resolution_x, r.resolution_y, r.resolution_percentage, c.samples = w, h, 100, samples
+    bpy.context.preferences.edit.keyframe_new_interpolation_type = "LINEAR"
+    try:
+        yield scene, collection
+    finally:
+        for o in list(collection.objects):
+            bpy.data.objects.remove(o)
+        bpy.data.collections.remove(collection)
+        for o in hidden:
+            o.hide_render = False
+        for owner, attr, value in saved:
+            setattr(owner, attr, value)
+        scene.frame_set(scene.frame_current)
+
+
+def add_object(collection, name, data, location=(0, 0, 0), rotation=(0, 0, 0)):
+    import bpy
+    obj = bpy.data.objects.new(name, data)
+    obj.location, obj.rotation_euler = location, rotation
+    collection.objects.link(obj)
+    return obj
+
+
+def add_cube(collection, name, size, location):
+    import bmesh
+    import bpy
+    mesh = bpy.data.meshes.new(name)
+    bm = bmesh.new()
+    bm.loops.layers.uv.new()               # for calc_uvs to fill
+    bmesh.ops.create_cube(bm, size=size, calc_uvs=True)
+    bm.to_mesh(mesh)
+    bm.free()
+    return add_object(collection, name, mesh, location)
 
 
 def make_scene():

@@ -3,15 +3,14 @@ rendered sequence stylized with and without Temporal Coherence, and the animatio
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 
 import numpy as np
 import pytest
 
-from harness import (addon_module, env, error_of, fact, pixels, render_as_shown, render_file_output,
-                     scenario, tree_of)
+from harness import (add_cube, add_object, addon_module, env, error_of, fact, lent_scene, pixels,
+                     render_as_shown, render_file_output, scenario, tree_of)
 
 bpy = pytest.importorskip("bpy")
 
@@ -20,66 +19,16 @@ FRAMES = int(os.environ.get("NST_MOTION_FRAMES", 24))
 SIZE = tuple(int(x) for x in os.environ.get("NST_MOTION_SIZE", "320x240").split("x"))
 
 
-@contextlib.contextmanager
-def _scene(name: str, w: int, h: int, samples: int):
-    """The harness's scene lent out empty: its objects hidden from the render, a collection of
-    our own, our camera, size and samples; all put back afterwards. (A second scene would not
-    do: Blender evaluates the animation of the window's scene only.)"""
-    scene = bpy.context.scene
-    r, c = scene.render, scene.cycles
-    saved = [(r, "resolution_x", r.resolution_x), (r, "resolution_y", r.resolution_y),
-             (r, "resolution_percentage", r.resolution_percentage), (c, "samples", c.samples),
-             (c, "use_animated_seed", c.use_animated_seed), (c, "use_denoising", c.use_denoising),
-             (scene, "camera", scene.camera), (scene, "world", scene.world),
-             (scene, "frame_start", scene.frame_start), (scene, "frame_end", scene.frame_end),
-             (scene, "frame_current", scene.frame_current)]
-    hidden = [o for o in scene.objects if not o.hide_render]
-    for o in hidden:
-        o.hide_render = True
-    collection = bpy.data.collections.new(name)
-    scene.collection.children.link(collection)
-    r.resolution_x, r.resolution_y, r.resolution_percentage, c.samples = w, h, 100, samples
-    bpy.context.preferences.edit.keyframe_new_interpolation_type = "LINEAR"
-    try:
-        yield scene, collection
-    finally:
-        for o in list(collection.objects):
-            bpy.data.objects.remove(o)
-        bpy.data.collections.remove(collection)
-        for o in hidden:
-            o.hide_render = False
-        for owner, attr, value in saved:
-            setattr(owner, attr, value)
-        scene.frame_set(scene.frame_current)
-
-
-def _add(collection, name, data, location=(0, 0, 0), rotation=(0, 0, 0)):
-    obj = bpy.data.objects.new(name, data)
-    obj.location, obj.rotation_euler = location, rotation
-    collection.objects.link(obj)
-    return obj
-
-
-def _cube(collection, name, size, location):
-    import bmesh
-    mesh = bpy.data.meshes.new(name)
-    bm = bmesh.new()
-    bmesh.ops.create_cube(bm, size=size)
-    bm.to_mesh(mesh)
-    bm.free()
-    return _add(collection, name, mesh, location)
-
-
 @scenario(70)
 def vector_pass_convention():
     """A cube seen by an orthographic camera (10 px per unit) moves +1, +0.5 (right, up) from
     frame 1 to 2 and +2, 0 from frame 2 to 3: the flows at frame 2 say where it was and will be."""
     passes, motion = addon_module("passes"), addon_module("nst_core.motion")
-    with _scene("NST vectors", 80, 60, 1) as (scene, col):
+    with lent_scene("NST vectors", 80, 60, 1) as (scene, col):
         cam = bpy.data.cameras.new("NST ortho")
         cam.type, cam.ortho_scale = "ORTHO", 8
-        scene.camera = _add(col, "NST ortho", cam, (0, 0, 10))
-        cube = _cube(col, "NST mover", 1.0, (0, 0, 0))
+        scene.camera = add_object(col, "NST ortho", cam, (0, 0, 10))
+        cube = add_cube(col, "NST mover", 1.0, (0, 0, 0))
         for frame, x, y in ((1, 0, 0), (2, 1, 0.5), (3, 3, 0.5)):
             cube.location = (x, y, 0)
             cube.keyframe_insert("location", frame=frame)
@@ -123,14 +72,14 @@ def _motion_scene(borrowed):
         tex.inputs["Color2"].default_value = (0.9, 0.85, 0.7, 1)
         m.node_tree.links.new(tex.outputs["Color"], nodes["Principled BSDF"].inputs["Base Color"])
         return m
-    ground = _cube(col, "NST ground", 1.0, (0, 0, -0.5))
+    ground = add_cube(col, "NST ground", 1.0, (0, 0, -0.5))
     ground.scale = (30, 30, 1)
     ground.data.materials.append(material("NST ground", (0.2, 0.5, 0.2, 1), 12))
-    wall = _cube(col, "NST wall", 1.0, (0, 6.5, 3))
+    wall = add_cube(col, "NST wall", 1.0, (0, 6.5, 3))
     wall.scale = (30, 1, 8)
     wall.data.materials.append(material("NST wall", (0.3, 0.3, 0.6, 1), 20))
     for i, x in enumerate((-4, -1.5, 1.5, 4)):
-        _cube(col, f"NST box {i}", 1.2, (x, 3, 0.6)).data.materials.append(
+        add_cube(col, f"NST box {i}", 1.2, (x, 3, 0.6)).data.materials.append(
             material(f"NST box {i}", (0.7, 0.2, 0.1, 1), 4))
     import bmesh
     mesh = bpy.data.meshes.new("NST ball")
@@ -140,14 +89,14 @@ def _motion_scene(borrowed):
         face.smooth = True
     bm.to_mesh(mesh)
     bm.free()
-    sphere = _add(col, "NST ball", mesh, (-3, 0, 0.8))
+    sphere = add_object(col, "NST ball", mesh, (-3, 0, 0.8))
     sphere.data.materials.append(material("NST ball", (0.9, 0.8, 0.1, 1), 6))
     sphere.keyframe_insert("location", frame=1)
     sphere.location = (3, 0, 0.8)
     sphere.keyframe_insert("location", frame=FRAMES)
-    sun = _add(col, "NST sun", bpy.data.lights.new("NST sun", "SUN"), rotation=(0.6, 0.2, 0.3))
+    sun = add_object(col, "NST sun", bpy.data.lights.new("NST sun", "SUN"), rotation=(0.6, 0.2, 0.3))
     sun.data.energy = 3
-    cam = _add(col, "NST camera", bpy.data.cameras.new("NST camera"), (-1, -9, 3.5),
+    cam = add_object(col, "NST camera", bpy.data.cameras.new("NST camera"), (-1, -9, 3.5),
                (math.radians(78), 0, math.radians(4)))
     scene.camera = cam
     cam.keyframe_insert("rotation_euler", frame=1)
@@ -161,7 +110,7 @@ def motion_sequence():
     keep the frames, as Blender shows them, for the engine-side measurements."""
     passes, pixels = addon_module("passes"), addon_module("pixels")
     frames, vectors, depths = [], [], []
-    with _scene("NST motion", *SIZE, 16) as borrowed:
+    with lent_scene("NST motion", *SIZE, 16) as borrowed:
         _motion_scene(borrowed)
         scene = borrowed[0]
         for frame in range(1, FRAMES + 1):

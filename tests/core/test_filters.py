@@ -40,3 +40,25 @@ def test_match_contrast_gives_a_blend_of_two_patterns_its_contrast_back():
     for shape in ((1, 1, 3), (5, 7, 3), (9, 17, 3)):                     # smaller than a cell
         x = rng.random(shape, dtype=np.float32)
         assert np.array_equal(filters.match_contrast(x, x), x)
+
+
+@pytest.mark.parametrize("radius", [0, 1, 3, 7, 40])
+def test_grow_is_a_square_dilation(radius):
+    """Against the direct definition: a pixel is in the grown mask if any pixel of the mask is
+    within ``radius`` along both axes."""
+    mask = np.random.default_rng(radius).random((23, 31)) > 0.97
+    ys, xs = np.nonzero(mask)
+    yy, xx = np.mgrid[:23, :31]
+    direct = np.zeros_like(mask)
+    for y, x in zip(ys, xs):
+        direct |= (np.abs(yy - y) <= radius) & (np.abs(xx - x) <= radius)
+    assert np.array_equal(filters.grow(mask, radius), direct)
+
+
+def test_box_blur_is_the_mean_over_the_square_with_edges_repeated():
+    image = np.random.default_rng(5).random((17, 26), dtype=np.float32)
+    r = 3
+    padded = np.pad(image, r, mode="edge")
+    direct = np.array([[padded[y:y + 2 * r + 1, x:x + 2 * r + 1].mean() for x in range(26)]
+                       for y in range(17)])
+    np.testing.assert_allclose(filters.box_blur(image, r), direct, atol=1e-6)

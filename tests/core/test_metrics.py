@@ -102,3 +102,46 @@ def test_still_difference_counts_only_the_still_region():
     still[:, :5] = True
     assert metrics.still_difference(frames, still) == 0.0
     assert metrics.still_difference(frames, ~still) == pytest.approx(0.5 * 255)
+
+
+def _passing_square(t, h=40, w=90, size=8, speed=6):
+    mask = np.zeros((h, w), bool)
+    mask[16:16 + size, 4 + speed * t:4 + speed * t + size] = True
+    return mask
+
+
+def test_ghost_ratio_sees_a_trail_behind_a_moving_object():
+    """Against the frames stylized alone: the same change ahead and behind reads 1; a copy of
+    the object's colour left where it was reads far above."""
+    masks = [_passing_square(t) for t in range(12)]
+    rng = np.random.default_rng(6)
+    alone = [rng.random((40, 90, 3)).astype(np.float32) for _ in masks]
+    offset = [a + 0.1 for a in alone]                   # everywhere alike: no trail
+    assert metrics.ghost_ratio(offset, alone, masks) == pytest.approx(1.0)
+    trail = [a.copy() for a in alone]
+    for t in range(1, len(masks)):
+        for k in range(1, min(t, 4) + 1):               # the object's last four places, fading
+            trail[t][masks[t - k] & ~masks[t]] += 0.4 / k
+    assert metrics.ghost_ratio(trail, alone, masks) > 3
+    with pytest.raises(ValueError, match="ghost ratio"):
+        metrics.ghost_ratio(alone[:6], alone[:6], masks[:6])
+
+
+def test_evaluate_frames_gives_the_worst_pair_and_the_clear_region():
+    """A change at the moving object's edge counts in the still region, not in the clear one
+    (still pixels at least CLEAR_PX from what moves); the worst pair is the largest."""
+    h, w = 30, 60
+    plain, styled, vectors = [], [], []
+    for t in range(4):
+        f = np.full((h, w, 3), 0.5, np.float32)
+        f[:, -5:] += 0.01 * t                           # a faint change far from the object
+        v = np.zeros((h, w, 4), np.float32)
+        v[10:20, 10 + 2 * t:20 + 2 * t] = 2.0           # the object moves
+        s = f.copy()
+        s[10:20, 20 + 2 * t:23 + 2 * t] += 0.2 * t      # the stylization changes beside it
+        plain.append(f)
+        styled.append(s)
+        vectors.append(v)
+    scores = metrics.evaluate_frames(plain, styled, vectors)
+    assert scores["still_ratio"] > 5 and scores["still_ratio_worst"] > scores["still_ratio"]
+    assert scores["clear_ratio"] == pytest.approx(1.0)

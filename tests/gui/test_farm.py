@@ -71,11 +71,12 @@ def farm(tmp_path_factory):
         f"{b} /nst/seam/shot.blend -a > /nst/seam.log 2>&1",
         f'{b} /nst/seam/shot.blend --python-expr "{mute}" -o //plain/frame_ -a > /dev/null 2>&1',
         # workers at once on one saved file, a chunk each; the third renders the second chunk
-        # after WARM_UP frames of warm-up into a scratch folder, in the same process
+        # after the shot's first frame and WARM_UP frames of warm-up into a scratch folder, in the
+        # same process
         f"({b} /nst/seam/shot.blend -o //chunks/frame_ -s 1 -e {HALF} -a > /nst/w1.log 2>&1 & "
         f"{b} /nst/seam/shot.blend -o //chunks/frame_ -s {HALF + 1} -e {SEAM_FRAMES} -a "
         "> /nst/w2.log 2>&1 & "
-        f"{b} /nst/seam/shot.blend -o //warmup/frame_ -s {HALF + 1 - WARM_UP} -e {HALF} -a "
+        f"{b} /nst/seam/shot.blend -o //warmup/frame_ -s 1 -e 1 -a -s {HALF + 1 - WARM_UP} -e {HALF} -a "
         f"-o //warm/frame_ -s {HALF + 1} -e {SEAM_FRAMES} -a > /nst/w3.log 2>&1; wait)",
         f"({tasks}; wait)",
     ])

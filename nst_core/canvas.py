@@ -1,0 +1,226 @@
+"""What an animation keeps of its earlier paintings: ``Canvas``.
+
+Each frame of a sequence is painted by the networks afresh, and a fresh painting of an
+unchanged picture is not the same painting: WCT's whitening and AdaIN's statistics are those of
+the whole frame, and the networks see far (at 240 px wide, the whole frame), so a ball rolling
+across one corner repaints every other corner, and the strokes boil even on a clean render. And
+what the networks paint around a moving object carries a halo of it, which, kept, leaves copies
+of the object's edge behind it (a ghost trail). So:
+
+- **Kept**: where the warp is valid and the render (as the networks see it) differs from what a
+  painting was made from by at most REPAINT_CHANGE (smoothed over a few pixels: render noise is
+  not a change), that painting is kept, carried along the motion, plus that small change (a
+  light that dims, a bounce of colour). A moving surface carries its strokes the same way.
+- **The clean plate** (a still camera): the set without its moving objects, painted on its own
+  (the backdrop: the render with the moving objects filled in from around them, and, as they
+  move, what they uncover). Still parts show the plate's painting, so what an object uncovers or
+  leaves behind is painted as if it had never been there: no halo, no trail, and no new strokes
+  where nothing changed. The backdrop is painted again only when an object uncovers some of the
+  set never seen before, and then only those pixels of the plate change.
+- **Painted afresh**: a larger change, what a moving object uncovers where no plate fits, with a
+  ramp of REPAINT_FEATHER px into what is kept. Without a plate (a moving camera), a painting
+  made within HALO px of a moving object is painted once more from the frame alone when the
+  object has gone, so its halo does not stay behind.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .filters import box_blur, grow
+from .motion import Motion
+
+REPAINT_CHANGE = 0.08   # a change of the render (0-1, the largest channel) above this is painted afresh
+CHANGE_SMOOTHING = 2    # px: the render's change is averaged over (2·this + 1)² px
+REPAINT_FEATHER = 2     # px: a fresh painting fades into the kept one over twice this
+HALO = 12               # px: how far from a moving object its passing changes the networks' painting
+MOVING_PX = 1.0         # px a frame relative to the networks' grid: a surface that moves
+CARRIED_MOVING = 0.8     # the share of a moving surface's painting kept as carried (the rest renewed)
+OBJECT_MARGIN = 1       # px around a moving object that its antialiased edge may colour
+RELEARN_CHANGE = 0.01   # seen clear again, a part of the set changed by more than this is learnt again
+REVEALED_SHARE = 0.02   # the least share of the frame newly seen clear that is worth painting the
+                        # backdrop again for (a network pass: batched, not every frame)
+
+
+def _ramp(mask: np.ndarray, reach: int) -> np.ndarray:
+    """1 within ``reach`` px of ``mask``, falling to 0 at reach + 2·REPAINT_FEATHER px."""
+    return box_blur(grow(mask, reach + REPAINT_FEATHER), REPAINT_FEATHER)
+
+
+def _change(rgb: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The render's change since a painting (H×W×3), averaged over (2·CHANGE_SMOOTHING + 1)²
+    px (a change of light is smooth, render noise is not), and its size: the largest
+    channel's (H×W). (Averaged over 2×2 px cells instead, to be cheaper, the change added to
+    a moving object's painting every frame made it blocky: its own warping error rose 3×.)"""
+    cells = box_blur(rgb - reference, CHANGE_SMOOTHING)
+    size = np.maximum(np.maximum(np.abs(cells[..., 0]), np.abs(cells[..., 1])), np.abs(cells[..., 2]))
+    return cells, size
+
+
+def fill(image: np.ndarray, unknown: np.ndarray) -> np.ndarray:
+    """``image`` (H×W×3) with its ``unknown`` pixels filled from the known ones beside them,
+    row by row, mirrored across the gap's ends (each half from its nearer side), so the
+    networks see the set's texture there, not a smooth blob they would paint as one."""
+    out = image.copy()
+    w = image.shape[1]
+    for y in np.flatnonzero(unknown.any(1)):
+        row = unknown[y]
+        edges = np.flatnonzero(np.diff(np.r_[0, row.astype(np.int8), 0]))
+        for a, b in zip(edges[::2], edges[1::2]):           # the gap [a, b)
+            if a == 0 and b == w:
+                continue                                    # nothing known in this row
+            k = np.arange(b - a)
+            left = a - 1 - k                                # mirrored from the left end
+            right = b + (b - a - 1 - k)                     # and from the right end
+            take = np.where(k < (b - a) / 2, left, right)
+            take = np.where(take < 0, right, np.where(take >= w, left, take))
+            out[y, a:b] = image[y, np.clip(take, 0, w - 1)]
+    rows = unknown.all(1)                                   # whole rows unknown: the row above
+    if rows.any() and not rows.all():
+        known = np.flatnonzero(~rows)
+        out[rows] = out[known[np.abs(known[:, None] - np.flatnonzero(rows)).argmin(0)]]
+    return out
+
+
+def _per_channel(weight: np.ndarray) -> np.ndarray:
+    """An H×W weight repeated for each of 3 channels, flat: multiplying an H×W×3 array's flat
+    view by it is several times faster than broadcasting weight[..., None]."""
+    return np.repeat(weight.reshape(-1), 3)
+
+
+class Canvas:
+    """The paintings of one sequence: ``plan`` a frame (which may ask for the backdrop to be
+    painted), then ``paint`` the frame's blended result over with what is kept (which also
+    remembers it)."""
+
+    def __init__(self):
+        self.painted = self.reference = None        # the last painting, the render it was made from
+        self.backdrop = self.known = None           # the set without moving objects, where it was seen,
+        self.settled = None                         # and where seen clear of them
+        self._pending = None                        # learnt since the plate was painted
+        self.plate = self.plate_ok = None           # the backdrop's painting, where it is one
+        self.provisional = None                     # H×W: made near a moving object (no plate)
+        self._plan = None
+
+    def cut(self) -> None:
+        """A jump in the frames: the painting carried along the motion is dropped; the plate
+        stays, for where the set still looks as it did (``plan`` checks every pixel)."""
+        self.painted = self.reference = self.provisional = self._plan = None
+
+    def plan(self, rgb: np.ndarray, motion: Motion | None, moving: np.ndarray,
+             still_camera: bool) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """For the frame whose render (as the networks see it) is ``rgb`` (H×W×3), whose
+        ``moving`` pixels move relative to the networks' grid, seen by a ``still_camera`` or
+        not: where the result blend should take the frame alone (H×W float32 in [0, 1], or
+        None), and the backdrop to paint for the plate (H×W×3), or None."""
+        self._plan = None
+        if self.painted is not None and self.painted.shape != rgb.shape:
+            self.__init__()
+        if not still_camera:
+            self.backdrop = self.known = self.settled = self.plate = self.plate_ok = None
+        object_ = grow(moving, OBJECT_MARGIN)
+        backdrop = None
+        if still_camera:                    # the set is seen for sure where no moving object
+            clear = ~grow(moving, HALO)     # is within HALO px (its shadow, its bounce light)
+        if still_camera and self.backdrop is None:
+            self.known, self.settled = ~object_, clear
+            self.backdrop = fill(rgb, object_)
+            self._pending = self.known.copy()
+            self._backdrop_change = _change(rgb, self.backdrop)
+        elif still_camera:
+            seen = ~object_ & ~self.known       # seen for the first time: learnt now,
+            self.backdrop[seen] = rgb[seen]
+            self.known |= seen
+            revealed = clear & ~self.settled    # seen clear of objects for the first time:
+            delta, size = _change(rgb, self.backdrop)   # learnt again if it changed (a shadow
+            again = revealed & (size > np.float32(RELEARN_CHANGE))  # gone)
+            self.backdrop[again] = rgb[again]
+            delta[again], size[again] = 0.0, 0.0
+            self.settled |= revealed
+            self._pending |= seen | again
+            self._backdrop_change = delta, size
+        if still_camera and self._pending.any() and np.count_nonzero(self._pending) >= min(
+                REVEALED_SHARE * rgb[..., 0].size, np.count_nonzero(self.known)):
+            backdrop = self.backdrop            # painted when enough is new (the first time:
+                                                # all of it); the plate takes what is new
+        refresh = None
+        if motion is None or self.painted is None:
+            self.painted = self.reference = self.provisional = None
+        else:
+            reference, painted = motion.sample(self.reference), motion.sample(self.painted)
+            delta, size = _change(rgb, reference)
+            big = size > np.float32(REPAINT_CHANGE)
+            big |= motion.validity <= 0
+            carried = 1.0 - _ramp(big, 0)   # where the painting carried along the motion is kept
+            # a painting carried by a motion is resampled each frame: renewed a little, or its
+            # strokes would smear over the frames
+            # (a moving camera: not at all; the result blend carries its strokes as before)
+            carried[np.square(motion.flow).sum(-1) > np.float32(0.25)] *= \
+                np.float32(CARRIED_MOVING if still_camera else 0.0)
+            if not still_camera:            # no plate: what was painted near a moving object
+                near = _ramp(moving | big, HALO) > 0    # (not the object itself) is painted
+                near &= ~moving                         # again once it has gone, with its halo
+                if self.provisional is not None:
+                    refresh = motion.sample(self.provisional) * ~near * carried
+                    carried -= refresh
+                self.provisional = near.astype(np.float32)
+            painted += delta
+            self._plan = (carried, painted, reference)
+        self._moving = object_
+        return refresh, backdrop
+
+    def paint(self, frame: np.ndarray, rgb: np.ndarray, strength: float,
+              backdrop: np.ndarray | None = None) -> np.ndarray:
+        """``frame`` (H×W×3 or ×4, the blended result of the frame whose render is ``rgb``)
+        with what is kept over it, by ``strength`` (0-1); ``backdrop``: the painting of the
+        backdrop ``plan`` asked for. Remembered for the next frame."""
+        out = np.array(frame, np.float32)
+        if backdrop is not None:
+            painting = np.asarray(backdrop[..., :3], np.float32)
+            if self.plate is None:
+                self.plate, self.plate_ok = painting.copy(), self.known.copy()
+            else:                           # only what was learnt: the rest stays
+                new = self._pending
+                self.plate[new] = painting[new]
+                self.plate_ok |= new
+            self._pending = np.zeros_like(self.known)
+        keep = held = source = None         # how much is kept, of what, made from which render
+        if self._plan is not None:
+            keep, held, source = self._plan
+        if self.plate is not None:          # the still set as painted without its objects
+            delta, size = self._backdrop_change
+            fits = (size <= np.float32(REPAINT_CHANGE)) & ~self._moving & self.plate_ok
+            plate = 1.0 - _ramp(~fits, 0)
+            delta += self.plate             # the plate's painting, with the render's change
+            if keep is None:
+                keep, held, source = plate, delta, self.backdrop.copy()
+            else:
+                p = _per_channel(plate)
+                delta -= held
+                delta.reshape(-1)[:] *= p
+                held += delta
+                delta = self.backdrop - source
+                delta.reshape(-1)[:] *= p
+                source += delta
+                keep *= 1.0 - plate
+                keep += plate
+        if keep is None:
+            self.painted, self.reference = out[..., :3].copy(), rgb.copy()
+            return out
+        np.clip(held, 0.0, 1.0, out=held)
+        keep *= np.float32(strength)
+        k = _per_channel(keep)
+        rgb_out = np.ascontiguousarray(out[..., :3])
+        held -= rgb_out
+        held.reshape(-1)[:] *= k
+        rgb_out += held
+        if out.shape[-1] == 3:
+            out = rgb_out
+        else:
+            out[..., :3] = rgb_out
+        self.painted = rgb_out
+        source -= rgb
+        source.reshape(-1)[:] *= k
+        source += rgb
+        self.reference = source
+        return out

@@ -1,0 +1,118 @@
+"""nst_core/canvas.py through Coherence: what a sequence keeps of its earlier paintings.
+
+The networks are replaced by a stand-in painter with their two troubles: its painting of every
+pixel depends on the whole frame (a global term that changes whenever anything moves, as WCT's
+whitening does) and it paints a halo around a bright object (as the networks' receptive field
+does). The real networks on rendered scenes: tests/blender/test_motion_scenes.py."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nst_core import metrics, temporal
+from nst_core.filters import box_blur, grow
+from nst_core.pipeline import StyleResult
+from nst_core.settings import Settings
+
+H, W, SIZE, SPEED = 60, 120, 12, 5
+
+
+def _scene(t: int, pan: float = 0.0):
+    """A still textured set (moved by ``pan`` px a frame) and a bright square crossing it; its
+    Vector pass (Blender's convention), depth and the square's mask."""
+    rng = np.random.default_rng(3)
+    wide = np.repeat(rng.random((H, W + 40, 1), dtype=np.float32) * 0.4 + 0.1, 3, -1)
+    shift = int(round(pan * t))
+    frame = np.ascontiguousarray(wide[:, shift:shift + W])
+    v = np.zeros((H, W, 4), np.float32)
+    v[..., 0], v[..., 2] = pan, -pan                    # the set: where it was, where it will be
+    x = 10 + SPEED * t
+    mask = np.zeros((H, W), bool)
+    mask[24:24 + SIZE, x:x + SIZE] = True
+    frame[mask] = 0.95
+    v[mask] = (-SPEED, 0, -SPEED, 0)
+    depth = np.where(mask, 5.0, 10.0).astype(np.float32)
+    return frame, v, depth, mask
+
+
+def _painter(calls):
+    """The stand-in networks: the render, plus a global term of the whole frame and a halo of
+    its bright pixels."""
+    def stylize_with(content, settings, **_):
+        calls.append(content.copy())
+        rgb = np.asarray(content[..., :3], np.float32)
+        bright = (rgb.mean(-1) > 0.9).astype(np.float32)
+        halo = box_blur(bright, 6)[..., None] * np.float32(0.4)
+        where = np.nonzero(bright)[1].mean() / rgb.shape[1] if bright.any() else 0.0
+        image = np.clip(rgb * 0.6 + np.float32(0.3 * rgb.mean() + 0.2 * where) + halo, 0, 1)
+        return StyleResult(image=image.astype(np.float32), method=settings.method, provider="stand-in")
+    return stylize_with
+
+
+def _run(monkeypatch, pan=0.0, frames=14):
+    calls = []
+    monkeypatch.setattr(temporal.pipeline, "stylize_with", _painter(calls))
+    settings = Settings("adain", np.zeros((8, 8, 3), np.float32))
+    coherence = temporal.Coherence(1.0)
+    scenes = [_scene(t, pan) for t in range(frames)]
+    out = [coherence.stylize(f, settings, vector=v, depth=d).image for f, v, d, _ in scenes]
+    return scenes, out, calls
+
+
+def test_a_still_camera_keeps_its_still_parts_and_leaves_no_trail(monkeypatch):
+    """The square's passing changes the stand-in's global term every frame, yet the still set
+    away from it keeps its painting exactly; what the square uncovers is the set as painted
+    without it (no halo: the ghost ratio against each frame painted alone is about 1, where
+    keeping the fresh painting of the uncovered pixels would leave the halo behind); the
+    backdrop is painted on the first frame and again only while the set behind the square's
+    first place is being seen."""
+    scenes, out, calls = _run(monkeypatch)
+    masks = [m for *_, m in scenes]
+    path = grow(np.logical_or.reduce(masks), 20)
+    for a, b in zip(out[1:], out[2:]):
+        assert np.array_equal(a[~path], b[~path])
+    painter = _painter([])
+    settings = Settings("adain", np.zeros((8, 8, 3), np.float32))
+    alone = [painter(f, settings).image for f, *_ in scenes]
+    assert metrics.ghost_ratio(out, alone, masks) < 1.3
+    behind = masks[5] & ~grow(masks[9], 10)             # uncovered four frames before frame 9
+    backdrop = painter(np.where(masks[0][..., None], scenes[-1][0], scenes[0][0]), settings).image
+    assert np.abs(out[9][behind] - backdrop[behind]).max() < 0.15
+    assert np.abs(alone[6][behind] - backdrop[behind]).max() > 0.15   # the halo a kept fresh
+                                                                        # painting would leave
+    backdrops = len(calls) - len(scenes)
+    assert 1 <= backdrops <= 6, backdrops
+
+
+def test_a_moving_camera_paints_no_backdrop_and_its_painting_moves_with_it(monkeypatch):
+    """With the whole set moving (a pan, 2 px a frame) there is no still set to paint without
+    the square: only the frames go through the networks, and the set's painting moves with the
+    picture (nothing stays behind on the screen)."""
+    scenes, out, calls = _run(monkeypatch, pan=2.0)
+    assert len(calls) == len(scenes)
+    away = ~grow(scenes[8][3] | scenes[7][3], 12)[:, :-22]
+    moved = np.abs(out[8][:, :-22] - out[7][:, 2:-20]).mean(-1)
+    stayed = np.abs(out[8][:, :-22] - out[7][:, :-22]).mean(-1)
+    assert moved[away].mean() < 0.25 * stayed[away].mean(), (moved[away].mean(), stayed[away].mean())
+
+
+@pytest.mark.parametrize("strength", [0.0, 0.5])
+def test_strength_scales_what_is_kept(monkeypatch, strength):
+    """At strength 0 nothing is kept (each frame is its own painting); at 0.5 the still set
+    changes, but less than alone."""
+    calls = []
+    monkeypatch.setattr(temporal.pipeline, "stylize_with", _painter(calls))
+    settings = Settings("adain", np.zeros((8, 8, 3), np.float32))
+    coherence = temporal.Coherence(strength)
+    scenes = [_scene(t) for t in range(6)]
+    out = [coherence.stylize(f, settings, vector=v, depth=d).image for f, v, d, _ in scenes]
+    painter = _painter([])
+    alone = [painter(f, settings).image for f, *_ in scenes]
+    far = ~grow(np.logical_or.reduce([m for *_, m in scenes]), 20)
+    change = np.abs(out[5] - out[4])[far].mean()
+    change_alone = np.abs(alone[5] - alone[4])[far].mean()
+    if strength == 0:
+        assert np.array_equal(out[5], alone[5]) and len(calls) == len(scenes)
+    else:
+        assert 0 < change < change_alone
