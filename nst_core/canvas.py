@@ -38,6 +38,7 @@ MOVING_PX = 1.0         # px a frame relative to the networks' grid: a surface t
 CARRIED_MOVING = 0.8     # the share of a moving surface's painting kept as carried (the rest renewed)
 OBJECT_MARGIN = 1       # px around a moving object that its antialiased edge may colour
 RELEARN_CHANGE = 0.01   # seen clear again, a part of the set changed by more than this is learnt again
+EDGE = 2                # px around what is learnt whose plate is painted again with it
 REVEALED_SHARE = 0.02   # the least share of the frame newly seen clear that is worth painting the
                         # backdrop again for (a network pass: batched, not every frame)
 
@@ -179,10 +180,10 @@ class Canvas:
             painting = np.asarray(backdrop[..., :3], np.float32)
             if self.plate is None:
                 self.plate, self.plate_ok = painting.copy(), self.known.copy()
-            else:                           # only what was learnt: the rest stays
-                new = self._pending
-                self.plate[new] = painting[new]
-                self.plate_ok |= new
+            else:                           # what was learnt and around it (where the
+                new = grow(self._pending, EDGE) & self.known    # edge of what was not yet
+                self.plate[new] = painting[new]                 # known was painted): the
+                self.plate_ok |= new                            # rest stays
             self._pending = np.zeros_like(self.known)
         keep = held = source = None         # how much is kept, of what, made from which render
         if self._plan is not None:
