@@ -38,6 +38,7 @@ MOVING_PX = 1.0         # px a frame relative to the networks' grid: a surface t
 CARRIED_MOVING = 0.8     # the share of a moving surface's painting kept as carried (the rest renewed)
 OBJECT_MARGIN = 1       # px around a moving object that its antialiased edge may colour
 RELEARN_CHANGE = 0.01   # seen clear again, a part of the set changed by more than this is learnt again
+PLATE_FADE = 6          # frames a plate made mid-shot takes to fade in
 EDGE = 2                # px around what is learnt whose plate is painted again with it
 REVEALED_SHARE = 0.02   # the least share of the frame newly seen clear that is worth painting the
                         # backdrop again for (a network pass: batched, not every frame)
@@ -99,6 +100,7 @@ class Canvas:
         self.backdrop = self.known = None           # the set without moving objects, where it was seen,
         self.settled = None                         # and where seen clear of them
         self._pending = None                        # learnt since the plate was painted
+        self._fade = 1.0                            # how far the plate has faded in
         self.plate = self.plate_ok = None           # the backdrop's painting, where it is one
         self.provisional = None                     # H×W: made near a moving object (no plate)
         self._plan = None
@@ -180,6 +182,9 @@ class Canvas:
             painting = np.asarray(backdrop[..., :3], np.float32)
             if self.plate is None:
                 self.plate, self.plate_ok = painting.copy(), self.known.copy()
+                # made mid-shot (the camera stopped), it fades in over PLATE_FADE frames: at
+                # once, its new strokes popped in (warping ratio 11 on that frame, WCT)
+                self._fade = 1.0 if self._plan is None else 1.0 / PLATE_FADE
             else:                           # what was learnt and around it (where the
                 new = grow(self._pending, EDGE) & self.known    # edge of what was not yet
                 self.plate[new] = painting[new]                 # known was painted): the
@@ -192,6 +197,9 @@ class Canvas:
             delta, size = self._backdrop_change
             fits = (size <= np.float32(REPAINT_CHANGE)) & ~self._moving & self.plate_ok
             plate = 1.0 - _ramp(~fits, 0)
+            if self._fade < 1.0:
+                plate *= np.float32(self._fade)
+                self._fade = min(1.0, self._fade + 1.0 / PLATE_FADE)
             delta += self.plate             # the plate's painting, with the render's change
             if keep is None:
                 keep, held, source = plate, delta, self.backdrop.copy()
@@ -216,7 +224,7 @@ class Canvas:
         held.reshape(-1)[:] *= k
         rgb_out += held
         if out.shape[-1] == 3:
-            out = rgb_out
+            out = rgb_out.copy()            # the caller may change it; the painting stays
         else:
             out[..., :3] = rgb_out
         self.painted = rgb_out

@@ -208,35 +208,26 @@ def cmd_stylize_frames(args) -> int:
 
 
 def cmd_evaluate_frames(args) -> int:
-    from .metrics import CLEAR_PX, STILL_PX, evaluate_frames, ghost_ratio
-
+    from .metrics import CLEAR_PX, evaluate_frames
     plain = [_frame(p) for p in sequence(args.plain, "plain frames")]
     stylized = [_frame(p) for p in sequence(args.stylized, "stylized frames")]
-    if len(plain) != len(stylized):
-        raise NSTError(f"{len(plain)} plain frames but {len(stylized)} stylized ones")
-    vectors, depths = _passes(args, len(plain))
-    scores = evaluate_frames(plain, stylized, vectors, depths)
-    if args.alone:
-        alone = [_frame(p) for p in sequence(args.alone, "frames stylized alone")]
-        if len(alone) != len(plain):
-            raise NSTError(f"{len(plain)} plain frames but {len(alone)} stylized alone")
-        moving = [np.abs(v).max(-1) > STILL_PX for v in vectors]
-        try:
-            scores["ghost_ratio"] = ghost_ratio(stylized, alone, moving)
-        except ValueError as exc:
-            raise NSTError(f"--alone: {exc}") from None
+    alone = [_frame(p) for p in sequence(args.alone, "frames stylized alone")] if args.alone else None
+    if len(plain) != len(stylized) or len(plain) != len(alone or plain):
+        raise NSTError(f"{len(plain)} plain frames, {len(stylized)} stylized, {len(alone or plain)} alone")
+    try:
+        scores = evaluate_frames(plain, stylized, *_passes(args, len(plain)), alone=alone)
+    except ValueError as exc:       # e.g. too few frames for the ghost ratio
+        raise NSTError(("--alone: " if alone else "") + str(exc)) from None
     if args.json:
         print(json.dumps(scores, indent=2))
     else:
         print(f"warping error: plain {scores['warping_error_plain']:.5f}, stylized "
-              f"{scores['warping_error']:.5f}, ratio {scores['warping_ratio']:.2f}")
-        print(f"still-region frame difference (0-255, {scores['still_fraction']:.0%} of the pixels): "
+              f"{scores['warping_error']:.5f}, ratio {scores['warping_ratio']:.2f}\n"
+              f"still-region frame difference (0-255, {scores['still_fraction']:.0%} of the pixels): "
               f"plain {scores['still_difference_plain']:.2f}, stylized {scores['still_difference']:.2f}, "
-              f"ratio {scores['still_ratio']:.2f} (worst pair {scores['still_ratio_worst']:.2f})")
-        print(f"away from what moves (>= {CLEAR_PX} px): plain {scores['clear_difference_plain']:.2f}, "
-              f"stylized {scores['clear_difference']:.2f}, ratio {scores['clear_ratio']:.2f}")
-        if "ghost_ratio" in scores:
-            print(f"ghost ratio (behind / ahead of what moves): {scores['ghost_ratio']:.2f}")
+              f"ratio {scores['still_ratio']:.2f} (worst pair {scores['still_ratio_worst']:.2f}); away "
+              f"from what moves (>= {CLEAR_PX} px): ratio {scores['clear_ratio']:.2f}"
+              + (f"\nghost ratio (behind / ahead of what moves): {scores['ghost_ratio']:.2f}" if alone else ""))
     return 0
 
 
@@ -379,8 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("stylized", help="folder or pattern of the stylized frames")
     p.add_argument("--vectors", required=True, help="folder or pattern of the Vector passes (EXR)")
     p.add_argument("--depth", help="folder or pattern of the Depth passes (EXR)")
-    p.add_argument("--alone", help="folder or pattern of the same frames stylized one by one "
-                   "(Temporal Coherence 0): adds the ghost ratio behind moving objects (still camera)")
+    p.add_argument("--alone", help="the same frames stylized one by one: adds the ghost ratio")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate_frames)
 

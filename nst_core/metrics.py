@@ -171,13 +171,15 @@ CLEAR_PX = 4        # a still pixel at least this far from any that moves: its n
 
 
 def evaluate_frames(plain: list[np.ndarray], stylized: list[np.ndarray], vectors: list[np.ndarray],
-                    depths: list[np.ndarray] | None = None) -> dict:
+                    depths: list[np.ndarray] | None = None,
+                    alone: list[np.ndarray] | None = None) -> dict:
     """Flicker of a stylized sequence against the plain render it came from (both H×W×3 in
     [0, 1], sRGB), with Blender's Vector passes as the flow (and its depths for occlusion):
     Lai et al.'s warping error of each and their ratio; the still-region frame difference
     (pixels that do not move between two frames, by their vectors) of each, their ratio, and
     the worst pair's; and the same over the clear region (still pixels at least CLEAR_PX from
-    any that moves, whose neighbourhood is still too)."""
+    any that moves, whose neighbourhood is still too). With ``alone`` (the frames stylized one by
+    one), the ghost ratio behind what moves (by the vectors: a still camera)."""
     if not len(plain) == len(stylized) == len(vectors) >= 2:
         raise ValueError(f"need T >= 2 plain frames, stylized frames and vector passes, got "
                          f"{len(plain)}, {len(stylized)} and {len(vectors)}")
@@ -203,4 +205,6 @@ def evaluate_frames(plain: list[np.ndarray], stylized: list[np.ndarray], vectors
             "still_ratio_worst": worst / sd_plain if sd_plain > 0 else float("inf"),
             "clear_difference_plain": cd_plain, "clear_difference": cd,
             "clear_ratio": cd / cd_plain if cd_plain > 0 else float("inf"),
-            "still_fraction": float(np.mean([m.mean() for m in still]))}
+            "still_fraction": float(np.mean([m.mean() for m in still])),
+            **({} if alone is None else {"ghost_ratio": ghost_ratio(
+                stylized, alone, [np.abs(v).max(-1) > STILL_PX for v in vectors])})}

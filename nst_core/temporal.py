@@ -264,5 +264,5 @@ class Coherence:
                                   mask_union(settings.masks), refresh)
         if self.strength > 0:
             result.image = self.canvas.paint(result.image, rgb, self.strength, backdrop)
-            self.previous = np.ascontiguousarray(result.image[..., :3])
+            self.previous = self.canvas.painted     # not the caller's image: it may change it
         return result

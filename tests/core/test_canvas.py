@@ -116,3 +116,23 @@ def test_strength_scales_what_is_kept(monkeypatch, strength):
         assert np.array_equal(out[5], alone[5]) and len(calls) == len(scenes)
     else:
         assert 0 < change < change_alone
+
+
+def test_a_caller_writing_into_a_result_does_not_change_the_next_frame(monkeypatch):
+    """The result is the caller's: what the sequence keeps (the painting, the previous result)
+    is not the same memory."""
+    monkeypatch.setattr(temporal.pipeline, "stylize_with", _painter([]))
+    settings = Settings("adain", np.zeros((8, 8, 3), np.float32))
+    runs = []
+    for spoil in (False, True):
+        coherence = temporal.Coherence(1.0)
+        out = []
+        for t in range(5):
+            f, v, d, _ = _scene(t)
+            image = coherence.stylize(f, settings, vector=v, depth=d).image
+            out.append(image.copy())
+            if spoil:
+                image[:] = 0.0
+        runs.append(out)
+    for a, b in zip(*runs):
+        assert np.array_equal(a, b)

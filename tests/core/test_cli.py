@@ -173,7 +173,7 @@ def test_stylize_frames_follows_the_vector_passes(tmp_path, images):
     assert scores["1"]["warping_error"] < 0.6 * scores["0"]["warping_error"], scores
     assert scores["0"]["warping_error_plain"] == scores["1"]["warping_error_plain"] > 0
     r = nst("evaluate-frames", tmp_path / "render", tmp_path / "out1", "--vectors", tmp_path / "passes")
-    assert r.returncode == 0 and "worst pair" in r.stdout and "away from what moves" in r.stdout
+    assert r.returncode == 0 and "worst pair" in r.stdout and "away from what moves" in r.stdout, r.stderr
     # the ghost ratio looks 2-4 frames behind and ahead of what moves: 5 frames are too few
     r = nst("evaluate-frames", tmp_path / "render", tmp_path / "out1", "--vectors", tmp_path / "passes",
             "--alone", tmp_path / "out0")
