@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .filters import box_blur, grow
+from .filters import box_blur, grow, per_channel
 from .motion import Motion
 
 REPAINT_CHANGE = 0.08   # a change of the render (0-1, the largest channel) above this is painted afresh
@@ -82,12 +82,6 @@ def fill(image: np.ndarray, unknown: np.ndarray) -> np.ndarray:
         known = np.flatnonzero(~rows)
         out[rows] = out[known[np.abs(known[:, None] - np.flatnonzero(rows)).argmin(0)]]
     return out
-
-
-def _per_channel(weight: np.ndarray) -> np.ndarray:
-    """An H×W weight repeated for each of 3 channels, flat: multiplying an H×W×3 array's flat
-    view by it is several times faster than broadcasting weight[..., None]."""
-    return np.repeat(weight.reshape(-1), 3)
 
 
 class Canvas:
@@ -204,7 +198,7 @@ class Canvas:
             if keep is None:
                 keep, held, source = plate, delta, self.backdrop.copy()
             else:
-                p = _per_channel(plate)
+                p = per_channel(plate)
                 delta -= held
                 delta.reshape(-1)[:] *= p
                 held += delta
@@ -218,7 +212,7 @@ class Canvas:
             return out
         np.clip(held, 0.0, 1.0, out=held)
         keep *= np.float32(strength)
-        k = _per_channel(keep)
+        k = per_channel(keep)
         rgb_out = np.ascontiguousarray(out[..., :3])
         held -= rgb_out
         held.reshape(-1)[:] *= k

@@ -37,7 +37,7 @@ from .bands import in_bands
 from .errors import StyleError
 from .features import Moments, mask_union
 from .canvas import MOVING_PX, Canvas
-from .filters import CONTRAST_CELL, match_contrast, neighbourhood
+from .filters import CONTRAST_CELL, match_contrast, neighbourhood, per_channel
 from .motion import Motion, Sampler, dominant_motion, flows, valid
 from .images import check_array
 from .methods import ResultBlend
@@ -183,7 +183,7 @@ class Coherence:
                 here = rgb[r:s]
                 mixed -= here
                 flat = mixed.reshape(-1)        # × a per pixel: a broadcast over 3 channels is slow
-                flat *= np.repeat(a.reshape(-1), mixed.shape[-1])
+                flat *= per_channel(a, mixed.shape[-1])
                 mixed += here
                 band = warped[r0:r1]
                 band[:] = match_contrast(mixed, here)[r0 - r:r1 - r]
