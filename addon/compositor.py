@@ -12,12 +12,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 import bpy
-import numpy as np
 
 from . import engine, jobs, pixels
 from .animation import animation_frames, check_coherence, frame_props, frame_range, scene_named
 from .operators import stylize_work
-from .frames import as_shown, over, render_size, slot_settings, stylized_over
+from .frames import as_shown, render_size, scene_linear, slot_settings, stylized_over
 from .live import GROUP, ensure_group, insert_group, show_result
 from .passes import render_passes
 from .results import keep
@@ -26,28 +25,17 @@ RESULT = "NST Style Result"
 
 
 def _back_to_scene_linear(scene, styled, raw, cover):
-    """(A job's part.) The stylized picture ``styled`` (as shown) back into scene-linear
-    premultiplied H×W×4 such that the compositor's output, shown with the scene's view
-    transform, is that picture (colours the transform cannot show come as close as it can);
-    outside every mask the render ``raw`` stays exactly as it was, HDR values included."""
-    inside = np.ones(raw.shape[:2], bool) if cover is None else cover > 0
-    if not inside.any():                     # the masks cover nothing (no such object index)
-        return raw.copy()
-    picked = styled[inside]
+    """(A job's part.) ``frames.scene_linear`` of the stylized picture, the scene's view
+    transform sampled on the main thread, the solving on the worker."""
     name = scene.name
-    # sampled here, on the main thread; the worker's corrections come back to it
     inverse = engine.ViewInverse(jobs.on_main_thread(
         lambda linear: pixels.shown(scene_named(name), linear)))
 
     def solve(progress, cancel):
         progress(1.0, "matching the scene's view transform")
-        return inverse(picked[:, :3])
-    linear = yield solve
+        return scene_linear(inverse, styled, raw, cover)
+    out = yield solve
     scene_named(name)                       # still there: the caller writes into it next
-    alpha = picked[:, 3:]
-    out = raw.copy()
-    out[inside] = over(np.concatenate([linear * alpha, alpha], -1), raw[inside],
-                        None if cover is None else cover[inside])
     return out
 
 

@@ -58,6 +58,23 @@ def over(top: np.ndarray, under: np.ndarray, cover) -> np.ndarray:
     return cover[..., None] * top + (1 - cover[..., None]) * under
 
 
+def scene_linear(inverse, styled: np.ndarray, raw: np.ndarray, cover) -> np.ndarray:
+    """The stylized picture ``styled`` (as shown) back into scene-linear premultiplied H×W×4
+    such that, shown with the scene's view transform (``inverse``: its ViewInverse), it is that
+    picture (colours the transform cannot show come as close as it can); mixed over the render
+    ``raw`` by the soft ``cover`` (None: everywhere), outside which ``raw`` stays exactly as it
+    was, HDR values included."""
+    inside = np.ones(raw.shape[:2], bool) if cover is None else cover > 0
+    out = raw.copy()
+    if not inside.any():                     # the masks cover nothing (no such object index)
+        return out
+    picked = styled[inside]
+    alpha = picked[:, 3:]
+    out[inside] = over(np.concatenate([inverse(picked[:, :3]) * alpha, alpha], -1), raw[inside],
+                       None if cover is None else cover[inside])
+    return out
+
+
 def stylized_over(px: np.ndarray, settings, coherence=None, vector=None, depth=None):
     """The worker's part for one frame ``px`` (as shown): stylized as ``settings`` say (their
     masks included; an animation frame with its coherence, Vector pass and depth) and put over

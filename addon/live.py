@@ -124,6 +124,7 @@ class _Render:
     settings: object
     coherence: object = None
     last: int | None = None
+    inverse: object = None              # the view transform's inverse (OpenEXR output)
     written: list = field(default_factory=list)
     failed: dict = field(default_factory=dict)
 
@@ -152,6 +153,7 @@ def _init(scene, *_):
     if node is None:
         return
     try:
+        check_output(scene)
         slots, settings = frames.slot_settings(scene)
         strength = scene.nst.temporal_coherence
         key = (scene.name, strength, _slots_key(scene))
@@ -167,7 +169,8 @@ def _init(scene, *_):
         added = passes.capture(scene, _view_layer(scene, node), slots, directory,
                                coherence is not None)
     except (UserError, NSTError) as exc:
-        print(f"Neural Style Transfer: this render is not stylized: {exc}")
+        print(f"Neural Style Transfer: this render is not stylized (Blender's plain frames are "
+              f"written): {exc}")
         return
     _RENDER = _Render(scene.name, directory, [n.name for n in added], slots, settings, coherence,
                       last)
@@ -196,9 +199,17 @@ def _write(scene, *_):
                                                     # painting carries over, where it fits
         job.last = frame
         px = frames.as_shown(scene, raw)
-        styled = frames.stylized_over(px, replace(job.settings, masks=masks), job.coherence,
-                                      vector, depth)(None, None)
-        write_frame(scene, styled, _written_file(scene, frame))
+        styled = engine.stylize(px, replace(job.settings, masks=masks), None, None,
+                                job.coherence, vector, depth)
+        cover, path = engine.mask_union(masks), _written_file(scene, frame)
+        if scene.render.image_settings.file_format == "OPEN_EXR":
+            if job.inverse is None:         # the view is the same for every frame of a render
+                name = scene.name
+                job.inverse = engine.ViewInverse(
+                    lambda linear: pixels.shown(bpy.data.scenes[name], linear))
+            write_exr(scene, frames.scene_linear(job.inverse, styled, raw, cover), path)
+        else:
+            write_frame(scene, frames.over(styled, px, cover), path)
         job.written.append(frame)
     except (UserError, NSTError, OSError, RuntimeError, ValueError) as exc:
         job.failed[frame] = str(exc)
@@ -216,24 +227,36 @@ def _written_file(scene, frame: int) -> str:
     return max(found, key=os.path.getmtime)
 
 
+def check_output(scene) -> None:
+    """What the live node can write stylized, said before the render: an image format for an
+    sRGB display, or OpenEXR (one layer, any display); else Blender's plain frames are kept."""
+    settings = scene.render.image_settings
+    if settings.file_format == "OPEN_EXR_MULTILAYER":
+        raise UserError("the live node cannot rewrite a multilayer OpenEXR (its passes are "
+                        "Blender's); choose OpenEXR (one layer) or an image format, and a File "
+                        "Output node for the passes")
+    if settings.file_format == "OPEN_EXR":
+        return
+    if settings.file_format not in IMAGE_FORMATS:
+        raise UserError(f"the live node writes image formats (PNG, JPEG, TIFF, BMP, Targa, WebP, "
+                        f"OpenEXR), not {settings.file_format}; render to images and join them "
+                        "into a video afterwards")
+    if scene.display_settings.display_device != "sRGB":
+        raise UserError(f"the live node writes image formats for an sRGB display, not "
+                        f"{scene.display_settings.display_device}; choose OpenEXR, or the sRGB "
+                        "display (Color Management)")
+
+
 def write_frame(scene, px: np.ndarray, path: str) -> None:
     """The stylized frame (display-encoded straight H×W×4, as the Render window shows it) over
     Blender's file at ``path``, whole (a partial file, renamed), with the scene's own output
     settings (format, colour depth and mode, compression) when the format is an image format
-    (PNG, JPEG, TIFF, ...); other outputs (OpenEXR, video) keep Blender's plain frame, and the
-    error says so."""
+    (PNG, JPEG, TIFF, ...; ``check_output``)."""
     settings = scene.render.image_settings
-    if settings.file_format not in IMAGE_FORMATS:
-        raise UserError(f"the live node writes image formats (PNG, JPEG, TIFF, BMP, Targa, WebP), "
-                        f"not {settings.file_format}: Blender's plain frame is kept; render to "
-                        "images and join them into a video afterwards")
     rgba = np.array(px, np.float32)
     if settings.color_mode != "RGBA":       # as Blender writes RGB: over black
         rgba[..., :3] *= rgba[..., 3:]
         rgba[..., 3] = 1.0
-    if scene.display_settings.display_device != "sRGB":
-        raise UserError(f"the live node writes frames for an sRGB display, not "
-                        f"{scene.display_settings.display_device}: Blender's plain frame is kept")
     # Blender's own writer, with the view that shows these display values as they are: the
     # Standard view on an sRGB display encodes scene-linear sRGB⁻¹(v) back to v
     image = bpy.data.images.new("nst frame", px.shape[1], px.shape[0], alpha=True,
@@ -255,6 +278,23 @@ def write_frame(scene, px: np.ndarray, path: str) -> None:
     finally:
         for owner, k, v in saved:
             setattr(owner, k, v)
+        bpy.data.images.remove(image)
+        if os.path.exists(partial):
+            os.remove(partial)
+
+
+def write_exr(scene, linear: np.ndarray, path: str) -> None:
+    """The stylized frame, scene-linear premultiplied H×W×4 (HDR where the masks leave the
+    render), over Blender's OpenEXR file at ``path``, whole, with the scene's OpenEXR settings
+    (half or full float, codec, colour mode); no view transform: OpenEXR holds scene-linear."""
+    image = bpy.data.images.new("nst frame", linear.shape[1], linear.shape[0], alpha=True,
+                                float_buffer=True)
+    partial = path + ".partial"
+    try:
+        pixels.write_raw(linear, image)
+        image.save_render(partial, scene=scene)
+        os.replace(partial, path)
+    finally:
         bpy.data.images.remove(image)
         if os.path.exists(partial):
             os.remove(partial)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,6 +23,26 @@ def _frames(folder: str) -> list[np.ndarray]:
         out.append(pixels(image)[::-1][..., :3].copy())
         bpy.data.images.remove(image)
     return out
+
+
+def _near(mask: np.ndarray) -> np.ndarray:
+    """``mask`` and one pixel around it (anti-aliased edges)."""
+    near = mask.copy()
+    near[1:] |= mask[:-1]
+    near[:-1] |= mask[1:]
+    near[:, 1:] |= mask[:, :-1]
+    near[:, :-1] |= mask[:, 1:]
+    return near
+
+
+def _exr_pixel_bytes(data: bytes) -> bytes:
+    """An OpenEXR file's bytes after its header (whose date and render times differ from one
+    render to the next): attributes are name, type, size and value, up to an empty name."""
+    at = 8
+    while data[at]:
+        at = data.index(b"\0", data.index(b"\0", at) + 1) + 1     # the name, then the type
+        at += 4 + int.from_bytes(data[at:at + 4], "little")
+    return data[at + 1:]
 
 
 @scenario(86)
@@ -76,11 +97,7 @@ def live_node_in_an_animation_render():
     precision, recall, identical = [], [], []
     for a, b, cube_mask in zip(live_px, plain_px, cubes):
         changed = np.abs(a - b).max(-1) > 3 / 255
-        near = cube_mask.copy()                              # anti-aliased edges: one pixel around
-        near[1:] |= cube_mask[:-1]
-        near[:-1] |= cube_mask[1:]
-        near[:, 1:] |= cube_mask[:, :-1]
-        near[:, :-1] |= cube_mask[:, 1:]
+        near = _near(cube_mask)
         precision.append(float((changed & near).sum() / max(changed.sum(), 1)))
         recall.append(float((changed & cube_mask).sum() / max(cube_mask.sum(), 1)))
     identical = [bool(np.array_equal(live_px[0], x)) for x in live_px[1:]]
@@ -137,9 +154,11 @@ def test_stylize_render_reads_the_render_not_the_nst_node(facts):
 
 @scenario(88)
 def never_another_frames_picture():
-    """Apply at frame 1, OpenEXR output (which the live node leaves plain): frame 2 is the plain
-    render, not frame 1's picture (the switch followed the frame one frame late); a still
-    written at frame 3 (write_still) is stylized, in the file asked for."""
+    """Apply at frame 1, then OpenEXR (one layer) output of frames 1-3: frame 2's stylized
+    pixels are frame 2's cube, never frame 1's picture (the switch once followed the frame one
+    frame late), the render outside the mask is kept exactly (HDR values included), and the
+    stylized cube, shown with the scene's view, is what a PNG gets; a still written at frame 3
+    (write_still) is stylized, in the file asked for; a multilayer OpenEXR is left plain."""
     scene = bpy.context.scene
     nst, settings = scene.nst, scene.render.image_settings
     cube = bpy.data.objects["Cube"]
@@ -147,7 +166,7 @@ def never_another_frames_picture():
         cube.location.x = x
         cube.keyframe_insert("location", frame=f)
     saved = (scene.frame_start, scene.frame_end, scene.render.filepath, settings.file_format,
-             settings.color_mode, scene.render.dither_intensity)
+             settings.color_mode, settings.color_depth, scene.render.dither_intensity)
     scene.render.dither_intensity = 0.0         # Blender's own writer adds noise; ours does not
     nst.slots.clear()
     bpy.ops.nst.slot_add()
@@ -161,17 +180,43 @@ def never_another_frames_picture():
         bpy.ops.nst.compositor_apply()
         group = next(n for n in tree.nodes if n.type == "GROUP" and n.node_tree.name == "NST Style")
         scene.frame_start, scene.frame_end = 1, 3
-        settings.file_format, settings.color_mode = "OPEN_EXR", "RGBA"
         exr = {}
-        for name, mute in (("live", False), ("plain", True)):
-            group.mute = mute
-            scene.render.filepath = os.path.join(env.work, f"exr_{name}", "frame_")
-            bpy.ops.render.render(animation=True)
-            image = bpy.data.images.load(scene.render.frame_path(frame=2), check_existing=False)
-            exr[name] = pixels(image).copy()
-            bpy.data.images.remove(image)
-        out["exr_frame2_off_plain"] = float(np.abs(exr["live"] - exr["plain"]).max())
-        settings.file_format, settings.color_mode = "PNG", "RGB"
+        for fmt in ("OPEN_EXR", "OPEN_EXR_MULTILAYER"):
+            if hasattr(settings, "media_type"):     # Blender 5: multilayer is a media type
+                settings.media_type = "MULTI_LAYER_IMAGE" if fmt != "OPEN_EXR" else "IMAGE"
+            settings.file_format = fmt
+            settings.color_mode, settings.color_depth = "RGBA", "32"
+            for name, mute in (("live", False), ("plain", True)):
+                group.mute = mute
+                scene.render.filepath = os.path.join(env.work, f"{fmt}_{name}", "frame_")
+                bpy.ops.render.render(animation=True)
+                if fmt != "OPEN_EXR":       # bpy reads no pixels of a multilayer file
+                    exr[fmt, name] = Path(scene.render.frame_path(frame=2)).read_bytes()
+                    continue
+                for f in (2, 3):
+                    image = bpy.data.images.load(scene.render.frame_path(frame=f), check_existing=False)
+                    exr[fmt, name, f] = pixels(image)[::-1].copy()      # top row first
+                    bpy.data.images.remove(image)
+        group.mute = False
+        if hasattr(settings, "media_type"):
+            settings.media_type = "IMAGE"
+        rl = next(n for n in tree.nodes if n.type == "R_LAYERS")
+        index_socket = rl.outputs.get("Object Index") or rl.outputs.get("IndexOB")
+        cubes = {}
+        for f in (1, 2):
+            scene.frame_set(f)
+            index = render_file_output(scene, index_socket, f"exr_index{f}")[::-1, :, 0]
+            cubes[f] = np.abs(index - 3) < 0.5
+        live, plain = exr["OPEN_EXR", "live", 2], exr["OPEN_EXR", "plain", 2]
+        changed = np.abs(live - plain).max(-1) > 1e-4
+        out["exr_changed_on_cube"] = float((changed & _near(cubes[2])).sum() / max(changed.sum(), 1))
+        out["exr_cube_changed"] = float((changed & cubes[2]).sum() / cubes[2].sum())
+        out["exr_frame1_cube_changed"] = float((changed & cubes[1] & ~_near(cubes[2])).sum()
+                                               / max((cubes[1] & ~_near(cubes[2])).sum(), 1))
+        out["exr_outside_off_plain"] = float(np.abs(live - plain)[~_near(cubes[2])].max())
+        a, b = (_exr_pixel_bytes(exr["OPEN_EXR_MULTILAYER", k]) for k in ("live", "plain"))
+        out["multilayer_pixels_as_plain"] = a == b
+        settings.file_format, settings.color_mode, settings.color_depth = "PNG", "RGB", "8"
         scene.frame_set(3)
         stills = {}
         for name, mute in (("live", False), ("plain", True)):
@@ -179,13 +224,19 @@ def never_another_frames_picture():
             scene.render.filepath = os.path.join(env.work, f"still_{name}.png")
             bpy.ops.render.render(write_still=True)
             image = bpy.data.images.load(scene.render.filepath, check_existing=False)
-            stills[name] = pixels(image)[..., :3].copy()
+            stills[name] = pixels(image)[::-1][..., :3].copy()
             bpy.data.images.remove(image)
-        out["still_changed"] = float((np.abs(stills["live"] - stills["plain"]).max(-1) > 4 / 255).mean())
         group.mute = False
+        out["still_changed"] = float((np.abs(stills["live"] - stills["plain"]).max(-1) > 4 / 255).mean())
+        shown = addon_module("pixels").shown(scene, exr["OPEN_EXR", "live", 3][..., :3])
+        styled = np.abs(stills["live"] - stills["plain"]).max(-1) > 4 / 255
+        gap = np.abs(shown - stills["live"])[styled] * 255
+        out["exr_vs_png_mean"], out["exr_vs_png_p99"] = float(gap.mean()), float(np.percentile(gap, 99))
     finally:
+        if hasattr(settings, "media_type"):
+            settings.media_type = "IMAGE"
         (scene.frame_start, scene.frame_end, scene.render.filepath, settings.file_format,
-         settings.color_mode, scene.render.dither_intensity) = saved
+         settings.color_mode, settings.color_depth, scene.render.dither_intensity) = saved
         cube.animation_data_clear()
         nst.slots.clear()
         scene.frame_set(1)
@@ -194,5 +245,15 @@ def never_another_frames_picture():
 
 def test_never_another_frames_picture_and_stills_are_stylized(facts):
     f = fact(facts, "never_another_frames_picture")
-    assert f["exr_frame2_off_plain"] < 1e-4, f
+    assert f["exr_changed_on_cube"] >= 0.9 and f["exr_cube_changed"] >= 0.6, f
+    assert f["exr_frame1_cube_changed"] < 0.02, f       # not frame 1's picture
     assert 0.03 < f["still_changed"] < 0.5, f          # the cube, stylized
+
+
+def test_openexr_frames_are_stylized_in_scene_linear(facts):
+    """OpenEXR frames hold the stylized picture in scene-linear: shown with the scene's view
+    they are the PNG's picture (to rounding), and outside the mask the render as it was."""
+    f = fact(facts, "never_another_frames_picture")
+    assert f["exr_vs_png_mean"] < 1.0 and f["exr_vs_png_p99"] < 3.0, f
+    assert f["exr_outside_off_plain"] < 1e-6, f
+    assert f["multilayer_pixels_as_plain"], f          # left plain, and the console says so
