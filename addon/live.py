@@ -12,7 +12,9 @@ its masks' passes and, with Temporal Coherence, its Vector and Depth passes to a
 folder. After Blender writes a frame (``render_write``) the frame is stylized from them (as
 Apply Styles does it: frames.py), following the frame before along the motion, and written over
 Blender's file, whole. A frame that cannot be stylized keeps Blender's plain file and the render
-says so on the console. The handlers run in the render's thread; they change no data the
+says so on the console. A still rendered in a window (F12) writes no file: when it ends whole
+(``render_complete``) its capture is handed to render.py, which stylizes it as a job and shows
+it in the Render window as the image 'NST Render'. The handlers run in the render's thread; they change no data the
 window draws except the capture nodes, added before the render starts and removed after it.
 """
 
@@ -153,7 +155,8 @@ def _init(scene, *_):
     if node is None:
         return
     try:
-        check_output(scene)
+        if bpy.app.background:          # in a window, F12 writes no file: its still is shown
+            check_output(scene)
         slots, settings = frames.slot_settings(scene)
         strength = scene.nst.temporal_coherence
         key = (scene.name, strength, _slots_key(scene))
@@ -192,6 +195,7 @@ def _write(scene, *_):
         return
     frame = scene.frame_current
     try:
+        check_output(scene)
         raw, masks, vector, depth = passes.read_captured(scene, job.directory, job.slots,
                                                          job.coherence is not None, frame=frame)
         if job.coherence is not None and job.last is not None and frame != job.last + 1:
@@ -317,10 +321,32 @@ def _end(*_):
               + (f"; written plain: {sorted(job.failed)}" if job.failed else ""))
 
 
+# A still rendered in a window (F12, which writes no file), as captured: (scene name, frame,
+# the render, its masks, the settings), for render.py to stylize on the main thread.
+STILL: list = []
+
+
+@persistent
+def _complete(*_):
+    """The render job ended whole: a still rendered in a window is handed on (render.py shows
+    it stylized in the Render window); then the capture goes."""
+    job = _RENDER
+    if job is not None and not job.written and not job.failed and not bpy.app.background:
+        scene = bpy.data.scenes.get(job.scene)
+        try:
+            raw, masks, _, _ = passes.read_captured(scene, job.directory, job.slots,
+                                                    frame=scene.frame_current)
+            STILL[:] = [(job.scene, scene.frame_current, raw, masks, job.settings)]
+        except (UserError, NSTError, OSError, RuntimeError, ValueError) as exc:
+            print(f"Neural Style Transfer: this render is not stylized: {exc}")
+    _end()
+
+
 _done = persistent(lambda *args: _end(*args))
 
 HANDLERS = ((bpy.app.handlers.render_init, _init), (bpy.app.handlers.render_write, _write),
-            (bpy.app.handlers.render_complete, _done), (bpy.app.handlers.render_cancel, _done))
+            (bpy.app.handlers.render_complete, _complete),
+            (bpy.app.handlers.render_cancel, _done))
 
 
 def register():

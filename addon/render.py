@@ -1,19 +1,26 @@
-"""Renders: Stylize Render, Stylize Animation, and stylizing after each still render (a
-render_complete handler)."""
+"""Renders: Stylize Render, Stylize Animation, stylizing after each still render (a
+render_complete handler), and a still of the 'NST Style' node rendered in a window (F12,
+live.py), shown stylized in the Render window."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import bpy
+from bpy.app.handlers import persistent
 from bpy.props import BoolProperty
 
-from . import jobs, passes, pixels
+from . import jobs, live, passes, pixels
 from .animation import animation_frames, check_coherence, frame_props, frame_range, scene_named
-from .frames import as_shown
+from .engine import UserError
+from .frames import as_shown, stylized_over
 from .handlers import attach, detach
 from .operators import STYLED_SUFFIX, stylize_work
 from .passes import render_passes
 from .properties import settings_from, style_props, style_values
 from .results import keep
+
+STILL_IMAGE = "NST Render"      # a still of the 'NST Style' node rendered in a window, stylized
 
 
 def render_as_shown(scene, view_layer, motion: bool = False):
@@ -71,6 +78,32 @@ class NST_OT_stylize_animation(jobs.JobOperator, bpy.types.Operator):
             lambda frame: stylize_work(frame[0], settings, coherence, frame[1], frame[2]))
 
 
+class NST_OT_stylize_still(jobs.JobOperator, bpy.types.Operator):
+    """Stylize the still just rendered in this window (F12) with the 'NST Style' node's style
+    slots, masks and strength, into the image 'NST Render', shown in the Render window"""
+
+    bl_idname = "nst.stylize_still"
+    bl_label = "Stylize the Render"
+    bl_options = {"INTERNAL"}
+    label = "Stylize the Render"
+
+    def job(self, context):
+        if not live.STILL:
+            raise UserError("no still render to stylize; render one with F12")
+        name, frame, raw, masks, settings = live.STILL.pop()
+        px = as_shown(scene_named(name), raw)
+        result = yield stylized_over(px, replace(settings, masks=masks))
+        image = keep(pixels.write_image(result, STILL_IMAGE))
+        for window in context.window_manager.windows:       # where the render was shown
+            for area in window.screen.areas:
+                space = area.spaces.active
+                if area.type == "IMAGE_EDITOR" and space.image is not None \
+                        and space.image.type == "RENDER_RESULT":
+                    space.image = image
+        self.say("INFO", f"frame {frame} stylized into image '{image.name}' (the Render "
+                         "Result is the plain render)")
+
+
 def _show(context, image) -> None:
     for area in context.screen.areas if context.screen else []:
         if area.type == "IMAGE_EDITOR":
@@ -78,16 +111,41 @@ def _show(context, image) -> None:
             return
 
 
+_AFTER: list = []       # the scene whose still render After Each Render stylizes next
+
+
+@persistent
 def after_render(scene, *_):
-    """render_complete handler: stylize each still render when the scene asks for it."""
+    """render_complete handler (the render's thread): each still render is stylized when the
+    scene asks for it; in a window, on the main thread (``_serve``)."""
     settings = getattr(scene, "nst", None)
     if settings is None or not settings.after_render or jobs.STATE.running:
         return
-    if bpy.ops.nst.stylize_render.poll():
+    if not bpy.app.background:
+        _AFTER[:] = [scene.name]
+    elif bpy.ops.nst.stylize_render.poll():
         bpy.ops.nst.stylize_render(render=False, **style_values(settings))
 
 
-classes = (NST_OT_stylize_render, NST_OT_stylize_animation)
+def _serve() -> float:
+    """A window's timer: what a render in it handed on is stylized here, on the main thread, as
+    a job (progress in the status bar, Esc cancels): a still of the 'NST Style' node first,
+    else After Each Render's."""
+    if (live.STILL or _AFTER) and not jobs.STATE.running and bpy.context.window_manager.windows:
+        window = bpy.context.window_manager.windows[0]
+        with bpy.context.temp_override(window=window):
+            if live.STILL:
+                _AFTER.clear()
+                bpy.ops.nst.stylize_still("INVOKE_DEFAULT")
+            elif _AFTER[-1] in bpy.data.scenes:
+                bpy.ops.nst.stylize_render("INVOKE_DEFAULT", render=False,
+                                           **style_values(bpy.data.scenes[_AFTER.pop()].nst))
+            else:
+                _AFTER.clear()
+    return 0.25
+
+
+classes = (NST_OT_stylize_render, NST_OT_stylize_animation, NST_OT_stylize_still)
 _register_classes, _unregister_classes = bpy.utils.register_classes_factory(classes)
 
 
@@ -97,8 +155,12 @@ HANDLERS = ((bpy.app.handlers.render_complete, after_render),)
 def register():
     _register_classes()
     attach(HANDLERS)
+    if not bpy.app.background:
+        bpy.app.timers.register(_serve, first_interval=1.0, persistent=True)
 
 
 def unregister():
+    if bpy.app.timers.is_registered(_serve):
+        bpy.app.timers.unregister(_serve)
     detach(HANDLERS)
     _unregister_classes()

@@ -311,6 +311,41 @@ def steps():
     yield 0.5
     shot("apply_done")
 
+    # F12 at another frame than Apply's, the NST Style node in the compositor: when the render
+    # ends, the still is stylized as a job and the Render window shows it as 'NST Render'.
+    scene.frame_set(2)
+    jobs.STATE.last_report = ""
+    ended = []
+    bpy.app.handlers.render_complete.append(lambda *_: ended.append(True))
+    with bpy.context.temp_override(window=window, area=area):
+        FACTS["f12_invoke"] = sorted(bpy.ops.render.render("INVOKE_DEFAULT"))
+    since = time.time()
+    while not ended and time.time() - since < 60:
+        yield 0.1
+    yield from started(jobs, 5)             # the add-on's timer starts the job
+    while jobs.STATE.running:
+        yield 0.05
+    FACTS["f12_report"] = jobs.STATE.last_report
+    styled = bpy.data.images.get("NST Render")
+    FACTS["f12_image_size"] = list(styled.size) if styled else None
+    FACTS["f12_shown"] = sorted(a.spaces.active.image.name for w in bpy.context.window_manager.windows
+                                for a in w.screen.areas
+                                if a.type == "IMAGE_EDITOR" and a.spaces.active.image)
+    yield 0.5
+    shot("f12_done")
+    if styled is not None:                  # against the plain render (the switch is off at 2)
+        plain_path = f"{OUT}/f12_plain.png"
+        bpy.data.images["Render Result"].save_render(plain_path)
+        plain = bpy.data.images.load(plain_path, check_existing=False)
+        a, b = (numpy.array(im.pixels[:], numpy.float32).reshape(-1, 4)[:, :3] for im in (styled, plain))
+        a = numpy.where(a <= 0.0031308, 12.92 * a, 1.055 * numpy.clip(a, 0.0031308, None) ** (1 / 2.4) - 0.055)
+        FACTS["f12_off_plain"] = float(numpy.abs(a - b).mean() * 255)   # float image: linear
+        bpy.data.images.remove(plain)
+    for w in list(bpy.context.window_manager.windows)[1:]:       # the Render window
+        with bpy.context.temp_override(window=w):
+            bpy.ops.wm.window_close()
+    yield 0.5
+
     # Stylize Animation, run modally; Esc once a frame is on disk: the frames finished stay,
     # whole, and the report says which.
     area.type = "IMAGE_EDITOR"

@@ -26,7 +26,7 @@ import chroot  # noqa: E402
 SIZE = 1024                         # the modal job: Stylize Image, WCT, SIZE² (the issue's)
 REDRAW_GAP = 0.25                   # seconds the window may go without running its main loop
 SHOTS = ("panel_image", "panel_shader", "panel_compositor", "preferences", "job", "job_done",
-         "bad_input", "apply_done")
+         "bad_input", "apply_done", "f12_done")
 
 
 @pytest.fixture(scope="session")
@@ -122,6 +122,15 @@ def test_apply_styles_runs_modally_into_the_compositor(gui):
     assert gui["apply_invoke"] == ["RUNNING_MODAL"], gui["apply_invoke"]
     assert "'NST Style' updated with 1 style(s)" in gui["apply_report"], gui["apply_report"]
     assert gui["apply_result_size"] == [160, 90] and gui["apply_group_in_tree"]
+
+
+def test_f12_with_the_nst_style_node_shows_that_frame_stylized(gui):
+    """F12 at frame 2 (Apply Styles ran at frame 1): the still is stylized after the render, as
+    a job, and the Render window shows it; before, the window showed the plain render."""
+    assert gui["f12_invoke"] == ["RUNNING_MODAL"], gui["f12_invoke"]
+    assert "frame 2 stylized into image 'NST Render'" in gui["f12_report"], gui["f12_report"]
+    assert gui["f12_image_size"] == [160, 90] and "NST Render" in gui["f12_shown"], gui["f12_shown"]
+    assert gui["f12_off_plain"] > 10, gui["f12_off_plain"]
 
 
 def test_escape_during_an_animation_keeps_the_finished_frames_and_says_so(gui):
