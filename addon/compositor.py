@@ -17,7 +17,7 @@ from . import engine, jobs, pixels
 from .animation import animation_frames, check_coherence, frame_props, frame_range, scene_named
 from .operators import stylize_work
 from .frames import as_shown, render_size, scene_linear, slot_settings, stylized_over
-from .live import GROUP, ensure_group, insert_group, show_result
+from .live import GROUP, insert_group, scene_group, show_result
 from .passes import render_passes
 from .results import keep
 
@@ -48,10 +48,12 @@ def apply_job(op, context):
     styled = yield stylize_work(as_shown(scene, raw), settings)
     result = yield from _back_to_scene_linear(scene_named(name), styled, raw, engine.mask_union(masks))
     scene = scene_named(name)
-    image = keep(pixels.write_raw(result, pixels.image_for(RESULT, result.shape[1], result.shape[0])))
-    insert_group(scene, ensure_group(image), context.view_layer)
-    show_result(image, scene.frame_current)
-    said = f"'{GROUP}' updated with {len(slots)} style(s)"
+    group = scene_group(scene)
+    image = keep(pixels.write_raw(result, pixels.image_for(
+        RESULT if group.name == GROUP else f"{group.name} Result", result.shape[1], result.shape[0])))
+    insert_group(scene, group, context.view_layer)
+    show_result(group, image, scene.frame_current)
+    said = f"'{group.name}' updated with {len(slots)} style(s)"
     long_side = max(render_size(scene))
     if scene.nst.work_size >= long_side:
         said += (f"; Preview Size {scene.nst.work_size} px is not below the render's {long_side} px, "

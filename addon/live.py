@@ -50,10 +50,43 @@ def _drive_switch(node, frame: int) -> None:
     curve.driver.expression = f"frame == {frame}"
 
 
-def ensure_group(result: bpy.types.Image | None = None):
-    """The node group 'NST Style': Render in -> Switch (off: the render; on: an Image node
-    showing ``result``) -> out. A group from before the switch is rebuilt."""
-    group = bpy.data.node_groups.get(GROUP)
+def _ours(group) -> bool:
+    """An 'NST Style' group (Blender names a second one 'NST Style.001')."""
+    return group is not None and group.bl_idname == "CompositorNodeTree" \
+        and (group.name == GROUP or group.name.startswith(GROUP + "."))
+
+
+def _holds(scene, group) -> bool:
+    tree = passes.scene_tree(scene, create=False)
+    return tree is not None and any(n.type == "GROUP" and n.node_tree == group for n in tree.nodes)
+
+
+def scene_group(scene):
+    """The 'NST Style' group of this scene's compositor, made or rebuilt as ``ensure_group``
+    does. The switch knows only the frame, so no two scenes share one: a group another scene's
+    compositor holds too (a scene copied with its compositor) is copied for this one; a
+    compositor tree two scenes share (Blender 5) is refused."""
+    tree = passes.scene_tree(scene)
+    sharing = [o.name for o in bpy.data.scenes
+               if o != scene and passes.scene_tree(o, create=False) == tree]
+    if sharing:
+        raise UserError(f"the compositor node tree '{tree.name}' is shared with scene "
+                        f"'{sharing[0]}', and the NST Style node can show one scene's picture; "
+                        "make it single-user (the number beside its name in the compositor's "
+                        "header) and apply again")
+    node = next((n for n in tree.nodes if n.type == "GROUP" and _ours(n.node_tree)), None)
+    if node is not None:
+        if any(other != scene and _holds(other, node.node_tree) for other in bpy.data.scenes):
+            node.node_tree = node.node_tree.copy()
+        return ensure_group(node.node_tree)
+    free = [g for g in bpy.data.node_groups
+            if _ours(g) and not any(_holds(other, g) for other in bpy.data.scenes)]
+    return ensure_group(free[0] if free else None)
+
+
+def ensure_group(group=None, result: bpy.types.Image | None = None):
+    """The node group ``group`` (None: a new 'NST Style'): Render in -> Switch (off: the render;
+    on: an Image node showing ``result``) -> out. A group from before the switch is rebuilt."""
     if group is None:
         group = bpy.data.node_groups.new(GROUP, "CompositorNodeTree")
     if SWITCH_NODE not in group.nodes:          # new, or made before the switch: (re)built
@@ -96,21 +129,19 @@ def insert_group(scene, group, view_layer):
     return node
 
 
-def show_result(result: bpy.types.Image, frame: int) -> None:
+def show_result(group, result: bpy.types.Image, frame: int) -> None:
     """Apply Styles made ``result`` for ``frame``: the group shows it (at that frame only)."""
-    _drive_switch(ensure_group(result).nodes[SWITCH_NODE], frame)
+    _drive_switch(ensure_group(group, result).nodes[SWITCH_NODE], frame)
 
 
 def live_node(scene):
     """The unmuted 'NST Style' instance feeding the scene's compositor output, or None."""
-    if not scene.render.use_compositing or GROUP not in bpy.data.node_groups:
-        return None
-    tree = passes.scene_tree(scene, create=False)
+    tree = passes.scene_tree(scene, create=False) if scene.render.use_compositing else None
     if tree is None:
         return None
     for node in tree.nodes:
-        if node.type == "GROUP" and node.node_tree is not None and node.node_tree.name == GROUP \
-                and not node.mute and node.outputs[0].is_linked:
+        if node.type == "GROUP" and _ours(node.node_tree) and not node.mute \
+                and node.outputs[0].is_linked:
             return node
     return None
 

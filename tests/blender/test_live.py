@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import addon_module, env, fact, pixels, render_as_shown, render_file_output, scenario, tree_of
+from harness import addon_module, env, error_of, fact, pixels, render_as_shown, render_file_output, scenario, tree_of
 
 bpy = pytest.importorskip("bpy")
 
@@ -257,3 +257,52 @@ def test_openexr_frames_are_stylized_in_scene_linear(facts):
     assert f["exr_vs_png_mean"] < 1.0 and f["exr_vs_png_p99"] < 3.0, f
     assert f["exr_outside_off_plain"] < 1e-6, f
     assert f["multilayer_pixels_as_plain"], f          # left plain, and the console says so
+
+
+@scenario(89)
+def two_scenes_two_pictures():
+    """A copy of the scene holds the same 'NST Style' group; Apply Styles in the copy (another
+    strength) leaves what the first scene composites at that frame as it was: the switch knows
+    only the frame, so the copy gets a group, and a result image, of its own. In Blender 5 the
+    copy shares the whole compositor tree: Apply says so until it is made single-user."""
+    scene = bpy.context.scene
+    nst = scene.nst
+    nst.slots.clear()
+    bpy.ops.nst.slot_add()
+    nst.slots[0].style_path, nst.slots[0].mask_source = env.style, "NONE"
+    nst.method, nst.strength, nst.work_size = "ADAIN", 1.0, 0
+    scene.frame_set(1)
+    bpy.ops.nst.compositor_apply()
+    bpy.ops.render.render()
+    before = render_as_shown(scene)
+    copy = scene.copy()
+    out = {}
+    try:
+        copy.nst.strength = 0.3
+        out["shared_before"] = [n.node_tree.name for n in tree_of(copy).nodes if n.type == "GROUP"]
+        with bpy.context.temp_override(scene=copy, view_layer=copy.view_layers[0]):
+            if tree_of(copy) == tree_of(scene):             # Blender 5
+                out["shared_tree_error"] = error_of(bpy.ops.nst.compositor_apply)
+                copy.compositing_node_group = tree_of(scene).copy()
+            out["applied"] = sorted(bpy.ops.nst.compositor_apply())
+        bpy.ops.render.render(scene=copy.name)
+        in_copy = render_as_shown(copy)
+        bpy.ops.render.render()
+        after = render_as_shown(scene)
+        out["groups"] = [[n.node_tree.name for n in tree_of(s).nodes if n.type == "GROUP"]
+                         for s in (scene, copy)]
+    finally:
+        bpy.data.scenes.remove(copy)
+        nst.slots.clear()
+    out["first_changed"] = float(np.abs(after - before).mean() * 255)
+    out["copy_vs_first"] = float(np.abs(in_copy - before).mean() * 255)
+    return out
+
+
+def test_two_scenes_keep_their_own_pictures(facts):
+    f = fact(facts, "two_scenes_two_pictures")
+    assert f["applied"] == ["FINISHED"] and f["shared_before"] == ["NST Style"], f
+    assert f["groups"] == [["NST Style"], ["NST Style.001"]], f
+    assert f["first_changed"] < 0.5 < 3 < f["copy_vs_first"], f    # before: the copy's picture
+    if "shared_tree_error" in f:
+        assert "is shared with scene" in f["shared_tree_error"], f
