@@ -155,6 +155,8 @@ class _Render:
     added: list                         # names of the capture's nodes
     slots: list
     settings: object
+    layer: str                          # the view layer, and its pass flags before the capture
+    flags: dict
     coherence: object = None
     last: int | None = None
     inverse: object = None              # the view transform's inverse (OpenEXR output)
@@ -186,8 +188,13 @@ def _init(scene, *_):
     if node is None:
         return
     try:
-        if bpy.app.background:          # in a window, F12 writes no file: its still is shown
+        try:
             check_output(scene)
+            writes = True
+        except UserError:
+            if bpy.app.background:
+                raise
+            writes = False              # in a window, an F12 still is shown stylized
         slots, settings = frames.slot_settings(scene)
         strength = scene.nst.temporal_coherence
         key = (scene.name, strength, _slots_key(scene))
@@ -197,17 +204,18 @@ def _init(scene, *_):
             print("Neural Style Transfer: Temporal Coherence is off in this render: Blender "
                   "renders no motion vectors with Motion Blur on")
             coherence = None
-        elif coherence is None and strength > 0:
+        elif coherence is None and strength > 0 and writes:
             coherence = engine.Coherence(strength)
         directory = tempfile.mkdtemp(prefix="nst_capture_")
-        added = passes.capture(scene, _view_layer(scene, node), slots, directory,
-                               coherence is not None)
+        layer = _view_layer(scene, node)
+        flags = passes.pass_flags(layer)
+        added = passes.capture(scene, layer, slots, directory, coherence is not None)
     except (UserError, NSTError) as exc:
         print(f"Neural Style Transfer: this render is not stylized (Blender's plain frames are "
               f"written): {exc}")
         return
-    _RENDER = _Render(scene.name, directory, [n.name for n in added], slots, settings, coherence,
-                      last)
+    _RENDER = _Render(scene.name, directory, [n.name for n in added], slots, settings, layer.name,
+                      flags, coherence, last)
     _CARRIED[:] = [key, _RENDER] if coherence is not None else [None, None]
 
 
@@ -336,7 +344,7 @@ def write_exr(scene, linear: np.ndarray, path: str) -> None:
 
 
 def _end(*_):
-    """The render job ended (done or cancelled): the capture goes."""
+    """The render job ended (done or cancelled): the capture goes, and the passes it turned on."""
     global _RENDER
     job, _RENDER = _RENDER, None
     if job is None:
@@ -346,6 +354,8 @@ def _end(*_):
     for name in job.added:
         if tree is not None and name in tree.nodes:
             tree.nodes.remove(tree.nodes[name])
+    if scene is not None and job.layer in scene.view_layers:
+        passes.set_pass_flags(scene.view_layers[job.layer], job.flags)
     shutil.rmtree(job.directory, ignore_errors=True)
     if job.written or job.failed:
         print(f"Neural Style Transfer: stylized {len(job.written)} frame(s)"

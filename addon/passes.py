@@ -186,11 +186,26 @@ def read_captured(scene, directory: str, slots, motion: bool = False, with_image
     return image, masks, vector, depth
 
 
+PASS_FLAGS = ("use_pass_vector", "use_pass_z", "use_pass_object_index",
+              "use_pass_material_index", "use_pass_cryptomatte_object")
+
+
+def pass_flags(view_layer) -> dict:
+    """The view layer's passes that ``capture`` may turn on, as they are: set them back after
+    the render, so the artist's own outputs (a multilayer EXR) and file keep what they had."""
+    return {k: getattr(view_layer, k) for k in PASS_FLAGS}
+
+
+def set_pass_flags(view_layer, flags: dict) -> None:
+    for k, v in flags.items():
+        setattr(view_layer, k, v)
+
+
 def render_passes(scene, view_layer, slots, motion: bool = False, with_image: bool = True):
     """Render once and return what ``read_captured`` reads of it."""
     tree = scene_tree(scene)
     tmp = tempfile.mkdtemp(prefix="nst_passes_")
-    added = []
+    added, flags = [], pass_flags(view_layer)
     try:
         added = capture(scene, view_layer, slots, tmp, motion, with_image)
         render(scene)
@@ -198,6 +213,7 @@ def render_passes(scene, view_layer, slots, motion: bool = False, with_image: bo
     finally:
         for node in added:
             tree.nodes.remove(node)
+        set_pass_flags(view_layer, flags)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

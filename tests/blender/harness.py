@@ -105,6 +105,20 @@ def render_file_output(scene, socket, name):
     return out
 
 
+def object_index(scene, name):
+    """A render's Object Index pass as render_file_output gives it (the pass turned on for it
+    and then back: the add-on leaves the view layer's passes as the artist set them)."""
+    import bpy
+    layer = bpy.context.view_layer
+    was, layer.use_pass_object_index = layer.use_pass_object_index, True
+    try:
+        rl = next(n for n in tree_of(scene).nodes if n.type == "R_LAYERS")
+        return render_file_output(scene, rl.outputs.get("Object Index") or rl.outputs.get("IndexOB"),
+                                  name)
+    finally:
+        layer.use_pass_object_index = was
+
+
 def render_as_shown(scene) -> np.ndarray:
     """The Render Result as the Render window shows it: Blender's own 8-bit PNG, no dither."""
     import bpy

@@ -9,8 +9,8 @@ import os
 import numpy as np
 import pytest
 
-from harness import (add_cube, add_object, addon_module, env, error_of, fact, lent_scene, pixels,
-                     render_as_shown, render_file_output, scenario, tree_of)
+from harness import (add_cube, add_object, addon_module, env, error_of, fact, lent_scene,
+                     object_index, pixels, render_as_shown, scenario)
 
 bpy = pytest.importorskip("bpy")
 
@@ -196,10 +196,7 @@ def apply_styles_to_animation():
     files = sorted(os.listdir(folder))
     nst.slots.clear()
     scene.frame_set(1)
-    tree = tree_of(scene)
-    rl = next(n for n in tree.nodes if n.type == "R_LAYERS")
-    index = rl.outputs.get("Object Index") or rl.outputs.get("IndexOB")
-    cube = np.abs(render_file_output(scene, index, "frame1_index")[::-1][..., 0] - 3) < 0.5
+    cube = np.abs(object_index(scene, "frame1_index")[::-1][..., 0] - 3) < 0.5
     scene.render.use_compositing = False
     try:
         bpy.ops.render.render()

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness import (addon_module, env, error_of, fact, pixels, render_as_shown, render_file_output,
-                     scenario, tree_of)
+from harness import (addon_module, env, error_of, fact, object_index, pixels, render_as_shown,
+                     render_file_output, scenario, tree_of)
 
 bpy = pytest.importorskip("bpy")
 
@@ -43,8 +43,7 @@ def compositor():
     composited = render_file_output(scene, group_node.outputs[0], "styled")
     rl = next(n for n in tree.nodes if n.type == "R_LAYERS")
     plain = render_file_output(scene, rl.outputs["Image"], "plain")
-    index_socket = rl.outputs.get("Object Index") or rl.outputs.get("IndexOB")   # 5.x / 4.x name
-    index = render_file_output(scene, index_socket, "index")[..., 0]
+    index = object_index(scene, "index")[..., 0]
     cube = np.abs(index - 3) < 0.5
     diff = np.abs(result[..., :3] - plain[..., :3]).max(axis=-1)
     preview_diff = np.abs(preview[..., :3] - plain[..., :3]).max(axis=-1)
@@ -154,8 +153,7 @@ def compositor_hdr_outside_masks():
     tree = tree_of(scene)
     rl = next(n for n in tree.nodes if n.type == "R_LAYERS")
     plain = render_file_output(scene, rl.outputs["Image"], "plain_hdr")
-    index_socket = rl.outputs.get("Object Index") or rl.outputs.get("IndexOB")
-    cube = np.abs(render_file_output(scene, index_socket, "index_hdr")[..., 0] - 3) < 0.5
+    cube = np.abs(object_index(scene, "index_hdr")[..., 0] - 3) < 0.5
     bpy.data.objects.remove(sphere)
     nst.slots.clear()
     return {"result": sorted(r), "plain_peak_outside": float(plain[~cube][:, :3].max()),

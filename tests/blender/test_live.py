@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import addon_module, env, error_of, fact, pixels, render_as_shown, render_file_output, scenario, tree_of
+from harness import (addon_module, env, error_of, fact, object_index, pixels, render_as_shown,
+                     scenario, tree_of)
 
 bpy = pytest.importorskip("bpy")
 
@@ -78,14 +79,18 @@ def live_node_in_an_animation_render():
         scene.render.filepath = plain + "frame_"
         bpy.ops.render.render(animation=True)
         group.mute = False
-        rl = next(n for n in tree.nodes if n.type == "R_LAYERS")
-        index_socket = rl.outputs.get("Object Index") or rl.outputs.get("IndexOB")
         cubes = []
         for f in FRAMES:
             scene.frame_set(f)
-            index = render_file_output(scene, index_socket, f"live_index{f}")[::-1, :, 0]  # top first
+            index = object_index(scene, f"live_index{f}")[::-1, :, 0]  # top first
             cubes.append(np.abs(index - 3) < 0.5)
         left = [n.name for n in tree.nodes if n.label == "NST temporary" or n.type == "OUTPUT_FILE"]
+        layer = bpy.context.view_layer          # a coherent render turns passes on, then off
+        flags_before = addon_module("passes").pass_flags(layer)
+        nst.temporal_coherence = 1.0
+        scene.render.filepath = os.path.join(env.work, "coherent") + os.sep + "frame_"
+        bpy.ops.render.render(animation=True)
+        flags_kept = flags_before == addon_module("passes").pass_flags(layer)
         live_px, plain_px = _frames(live), _frames(plain)
     finally:
         (scene.frame_start, scene.frame_end, scene.render.filepath,
@@ -102,7 +107,8 @@ def live_node_in_an_animation_render():
         recall.append(float((changed & cube_mask).sum() / max(cube_mask.sum(), 1)))
     identical = [bool(np.array_equal(live_px[0], x)) for x in live_px[1:]]
     return {"applied": applied, "precision": precision, "recall": recall,
-            "identical_to_first": identical, "nodes_left": left}
+            "identical_to_first": identical, "nodes_left": left, "pass_flags_kept": flags_kept,
+            "pass_flags_before": flags_before}
 
 
 def test_each_written_frame_is_that_frames_stylization(facts):
@@ -114,6 +120,7 @@ def test_each_written_frame_is_that_frames_stylization(facts):
     assert min(f["precision"]) >= 0.9 and min(f["recall"]) >= 0.6, f
     assert not any(f["identical_to_first"]), f
     assert f["nodes_left"] == [], f                      # the capture went with the render
+    assert f["pass_flags_kept"] and not f["pass_flags_before"]["use_pass_vector"], f   # and its passes
 
 
 @scenario(87)
@@ -200,12 +207,10 @@ def never_another_frames_picture():
         group.mute = False
         if hasattr(settings, "media_type"):
             settings.media_type = "IMAGE"
-        rl = next(n for n in tree.nodes if n.type == "R_LAYERS")
-        index_socket = rl.outputs.get("Object Index") or rl.outputs.get("IndexOB")
         cubes = {}
         for f in (1, 2):
             scene.frame_set(f)
-            index = render_file_output(scene, index_socket, f"exr_index{f}")[::-1, :, 0]
+            index = object_index(scene, f"exr_index{f}")[::-1, :, 0]
             cubes[f] = np.abs(index - 3) < 0.5
         live, plain = exr["OPEN_EXR", "live", 2], exr["OPEN_EXR", "plain", 2]
         changed = np.abs(live - plain).max(-1) > 1e-4
