@@ -346,6 +346,32 @@ def steps():
             bpy.ops.wm.window_close()
     yield 0.5
 
+    # Ctrl+F12 with the node (the render kept in the interface): the frames are written
+    # stylized as Blender renders them; Esc once frame 2 is on disk leaves whole frames only.
+    bpy.context.preferences.view.render_display_type = "NONE"
+    folder = f"{OUT}/live_frames"
+    scene.render.filepath = folder + "/frame_"
+    scene.render.image_settings.file_format = "PNG"
+    ended.clear()
+    bpy.app.handlers.render_cancel.append(lambda *_: ended.append("cancelled"))
+    with bpy.context.temp_override(window=window, area=area):
+        FACTS["live_invoke"] = sorted(bpy.ops.render.render("INVOKE_DEFAULT", animation=True))
+    pressed, since = False, time.time()
+    while not ended and time.time() - since < 120:
+        if not pressed and os.path.exists(f"{folder}/frame_0002.png"):
+            pressed = True
+            key(window, area, "Escape")
+        yield 0.05
+    FACTS["live_ended"] = ended[:]
+    files = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+    FACTS["live_files"] = files
+    if "frame_0002.png" in files:           # frame 2 as written against the plain render of it
+        a, b = (bpy.data.images.load(path, check_existing=False)
+                for path in (f"{folder}/frame_0002.png", f"{OUT}/f12_plain.png"))
+        FACTS["live_frame2_off_plain"] = float(numpy.abs(numpy.array(a.pixels[:]) - numpy.array(b.pixels[:])).mean() * 255)
+        bpy.data.images.remove(a)
+        bpy.data.images.remove(b)
+
     # Stylize Animation, run modally; Esc once a frame is on disk: the frames finished stay,
     # whole, and the report says which.
     area.type = "IMAGE_EDITOR"

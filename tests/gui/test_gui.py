@@ -133,6 +133,17 @@ def test_f12_with_the_nst_style_node_shows_that_frame_stylized(gui):
     assert gui["f12_off_plain"] > 10, gui["f12_off_plain"]
 
 
+def test_ctrl_f12_writes_stylized_frames_and_esc_leaves_whole_ones(gui):
+    """Blender's own animation render in a window, the NST Style node live: Esc once frame 2
+    is written cancels the render as usual, and what is on disk is whole, stylized frames."""
+    assert gui["live_invoke"] == ["RUNNING_MODAL"], gui["live_invoke"]
+    assert gui["live_ended"] == ["cancelled"], gui["live_ended"]
+    files = gui["live_files"]
+    assert files[:2] == ["frame_0001.png", "frame_0002.png"] and len(files) < 4, files
+    assert all(f.endswith(".png") and "partial" not in f for f in files), files
+    assert gui["live_frame2_off_plain"] > 10, gui["live_frame2_off_plain"]
+
+
 def test_escape_during_an_animation_keeps_the_finished_frames_and_says_so(gui):
     assert gui["animation_invoke"] == ["RUNNING_MODAL"], gui["animation_invoke"]
     said, files = gui["animation_report"], gui["animation_files"]
