@@ -30,7 +30,7 @@ def test_installs_and_registers(facts):
     assert f["result"] == ["FINISHED"] and f["enabled"] and f["operator"] and f["loaded"]
 
 
-@scenario(90)
+@scenario(999)                  # last: it disables the extension
 def reregister():
     bpy.ops.preferences.addon_disable(module=MODULE)
     after_disable = hasattr(bpy.types, "NST_OT_stylize_image") or hasattr(bpy.types.Scene, "nst")
