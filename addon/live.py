@@ -14,8 +14,9 @@ Apply Styles does it: frames.py), following the frame before along the motion, a
 Blender's file, whole. A frame that cannot be stylized keeps Blender's plain file and the render
 says so on the console. A still rendered in a window (F12) writes no file: when it ends whole
 (``render_complete``) its capture is handed to render.py, which stylizes it as a job and shows
-it in the Render window as the image 'NST Render'. The handlers run in the render's thread; they change no data the
-window draws except the capture nodes, added before the render starts and removed after it.
+it in the Render window as the image 'NST Render'. The handlers run in the render's thread;
+they change no data the window draws except the capture nodes and the passes they need, added
+before the render starts and removed, or set back, after it.
 """
 
 from __future__ import annotations
