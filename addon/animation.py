@@ -20,7 +20,8 @@ def frame_props(folder: str, coherence: bool = True):
         cls.__annotations__.update({
             "frame_start": IntProperty(name="Start", default=-1, description="-1: the scene's start"),
             "frame_end": IntProperty(name="End", default=-1, description="-1: the scene's end"),
-            "directory": StringProperty(name="Folder", subtype="DIR_PATH", default=folder),
+            "directory": StringProperty(name="Folder", subtype="DIR_PATH", default=folder,
+                                        options={"PATH_SUPPORTS_BLEND_RELATIVE"}),
         })
         if coherence:
             cls.__annotations__["temporal_coherence"] = FloatProperty(

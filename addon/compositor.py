@@ -53,12 +53,16 @@ def apply_job(op, context):
         RESULT if group.name == GROUP else f"{group.name} Result", result.shape[1], result.shape[0])))
     insert_group(scene, group, context.view_layer)
     show_result(group, image, scene.frame_current)
-    said = f"'{group.name}' updated with {len(slots)} style(s)"
+    said, level = f"'{group.name}' updated with {len(slots)} style(s)", "INFO"
     long_side = max(render_size(scene))
     if scene.nst.work_size >= long_side:
         said += (f"; Preview Size {scene.nst.work_size} px is not below the render's {long_side} px, "
                  "so it ran at full resolution")
-    op.say("INFO", said)
+    empty = [str(i + 1) for i, mask in enumerate(masks) if mask is not None and not (mask > 0).any()]
+    if empty:
+        said, level = (said + f"; the mask of style slot {', '.join(empty)} covers no pixel of this "
+                       "render (does an object or material have that pass index?)"), "WARNING"
+    op.say(level, said)
 
 
 def apply_animation_job(op, context):

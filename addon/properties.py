@@ -28,10 +28,13 @@ MASK_ITEMS = [
     ("IMAGE", "Image", "White where the style applies"),
 ]
 
+# Paths that may be relative to the .blend ('//styles/a.jpg'): said so, or Blender 5 warns
+RELATIVE = {"PATH_SUPPORTS_BLEND_RELATIVE"}
+
 # The style settings every stylizing operator takes and the scene keeps for the panels.
 STYLE_PROPS = {
     "method": EnumProperty(name="Method", items=METHOD_ITEMS, default=METHOD_ITEMS[0][0]),
-    "style_path": StringProperty(name="Style Image", subtype="FILE_PATH",
+    "style_path": StringProperty(name="Style Image", subtype="FILE_PATH", options=RELATIVE,
                                  description="Painting or picture whose style is applied"),
     "style_name": StringProperty(name="Style", search=search_style_names,
                                  description="Built-in or learned StyleBank style (method StyleBank)"),
@@ -75,7 +78,7 @@ def settings_from(props, styles=None, weights=None) -> Settings:
 class NSTStyleSlot(bpy.types.PropertyGroup):
     kind: EnumProperty(name="Style", items=[("IMAGE", "Image", "A style image file"),
                                             ("BUILTIN", "Built-in", "A StyleBank style by name")])
-    style_path: StringProperty(name="Style Image", subtype="FILE_PATH")
+    style_path: StringProperty(name="Style Image", subtype="FILE_PATH", options=RELATIVE)
     style_name: StringProperty(name="Style Name", search=search_style_names,
                                description="A built-in or learned StyleBank style")
     weight: FloatProperty(name="Weight", min=0.0, max=1.0, default=1.0)

@@ -149,6 +149,7 @@ def compositor_hdr_outside_masks():
     result = pixels(bpy.data.images["NST Style Result"]).copy()
     slot.mask_index = 99                    # no object has it: the mask covers nothing
     r_nothing = bpy.ops.nst.compositor_apply()
+    said_nothing = addon_module("jobs").STATE.last_report
     nothing = pixels(bpy.data.images["NST Style Result"]).copy()
     tree = tree_of(scene)
     rl = next(n for n in tree.nodes if n.type == "R_LAYERS")
@@ -160,7 +161,8 @@ def compositor_hdr_outside_masks():
             "result_peak_outside": float(result[~cube][:, :3].max()),
             "identical_outside": bool(np.array_equal(result[~cube], plain[~cube])),
             "changed_inside": float(np.abs(result[cube] - plain[cube]).mean()),
-            "empty_mask": sorted(r_nothing), "empty_mask_identical": bool(np.array_equal(nothing, plain))}
+            "empty_mask": sorted(r_nothing), "empty_mask_identical": bool(np.array_equal(nothing, plain)),
+            "empty_mask_said": said_nothing}
 
 
 def test_hdr_outside_the_masks_is_bit_identical(facts):
@@ -168,7 +170,8 @@ def test_hdr_outside_the_masks_is_bit_identical(facts):
     assert f["result"] == ["FINISHED"] and f["plain_peak_outside"] > 2.0
     assert f["result_peak_outside"] == f["plain_peak_outside"] and f["identical_outside"]
     assert f["changed_inside"] > 0.01
-    assert f["empty_mask"] == ["FINISHED"] and f["empty_mask_identical"]   # a mask on nothing
+    assert f["empty_mask"] == ["FINISHED"] and f["empty_mask_identical"]   # a mask on nothing,
+    assert "mask of style slot 1 covers no pixel" in f["empty_mask_said"], f   # and Apply says so
 
 
 @scenario(34)
