@@ -158,6 +158,7 @@ class _Render:
     settings: object
     layer: str                          # the view layer, and its pass flags before the capture
     flags: dict
+    shown: bool                         # captured as shown (else scene-linear: OpenEXR output)
     coherence: object = None
     last: int | None = None
     inverse: object = None              # the view transform's inverse (OpenEXR output)
@@ -210,13 +211,14 @@ def _init(scene, *_):
         directory = tempfile.mkdtemp(prefix="nst_capture_")
         layer = _view_layer(scene, node)
         flags = passes.pass_flags(layer)
-        added = passes.capture(scene, layer, slots, directory, coherence is not None)
+        shown = scene.render.image_settings.file_format != "OPEN_EXR"   # else scene-linear
+        added = passes.capture(scene, layer, slots, directory, coherence is not None, shown=shown)
     except (UserError, NSTError) as exc:
         print(f"Neural Style Transfer: this render is not stylized (Blender's plain frames are "
               f"written): {exc}")
         return
     _RENDER = _Render(scene.name, directory, [n.name for n in added], slots, settings, layer.name,
-                      flags, coherence, last)
+                      flags, shown, coherence, last)
     _CARRIED[:] = [key, _RENDER] if coherence is not None else [None, None]
 
 
@@ -236,22 +238,22 @@ def _write(scene, *_):
     frame = scene.frame_current
     try:
         check_output(scene)
-        raw, masks, vector, depth = passes.read_captured(scene, job.directory, job.slots,
-                                                         job.coherence is not None, frame=frame)
+        image, masks, vector, depth = passes.read_captured(
+            scene, job.directory, job.slots, job.coherence is not None, frame=frame, shown=job.shown)
         if job.coherence is not None and job.last is not None and frame != job.last + 1:
             job.coherence.reset(keep_plate=True)    # a jump in frames: only the still set's
                                                     # painting carries over, where it fits
         job.last = frame
-        px = frames.as_shown(scene, raw)
+        px = image if job.shown else frames.as_shown(scene, image)
         styled = engine.stylize(px, replace(job.settings, masks=masks), None, None,
                                 job.coherence, vector, depth)
         cover, path = engine.mask_union(masks), _written_file(scene, frame)
-        if scene.render.image_settings.file_format == "OPEN_EXR":
+        if not job.shown:                   # OpenEXR: scene-linear, the render's own outside
             if job.inverse is None:         # the view is the same for every frame of a render
                 name = scene.name
                 job.inverse = engine.ViewInverse(
                     lambda linear: pixels.shown(bpy.data.scenes[name], linear))
-            write_exr(scene, frames.scene_linear(job.inverse, styled, raw, cover), path)
+            write_exr(scene, frames.scene_linear(job.inverse, styled, image, cover), path)
         else:
             write_frame(scene, frames.over(styled, px, cover), path)
         job.written.append(frame)
@@ -302,9 +304,11 @@ def write_frame(scene, px: np.ndarray, path: str) -> None:
         rgba[..., :3] *= rgba[..., 3:]
         rgba[..., 3] = 1.0
     # Blender's own writer, with the view that shows these display values as they are: the
-    # Standard view on an sRGB display encodes scene-linear sRGB⁻¹(v) back to v
+    # Standard view on an sRGB display writes an sRGB byte image's bytes unchanged, and encodes
+    # a float image's scene-linear sRGB⁻¹(v) back to v (for 16 bits a channel)
+    deep = getattr(settings, "color_depth", "") == "16"
     image = bpy.data.images.new("nst frame", px.shape[1], px.shape[0], alpha=True,
-                                float_buffer=True)
+                                float_buffer=deep)
     view = scene.view_settings
     saved = [(view, k, getattr(view, k)) for k in ("view_transform", "look", "exposure", "gamma",
                                                     "use_curve_mapping")]
@@ -312,7 +316,11 @@ def write_frame(scene, px: np.ndarray, path: str) -> None:
         saved.append((settings, "color_management", settings.color_management))
     partial = path + ".partial"
     try:
-        pixels.write_raw(pixels.straight_srgb_to_linear(rgba), image)
+        if deep:
+            pixels.write_raw(pixels.straight_srgb_to_linear(rgba), image)
+        else:                               # no colour under no alpha, as a float image has
+            rgba[rgba[..., 3] <= 0, :3] = 0.0
+            pixels.write_raw(rgba, image)
         view.view_transform, view.look, view.exposure, view.gamma = "Standard", "None", 0.0, 1.0
         view.use_curve_mapping = False
         if hasattr(settings, "color_management"):
@@ -364,7 +372,7 @@ def _end(*_):
 
 
 # A still rendered in a window (F12, which writes no file), as captured: (scene name, frame,
-# the render, its masks, the settings), for render.py to stylize on the main thread.
+# the render as shown, its masks, the settings), for render.py to stylize on the main thread.
 STILL: list = []
 
 
@@ -376,9 +384,10 @@ def _complete(*_):
     if job is not None and not job.written and not job.failed and not bpy.app.background:
         scene = bpy.data.scenes.get(job.scene)
         try:
-            raw, masks, _, _ = passes.read_captured(scene, job.directory, job.slots,
-                                                    frame=scene.frame_current)
-            STILL[:] = [(job.scene, scene.frame_current, raw, masks, job.settings)]
+            image, masks, _, _ = passes.read_captured(scene, job.directory, job.slots,
+                                                      frame=scene.frame_current, shown=job.shown)
+            px = image if job.shown else frames.as_shown(scene, image)
+            STILL[:] = [(job.scene, scene.frame_current, px, masks, job.settings)]
         except (UserError, NSTError, OSError, RuntimeError, ValueError) as exc:
             print(f"Neural Style Transfer: this render is not stylized: {exc}")
     _end()

@@ -111,23 +111,48 @@ def _find_input(node, name):
     return node.inputs[-2] if len(node.inputs) > 1 and not node.inputs[-1].name else node.inputs[-1]
 
 
-def _read_pass(directory: str, name: str, frame: int | None = None) -> np.ndarray:
-    """The pass ``name`` a capture wrote into ``directory`` (of ``frame``; None: the one file)."""
-    pattern = f"nst_{name}*.exr" if frame is None else f"nst_{name}{frame:04d}.exr"
+def _pass_file(directory: str, name: str, frame: int | None = None, ext: str = "exr") -> str:
+    """The file of the pass ``name`` a capture wrote into ``directory`` (of ``frame``; None:
+    the one file)."""
+    pattern = f"nst_{name}*.{ext}" if frame is None else f"nst_{name}{frame:04d}.{ext}"
     files = sorted(glob.glob(os.path.join(directory, pattern)))
     if not files and frame is not None:             # Blender 5 names a still's file without
-        files = glob.glob(os.path.join(directory, f"nst_{name}.exr"))      # the frame
+        files = glob.glob(os.path.join(directory, f"nst_{name}.{ext}"))    # the frame
     if not files:
         raise UserError(f"the render wrote no '{name}' pass; is the compositor enabled for rendering?")
-    return pixels.read_exr(files[0])
+    return files[0]
+
+
+def _read_pass(directory: str, name: str, frame: int | None = None) -> np.ndarray:
+    return pixels.read_exr(_pass_file(directory, name, frame))
+
+
+def _as_shown(node) -> None:
+    """The File Output node's newest item written as the Render window shows it: a 16-bit
+    uncompressed TIFF with the scene's colour management (view transform, look, exposure,
+    curves; no dither at 16 bits), which ``pixels.read_shown`` reads."""
+    if hasattr(node, "file_output_items"):                 # Blender 5
+        item = node.file_output_items[-1]
+        item.override_node_format = True
+    else:                                                  # Blender 4.x
+        item = node.file_slots[-1]
+        item.use_node_format = False
+    item.save_as_render = True
+    fmt = item.format
+    if hasattr(fmt, "media_type"):
+        fmt.media_type = "IMAGE"
+    fmt.file_format, fmt.color_depth, fmt.color_mode, fmt.tiff_codec = "TIFF", "16", "RGBA", "NONE"
+    if hasattr(fmt, "color_management"):
+        fmt.color_management = "FOLLOW_SCENE"
 
 
 def capture(scene, view_layer, slots, directory: str, motion: bool = False,
-            with_image: bool = True) -> list:
+            with_image: bool = True, shown: bool = False) -> list:
     """Nodes in the scene's compositor that make every render write, into ``directory``, what
-    ``read_captured`` reads: the active view layer's image as rendered (before any other node),
-    the passes the slots' masks need and, with ``motion``, the Vector and Depth passes (turned
-    on in the view layer). Returns the nodes added, for the caller to remove."""
+    ``read_captured`` reads: the active view layer's image as rendered (before any other node;
+    with ``shown``, as the Render window shows it instead of scene-linear), the passes the
+    slots' masks need and, with ``motion``, the Vector and Depth passes (turned on in the view
+    layer). Returns the nodes added, for the caller to remove."""
     kinds = {s.mask_source for s in slots}
     if motion:
         view_layer.use_pass_vector = view_layer.use_pass_z = True
@@ -147,6 +172,8 @@ def capture(scene, view_layer, slots, directory: str, motion: bool = False,
     if with_image:
         add("image", "RGBA")
         tree.links.new(rl.outputs["Image"], _find_input(fo, "image"))
+        if shown:
+            _as_shown(fo)
     if "OBJECT_INDEX" in kinds:
         add("object", "FLOAT")
         tree.links.new(_output(rl, "Object Index", "IndexOB"), _find_input(fo, "object"))
@@ -171,12 +198,17 @@ def capture(scene, view_layer, slots, directory: str, motion: bool = False,
 
 
 def read_captured(scene, directory: str, slots, motion: bool = False, with_image: bool = True,
-                  frame: int | None = None):
+                  frame: int | None = None, shown: bool = False):
     """What ``capture`` made a render write (of ``frame``; None: the one render): the image as
-    rendered (scene-linear premultiplied H×W×4, HDR values kept; None without ``with_image``),
-    one mask per slot (or None; masks need the image) and, with ``motion``, the Vector pass
-    (H×W×4) and the depth (H×W), else None for each."""
-    image = _read_pass(directory, "image", frame) if with_image else None
+    rendered (scene-linear premultiplied H×W×4, HDR values kept; captured ``shown``: as
+    ``frames.as_shown`` gives it; None without ``with_image``), one mask per slot (or None;
+    masks need the image) and, with ``motion``, the Vector pass (H×W×4) and the depth (H×W),
+    else None for each."""
+    image = None
+    if with_image and shown:
+        image = pixels.read_shown(scene, _pass_file(directory, "image", frame, "tif"))
+    elif with_image:
+        image = _read_pass(directory, "image", frame)
     masks = [_mask(slot, i, directory, image.shape[:2], frame) for i, slot in enumerate(slots)]
     vector = _read_pass(directory, "vector", frame) if motion else None
     if vector is not None and not hasattr(scene, "compositing_node_group"):

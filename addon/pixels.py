@@ -161,6 +161,28 @@ def shown(scene, linear: np.ndarray) -> np.ndarray:
 _ROW = 2048     # pixels per row of the image ``shown`` pushes colours through
 
 
+def read_shown(scene, path: str) -> np.ndarray:
+    """A 16-bit TIFF that Blender wrote with ``scene``'s colour management (passes.capture's
+    image as shown) as ``frames.as_shown`` gives the render: display-encoded straight H×W×4
+    in [0, 1]; where the render is fully transparent, the colour black is shown as."""
+    image = bpy.data.images.load(path, check_existing=False)
+    try:
+        image.colorspace_settings.name = "Non-Color"
+        px = stored_pixels(image)           # as Blender holds it: premultiplied
+    finally:
+        bpy.data.images.remove(image)
+    alpha = px[..., 3]
+    part = alpha < 1                        # only these need unpremultiplying (often none)
+    if part.any():
+        some = px[part]
+        clear = some[:, 3] <= 0
+        np.divide(some[:, :3], some[:, 3:], out=some[:, :3], where=~clear[:, None])
+        if clear.any():
+            some[clear, :3] = shown(scene, np.zeros((1, 3), np.float32))
+        px[part] = np.clip(some, 0.0, 1.0)
+    return px
+
+
 def _saved_as_render(image, scene, deep: bool = False) -> np.ndarray:
     """``image`` saved with the scene's colour management and read back, H×W×4 as stored:
     through an 8-bit PNG, or with ``deep`` a 16-bit uncompressed TIFF (read as Non-Color, so

@@ -90,8 +90,7 @@ class NST_OT_stylize_still(jobs.JobOperator, bpy.types.Operator):
     def job(self, context):
         if not live.STILL:
             raise UserError("no still render to stylize; render one with F12")
-        name, frame, raw, masks, settings = live.STILL.pop()
-        px = as_shown(scene_named(name), raw)
+        name, frame, px, masks, settings = live.STILL.pop()
         result = yield stylized_over(px, replace(settings, masks=masks))
         image = keep(pixels.write_image(result, STILL_IMAGE))
         for window in context.window_manager.windows:       # where the render was shown
