@@ -7,10 +7,11 @@ through a Switch whose driver (``frame == N``) turns it on only at the frame N A
 for; at every other frame the render passes through: a picture made for another frame is
 never composited. Blender evaluates the driver for each frame of any render, in any route.
 While an instance of the group feeds the compositor's output, unmuted, a render job
-(``render_init``) adds a capture (passes.capture) that writes each frame's image as rendered,
-its masks' passes and, with Temporal Coherence, its Vector and Depth passes to a temporary
-folder. After Blender writes a frame (``render_write``) the frame is stylized from them (as
-Apply Styles does it: frames.py), following the frame before along the motion, and written over
+(``render_init``) adds a capture (passes.capture) that writes each frame's image as the Render
+window shows it (scene-linear for an OpenEXR output), its masks' passes and, with Temporal
+Coherence, its Vector and Depth passes to a temporary folder (each frame's files removed once
+read). After Blender writes a frame (``render_write``) the frame is stylized from them (as Apply
+Styles does it: frames.py), following the frame before along the motion, and written over
 Blender's file, whole. A frame that cannot be stylized keeps Blender's plain file and the render
 says so on the console. A still rendered in a window (F12) writes no file: when it ends whole
 (``render_complete``) its capture is handed to render.py, which stylizes it as a job and shows
@@ -21,6 +22,7 @@ before the render starts and removed, or set back, after it.
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import tempfile
@@ -260,6 +262,9 @@ def _write(scene, *_):
     except (UserError, NSTError, OSError, RuntimeError, ValueError) as exc:
         job.failed[frame] = str(exc)
         print(f"Neural Style Transfer: frame {frame} is written plain, not stylized: {exc}")
+    finally:                            # read: a long render keeps no frame's capture on disk
+        for path in glob.glob(os.path.join(job.directory, "*")):
+            os.remove(path)
 
 
 def _written_file(scene, frame: int) -> str:

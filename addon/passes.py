@@ -84,6 +84,7 @@ def _file_output(tree, directory: str):
     if hasattr(fmt, "media_type"):
         fmt.media_type = "IMAGE"
     fmt.file_format, fmt.color_depth = "OPEN_EXR", "32"
+    fmt.exr_codec = "NONE"          # temporary files: written and read several times faster
     if hasattr(node, "file_output_items"):                 # Blender 5
         node.directory, node.file_name = directory, "nst_"
         node.file_output_items.clear()
