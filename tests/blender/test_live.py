@@ -379,3 +379,49 @@ def test_the_live_render_is_apply_styles_to_animation(facts):
     got = metrics.evaluate_frames(list(data["plain"]), list(data["live"]), list(data["vectors"]),
                                   list(data["depths"]))
     assert got["warping_ratio"] <= 1.5, got
+
+
+@scenario(91)
+def written_frame_is_the_picture():
+    """live.write_frame writes the display values it is given (8 bits from a byte image, 16 from
+    a float one), RGB over black, RGBA straight with no colour under no alpha, whatever the
+    scene's view transform, look and exposure."""
+    scene = bpy.context.scene
+    live = addon_module("live")
+    view, settings = scene.view_settings, scene.render.image_settings
+    saved = (view.view_transform, view.look, view.exposure, settings.file_format,
+             settings.color_mode, settings.color_depth)
+    rng = np.random.default_rng(0)
+    px = rng.random((48, 80, 4)).astype(np.float32)
+    px[:8, :, 3] = 0.0
+    px[8:16, :, 3] = 1.0
+    out = {}
+    try:
+        view.view_transform, view.look, view.exposure = "AgX", "AgX - Punchy", 0.7
+        for fmt, mode, depth in (("PNG", "RGB", "8"), ("PNG", "RGBA", "8"), ("TIFF", "RGBA", "8"),
+                                 ("PNG", "RGB", "16"), ("PNG", "RGBA", "16")):
+            settings.file_format, settings.color_mode, settings.color_depth = fmt, mode, depth
+            path = os.path.join(env.work, f"written_{mode}{depth}.{fmt.lower()}")
+            live.write_frame(scene, px, path)
+            image = bpy.data.images.load(path, check_existing=False)
+            image.colorspace_settings.name = "Non-Color"
+            image.alpha_mode = "STRAIGHT"
+            got = pixels(image)[::-1].copy()
+            bpy.data.images.remove(image)
+            want = px.copy()
+            if mode == "RGB":
+                want[..., :3] *= want[..., 3:]
+                want[..., 3] = 1.0
+            else:
+                want[want[..., 3] <= 0, :3] = 0.0
+            out[f"{fmt} {mode} {depth}"] = float(np.abs(got - want).max() * 255)
+    finally:
+        (view.view_transform, view.look, view.exposure, settings.file_format,
+         settings.color_mode, settings.color_depth) = saved
+    return out
+
+
+def test_written_frame_is_the_picture(facts):
+    f = fact(facts, "written_frame_is_the_picture")
+    assert all(v <= 0.5 for v in f.values()), f         # rounded to the nearest of 255 steps
+    assert f["PNG RGBA 16"] < 0.01, f

@@ -4,6 +4,7 @@ and written back so that the artist sees that picture."""
 from __future__ import annotations
 
 import os
+import tempfile
 
 import numpy as np
 import pytest
@@ -58,3 +59,37 @@ def test_render_is_read_and_written_back_as_the_render_window_shows_it(facts):
     assert f["read"] <= 1.0 and f["back"] <= 1.0, f           # within 1/255, AgX and exposure included
     assert not f["view_as_render"]                             # shown as it is, not transformed twice
     assert f["old_mean"] > 3.0, f                              # the old route was visibly off
+
+
+@scenario(21.5)
+def captured_as_shown():
+    """A capture's image written as shown (the live node's: a 16-bit TIFF with the scene's
+    colour management) against frames.as_shown of the same render's scene-linear EXR: a look,
+    exposure and film transparent (pixels of no alpha and of some)."""
+    passes, frames = addon_module("passes"), addon_module("frames")
+    scene = bpy.context.scene
+    view, r = scene.view_settings, scene.render
+    saved = (view.view_transform, view.look, view.exposure, r.film_transparent)
+    view.view_transform, view.look, view.exposure, r.film_transparent = "AgX", "AgX - Punchy", 0.7, True
+    folders = [tempfile.mkdtemp(dir=env.work) for _ in range(2)]
+    tree = passes.scene_tree(scene)
+    added = []
+    try:
+        for folder, shown in zip(folders, (True, False)):
+            added += passes.capture(scene, scene.view_layers[0], [], folder, shown=shown)
+        passes.render(scene)
+        shown = passes.read_captured(scene, folders[0], [], shown=True)[0]
+        reference = frames.as_shown(scene, passes.read_captured(scene, folders[1], [])[0])
+    finally:
+        for node in added:
+            tree.nodes.remove(node)
+        view.view_transform, view.look, view.exposure, r.film_transparent = saved
+    alpha = reference[..., 3]
+    return {"off": float(np.abs(shown - reference).max() * 255),
+            "clear": float((alpha <= 0).mean()), "partly": float(((alpha > 0) & (alpha < 1)).mean())}
+
+
+def test_the_capture_writes_the_render_as_shown(facts):
+    f = fact(facts, "captured_as_shown")
+    assert f["off"] <= 0.1, f                       # 16 bits: well within 1/255
+    assert f["clear"] > 0.01 and f["partly"] > 0, f    # both kinds of transparency were there
