@@ -6,7 +6,10 @@ installed: the harness's small scene at --size, Cycles at 4 samples, one style s
 Apply Styles at frame 1, then Blender's animation render of --frames frames three ways, timed
 whole: the node live with Temporal Coherence 0, live with coherence 1, and muted (the plain
 render). The node's cost per frame is (live - muted) / frames; the standalone cost is
-nst_core.stylize of one plain frame (the same method and style), the median of three.
+nst_core.stylize of one plain frame (the same method and style), the median of three. As the
+whole renders differ by Cycles' own noise too, the node's handler (live._write: read the
+capture, stylize, write the frame) is also timed on its own, each frame, with the stylize call
+inside it: their medians over the frames.
 
     python scripts/bench_live.py --size 1280x720 --frames 4
 """
@@ -53,9 +56,27 @@ def inside_blender(zip_path: str, style: str, work: str, size: str, frames: int)
     tree = harness.tree_of(scene)
     group = next(n for n in tree.nodes if n.type == "GROUP" and n.node_tree.name == "NST Style")
 
+    engine, live = harness.addon_module("engine"), harness.addon_module("live")
+    handler_s, stylize_s = {}, {}
+    timing = []                     # the lists the running render's timings go to
+
+    def timed(fn, which):
+        def call(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                timing[which].append(time.perf_counter() - t0)
+        return call
+    writes = bpy.app.handlers.render_write
+    writes[writes.index(live._write)] = timed(live._write, 0)
+    stylize = engine.stylize
+    engine.stylize = timed(stylize, 1)           # as frames.stylized_over calls it
+
     def render(name, coherence, mute):
         nst.temporal_coherence, group.mute = coherence, mute
         scene.render.filepath = os.path.join(work, name, "frame_")
+        timing[:] = handler_s.setdefault(name, []), stylize_s.setdefault(name, [])
         t0 = time.perf_counter()
         bpy.ops.render.render(animation=True)
         return time.perf_counter() - t0
@@ -63,7 +84,7 @@ def inside_blender(zip_path: str, style: str, work: str, size: str, frames: int)
     seconds = {"live, coherence 0": render("live0", 0.0, False),
                "live, coherence 1": render("live1", 1.0, False),
                "muted": render("plain", 0.0, True)}
-    engine = harness.addon_module("engine")
+    engine.stylize = stylize
     plain = np.asarray(bpy.data.images.load(os.path.join(work, "plain", "frame_0002.png")).pixels[:],
                        np.float32).reshape(h, w, 4)[::-1, :, :3].copy()
     _, settings = harness.addon_module("frames").slot_settings(scene)     # as the node has them
@@ -72,7 +93,11 @@ def inside_blender(zip_path: str, style: str, work: str, size: str, frames: int)
         t0 = time.perf_counter()
         engine.stylize(plain, settings)
         alone.append(time.perf_counter() - t0)
-    return {"size": size, "frames": frames, "seconds": seconds, "standalone_s": alone}
+    return {"size": size, "frames": frames, "seconds": seconds, "standalone_s": alone,
+            "handler_s": {"live, coherence 0": handler_s["live0"],
+                          "live, coherence 1": handler_s["live1"]},
+            "stylize_in_handler_s": {"live, coherence 0": stylize_s["live0"],
+                                     "live, coherence 1": stylize_s["live1"]}}
 
 
 def main() -> None:
@@ -101,8 +126,12 @@ def main() -> None:
     print(json.dumps(got, indent=2))
     for name in ("live, coherence 0", "live, coherence 1"):
         extra = (s[name] - s["muted"]) / n
-        print(f"{name}: the node adds {extra:.2f} s a frame; standalone {standalone:.2f} s "
-              f"({100 * (extra / standalone - 1):+.0f} %)")
+        handler = statistics.median(got["handler_s"][name])
+        inside = statistics.median(got["stylize_in_handler_s"][name])
+        print(f"{name}: the node adds {extra:.2f} s a frame to the whole render "
+              f"({100 * (extra / standalone - 1):+.0f} % over standalone {standalone:.2f} s); "
+              f"its handler takes {handler:.3f} s a frame ({100 * (handler / standalone - 1):+.0f} %), "
+              f"of which stylize {inside:.3f} s: {handler - inside:.3f} s around it")
 
 
 if __name__ == "__main__":
