@@ -11,6 +11,7 @@ from bpy.props import FloatProperty, IntProperty, StringProperty
 
 from . import pixels
 from .engine import DEFAULT_COHERENCE, Coherence, UserError
+from .properties import RELATIVE
 
 
 def frame_props(folder: str, coherence: bool = True):
@@ -21,7 +22,7 @@ def frame_props(folder: str, coherence: bool = True):
             "frame_start": IntProperty(name="Start", default=-1, description="-1: the scene's start"),
             "frame_end": IntProperty(name="End", default=-1, description="-1: the scene's end"),
             "directory": StringProperty(name="Folder", subtype="DIR_PATH", default=folder,
-                                        options={"PATH_SUPPORTS_BLEND_RELATIVE"}),
+                                        options=RELATIVE),
         })
         if coherence:
             cls.__annotations__["temporal_coherence"] = FloatProperty(

@@ -23,23 +23,22 @@ before the render starts and removed, or set back, after it.
 from __future__ import annotations
 
 import glob
+import atexit
 import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field, replace
 
 import bpy
-import numpy as np
 from bpy.app.handlers import persistent
 
-from . import engine, frames, passes, pixels
+from . import engine, frames, outputs, passes, pixels
 from .engine import NSTError, UserError
 from .handlers import attach, detach
 
 GROUP = "NST Style"
 RESULT_NODE = "NST Result"
 SWITCH_NODE = "NST Switch"
-IMAGE_FORMATS = {"PNG", "JPEG", "TIFF", "BMP", "TARGA", "TARGA_RAW", "WEBP"}    # written stylized
 
 
 def _drive_switch(node, frame: int) -> None:
@@ -165,6 +164,7 @@ class _Render:
     last: int | None = None
     inverse: object = None              # the view transform's inverse (OpenEXR output)
     written: list = field(default_factory=list)
+    last_file: str = ""                 # the file of the last frame written stylized
     failed: dict = field(default_factory=dict)
 
 
@@ -193,7 +193,7 @@ def _init(scene, *_):
         return
     try:
         try:
-            check_output(scene)
+            outputs.check_output(scene)
             writes = True
         except UserError:
             if bpy.app.background:
@@ -206,7 +206,8 @@ def _init(scene, *_):
         coherence, last = (before.coherence, before.last) if before else (None, None)
         if strength > 0 and scene.render.use_motion_blur:
             print("Neural Style Transfer: Temporal Coherence is off in this render: Blender "
-                  "renders no motion vectors with Motion Blur on")
+                  "renders no motion vectors with Motion Blur on; turn Motion Blur off for "
+                  "coherent frames")
             coherence = None
         elif coherence is None and strength > 0 and writes:
             coherence = engine.Coherence(strength)
@@ -216,12 +217,46 @@ def _init(scene, *_):
         shown = scene.render.image_settings.file_format != "OPEN_EXR"   # else scene-linear
         added = passes.capture(scene, layer, slots, directory, coherence is not None, shown=shown)
     except (UserError, NSTError) as exc:
-        print(f"Neural Style Transfer: this render is not stylized (Blender's plain frames are "
-              f"written): {exc}")
+        node.mute = True                # plain frames, all of them: not Apply's picture at its
+        _MUTED[:] = [scene.name, node.name]                 # frame either (an artist trial)
+        _unstylized(f"this render is not stylized (Blender's plain frames are written): {exc}")
         return
+    _after(scene, node)
     _RENDER = _Render(scene.name, directory, [n.name for n in added], slots, settings, layer.name,
                       flags, shown, coherence, last)
     _CARRIED[:] = [key, _RENDER] if coherence is not None else [None, None]
+
+
+def _after(scene, node) -> None:
+    """Says which nodes the stylized frames leave out: those the NST Style node feeds, but the
+    output and Viewers (the stylized frame replaces the composite)."""
+    out = passes.output_node(passes.scene_tree(scene))
+    after = sorted({link.to_node.name for link in node.outputs[0].links
+                    if link.to_node != out and link.to_node.type != "VIEWER"})
+    if after:
+        print(f"Neural Style Transfer: the nodes after the NST Style node ({', '.join(after)}) "
+              "are not in the stylized frames written; put it just before the output")
+
+
+def _unstylized(said: str) -> None:
+    """A render, or a frame, left plain that the NST Style node should have stylized: said, and
+    counted for the exit status of Blender run from the command line (``_exit_status``)."""
+    print(f"Neural Style Transfer: {said}", flush=True)
+    _UNSTYLIZED.append(said)
+
+
+_UNSTYLIZED: list = []
+_MUTED: list = []                       # the NST Style node muted for a render it cannot stylize
+
+
+def _exit_status() -> None:
+    """``blender -b`` exits with status 1 when its renders left frames plain that the NST Style
+    node should have stylized, so a render farm marks the task failed: not a silently plain
+    shot (the files Blender wrote are all there)."""
+    if _UNSTYLIZED:
+        print(f"Neural Style Transfer: exit status 1: {len(_UNSTYLIZED)} render(s) or frame(s) "
+              "not stylized (see above)", flush=True)
+        os._exit(1)
 
 
 def _slots_key(scene) -> tuple:
@@ -239,7 +274,7 @@ def _write(scene, *_):
         return
     frame = scene.frame_current
     try:
-        check_output(scene)
+        outputs.check_output(scene)
         image, masks, vector, depth = passes.read_captured(
             scene, job.directory, job.slots, job.coherence is not None, frame=frame, shown=job.shown)
         if job.coherence is not None and job.last is not None and frame != job.last + 1:
@@ -249,120 +284,39 @@ def _write(scene, *_):
         px = image if job.shown else frames.as_shown(scene, image)
         styled = engine.stylize(px, replace(job.settings, masks=masks), None, None,
                                 job.coherence, vector, depth)
-        cover, path = engine.mask_union(masks), _written_file(scene, frame)
+        cover, path = engine.mask_union(masks), outputs.written_file(scene, frame)
         if not job.shown:                   # OpenEXR: scene-linear, the render's own outside
             if job.inverse is None:         # the view is the same for every frame of a render
                 name = scene.name
                 job.inverse = engine.ViewInverse(
                     lambda linear: pixels.shown(bpy.data.scenes[name], linear))
-            write_exr(scene, frames.scene_linear(job.inverse, styled, image, cover), path)
+            outputs.write_exr(scene, frames.scene_linear(job.inverse, styled, image, cover), path)
         else:
-            write_frame(scene, frames.over(styled, px, cover), path)
+            outputs.write_frame(scene, frames.over(styled, px, cover), path)
         job.written.append(frame)
+        job.last_file = path
     except (UserError, NSTError, OSError, RuntimeError, ValueError) as exc:
         job.failed[frame] = str(exc)
-        print(f"Neural Style Transfer: frame {frame} is written plain, not stylized: {exc}")
+        _unstylized(f"frame {frame} is written plain, not stylized: {exc}")
     finally:                            # read: a long render keeps no frame's capture on disk
         for path in glob.glob(os.path.join(job.directory, "*")):
             os.remove(path)
-
-
-def _written_file(scene, frame: int) -> str:
-    """The file Blender just wrote for ``frame``: an animation's frame path, or a still's
-    output path as given (the newest of them)."""
-    path = bpy.path.abspath(scene.render.filepath)
-    candidates = {scene.render.frame_path(frame=frame), path, path + scene.render.file_extension}
-    found = [p for p in candidates if os.path.isfile(p)]
-    if not found:
-        raise UserError(f"cannot find the file Blender wrote for frame {frame} ({sorted(candidates)})")
-    return max(found, key=os.path.getmtime)
-
-
-def check_output(scene) -> None:
-    """What the live node can write stylized, said before the render: an image format for an
-    sRGB display, or OpenEXR (one layer, any display); else Blender's plain frames are kept."""
-    settings = scene.render.image_settings
-    if settings.file_format == "OPEN_EXR_MULTILAYER":
-        raise UserError("the live node cannot rewrite a multilayer OpenEXR (its passes are "
-                        "Blender's); choose OpenEXR (one layer) or an image format, and a File "
-                        "Output node for the passes")
-    if settings.file_format == "OPEN_EXR":
-        return
-    if settings.file_format not in IMAGE_FORMATS:
-        raise UserError(f"the live node writes image formats (PNG, JPEG, TIFF, BMP, Targa, WebP, "
-                        f"OpenEXR), not {settings.file_format}; render to images and join them "
-                        "into a video afterwards")
-    if scene.display_settings.display_device != "sRGB":
-        raise UserError(f"the live node writes image formats for an sRGB display, not "
-                        f"{scene.display_settings.display_device}; choose OpenEXR, or the sRGB "
-                        "display (Color Management)")
-
-
-def write_frame(scene, px: np.ndarray, path: str) -> None:
-    """The stylized frame (display-encoded straight H×W×4, as the Render window shows it) over
-    Blender's file at ``path``, whole (a partial file, renamed), with the scene's own output
-    settings (format, colour depth and mode, compression) when the format is an image format
-    (PNG, JPEG, TIFF, ...; ``check_output``)."""
-    settings = scene.render.image_settings
-    rgba = np.array(px, np.float32)
-    if settings.color_mode != "RGBA":       # as Blender writes RGB: over black
-        rgba[..., :3] *= rgba[..., 3:]
-        rgba[..., 3] = 1.0
-    # Blender's own writer, with the view that shows these display values as they are: the
-    # Standard view on an sRGB display writes an sRGB byte image's bytes unchanged, and encodes
-    # a float image's scene-linear sRGB⁻¹(v) back to v (for 16 bits a channel)
-    deep = getattr(settings, "color_depth", "") == "16"
-    image = bpy.data.images.new("nst frame", px.shape[1], px.shape[0], alpha=True,
-                                float_buffer=deep)
-    view = scene.view_settings
-    saved = [(view, k, getattr(view, k)) for k in ("view_transform", "look", "exposure", "gamma",
-                                                    "use_curve_mapping")]
-    if hasattr(settings, "color_management"):
-        saved.append((settings, "color_management", settings.color_management))
-    partial = path + ".partial"
-    try:
-        if deep:
-            pixels.write_raw(pixels.straight_srgb_to_linear(rgba), image)
-        else:                               # no colour under no alpha, as a float image has
-            rgba[rgba[..., 3] <= 0, :3] = 0.0
-            pixels.write_raw(rgba, image)
-        view.view_transform, view.look, view.exposure, view.gamma = "Standard", "None", 0.0, 1.0
-        view.use_curve_mapping = False
-        if hasattr(settings, "color_management"):
-            settings.color_management = "FOLLOW_SCENE"
-        image.save_render(partial, scene=scene)
-        os.replace(partial, path)
-    finally:
-        for owner, k, v in saved:
-            setattr(owner, k, v)
-        bpy.data.images.remove(image)
-        if os.path.exists(partial):
-            os.remove(partial)
-
-
-def write_exr(scene, linear: np.ndarray, path: str) -> None:
-    """The stylized frame, scene-linear premultiplied H×W×4 (HDR where the masks leave the
-    render), over Blender's OpenEXR file at ``path``, whole, with the scene's OpenEXR settings
-    (half or full float, codec, colour mode); no view transform: OpenEXR holds scene-linear."""
-    image = bpy.data.images.new("nst frame", linear.shape[1], linear.shape[0], alpha=True,
-                                float_buffer=True)
-    partial = path + ".partial"
-    try:
-        pixels.write_raw(linear, image)
-        image.save_render(partial, scene=scene)
-        os.replace(partial, path)
-    finally:
-        bpy.data.images.remove(image)
-        if os.path.exists(partial):
-            os.remove(partial)
 
 
 def _end(*_):
     """The render job ended (done or cancelled): the capture goes, and the passes it turned on."""
     global _RENDER
     job, _RENDER = _RENDER, None
+    if _MUTED:
+        scene = bpy.data.scenes.get(_MUTED[0])
+        tree = passes.scene_tree(scene, create=False) if scene is not None else None
+        if tree is not None and _MUTED[1] in tree.nodes:
+            tree.nodes[_MUTED[1]].mute = False
+        _MUTED.clear()
     if job is None:
         return
+    if job.last_file and not bpy.app.background:    # the Render window shows the last one
+        SHOW[:] = [job.last_file]
     scene = bpy.data.scenes.get(job.scene)
     tree = passes.scene_tree(scene, create=False) if scene is not None else None
     for name in job.added:
@@ -379,6 +333,7 @@ def _end(*_):
 # A still rendered in a window (F12, which writes no file), as captured: (scene name, frame,
 # the render as shown, its masks, the settings), for render.py to stylize on the main thread.
 STILL: list = []
+SHOW: list = []                         # the last frame an animation render in a window wrote
 
 
 @persistent
@@ -407,8 +362,11 @@ HANDLERS = ((bpy.app.handlers.render_init, _init), (bpy.app.handlers.render_writ
 
 def register():
     attach(HANDLERS)
+    if bpy.app.background and bpy.app.binary_path:     # Blender run from the command line
+        atexit.unregister(_exit_status)                 # once, if registered again
+        atexit.register(_exit_status)
 
 
 def unregister():
     _end()
-    detach(HANDLERS)
+    detach(HANDLERS)           # (the exit status stays: Blender disables add-ons on its way out)

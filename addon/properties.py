@@ -29,7 +29,8 @@ MASK_ITEMS = [
 ]
 
 # Paths that may be relative to the .blend ('//styles/a.jpg'): said so, or Blender 5 warns
-RELATIVE = {"PATH_SUPPORTS_BLEND_RELATIVE"}
+# (an option since Blender 4.5; 4.2-4.4 refuse it)
+RELATIVE = {"PATH_SUPPORTS_BLEND_RELATIVE"} if bpy.app.version >= (4, 5, 0) else set()
 
 # The style settings every stylizing operator takes and the scene keeps for the panels.
 STYLE_PROPS = {

@@ -4,6 +4,7 @@ live.py), shown stylized in the Render window."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 
 import bpy
@@ -93,14 +94,19 @@ class NST_OT_stylize_still(jobs.JobOperator, bpy.types.Operator):
         name, frame, px, masks, settings = live.STILL.pop()
         result = yield stylized_over(px, replace(settings, masks=masks))
         image = keep(pixels.write_image(result, STILL_IMAGE))
-        for window in context.window_manager.windows:       # where the render was shown
-            for area in window.screen.areas:
-                space = area.spaces.active
-                if area.type == "IMAGE_EDITOR" and space.image is not None \
-                        and space.image.type == "RENDER_RESULT":
-                    space.image = image
+        _show_instead_of_the_render(image)
         self.say("INFO", f"frame {frame} stylized into image '{image.name}' (the Render "
                          "Result is the plain render)")
+
+
+def _show_instead_of_the_render(image) -> None:
+    """``image`` in each Image Editor that shows the Render Result (the Render window)."""
+    for window in bpy.context.window_manager.windows:
+        for area in window.screen.areas:
+            space = area.spaces.active
+            if area.type == "IMAGE_EDITOR" and space.image is not None \
+                    and space.image.type == "RENDER_RESULT":
+                space.image = image
 
 
 def _show(context, image) -> None:
@@ -129,7 +135,13 @@ def after_render(scene, *_):
 def _serve() -> float:
     """A window's timer: what a render in it handed on is stylized here, on the main thread, as
     a job (progress in the status bar, Esc cancels): a still of the 'NST Style' node first,
-    else After Each Render's."""
+    else After Each Render's; after an animation render, its last stylized frame is shown."""
+    if live.SHOW:                   # Ctrl+F12 wrote stylized frames: the last one, as written
+        path = live.SHOW.pop()
+        if os.path.isfile(path):
+            image = bpy.data.images.load(path, check_existing=True)
+            image.reload()
+            _show_instead_of_the_render(image)
     if (live.STILL or _AFTER) and not jobs.STATE.running and bpy.context.window_manager.windows:
         window = bpy.context.window_manager.windows[0]
         with bpy.context.temp_override(window=window):

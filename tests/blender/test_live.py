@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 from pathlib import Path
 
@@ -198,7 +200,8 @@ def never_another_frames_picture():
                 scene.render.filepath = os.path.join(env.work, f"{fmt}_{name}", "frame_")
                 bpy.ops.render.render(animation=True)
                 if fmt != "OPEN_EXR":       # bpy reads no pixels of a multilayer file
-                    exr[fmt, name] = Path(scene.render.frame_path(frame=2)).read_bytes()
+                    exr[fmt, name] = [Path(scene.render.frame_path(frame=f)).read_bytes()
+                                      for f in (1, 2)]
                     continue
                 for f in (2, 3):
                     image = bpy.data.images.load(scene.render.frame_path(frame=f), check_existing=False)
@@ -219,8 +222,11 @@ def never_another_frames_picture():
         out["exr_frame1_cube_changed"] = float((changed & cubes[1] & ~_near(cubes[2])).sum()
                                                / max((cubes[1] & ~_near(cubes[2])).sum(), 1))
         out["exr_outside_off_plain"] = float(np.abs(live - plain)[~_near(cubes[2])].max())
-        a, b = (_exr_pixel_bytes(exr["OPEN_EXR_MULTILAYER", k]) for k in ("live", "plain"))
-        out["multilayer_pixels_as_plain"] = a == b
+        # not stylized, and not Apply's picture at Apply's frame (1) either: the node muted
+        out["multilayer_pixels_as_plain"] = [
+            _exr_pixel_bytes(a) == _exr_pixel_bytes(b)
+            for a, b in zip(exr["OPEN_EXR_MULTILAYER", "live"], exr["OPEN_EXR_MULTILAYER", "plain"])]
+        out["unmuted_after"] = not group.mute
         settings.file_format, settings.color_mode, settings.color_depth = "PNG", "RGB", "8"
         scene.frame_set(3)
         stills = {}
@@ -233,6 +239,17 @@ def never_another_frames_picture():
             bpy.data.images.remove(image)
         group.mute = False
         out["still_changed"] = float((np.abs(stills["live"] - stills["plain"]).max(-1) > 4 / 255).mean())
+        blur = tree.nodes.new("CompositorNodeBlur")
+        blur.name = "Artist Blur"
+        output = group.outputs[0].links[0].to_socket
+        tree.links.new(group.outputs[0], blur.inputs[0])
+        tree.links.new(blur.outputs[0], output)
+        said = io.StringIO()
+        with contextlib.redirect_stdout(said):
+            bpy.ops.render.render(write_still=True)
+        tree.links.new(group.outputs[0], output)
+        tree.nodes.remove(blur)
+        out["blur_said"] = said.getvalue()
         shown = addon_module("pixels").shown(scene, exr["OPEN_EXR", "live", 3][..., :3])
         styled = np.abs(stills["live"] - stills["plain"]).max(-1) > 4 / 255
         gap = np.abs(shown - stills["live"])[styled] * 255
@@ -253,6 +270,7 @@ def test_never_another_frames_picture_and_stills_are_stylized(facts):
     assert f["exr_changed_on_cube"] >= 0.9 and f["exr_cube_changed"] >= 0.6, f
     assert f["exr_frame1_cube_changed"] < 0.02, f       # not frame 1's picture
     assert 0.03 < f["still_changed"] < 0.5, f          # the cube, stylized
+    assert "nodes after the NST Style node (Artist Blur) are not in the stylized" in f["blur_said"], f
 
 
 def test_openexr_frames_are_stylized_in_scene_linear(facts):
@@ -261,7 +279,7 @@ def test_openexr_frames_are_stylized_in_scene_linear(facts):
     f = fact(facts, "never_another_frames_picture")
     assert f["exr_vs_png_mean"] < 1.0 and f["exr_vs_png_p99"] < 3.0, f
     assert f["exr_outside_off_plain"] < 1e-6, f
-    assert f["multilayer_pixels_as_plain"], f          # left plain, and the console says so
+    assert f["multilayer_pixels_as_plain"] == [True, True] and f["unmuted_after"], f   # left plain
 
 
 @scenario(89)
@@ -383,11 +401,11 @@ def test_the_live_render_is_apply_styles_to_animation(facts):
 
 @scenario(91)
 def written_frame_is_the_picture():
-    """live.write_frame writes the display values it is given (8 bits from a byte image, 16 from
+    """outputs.write_frame writes the display values it is given (8 bits from a byte image, 16 from
     a float one), RGB over black, RGBA straight with no colour under no alpha, whatever the
     scene's view transform, look and exposure."""
     scene = bpy.context.scene
-    live = addon_module("live")
+    outputs = addon_module("outputs")
     view, settings = scene.view_settings, scene.render.image_settings
     saved = (view.view_transform, view.look, view.exposure, settings.file_format,
              settings.color_mode, settings.color_depth)
@@ -402,7 +420,7 @@ def written_frame_is_the_picture():
                                  ("PNG", "RGB", "16"), ("PNG", "RGBA", "16")):
             settings.file_format, settings.color_mode, settings.color_depth = fmt, mode, depth
             path = os.path.join(env.work, f"written_{mode}{depth}.{fmt.lower()}")
-            live.write_frame(scene, px, path)
+            outputs.write_frame(scene, px, path)
             image = bpy.data.images.load(path, check_existing=False)
             image.colorspace_settings.name = "Non-Color"
             image.alpha_mode = "STRAIGHT"

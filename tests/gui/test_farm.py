@@ -53,6 +53,7 @@ def farm(tmp_path_factory):
     shutil.copy2(HERE / "farm_shot.py", work / "farm_shot.py")
     mute = ("import bpy; [setattr(n, 'mute', True) for n in bpy.context.scene.node_tree.nodes "
             "if n.type == 'GROUP']")
+    missing = "import bpy; bpy.context.scene.nst.slots[0].style_path = '/nst/gone.jpg'"
     b = "blender -b"
     # the Flamenco job type's tasks for this shot, run as its workers would: at once
     flamenco = compile_job({"frames": f"1-{SEAM_FRAMES}", "chunk_size": HALF, "warmup_frames": WARM_UP,
@@ -67,6 +68,9 @@ def farm(tmp_path_factory):
         f"{b} --python /nst/farm_shot.py -- {CUBE_FRAMES} 0 cube /nst/cube/shot.blend",
         f"{b} /nst/cube/shot.blend -a > /nst/cube.log 2>&1",
         f'{b} /nst/cube/shot.blend --python-expr "{mute}" -o //plain/frame_ -a > /dev/null 2>&1',
+        # the style image gone before the render: plain frames, and the process says it failed
+        f'({b} /nst/cube/shot.blend --python-expr "{missing}" -o //broken/frame_ -a '
+        "> /nst/broken.log 2>&1; echo $? > /nst/broken.rc)",
         f"{b} --python /nst/farm_shot.py -- {SEAM_FRAMES} 1 none /nst/seam/shot.blend",
         f"{b} /nst/seam/shot.blend -a > /nst/seam.log 2>&1",
         f'{b} /nst/seam/shot.blend --python-expr "{mute}" -o //plain/frame_ -a > /dev/null 2>&1',
@@ -83,7 +87,8 @@ def farm(tmp_path_factory):
     r = chroot.run(root, work, command, timeout=900)
     assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])
     logs = {name: (work / f"{name}.log").read_text(errors="replace")
-            for name in ("cube", "seam", "w1", "w2", "w3", "flamenco0", "flamenco1")}
+            for name in ("cube", "seam", "w1", "w2", "w3", "flamenco0", "flamenco1", "broken")}
+    logs["broken_rc"] = (work / "broken.rc").read_text().strip()
     return work, logs
 
 
@@ -106,6 +111,19 @@ def test_blender_b_a_writes_each_frames_own_stylization(farm):
     assert all(0.03 < s < 0.5 for s in shares), shares          # a cube, not the whole frame
     assert all(x < y for x, y in zip(centres, centres[1:])), centres     # it follows the cube
     assert not any(np.array_equal(live[0], x) for x in live[1:])
+
+
+def test_a_render_the_node_cannot_stylize_is_plain_and_fails(farm):
+    """The style image gone: every frame is the plain render (Apply's frame too: before, frame 1
+    was Apply's picture and the rest plain), the console says why, and `blender -b` exits with
+    status 1, so a farm marks the task failed instead of keeping a silently plain shot."""
+    work, logs = farm
+    broken = _frames(work / "cube" / "broken", CUBE_FRAMES)
+    plain = _frames(work / "cube" / "plain", CUBE_FRAMES)
+    assert all(x is not None for x in broken), logs["broken"][-2000:]
+    assert max(float(np.abs(a - b).max()) for a, b in zip(broken, plain)) <= 1 / 255
+    assert "this render is not stylized" in logs["broken"] and "gone.jpg" in logs["broken"]
+    assert logs["broken_rc"] == "1", logs["broken"][-2000:]
 
 
 def test_two_workers_on_chunks_stylize_every_frame(farm):

@@ -1,0 +1,105 @@
+"""Writing a stylized frame over the file Blender just wrote for it (the live 'NST Style' node,
+live.py): which outputs can be written stylized, and Blender's own writer with the scene's
+output settings (format, colour depth and mode, compression), whole or not at all."""
+
+from __future__ import annotations
+
+import os
+
+import bpy
+import numpy as np
+
+from . import pixels
+from .engine import UserError
+
+IMAGE_FORMATS = {"PNG", "JPEG", "TIFF", "BMP", "TARGA", "TARGA_RAW", "WEBP"}    # written stylized
+
+
+def written_file(scene, frame: int) -> str:
+    """The file Blender just wrote for ``frame``: an animation's frame path, or a still's
+    output path as given (the newest of them)."""
+    path = bpy.path.abspath(scene.render.filepath)
+    candidates = {scene.render.frame_path(frame=frame), path, path + scene.render.file_extension}
+    found = [p for p in candidates if os.path.isfile(p)]
+    if not found:
+        raise UserError(f"cannot find the file Blender wrote for frame {frame} ({sorted(candidates)})")
+    return max(found, key=os.path.getmtime)
+
+
+def check_output(scene) -> None:
+    """What the live node can write stylized, said before the render: an image format for an
+    sRGB display, or OpenEXR (one layer, any display); else Blender's plain frames are kept."""
+    settings = scene.render.image_settings
+    if settings.file_format == "OPEN_EXR_MULTILAYER":
+        raise UserError("the live node cannot rewrite a multilayer OpenEXR (its passes are "
+                        "Blender's); choose OpenEXR (one layer) or an image format, and a File "
+                        "Output node for the passes")
+    if settings.file_format == "OPEN_EXR":
+        return
+    if settings.file_format not in IMAGE_FORMATS:
+        raise UserError(f"the live node writes image formats (PNG, JPEG, TIFF, BMP, Targa, WebP, "
+                        f"OpenEXR), not {settings.file_format}; render to images and join them "
+                        "into a video afterwards")
+    if scene.display_settings.display_device != "sRGB":
+        raise UserError(f"the live node writes image formats for an sRGB display, not "
+                        f"{scene.display_settings.display_device}; choose OpenEXR, or the sRGB "
+                        "display (Color Management)")
+
+
+def write_frame(scene, px: np.ndarray, path: str) -> None:
+    """The stylized frame (display-encoded straight H×W×4, as the Render window shows it) over
+    Blender's file at ``path``, whole (a partial file, renamed), with the scene's own output
+    settings (format, colour depth and mode, compression) when the format is an image format
+    (PNG, JPEG, TIFF, ...; ``check_output``)."""
+    settings = scene.render.image_settings
+    rgba = np.array(px, np.float32)
+    if settings.color_mode != "RGBA":       # as Blender writes RGB: over black
+        rgba[..., :3] *= rgba[..., 3:]
+        rgba[..., 3] = 1.0
+    # Blender's own writer, with the view that shows these display values as they are: the
+    # Standard view on an sRGB display writes an sRGB byte image's bytes unchanged, and encodes
+    # a float image's scene-linear sRGB⁻¹(v) back to v (for 16 bits a channel)
+    deep = getattr(settings, "color_depth", "") == "16"
+    image = bpy.data.images.new("nst frame", px.shape[1], px.shape[0], alpha=True,
+                                float_buffer=deep)
+    view = scene.view_settings
+    saved = [(view, k, getattr(view, k)) for k in ("view_transform", "look", "exposure", "gamma",
+                                                    "use_curve_mapping")]
+    if hasattr(settings, "color_management"):
+        saved.append((settings, "color_management", settings.color_management))
+    partial = path + ".partial"
+    try:
+        if deep:
+            pixels.write_raw(pixels.straight_srgb_to_linear(rgba), image)
+        else:                               # no colour under no alpha, as a float image has
+            rgba[rgba[..., 3] <= 0, :3] = 0.0
+            pixels.write_raw(rgba, image)
+        view.view_transform, view.look, view.exposure, view.gamma = "Standard", "None", 0.0, 1.0
+        view.use_curve_mapping = False
+        if hasattr(settings, "color_management"):
+            settings.color_management = "FOLLOW_SCENE"
+        image.save_render(partial, scene=scene)
+        os.replace(partial, path)
+    finally:
+        for owner, k, v in saved:
+            setattr(owner, k, v)
+        bpy.data.images.remove(image)
+        if os.path.exists(partial):
+            os.remove(partial)
+
+
+def write_exr(scene, linear: np.ndarray, path: str) -> None:
+    """The stylized frame, scene-linear premultiplied H×W×4 (HDR where the masks leave the
+    render), over Blender's OpenEXR file at ``path``, whole, with the scene's OpenEXR settings
+    (half or full float, codec, colour mode); no view transform: OpenEXR holds scene-linear."""
+    image = bpy.data.images.new("nst frame", linear.shape[1], linear.shape[0], alpha=True,
+                                float_buffer=True)
+    partial = path + ".partial"
+    try:
+        pixels.write_raw(linear, image)
+        image.save_render(partial, scene=scene)
+        os.replace(partial, path)
+    finally:
+        bpy.data.images.remove(image)
+        if os.path.exists(partial):
+            os.remove(partial)
