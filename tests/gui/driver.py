@@ -354,6 +354,8 @@ def steps():
     scene.render.image_settings.file_format = "PNG"
     ended.clear()
     bpy.app.handlers.render_cancel.append(lambda *_: ended.append("cancelled"))
+    area.type = "IMAGE_EDITOR"              # the render shown where the artist looks
+    area.spaces.active.image = bpy.data.images["Render Result"]
     with bpy.context.temp_override(window=window, area=area):
         FACTS["live_invoke"] = sorted(bpy.ops.render.render("INVOKE_DEFAULT", animation=True))
     pressed, since = False, time.time()
@@ -363,6 +365,8 @@ def steps():
             key(window, area, "Escape")
         yield 0.05
     FACTS["live_ended"] = ended[:]
+    yield 0.6                               # the add-on's timer shows the last frame written
+    FACTS["live_shown"] = area.spaces.active.image.name if area.spaces.active.image else None
     files = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
     FACTS["live_files"] = files
     if "frame_0002.png" in files:           # frame 2 as written against the plain render of it

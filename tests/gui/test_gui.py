@@ -142,6 +142,7 @@ def test_ctrl_f12_writes_stylized_frames_and_esc_leaves_whole_ones(gui):
     assert files[:2] == ["frame_0001.png", "frame_0002.png"] and len(files) < 4, files
     assert all(f.endswith(".png") and "partial" not in f for f in files), files
     assert gui["live_frame2_off_plain"] > 10, gui["live_frame2_off_plain"]
+    assert gui["live_shown"] == files[-1], gui["live_shown"]    # the last one, where the render was
 
 
 def test_escape_during_an_animation_keeps_the_finished_frames_and_says_so(gui):
