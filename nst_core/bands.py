@@ -1,8 +1,8 @@
 """Per-pixel work on bands of rows, on a few threads at once (numpy releases the GIL).
 
 The steps of an animation frame (warp preparation, validity, the render filter, the result
-blend) are short numpy calls over whole frames; taken band by band, each band's arrays stay in a
-core's cache between the calls, and the bands are shared out among the threads.
+blend, the canvas) are short numpy calls over whole frames; taken band by band, each band's
+arrays stay in a core's cache between the calls, and the bands are shared out among the threads.
 """
 
 from __future__ import annotations
@@ -51,3 +51,11 @@ def in_bands(fn, shape: tuple[int, ...], align: int = 1) -> None:
     take()
     for f in futures:
         f.result()
+
+
+def around(r0: int, r1: int, h: int, reach: int) -> tuple[slice, slice]:
+    """The rows r0:r1 of h with ``reach`` rows more on either side (within the h rows), and
+    where r0:r1 lie in them: for a filter that reaches ``reach`` rows, whose result on a band
+    is then that over the whole frame."""
+    a, b = max(r0 - reach, 0), min(r1 + reach, h)
+    return slice(a, b), slice(r0 - a, r1 - a)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .bands import around, in_bands
 from .filters import box_blur, grow, per_channel
 from .motion import Motion
 
@@ -45,8 +46,14 @@ REVEALED_SHARE = 0.02   # the least share of the frame newly seen clear that is 
 
 
 def _ramp(mask: np.ndarray, reach: int) -> np.ndarray:
-    """1 within ``reach`` px of ``mask``, falling to 0 at reach + 2·REPAINT_FEATHER px."""
-    return box_blur(grow(mask, reach + REPAINT_FEATHER), REPAINT_FEATHER)
+    """1 within ``reach`` px of ``mask``, falling to 0 at reach + 2·REPAINT_FEATHER px (in bands)."""
+    out = np.empty(mask.shape, np.float32)
+
+    def rows(r0, r1):
+        wide, band = around(r0, r1, len(mask), reach + 2 * REPAINT_FEATHER)
+        out[r0:r1] = box_blur(grow(mask[wide], reach + REPAINT_FEATHER), REPAINT_FEATHER)[band]
+    in_bands(rows, mask.shape)
+    return out
 
 
 def _change(rgb: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -54,8 +61,14 @@ def _change(rgb: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndar
     px (a change of light is smooth, render noise is not), and its size: the largest
     channel's (H×W). (Averaged over 2×2 px cells instead, to be cheaper, the change added to
     a moving object's painting every frame made it blocky: its own warping error rose 3×.)"""
-    cells = box_blur(rgb - reference, CHANGE_SMOOTHING)
-    size = np.maximum(np.maximum(np.abs(cells[..., 0]), np.abs(cells[..., 1])), np.abs(cells[..., 2]))
+    cells, size = np.empty_like(rgb), np.empty(rgb.shape[:2], np.float32)
+
+    def rows(r0, r1):
+        wide, band = around(r0, r1, len(rgb), CHANGE_SMOOTHING)
+        c = cells[r0:r1] = box_blur(rgb[wide] - reference[wide], CHANGE_SMOOTHING)[band]
+        c = np.abs(c, out=c)            # (the blur's own array: ``cells`` has a copy)
+        np.maximum(np.maximum(c[..., 0], c[..., 1]), c[..., 2], out=size[r0:r1])
+    in_bands(rows, rgb.shape)
     return cells, size
 
 
@@ -152,10 +165,12 @@ class Canvas:
             # a painting carried by a motion is resampled each frame: renewed a little, or its
             # strokes would smear over the frames
             # (a moving camera: not at all; the result blend carries its strokes as before)
-            carried[np.square(motion.flow).sum(-1) > np.float32(0.25)] *= \
-                np.float32(CARRIED_MOVING if still_camera else 0.0)
+            flow = motion.flow
+            np.multiply(carried, np.float32(CARRIED_MOVING if still_camera else 0.0), out=carried,
+                        where=np.square(flow[..., 0]) + np.square(flow[..., 1]) > np.float32(0.25))
             if not still_camera:            # no plate: what was painted near a moving object
-                near = _ramp(moving | big, HALO) > 0    # (not the object itself) is painted
+                near = grow(moving | big, HALO + 2 * REPAINT_FEATHER)   # (not the object itself,
+                # where _ramp(moving | big, HALO) > 0) is painted
                 near &= ~moving                         # again once it has gone, with its halo
                 if self.provisional is not None:
                     refresh = motion.sample(self.provisional) * ~near * carried
@@ -171,7 +186,6 @@ class Canvas:
         """``frame`` (H×W×3 or ×4, the blended result of the frame whose render is ``rgb``)
         with what is kept over it, by ``strength`` (0-1); ``backdrop``: the painting of the
         backdrop ``plan`` asked for. Remembered for the next frame."""
-        out = np.array(frame, np.float32)
         if backdrop is not None:
             painting = np.asarray(backdrop[..., :3], np.float32)
             if self.plate is None:
@@ -184,46 +198,56 @@ class Canvas:
                 self.plate[new] = painting[new]                 # known was painted): the
                 self.plate_ok |= new                            # rest stays
             self._pending = np.zeros_like(self.known)
-        keep = held = source = None         # how much is kept, of what, made from which render
-        if self._plan is not None:
+        keep = held = source = plate = None     # how much is kept, of what, made from which
+        if self._plan is not None:              # render; how much of that is the plate
             keep, held, source = self._plan
         if self.plate is not None:          # the still set as painted without its objects
-            delta, size = self._backdrop_change
-            fits = (size <= np.float32(REPAINT_CHANGE)) & ~self._moving & self.plate_ok
-            plate = 1.0 - _ramp(~fits, 0)
+            fits = (self._backdrop_change[1] <= np.float32(REPAINT_CHANGE)) & ~self._moving
+            plate = 1.0 - _ramp(~(fits & self.plate_ok), 0)
             if self._fade < 1.0:
                 plate *= np.float32(self._fade)
                 self._fade = min(1.0, self._fade + 1.0 / PLATE_FADE)
-            delta += self.plate             # the plate's painting, with the render's change
-            if keep is None:
-                keep, held, source = plate, delta, self.backdrop.copy()
-            else:
-                p = per_channel(plate)
-                delta -= held
-                delta.reshape(-1)[:] *= p
-                held += delta
-                delta = self.backdrop - source
-                delta.reshape(-1)[:] *= p
-                source += delta
-                keep *= 1.0 - plate
-                keep += plate
+            if keep is None:                # nothing carried: what is kept is the plate alone
+                keep, held, source = plate, None, self.backdrop.copy()
+        out = np.empty(frame.shape, np.float32)
         if keep is None:
+            out[:] = frame
             self.painted, self.reference = out[..., :3].copy(), rgb.copy()
             return out
-        np.clip(held, 0.0, 1.0, out=held)
-        keep *= np.float32(strength)
-        k = per_channel(keep)
-        rgb_out = np.ascontiguousarray(out[..., :3])
-        held -= rgb_out
-        held.reshape(-1)[:] *= k
-        rgb_out += held
-        if out.shape[-1] == 3:
-            out = rgb_out.copy()            # the caller may change it; the painting stays
-        else:
-            out[..., :3] = rgb_out
-        self.painted = rgb_out
-        source -= rgb
-        source.reshape(-1)[:] *= k
-        source += rgb
+        self.painted = painted = np.empty_like(rgb)
+        keep_share = np.float32(strength)
+
+        def rows(r0, r1):                   # the plate's painting, with the render's change,
+            r = slice(r0, r1)               # over what is kept; that over the frame
+            k, s, h = keep[r], source[r], None if held is None else held[r]
+            if plate is not None:
+                p = per_channel(plate[r])
+                delta = self._backdrop_change[0][r]
+                delta += self.plate[r]
+                if h is None:
+                    h = delta
+                else:
+                    delta -= h
+                    delta.reshape(-1)[:] *= p
+                    h += delta
+                    delta = self.backdrop[r] - s
+                    delta.reshape(-1)[:] *= p
+                    s += delta
+                    k *= 1.0 - plate[r]
+                    k += plate[r]
+            np.clip(h, 0.0, 1.0, out=h)
+            k *= keep_share
+            k = per_channel(k)
+            o = painted[r]
+            o[:] = frame[r, :, :3]
+            h -= o
+            h.reshape(-1)[:] *= k
+            o += h
+            out[r, :, :3] = o
+            out[r, :, 3:] = frame[r, :, 3:]     # alpha passes through
+            s -= rgb[r]
+            s.reshape(-1)[:] *= k
+            s += rgb[r]
+        in_bands(rows, rgb.shape)
         self.reference = source
         return out
