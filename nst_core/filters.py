@@ -76,8 +76,8 @@ def box_blur(image: np.ndarray, radius: int) -> np.ndarray:
         pad[axis] = (radius, radius)
         padded = np.pad(out, pad, mode="edge")
         take = lambda k: padded[(slice(None),) * axis + (slice(k, k + n),)]  # noqa: E731
-        acc = take(0).copy()
-        for k in range(1, 2 * radius + 1):
+        acc = take(0) + take(1)
+        for k in range(2, 2 * radius + 1):
             acc += take(k)
         acc *= np.float32(1 / (2 * radius + 1))
         out = acc

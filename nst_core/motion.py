@@ -35,16 +35,19 @@ def flows(vector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     v = np.asarray(vector, np.float32)
     if v.ndim != 3 or v.shape[2] < 3:
         raise StyleError(f"a Vector pass has four channels (H×W×4); got shape {v.shape}")
-    # Filled plane by plane: fastest. Not np.negative(plane, out=other plane): numpy 2.2-2.5's
-    # AVX-512 loop reads a strided input with the output's stride (wrong flows, 2026-12-04).
+    # Filled plane by plane (in bands): fastest. Not np.negative(plane, out=other plane): numpy
+    # 2.2-2.5's AVX-512 loop reads a strided input with the output's stride (wrong flows, 2026-12-04).
     backward = np.empty(v.shape[:2] + (2,), np.float32)
-    backward[..., 0] = v[..., 0]
-    backward[..., 1] = -v[..., 1]
-    if v.shape[2] == 3:             # Blender 4.x's compositor drops the 4th: forward x only
-        return backward, -v[..., 2:3]
-    forward = np.empty_like(backward)
-    forward[..., 0] = -v[..., 2]
-    forward[..., 1] = v[..., 3]
+    forward = np.empty(v.shape[:2] + ((1,) if v.shape[2] == 3 else (2,)), np.float32)
+
+    def rows(r0, r1):
+        b, f, s = backward[r0:r1], forward[r0:r1], v[r0:r1]
+        b[..., 0] = s[..., 0]
+        b[..., 1] = -s[..., 1]
+        f[..., 0] = -s[..., 2]
+        if f.shape[-1] == 2:        # Blender 4.x's compositor drops the 4th: forward x only
+            f[..., 1] = s[..., 3]
+    in_bands(rows, v.shape)
     return backward, forward
 
 
@@ -73,8 +76,17 @@ class Sampler:
         in_bands(rows, (h, w))
 
     def __call__(self, image: np.ndarray, rows: tuple[int, int] | None = None) -> np.ndarray:
-        """``image`` warped (H×W×C or H×W float32); with ``rows`` (r0, r1), only those rows."""
+        """``image`` warped (H×W×C or H×W float32); with ``rows`` (r0, r1), only those rows
+        (the whole image: in bands)."""
         h, w = self.shape
+        if rows is None:
+            image = np.ascontiguousarray(image, np.float32)
+            whole = np.empty(image.shape, np.float32)
+
+            def band(r0, r1):
+                whole[r0:r1] = self(image, (r0, r1))
+            in_bands(band, self.shape)
+            return whole
         flat = np.ascontiguousarray(image, np.float32).reshape(h * w, -1)
         if flat.shape[1] > 1:           # a pixel's values as one item: a gather of rows is slower
             flat = flat.view(np.dtype((np.void, 4 * flat.shape[1])))

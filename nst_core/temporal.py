@@ -162,6 +162,11 @@ class Coherence:
         ``result_blend``, and inside ``where``, e.g. the union of the style masks), its strokes'
         contrast restored (``match_contrast``); remembered for the next frame. The first frame,
         a frame without motion and strength 0 come back unchanged."""
+        out = self._blend(frame, motion, result_blend, where, refresh)
+        return out.copy() if out is self.previous else out  # the caller may change it
+
+    def _blend(self, frame, motion, result_blend, where, refresh) -> np.ndarray:
+        """``blend``, whose result may be ``previous`` itself."""
         out = frame
         share, halving = result_blend.share * self.strength, result_blend.halving
         if (self.previous is not None and motion is not None and share > 0
@@ -194,7 +199,7 @@ class Coherence:
             in_bands(rows, rgb.shape, cell)
             self.previous = warped
             if frame.shape[-1] == 3:
-                return warped.copy()        # the caller may change it; ``previous`` stays
+                return warped
             out = np.array(frame, np.float32)
             out[..., :3] = warped
             return out
@@ -207,8 +212,13 @@ class Coherence:
         the camera is still (most of the picture does not move either way)."""
         backward, forward = self._flows
         square = lambda f: sum(np.square(f[..., k]) for k in range(f.shape[-1]))  # noqa: E731
-        speed2 = motion.speed2() if motion is not None else square(backward)
-        moving = (speed2 > MOVING_PX ** 2) | (square(forward) > MOVING_PX ** 2)
+        moving = np.empty(backward.shape[:2], bool)
+
+        def rows(r0, r1):
+            speed2 = motion.speed2((r0, r1)) if motion is not None else square(backward[r0:r1])
+            np.logical_or(speed2 > MOVING_PX ** 2, square(forward[r0:r1]) > MOVING_PX ** 2,
+                          out=moving[r0:r1])
+        in_bands(rows, moving.shape)
         step = (slice(None, None, 4), slice(None, None, 4))
         still = all(np.abs(np.median(f[step].reshape(-1, f.shape[-1]), 0)).max() < STILL_CAMERA_PX
                     for f in (backward, forward))
@@ -260,9 +270,9 @@ class Coherence:
         result = paint(content, self.smooth if self.strength > 0 else None, progress)
         if backdrop is not None:            # the still set without its moving objects
             backdrop = paint(backdrop, None, None).image
-        result.image = self.blend(result.image, motion, settings.method_object().result_blend,
-                                  mask_union(settings.masks), refresh)
-        if self.strength > 0:
+        result.image = self._blend(result.image, motion, settings.method_object().result_blend,
+                                   mask_union(settings.masks), refresh)
+        if self.strength > 0:               # (paint makes a new image: the blend's is not copied)
             result.image = self.canvas.paint(result.image, rgb, self.strength, backdrop)
             self.previous = self.canvas.painted     # not the caller's image: it may change it
         return result
