@@ -99,8 +99,8 @@ def fill(image: np.ndarray, unknown: np.ndarray) -> np.ndarray:
 
 class Canvas:
     """The paintings of one sequence: ``plan`` a frame (which may ask for the backdrop to be
-    painted), then ``paint`` the frame's blended result over with what is kept (which also
-    remembers it)."""
+    painted), ``weigh`` what is kept of it, then ``paint`` the frame's blended result over with
+    what is kept (which also remembers it)."""
 
     def __init__(self):
         self.painted = self.reference = None        # the last painting, the render it was made from
@@ -110,7 +110,7 @@ class Canvas:
         self._fade = 1.0                            # how far the plate has faded in
         self.plate = self.plate_ok = None           # the backdrop's painting, where it is one
         self.provisional = None                     # H×W: made near a moving object (no plate)
-        self._plan = None
+        self._plan = self._weights = None
 
     def cut(self) -> None:
         """A jump in the frames: the painting carried along the motion is dropped; the plate
@@ -181,11 +181,10 @@ class Canvas:
         self._moving = object_
         return refresh, backdrop
 
-    def paint(self, frame: np.ndarray, rgb: np.ndarray, strength: float,
-              backdrop: np.ndarray | None = None) -> np.ndarray:
-        """``frame`` (H×W×3 or ×4, the blended result of the frame whose render is ``rgb``)
-        with what is kept over it, by ``strength`` (0-1); ``backdrop``: the painting of the
-        backdrop ``plan`` asked for. Remembered for the next frame."""
+    def weigh(self, backdrop: np.ndarray | None, strength: float) -> np.ndarray | None:
+        """Before the frame's result blend: the painting of the backdrop ``plan`` asked for
+        (or None) taken into the plate, and how much of each pixel is kept, by ``strength``
+        (0-1). Returns the rows kept whole (H bool: the blend does not show there), or None."""
         if backdrop is not None:
             painting = np.asarray(backdrop[..., :3], np.float32)
             if self.plate is None:
@@ -209,45 +208,54 @@ class Canvas:
                 self._fade = min(1.0, self._fade + 1.0 / PLATE_FADE)
             if keep is None:                # nothing carried: what is kept is the plate alone
                 keep, held, source = plate, None, self.backdrop.copy()
+            else:
+                keep *= 1.0 - plate
+                keep += plate
+        self._weights = None if keep is None else (keep * np.float32(strength), held, source, plate)
+        return None if keep is None else (self._weights[0] >= 1).all(1)
+
+    def paint(self, frame: np.ndarray, rgb: np.ndarray) -> np.ndarray:
+        """``frame`` (H×W×3 or ×4, the blended result of the frame whose render is ``rgb``)
+        with what is kept over it (``weigh``). Remembered for the next frame."""
         out = np.empty(frame.shape, np.float32)
-        if keep is None:
+        if self._weights is None:
             out[:] = frame
             self.painted, self.reference = out[..., :3].copy(), rgb.copy()
             return out
+        keep, held, source, plate = self._weights
         self.painted = painted = np.empty_like(rgb)
-        keep_share = np.float32(strength)
 
         def rows(r0, r1):                   # the plate's painting, with the render's change,
             r = slice(r0, r1)               # over what is kept; that over the frame
-            k, s, h = keep[r], source[r], None if held is None else held[r]
+            s, h = source[r], None if held is None else held[r]
             if plate is not None:
-                p = per_channel(plate[r])
                 delta = self._backdrop_change[0][r]
                 delta += self.plate[r]
                 if h is None:
                     h = delta
                 else:
+                    p = per_channel(plate[r])
                     delta -= h
                     delta.reshape(-1)[:] *= p
                     h += delta
                     delta = self.backdrop[r] - s
                     delta.reshape(-1)[:] *= p
                     s += delta
-                    k *= 1.0 - plate[r]
-                    k += plate[r]
             np.clip(h, 0.0, 1.0, out=h)
-            k *= keep_share
-            k = per_channel(k)
             o = painted[r]
-            o[:] = frame[r, :, :3]
-            h -= o
-            h.reshape(-1)[:] *= k
-            o += h
+            if (keep[r] >= 1).all():        # the frame does not show (nor was it blended)
+                o[:] = h
+            else:
+                k = per_channel(keep[r])
+                o[:] = frame[r, :, :3]
+                h -= o
+                h.reshape(-1)[:] *= k
+                o += h
+                s -= rgb[r]
+                s.reshape(-1)[:] *= k
+                s += rgb[r]
             out[r, :, :3] = o
             out[r, :, 3:] = frame[r, :, 3:]     # alpha passes through
-            s -= rgb[r]
-            s.reshape(-1)[:] *= k
-            s += rgb[r]
         in_bands(rows, rgb.shape)
         self.reference = source
         return out

@@ -165,8 +165,9 @@ class Coherence:
         out = self._blend(frame, motion, result_blend, where, refresh)
         return out.copy() if out is self.previous else out  # the caller may change it
 
-    def _blend(self, frame, motion, result_blend, where, refresh) -> np.ndarray:
-        """``blend``, whose result may be ``previous`` itself."""
+    def _blend(self, frame, motion, result_blend, where, refresh, kept=None) -> np.ndarray:
+        """``blend``, whose result may be ``previous`` itself; not made in bands of ``kept``
+        rows (H bool: the canvas paints them over whole), which keep the frame."""
         out = frame
         share, halving = result_blend.share * self.strength, result_blend.halving
         if (self.previous is not None and motion is not None and share > 0
@@ -176,7 +177,10 @@ class Coherence:
             h, cell = rgb.shape[0], CONTRAST_CELL
 
             def rows(r0, r1):               # with a cell above and below: the same contrast
-                r, s = max(r0 - cell, 0), min(r1 + cell, h)     # match as over the whole frame
+                if kept is not None and kept[r0:r1].all():      # match as over the whole frame
+                    warped[r0:r1] = rgb[r0:r1]
+                    return
+                r, s = max(r0 - cell, 0), min(r1 + cell, h)
                 a = share * motion.validity[r:s]                # the previous result's share
                 if halving is not None:
                     a /= 1.0 + motion.speed2((r, s)) / np.float32(halving ** 2)
@@ -270,9 +274,10 @@ class Coherence:
         result = paint(content, self.smooth if self.strength > 0 else None, progress)
         if backdrop is not None:            # the still set without its moving objects
             backdrop = paint(backdrop, None, None).image
+        kept = self.canvas.weigh(backdrop, self.strength) if self.strength > 0 else None
         result.image = self._blend(result.image, motion, settings.method_object().result_blend,
-                                   mask_union(settings.masks), refresh)
+                                   mask_union(settings.masks), refresh, kept)
         if self.strength > 0:               # (paint makes a new image: the blend's is not copied)
-            result.image = self.canvas.paint(result.image, rgb, self.strength, backdrop)
+            result.image = self.canvas.paint(result.image, rgb)
             self.previous = self.canvas.painted     # not the caller's image: it may change it
         return result

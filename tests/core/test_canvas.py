@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nst_core import metrics, temporal
+from nst_core import bands, metrics, temporal
 from nst_core.filters import box_blur, grow
 from nst_core.pipeline import StyleResult
 from nst_core.settings import Settings
@@ -136,3 +136,17 @@ def test_a_caller_writing_into_a_result_does_not_change_the_next_frame(monkeypat
         runs.append(out)
     for a, b in zip(*runs):
         assert np.array_equal(a, b)
+
+
+def test_bands_and_threads_change_nothing_but_rounding(monkeypatch):
+    """The canvas works in bands of rows on several threads, and does not blend the bands it
+    paints over whole: the same frames, to float rounding, as in one band (which always
+    blends), still camera and pan."""
+    def run(threads, rows, pan):
+        monkeypatch.setattr(bands, "THREADS", threads)
+        monkeypatch.setattr(bands, "BAND_ROWS", rows)
+        monkeypatch.setattr(bands, "BAND_PIXELS", rows * W)
+        return _run(monkeypatch, pan, frames=10)[1]
+    for pan in (0.0, 2.0):
+        one, many = run(1, H, pan), run(3, 4, pan)
+        assert all(np.abs(a - b).max() < 1e-6 for a, b in zip(one, many))
