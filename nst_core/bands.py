@@ -21,18 +21,20 @@ _POOL: ThreadPoolExecutor | None = None     # made on first use; its threads sta
                                             # caller's, so a job's worker gives them its priority
 
 
-def in_bands(fn, shape: tuple[int, ...], align: int = 1) -> None:
+def in_bands(fn, shape: tuple[int, ...], align: int = 1, wanted=None) -> None:
     """fn(r0, r1) for bands of rows that cover the h rows of an h×w ``shape`` (starting at
     multiples of ``align``), taken by THREADS threads at once. Bands hold at most about
     BAND_PIXELS pixels and at least BAND_ROWS rows; they are taken from a queue, so a thread
-    that finishes early takes the next."""
+    that finishes early takes the next. ``wanted`` (h bool, or None: all): the rows that
+    matter; a band without any is left out."""
     global _POOL
     h, w = shape[0], shape[1]
     count = max(1, min(max(THREADS, -(-h * w // BAND_PIXELS)), h // BAND_ROWS))
     step = round_up(-(-h // count), align)
     bands = queue.SimpleQueue()
     for r in range(0, h, step):
-        bands.put((r, min(r + step, h)))
+        if wanted is None or wanted[r:r + step].any():
+            bands.put((r, min(r + step, h)))
 
     def take():
         while True:

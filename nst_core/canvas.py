@@ -45,30 +45,34 @@ REVEALED_SHARE = 0.02   # the least share of the frame newly seen clear that is 
                         # backdrop again for (a network pass: batched, not every frame)
 
 
-def _ramp(mask: np.ndarray, reach: int) -> np.ndarray:
-    """1 within ``reach`` px of ``mask``, falling to 0 at reach + 2·REPAINT_FEATHER px (in bands)."""
-    out = np.empty(mask.shape, np.float32)
+def _ramp(mask: np.ndarray, reach: int, wanted: np.ndarray | None = None) -> np.ndarray:
+    """1 within ``reach`` px of ``mask``, falling to 0 at reach + 2·REPAINT_FEATHER px (in bands;
+    ``wanted``: as ``in_bands``, 0 in the bands left out)."""
+    out = np.zeros(mask.shape, np.float32)
 
     def rows(r0, r1):
         wide, band = around(r0, r1, len(mask), reach + 2 * REPAINT_FEATHER)
-        out[r0:r1] = box_blur(grow(mask[wide], reach + REPAINT_FEATHER), REPAINT_FEATHER)[band]
-    in_bands(rows, mask.shape)
+        if mask[wide].any():            # (most bands of a still set: none, and the ramp 0)
+            out[r0:r1] = box_blur(grow(mask[wide], reach + REPAINT_FEATHER), REPAINT_FEATHER)[band]
+    in_bands(rows, mask.shape, wanted=wanted)
     return out
 
 
-def _change(rgb: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _change(rgb: np.ndarray, reference: np.ndarray, wanted: np.ndarray | None = None
+            ) -> tuple[np.ndarray, np.ndarray]:
     """The render's change since a painting (H×W×3), averaged over (2·CHANGE_SMOOTHING + 1)²
     px (a change of light is smooth, render noise is not), and its size: the largest
-    channel's (H×W). (Averaged over 2×2 px cells instead, to be cheaper, the change added to
-    a moving object's painting every frame made it blocky: its own warping error rose 3×.)"""
-    cells, size = np.empty_like(rgb), np.empty(rgb.shape[:2], np.float32)
+    channel's (H×W); ``wanted``: as ``in_bands``, 0 in the bands left out. (Averaged over 2×2 px
+    cells instead, to be cheaper, the change added to a moving object's painting every frame
+    made it blocky: its own warping error rose 3×.)"""
+    cells, size = np.zeros(rgb.shape, np.float32), np.zeros(rgb.shape[:2], np.float32)
 
     def rows(r0, r1):
         wide, band = around(r0, r1, len(rgb), CHANGE_SMOOTHING)
         c = cells[r0:r1] = box_blur(rgb[wide] - reference[wide], CHANGE_SMOOTHING)[band]
         c = np.abs(c, out=c)            # (the blur's own array: ``cells`` has a copy)
         np.maximum(np.maximum(c[..., 0], c[..., 1]), c[..., 2], out=size[r0:r1])
-    in_bands(rows, rgb.shape)
+    in_bands(rows, rgb.shape, wanted=wanted)
     return cells, size
 
 
@@ -157,11 +161,17 @@ class Canvas:
         if motion is None or self.painted is None:
             self.painted = self.reference = self.provisional = None
         else:
-            reference, painted = motion.sample(self.reference), motion.sample(self.painted)
-            delta, size = _change(rgb, reference)
+            wanted = self._shows_carried(object_)
+            reference, painted = np.zeros(rgb.shape, np.float32), np.zeros(rgb.shape, np.float32)
+
+            def warp(r0, r1):
+                reference[r0:r1] = motion.sample(self.reference, (r0, r1))
+                painted[r0:r1] = motion.sample(self.painted, (r0, r1))
+            in_bands(warp, rgb.shape, wanted=wanted)
+            delta, size = _change(rgb, reference, wanted)
             big = size > np.float32(REPAINT_CHANGE)
             big |= motion.validity <= 0
-            carried = 1.0 - _ramp(big, 0)   # where the painting carried along the motion is kept
+            carried = 1.0 - _ramp(big, 0, wanted)   # where the painting carried along the motion is kept
             # a painting carried by a motion is resampled each frame: renewed a little, or its
             # strokes would smear over the frames
             # (a moving camera: not at all; the result blend carries its strokes as before)
@@ -180,6 +190,17 @@ class Canvas:
             self._plan = (carried, painted, reference)
         self._moving = object_
         return refresh, backdrop
+
+    def _shows_carried(self, object_: np.ndarray) -> np.ndarray | None:
+        """The rows whose painting carried along the motion (what ``plan`` works out) may show
+        through the plate, with the rows the change and the ramp read around them (H bool), or
+        None: all. (The plate is painted over whole away from what does not fit it: far from
+        the moving objects, on a clean render most rows.)"""
+        if self.plate is None or self._fade < 1.0:
+            return None
+        fits = (self._backdrop_change[1] <= np.float32(REPAINT_CHANGE)) & ~object_ & self.plate_ok
+        reach = 2 * (2 * REPAINT_FEATHER) + CHANGE_SMOOTHING    # the plate's ramp, the carried
+        return grow((~fits).any(1)[:, None], reach)[:, 0]       # one's ramp, the change
 
     def weigh(self, backdrop: np.ndarray | None, strength: float) -> np.ndarray | None:
         """Before the frame's result blend: the painting of the backdrop ``plan`` asked for
@@ -207,7 +228,7 @@ class Canvas:
                 plate *= np.float32(self._fade)
                 self._fade = min(1.0, self._fade + 1.0 / PLATE_FADE)
             if keep is None:                # nothing carried: what is kept is the plate alone
-                keep, held, source = plate, None, self.backdrop.copy()
+                keep, held, source = plate, None, np.empty_like(self.backdrop)
             else:
                 keep *= 1.0 - plate
                 keep += plate
@@ -231,8 +252,9 @@ class Canvas:
             if plate is not None:
                 delta = self._backdrop_change[0][r]
                 delta += self.plate[r]
-                if h is None:
+                if h is None or (plate[r] >= 1).all():      # the plate's painting alone
                     h = delta
+                    s[:] = self.backdrop[r]
                 else:
                     p = per_channel(plate[r])
                     delta -= h
