@@ -60,8 +60,9 @@ def grow(mask: np.ndarray, radius: int) -> np.ndarray:
 
 def per_channel(weight: np.ndarray, channels: int = 3) -> np.ndarray:
     """An H×W weight repeated for each of ``channels``, flat: multiplying an H×W×C array's
-    flat view by it is several times faster than broadcasting weight[..., None]."""
-    return np.repeat(weight.reshape(-1), channels)
+    flat view by it is several times faster than broadcasting weight[..., None] (and stacking
+    is faster than np.repeat)."""
+    return np.stack([weight] * channels, -1).reshape(-1)
 
 
 def box_blur(image: np.ndarray, radius: int) -> np.ndarray:

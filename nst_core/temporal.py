@@ -134,7 +134,7 @@ class Coherence:
                 np.clip(warped, lo[r0 - a:r0 - a + n], hi[r0 - a:r0 - a + n], out=warped)
                 here = rgb[r0:r1]
                 warped -= here
-                warped *= (share * motion.validity[r0:r1])[..., None]
+                warped.reshape(-1)[:] *= per_channel(share * motion.validity[r0:r1])
                 np.add(warped, here, out=out[r0:r1])
             in_bands(rows, rgb.shape)
             rgb = out
