@@ -179,9 +179,9 @@ class Canvas:
             np.multiply(carried, np.float32(CARRIED_MOVING if still_camera else 0.0), out=carried,
                         where=np.square(flow[..., 0]) + np.square(flow[..., 1]) > np.float32(0.25))
             if not still_camera:            # no plate: what was painted near a moving object
-                near = grow(moving | big, HALO + 2 * REPAINT_FEATHER)   # (not the object itself,
-                # where _ramp(moving | big, HALO) > 0) is painted
-                near &= ~moving                         # again once it has gone, with its halo
+                near = grow(moving | big, HALO + 2 * REPAINT_FEATHER)   # (not the object itself)
+                near &= ~moving             # is painted again once it has gone, with its halo
+                                            # (near: where _ramp(moving | big, HALO) > 0)
                 if self.provisional is not None:
                     refresh = motion.sample(self.provisional) * ~near * carried
                     carried -= refresh
