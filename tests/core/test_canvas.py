@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from nst_core import bands, metrics, temporal
+from nst_core.canvas import Canvas
 from nst_core.filters import box_blur, grow
 from nst_core.pipeline import StyleResult
 from nst_core.settings import Settings
@@ -150,3 +151,18 @@ def test_bands_and_threads_change_nothing_but_rounding(monkeypatch):
     for pan in (0.0, 2.0):
         one, many = run(1, H, pan), run(3, 4, pan)
         assert all(np.abs(a - b).max() < 1e-6 for a, b in zip(one, many))
+
+
+def test_a_new_patch_of_the_plate_takes_the_look_of_the_plate_around_it():
+    """The backdrop painted again for what a moving object uncovered: its pixels go into the
+    plate matched to the plate around them (the same set, painted brighter and with more
+    contrast here, comes back to the plate's look); nothing else in the plate changes."""
+    rng = np.random.default_rng(0)
+    base = (rng.random((40, 60, 3)) * 0.5 + 0.25).astype(np.float32)
+    canvas = Canvas()
+    canvas.plate, canvas.plate_ok = base.copy(), np.ones((40, 60), bool)
+    new = np.zeros((40, 60), bool)
+    new[10:30, 20:40] = True
+    canvas._patch(base * np.float32(1.5) + np.float32(0.1), new)
+    assert np.abs(canvas.plate[new] - base[new]).mean() < 0.01
+    assert np.array_equal(canvas.plate[~new], base[~new]) and canvas.plate_ok.all()
