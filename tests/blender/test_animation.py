@@ -163,6 +163,7 @@ def test_temporal_coherence_on_a_rendered_sequence(sequence, runtime, method):
 def animation_with_coherence():
     scene = bpy.context.scene
     folder = os.path.join(env.work, "coherent")
+    before = scene.view_layers[0].use_pass_vector
     r = bpy.ops.nst.stylize_animation(style_path=env.style, method="ADAIN", frame_start=1, frame_end=3,
                                       directory=folder + os.sep, temporal_coherence=1.0)
     scene.render.use_motion_blur = True
@@ -170,12 +171,13 @@ def animation_with_coherence():
         style_path=env.style, method="ADAIN", directory=folder + os.sep, temporal_coherence=1.0))
     scene.render.use_motion_blur = False
     return {"result": sorted(r), "files": sorted(os.listdir(folder)), "blurred": blurred,
-            "vector_pass": scene.view_layers[0].use_pass_vector}
+            "vector_pass": (before, scene.view_layers[0].use_pass_vector)}
 
 
 def test_stylize_animation_with_temporal_coherence(facts):
     f = fact(facts, "animation_with_coherence")
-    assert f["result"] == ["FINISHED"] and f["vector_pass"]
+    # the Vector pass it rendered with is set back: the artist's view layer is as it was
+    assert f["result"] == ["FINISHED"] and f["vector_pass"] == [False, False], f
     assert f["files"] == ["frame_0001.png", "frame_0002.png", "frame_0003.png"]
     assert f["blurred"].startswith("Error:") and "Motion Blur" in f["blurred"]
 
