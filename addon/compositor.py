@@ -17,7 +17,7 @@ from . import engine, jobs, pixels
 from .animation import animation_frames, check_coherence, frame_props, frame_range, scene_named
 from .operators import stylize_work
 from .frames import as_shown, render_size, scene_linear, slot_settings, stylized_over
-from .live import GROUP, insert_group, scene_group, show_result
+from .nodegroup import GROUP, insert_group, scene_group, show_result
 from .passes import render_passes
 from .results import keep
 

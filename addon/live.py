@@ -16,137 +16,30 @@ Blender's file, whole. A frame that cannot be stylized keeps Blender's plain fil
 says so on the console. A still rendered in a window (F12) writes no file: when it ends whole
 (``render_complete``) its capture is handed to render.py, which stylizes it as a job and shows
 it in the Render window as the image 'NST Render'. The handlers run in the render's thread;
-they change no data the window draws except the capture nodes and the passes they need, added
-before the render starts and removed, or set back, after it.
+in a window they change no data the window draws except the capture nodes and the passes they
+need, added before the render starts and removed, or set back, after it: each frame is read,
+stylized and written on the main thread (``serve``, from render.py's timer), a frame at a time
+once the render has ended (image data-blocks made or removed by either thread while the render
+ran crashed Blender 4.3 in a window test). The group itself: nodegroup.py.
 """
 
 from __future__ import annotations
 
-import glob
 import atexit
+import glob
 import os
 import shutil
 import tempfile
+from collections import deque
 from dataclasses import dataclass, field, replace
 
 import bpy
 from bpy.app.handlers import persistent
 
 from . import engine, frames, outputs, passes, pixels
+from .nodegroup import live_node
 from .engine import NSTError, UserError
 from .handlers import attach, detach
-
-GROUP = "NST Style"
-RESULT_NODE = "NST Result"
-SWITCH_NODE = "NST Switch"
-
-
-def _drive_switch(node, frame: int) -> None:
-    """The switch on at ``frame`` only: a driver Blender evaluates for every frame it renders
-    (a simple expression: it runs without Python scripts allowed)."""
-    owner, prop = (node.inputs["Switch"], "default_value") if "Switch" in node.inputs \
-        else (node, "check")                        # Blender 5: a boolean input; 4.x: a property
-    owner.driver_remove(prop)
-    curve = owner.driver_add(prop)
-    curve.driver.type = "SCRIPTED"
-    curve.driver.expression = f"frame == {frame}"
-
-
-def _ours(group) -> bool:
-    """An 'NST Style' group (Blender names a second one 'NST Style.001')."""
-    return group is not None and group.bl_idname == "CompositorNodeTree" \
-        and (group.name == GROUP or group.name.startswith(GROUP + "."))
-
-
-def _holds(scene, group) -> bool:
-    tree = passes.scene_tree(scene, create=False)
-    return tree is not None and any(n.type == "GROUP" and n.node_tree == group for n in tree.nodes)
-
-
-def scene_group(scene):
-    """The 'NST Style' group of this scene's compositor, made or rebuilt as ``ensure_group``
-    does. The switch knows only the frame, so no two scenes share one: a group another scene's
-    compositor holds too (a scene copied with its compositor) is copied for this one; a
-    compositor tree two scenes share (Blender 5) is refused."""
-    tree = passes.scene_tree(scene)
-    sharing = [o.name for o in bpy.data.scenes
-               if o != scene and passes.scene_tree(o, create=False) == tree]
-    if sharing:
-        raise UserError(f"the compositor node tree '{tree.name}' is shared with scene "
-                        f"'{sharing[0]}', and the NST Style node can show one scene's picture; "
-                        "make it single-user (the number beside its name in the compositor's "
-                        "header) and apply again")
-    node = next((n for n in tree.nodes if n.type == "GROUP" and _ours(n.node_tree)), None)
-    if node is not None:
-        if any(other != scene and _holds(other, node.node_tree) for other in bpy.data.scenes):
-            node.node_tree = node.node_tree.copy()
-        return ensure_group(node.node_tree)
-    free = [g for g in bpy.data.node_groups
-            if _ours(g) and not any(_holds(other, g) for other in bpy.data.scenes)]
-    return ensure_group(free[0] if free else None)
-
-
-def ensure_group(group=None, result: bpy.types.Image | None = None):
-    """The node group ``group`` (None: a new 'NST Style'): Render in -> Switch (off: the render;
-    on: an Image node showing ``result``) -> out. A group from before the switch is rebuilt."""
-    if group is None:
-        group = bpy.data.node_groups.new(GROUP, "CompositorNodeTree")
-    if SWITCH_NODE not in group.nodes:          # new, or made before the switch: (re)built
-        group.nodes.clear()
-        group.interface.clear()
-        group.interface.new_socket("Render", in_out="INPUT", socket_type="NodeSocketColor")
-        group.interface.new_socket("Image", in_out="OUTPUT", socket_type="NodeSocketColor")
-        inp = group.nodes.new("NodeGroupInput")
-        inp.location = (-400, -150)
-        image = group.nodes.new("CompositorNodeImage")
-        image.name = RESULT_NODE
-        image.location = (-400, 150)
-        switch = group.nodes.new("CompositorNodeSwitch")
-        switch.name = SWITCH_NODE
-        out = group.nodes.new("NodeGroupOutput")
-        out.location = (300, 0)
-        group.links.new(inp.outputs[0], switch.inputs["Off"])
-        group.links.new(image.outputs["Image"], switch.inputs["On"])
-        group.links.new(switch.outputs[0], out.inputs[0])
-    if result is not None:
-        group.nodes[RESULT_NODE].image = result
-    return group
-
-
-def insert_group(scene, group, view_layer):
-    """One instance of the group in the compositor, between the view layer's render and the
-    output (idempotent)."""
-    tree = passes.scene_tree(scene)
-    node = next((n for n in tree.nodes if n.type == "GROUP" and n.node_tree == group), None)
-    if node is None:
-        node = tree.nodes.new("CompositorNodeGroup")
-        node.node_tree = group
-        node.name = node.label = GROUP
-        out = passes.output_node(tree)
-        node.location = (out.location.x, out.location.y + 250)    # beside, not over, the output
-        tree.links.new(node.outputs[0], out.inputs[0])
-    if not node.inputs[0].is_linked:
-        rl, _ = passes.render_layers(tree, scene, view_layer, temporary=False)
-        tree.links.new(rl.outputs["Image"], node.inputs[0])
-    return node
-
-
-def show_result(group, result: bpy.types.Image, frame: int) -> None:
-    """Apply Styles made ``result`` for ``frame``: the group shows it (at that frame only)."""
-    _drive_switch(ensure_group(group, result).nodes[SWITCH_NODE], frame)
-
-
-def live_node(scene):
-    """The unmuted 'NST Style' instance feeding the scene's compositor output, or None."""
-    tree = passes.scene_tree(scene, create=False) if scene.render.use_compositing else None
-    if tree is None:
-        return None
-    for node in tree.nodes:
-        if node.type == "GROUP" and _ours(node.node_tree) and not node.mute \
-                and node.outputs[0].is_linked:
-            return node
-    return None
-
 
 @dataclass
 class _Render:
@@ -166,6 +59,8 @@ class _Render:
     written: list = field(default_factory=list)
     last_file: str = ""                 # the file of the last frame written stylized
     failed: dict = field(default_factory=dict)
+    queued: int = 0                     # frames (or a still) left for the main thread
+    ended: bool = False
 
 
 _RENDER: _Render | None = None
@@ -272,7 +167,15 @@ def _write(scene, *_):
     job = _RENDER
     if job is None or scene.name != job.scene:
         return
-    frame = scene.frame_current
+    if bpy.app.background:
+        stylize_frame(job, scene, scene.frame_current)
+    else:                                   # in a window: the main thread does it (QUEUE)
+        job.queued += 1
+        QUEUE.append((job, scene.frame_current))
+
+
+def stylize_frame(job: _Render, scene, frame: int) -> None:
+    """The frame Blender wrote, stylized from its capture and written over Blender's file."""
     try:
         outputs.check_output(scene)
         image, masks, vector, depth = passes.read_captured(
@@ -299,12 +202,38 @@ def _write(scene, *_):
         job.failed[frame] = str(exc)
         _unstylized(f"frame {frame} is written plain, not stylized: {exc}")
     finally:                            # read: a long render keeps no frame's capture on disk
-        for path in glob.glob(os.path.join(job.directory, "*")):
+        for path in glob.glob(os.path.join(job.directory, f"*{frame:04d}.*")):
             os.remove(path)
 
 
+# In a window the render's thread only queues each frame Blender wrote: reading the capture and
+# writing the stylized frame make and remove image data-blocks (done by either thread while a
+# render ran, Blender 4.3 crashed in a window test); render.py's timer calls ``serve`` on the
+# main thread, a frame at a time, once the render has ended.
+QUEUE: deque = deque()                  # (the render job, a frame it wrote)
+
+
+def serve() -> None:
+    """Main thread: the next frame a render in a window queued, stylized and written."""
+    if QUEUE:
+        job, frame = QUEUE.popleft()
+        scene = bpy.data.scenes.get(job.scene)
+        if scene is not None:
+            stylize_frame(job, scene, frame)
+        done_with(job)
+
+
+def done_with(job: _Render) -> None:
+    """One queued frame (or still) of ``job`` is done: when it has ended and none is left, its
+    capture folder goes and what it did is said."""
+    job.queued = max(job.queued - 1, 0)
+    if job.ended and not job.queued:
+        _close(job)
+
+
 def _end(*_):
-    """The render job ended (done or cancelled): the capture goes, and the passes it turned on."""
+    """The render job ended (done or cancelled): the capture nodes go, and the passes they
+    turned on are set back; its folder goes once no queued frame needs it."""
     global _RENDER
     job, _RENDER = _RENDER, None
     if _MUTED:
@@ -315,8 +244,6 @@ def _end(*_):
         _MUTED.clear()
     if job is None:
         return
-    if job.last_file and not bpy.app.background:    # the Render window shows the last one
-        SHOW[:] = [job.last_file]
     scene = bpy.data.scenes.get(job.scene)
     tree = passes.scene_tree(scene, create=False) if scene is not None else None
     for name in job.added:
@@ -324,14 +251,22 @@ def _end(*_):
             tree.nodes.remove(tree.nodes[name])
     if scene is not None and job.layer in scene.view_layers:
         passes.set_pass_flags(scene.view_layers[job.layer], job.flags)
+    job.ended = True
+    if not job.queued:
+        _close(job)
+
+
+def _close(job: _Render) -> None:
     shutil.rmtree(job.directory, ignore_errors=True)
+    if job.last_file and not bpy.app.background:    # the Render window shows the last one
+        SHOW[:] = [job.last_file]
     if job.written or job.failed:
         print(f"Neural Style Transfer: stylized {len(job.written)} frame(s)"
               + (f"; written plain: {sorted(job.failed)}" if job.failed else ""))
 
 
-# A still rendered in a window (F12, which writes no file), as captured: (scene name, frame,
-# the render as shown, its masks, the settings), for render.py to stylize on the main thread.
+# A still rendered in a window (F12, which writes no file): (its render job, the frame), for
+# render.py to read and stylize on the main thread.
 STILL: list = []
 SHOW: list = []                         # the last frame an animation render in a window wrote
 
@@ -341,16 +276,19 @@ def _complete(*_):
     """The render job ended whole: a still rendered in a window is handed on (render.py shows
     it stylized in the Render window); then the capture goes."""
     job = _RENDER
-    if job is not None and not job.written and not job.failed and not bpy.app.background:
-        scene = bpy.data.scenes.get(job.scene)
-        try:
-            image, masks, _, _ = passes.read_captured(scene, job.directory, job.slots,
-                                                      frame=scene.frame_current, shown=job.shown)
-            px = image if job.shown else frames.as_shown(scene, image)
-            STILL[:] = [(job.scene, scene.frame_current, px, masks, job.settings)]
-        except (UserError, NSTError, OSError, RuntimeError, ValueError) as exc:
-            print(f"Neural Style Transfer: this render is not stylized: {exc}")
+    if job is not None and not job.written and not job.queued and not job.failed \
+            and not bpy.app.background:
+        job.queued += 1
+        STILL[:] = [(job, bpy.data.scenes[job.scene].frame_current)]
     _end()
+
+
+def read_still(job: _Render, frame: int):
+    """Main thread: the still ``job`` captured at ``frame``, as shown, and its masks."""
+    scene = bpy.data.scenes[job.scene]
+    image, masks, _, _ = passes.read_captured(scene, job.directory, job.slots, frame=frame,
+                                              shown=job.shown)
+    return (image if job.shown else frames.as_shown(scene, image)), masks
 
 
 _done = persistent(lambda *args: _end(*args))

@@ -48,40 +48,47 @@ def check_output(scene) -> None:
 
 def write_frame(scene, px: np.ndarray, path: str) -> None:
     """The stylized frame (display-encoded straight H×W×4, as the Render window shows it) over
-    Blender's file at ``path``, whole (a partial file, renamed), with the scene's own output
-    settings (format, colour depth and mode, compression) when the format is an image format
-    (PNG, JPEG, TIFF, ...; ``check_output``)."""
+    Blender's file at ``path``, whole (a partial file, renamed), in the scene's output format
+    (PNG, JPEG, TIFF, ...; ``check_output``), colour mode (BW as grey RGB), colour depth and
+    quality. Never through the scene's colour management: setting the scene's view to Standard
+    for the write, from the render's thread, crashed Blender 4.3 while its Render window drew
+    the render (a window test). 8 bits: Blender writes the image's own values (``Image.save``;
+    the compression level and TIFF codec are Blender's defaults); 16 bits: Blender's render
+    writer, with the output's own view (an override) set to Standard for the write."""
     settings = scene.render.image_settings
     rgba = np.array(px, np.float32)
     if settings.color_mode != "RGBA":       # as Blender writes RGB: over black
         rgba[..., :3] *= rgba[..., 3:]
         rgba[..., 3] = 1.0
-    # Blender's own writer, with the view that shows these display values as they are: the
-    # Standard view on an sRGB display writes an sRGB byte image's bytes unchanged, and encodes
-    # a float image's scene-linear sRGB⁻¹(v) back to v (for 16 bits a channel)
+    if settings.color_mode == "BW":
+        rgba[..., :3] = rgba[..., :3] @ np.array([0.2126, 0.7152, 0.0722], np.float32)[:, None]
     deep = getattr(settings, "color_depth", "") == "16"
-    image = bpy.data.images.new("nst frame", px.shape[1], px.shape[0], alpha=True,
-                                float_buffer=deep)
-    view = scene.view_settings
-    saved = [(view, k, getattr(view, k)) for k in ("view_transform", "look", "exposure", "gamma",
-                                                    "use_curve_mapping")]
-    if hasattr(settings, "color_management"):
-        saved.append((settings, "color_management", settings.color_management))
+    image = bpy.data.images.new("nst frame", px.shape[1], px.shape[0],
+                                alpha=settings.color_mode == "RGBA", float_buffer=deep)
+    image.file_format = settings.file_format
     partial = path + ".partial"
+    saved = []
     try:
-        if deep:
+        if deep:            # Blender's render writer with the output's own colour management
+            view = settings.view_settings   # (an override: the scene's view is not touched)
+            saved = [(settings, "color_management", settings.color_management)]
+            saved += [(view, k, getattr(view, k)) for k in ("view_transform", "look", "exposure",
+                                                            "gamma", "use_curve_mapping")]
+            saved.append((settings.display_settings, "display_device",
+                          settings.display_settings.display_device))
+            settings.color_management = "OVERRIDE"
+            settings.display_settings.display_device = "sRGB"
+            view.view_transform, view.look, view.exposure, view.gamma = "Standard", "None", 0.0, 1.0
+            view.use_curve_mapping = False
             pixels.write_raw(pixels.straight_srgb_to_linear(rgba), image)
+            image.save_render(partial, scene=scene)
         else:                               # no colour under no alpha, as a float image has
             rgba[rgba[..., 3] <= 0, :3] = 0.0
             pixels.write_raw(rgba, image)
-        view.view_transform, view.look, view.exposure, view.gamma = "Standard", "None", 0.0, 1.0
-        view.use_curve_mapping = False
-        if hasattr(settings, "color_management"):
-            settings.color_management = "FOLLOW_SCENE"
-        image.save_render(partial, scene=scene)
+            image.save(filepath=partial, quality=settings.quality)
         os.replace(partial, path)
     finally:
-        for owner, k, v in saved:
+        for owner, k, v in reversed(saved):
             setattr(owner, k, v)
         bpy.data.images.remove(image)
         if os.path.exists(partial):

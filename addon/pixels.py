@@ -167,8 +167,13 @@ def read_shown(scene, path: str) -> np.ndarray:
     in [0, 1]; where the render is fully transparent, the colour black is shown as."""
     image = bpy.data.images.load(path, check_existing=False)
     try:
-        image.colorspace_settings.name = "Non-Color"
-        px = stored_pixels(image)           # as Blender holds it: premultiplied
+        # loaded as sRGB into scene-linear, premultiplied; its colour space is not set to
+        # Non-Color instead: from the render's thread that crashed Blender 4.3 while the window
+        # drew (a window test). Back to sRGB below, to 0.005/255.
+        if image.colorspace_settings.name != "sRGB":
+            raise UserError(f"the render as shown was read as {image.colorspace_settings.name}, "
+                            "not sRGB (a custom OpenColorIO configuration?)")
+        px = stored_pixels(image)
     finally:
         bpy.data.images.remove(image)
     alpha = px[..., 3]
@@ -177,10 +182,13 @@ def read_shown(scene, path: str) -> np.ndarray:
         some = px[part]
         clear = some[:, 3] <= 0
         np.divide(some[:, :3], some[:, 3:], out=some[:, :3], where=~clear[:, None])
+        px[part] = some
+    px[..., :3] = linear_to_srgb(px[..., :3])
+    if part.any():
+        clear = alpha <= 0
         if clear.any():
-            some[clear, :3] = shown(scene, np.zeros((1, 3), np.float32))
-        px[part] = np.clip(some, 0.0, 1.0)
-    return px
+            px[clear, :3] = shown(scene, np.zeros((1, 3), np.float32))
+    return np.clip(px, 0.0, 1.0, out=px)
 
 
 def _saved_as_render(image, scene, deep: bool = False) -> np.ndarray:

@@ -91,8 +91,12 @@ class NST_OT_stylize_still(jobs.JobOperator, bpy.types.Operator):
     def job(self, context):
         if not live.STILL:
             raise UserError("no still render to stylize; render one with F12")
-        name, frame, px, masks, settings = live.STILL.pop()
-        result = yield stylized_over(px, replace(settings, masks=masks))
+        job, frame = live.STILL.pop()
+        try:
+            px, masks = live.read_still(job, frame)
+        finally:
+            live.done_with(job)
+        result = yield stylized_over(px, replace(job.settings, masks=masks))
         image = keep(pixels.write_image(result, STILL_IMAGE))
         _show_instead_of_the_render(image)
         self.say("INFO", f"frame {frame} stylized into image '{image.name}' (the Render "
@@ -133,9 +137,16 @@ def after_render(scene, *_):
 
 
 def _serve() -> float:
-    """A window's timer: what a render in it handed on is stylized here, on the main thread, as
-    a job (progress in the status bar, Esc cancels): a still of the 'NST Style' node first,
-    else After Each Render's; after an animation render, its last stylized frame is shown."""
+    """A window's timer: what a render in it handed on is stylized here, on the main thread,
+    once the render has ended: the frames an animation render wrote, one a call (then the last
+    one is shown), and as a job (progress in the status bar, Esc cancels) a still of the 'NST
+    Style' node, else After Each Render's."""
+    if bpy.app.is_job_running("RENDER"):    # data-blocks made or removed while a render
+        return 0.25                         # runs crashed Blender 4.3 (a window test)
+    try:
+        live.serve()                # a frame a render in this window wrote, stylized
+    except Exception as exc:        # (a timer that raises is not called again)
+        print(f"Neural Style Transfer: {exc}")
     if live.SHOW:                   # Ctrl+F12 wrote stylized frames: the last one, as written
         path = live.SHOW.pop()
         if os.path.isfile(path):

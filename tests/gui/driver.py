@@ -349,6 +349,7 @@ def steps():
     # Ctrl+F12 with the node (the render kept in the interface): the frames are written
     # stylized as Blender renders them; Esc once frame 2 is on disk leaves whole frames only.
     bpy.context.preferences.view.render_display_type = "NONE"
+    scene.frame_end = 12                    # long enough for Esc to land mid-render
     folder = f"{OUT}/live_frames"
     scene.render.filepath = folder + "/frame_"
     scene.render.image_settings.file_format = "PNG"
@@ -365,7 +366,11 @@ def steps():
             key(window, area, "Escape")
         yield 0.05
     FACTS["live_ended"] = ended[:]
-    yield 0.6                               # the add-on's timer shows the last frame written
+    since = time.time()                     # the frames are stylized once the render ends,
+    while (area.spaces.active.image is None                 # then the last one is shown
+           or area.spaces.active.image.type == "RENDER_RESULT") and time.time() - since < 60:
+        yield 0.1
+    scene.frame_end = 4
     FACTS["live_shown"] = area.spaces.active.image.name if area.spaces.active.image else None
     files = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
     FACTS["live_files"] = files

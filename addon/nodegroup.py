@@ -1,0 +1,123 @@
+"""The node group 'NST Style' that Apply Styles puts between a scene's render and its
+compositor's output: Render in -> Switch (off: the render; on: Apply's picture) -> out, the
+switch driven by ``frame == N`` so Apply's picture shows only at the frame it was made for
+(live.py stylizes every other frame a render writes). One group per scene: the switch knows
+only the frame."""
+
+from __future__ import annotations
+
+import bpy
+
+from . import passes
+from .engine import UserError
+
+GROUP = "NST Style"
+RESULT_NODE = "NST Result"
+SWITCH_NODE = "NST Switch"
+
+
+def _drive_switch(node, frame: int) -> None:
+    """The switch on at ``frame`` only: a driver Blender evaluates for every frame it renders
+    (a simple expression: it runs without Python scripts allowed)."""
+    owner, prop = (node.inputs["Switch"], "default_value") if "Switch" in node.inputs \
+        else (node, "check")                        # Blender 5: a boolean input; 4.x: a property
+    owner.driver_remove(prop)
+    curve = owner.driver_add(prop)
+    curve.driver.type = "SCRIPTED"
+    curve.driver.expression = f"frame == {frame}"
+
+
+def _ours(group) -> bool:
+    """An 'NST Style' group (Blender names a second one 'NST Style.001')."""
+    return group is not None and group.bl_idname == "CompositorNodeTree" \
+        and (group.name == GROUP or group.name.startswith(GROUP + "."))
+
+
+def _holds(scene, group) -> bool:
+    tree = passes.scene_tree(scene, create=False)
+    return tree is not None and any(n.type == "GROUP" and n.node_tree == group for n in tree.nodes)
+
+
+def scene_group(scene):
+    """The 'NST Style' group of this scene's compositor, made or rebuilt as ``ensure_group``
+    does. The switch knows only the frame, so no two scenes share one: a group another scene's
+    compositor holds too (a scene copied with its compositor) is copied for this one; a
+    compositor tree two scenes share (Blender 5) is refused."""
+    tree = passes.scene_tree(scene)
+    sharing = [o.name for o in bpy.data.scenes
+               if o != scene and passes.scene_tree(o, create=False) == tree]
+    if sharing:
+        raise UserError(f"the compositor node tree '{tree.name}' is shared with scene "
+                        f"'{sharing[0]}', and the NST Style node can show one scene's picture; "
+                        "make it single-user (the number beside its name in the compositor's "
+                        "header) and apply again")
+    node = next((n for n in tree.nodes if n.type == "GROUP" and _ours(n.node_tree)), None)
+    if node is not None:
+        if any(other != scene and _holds(other, node.node_tree) for other in bpy.data.scenes):
+            node.node_tree = node.node_tree.copy()
+        return ensure_group(node.node_tree)
+    free = [g for g in bpy.data.node_groups
+            if _ours(g) and not any(_holds(other, g) for other in bpy.data.scenes)]
+    return ensure_group(free[0] if free else None)
+
+
+def ensure_group(group=None, result: bpy.types.Image | None = None):
+    """The node group ``group`` (None: a new 'NST Style'): Render in -> Switch (off: the render;
+    on: an Image node showing ``result``) -> out. A group from before the switch is rebuilt."""
+    if group is None:
+        group = bpy.data.node_groups.new(GROUP, "CompositorNodeTree")
+    if SWITCH_NODE not in group.nodes:          # new, or made before the switch: (re)built
+        group.nodes.clear()
+        group.interface.clear()
+        group.interface.new_socket("Render", in_out="INPUT", socket_type="NodeSocketColor")
+        group.interface.new_socket("Image", in_out="OUTPUT", socket_type="NodeSocketColor")
+        inp = group.nodes.new("NodeGroupInput")
+        inp.location = (-400, -150)
+        image = group.nodes.new("CompositorNodeImage")
+        image.name = RESULT_NODE
+        image.location = (-400, 150)
+        switch = group.nodes.new("CompositorNodeSwitch")
+        switch.name = SWITCH_NODE
+        out = group.nodes.new("NodeGroupOutput")
+        out.location = (300, 0)
+        group.links.new(inp.outputs[0], switch.inputs["Off"])
+        group.links.new(image.outputs["Image"], switch.inputs["On"])
+        group.links.new(switch.outputs[0], out.inputs[0])
+    if result is not None:
+        group.nodes[RESULT_NODE].image = result
+    return group
+
+
+def insert_group(scene, group, view_layer):
+    """One instance of the group in the compositor, between the view layer's render and the
+    output (idempotent)."""
+    tree = passes.scene_tree(scene)
+    node = next((n for n in tree.nodes if n.type == "GROUP" and n.node_tree == group), None)
+    if node is None:
+        node = tree.nodes.new("CompositorNodeGroup")
+        node.node_tree = group
+        node.name = node.label = GROUP
+        out = passes.output_node(tree)
+        node.location = (out.location.x, out.location.y + 250)    # beside, not over, the output
+        tree.links.new(node.outputs[0], out.inputs[0])
+    if not node.inputs[0].is_linked:
+        rl, _ = passes.render_layers(tree, scene, view_layer, temporary=False)
+        tree.links.new(rl.outputs["Image"], node.inputs[0])
+    return node
+
+
+def show_result(group, result: bpy.types.Image, frame: int) -> None:
+    """Apply Styles made ``result`` for ``frame``: the group shows it (at that frame only)."""
+    _drive_switch(ensure_group(group, result).nodes[SWITCH_NODE], frame)
+
+
+def live_node(scene):
+    """The unmuted 'NST Style' instance feeding the scene's compositor output, or None."""
+    tree = passes.scene_tree(scene, create=False) if scene.render.use_compositing else None
+    if tree is None:
+        return None
+    for node in tree.nodes:
+        if node.type == "GROUP" and _ours(node.node_tree) and not node.mute \
+                and node.outputs[0].is_linked:
+            return node
+    return None
