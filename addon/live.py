@@ -251,9 +251,23 @@ def _end(*_):
             tree.nodes.remove(tree.nodes[name])
     if scene is not None and job.layer in scene.view_layers:
         passes.set_pass_flags(scene.view_layers[job.layer], job.flags)
+    if scene is not None and not bpy.app.background:
+        _queue_unsaid(job, scene)
     job.ended = True
     if not job.queued:
         _close(job)
+
+
+def _queue_unsaid(job: _Render, scene) -> None:
+    """A frame Blender wrote just as Esc cancelled the render, without calling render_write
+    (a window test: frame 3 was left plain): queued too, when its capture and file are there."""
+    said = set(job.written) | set(job.failed) | {f for j, f in QUEUE if j is job}
+    for path in sorted(glob.glob(os.path.join(job.directory, "nst_image*"))):
+        digits = os.path.splitext(path)[0][-4:]
+        if digits.isdigit() and int(digits) not in said \
+                and os.path.isfile(scene.render.frame_path(frame=int(digits))):
+            job.queued += 1
+            QUEUE.append((job, int(digits)))
 
 
 def _close(job: _Render) -> None:
