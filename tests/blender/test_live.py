@@ -48,27 +48,40 @@ def _exr_pixel_bytes(data: bytes) -> bytes:
     return data[at + 1:]
 
 
+@contextlib.contextmanager
+def _moving_cube_shot(scene):
+    """The cube moving across FRAMES, the scene's range those frames, PNG RGB frames without
+    Blender's dither (its writer adds noise, ours does not); all set back afterwards."""
+    nst, settings, cube = scene.nst, scene.render.image_settings, bpy.data.objects["Cube"]
+    start = cube.location.copy()
+    for f, x in zip(FRAMES, (-1.5, -0.5, 0.5, 1.5)):
+        cube.location.x = x
+        cube.keyframe_insert("location", frame=f)
+    saved = (scene.frame_start, scene.frame_end, scene.render.filepath, settings.file_format,
+             settings.color_mode, nst.temporal_coherence, scene.render.dither_intensity)
+    scene.frame_start, scene.frame_end = FRAMES[0], FRAMES[-1]
+    scene.render.dither_intensity = 0.0
+    settings.file_format, settings.color_mode = "PNG", "RGB"
+    try:
+        yield
+    finally:
+        (scene.frame_start, scene.frame_end, scene.render.filepath, settings.file_format,
+         settings.color_mode, nst.temporal_coherence, scene.render.dither_intensity) = saved
+        cube.animation_data_clear()
+        cube.location = start
+        scene.frame_set(1)
+
+
 @scenario(86)
 def live_node_in_an_animation_render():
     scene = bpy.context.scene
     nst = scene.nst
-    cube = bpy.data.objects["Cube"]
-    start = cube.location.copy()
-    for f, x in zip(FRAMES, (-1.5, -0.5, 0.5, 1.5)):        # the cube moves across the frames
-        cube.location.x = x
-        cube.keyframe_insert("location", frame=f)
-    saved = (scene.frame_start, scene.frame_end, scene.render.filepath,
-             scene.render.image_settings.file_format, scene.render.image_settings.color_mode,
-             nst.temporal_coherence, scene.render.dither_intensity)
-    scene.frame_start, scene.frame_end = FRAMES[0], FRAMES[-1]
-    scene.render.dither_intensity = 0.0          # Blender's own writer adds noise; ours does not
-    scene.render.image_settings.file_format, scene.render.image_settings.color_mode = "PNG", "RGB"
     nst.slots.clear()
     bpy.ops.nst.slot_add()
     slot = nst.slots[0]
     slot.style_path, slot.mask_source, slot.mask_index = env.style, "OBJECT_INDEX", 3
     nst.method, nst.strength, nst.work_size, nst.temporal_coherence = "ADAIN", 1.0, 0, 0.0
-    try:
+    with _moving_cube_shot(scene):
         scene.frame_set(1)
         applied = sorted(bpy.ops.nst.compositor_apply())
         tree = tree_of(scene)
@@ -94,13 +107,6 @@ def live_node_in_an_animation_render():
         bpy.ops.render.render(animation=True)
         flags_kept = flags_before == addon_module("passes").pass_flags(layer)
         live_px, plain_px = _frames(live), _frames(plain)
-    finally:
-        (scene.frame_start, scene.frame_end, scene.render.filepath,
-         scene.render.image_settings.file_format, scene.render.image_settings.color_mode,
-         nst.temporal_coherence, scene.render.dither_intensity) = saved
-        cube.animation_data_clear()
-        cube.location = start
-        scene.frame_set(1)
     precision, recall, identical = [], [], []
     for a, b, cube_mask in zip(live_px, plain_px, cubes):
         changed = np.abs(a - b).max(-1) > 3 / 255
@@ -338,23 +344,12 @@ def live_render_as_apply_to_animation():
     Vector and Depth passes, for the warping error."""
     scene = bpy.context.scene
     nst = scene.nst
-    cube = bpy.data.objects["Cube"]
-    start = cube.location.copy()
-    for f, x in zip(FRAMES, (-1.5, -0.5, 0.5, 1.5)):
-        cube.location.x = x
-        cube.keyframe_insert("location", frame=f)
-    saved = (scene.frame_start, scene.frame_end, scene.render.filepath,
-             scene.render.image_settings.file_format, scene.render.image_settings.color_mode,
-             nst.temporal_coherence, scene.render.dither_intensity)
-    scene.frame_start, scene.frame_end = FRAMES[0], FRAMES[-1]
-    scene.render.dither_intensity = 0.0
-    scene.render.image_settings.file_format, scene.render.image_settings.color_mode = "PNG", "RGB"
     nst.slots.clear()
     bpy.ops.nst.slot_add()
     nst.slots[0].style_path, nst.slots[0].mask_source = env.style, "NONE"
     nst.method, nst.strength, nst.work_size, nst.temporal_coherence = "ADAIN", 1.0, 0, 1.0
     passes, frames = addon_module("passes"), addon_module("frames")
-    try:
+    with _moving_cube_shot(scene):
         scene.frame_set(1)
         bpy.ops.nst.compositor_apply()
         addon_module("live")._CARRIED[:] = [None, None]   # no coherence carried from a render before
@@ -373,14 +368,7 @@ def live_render_as_apply_to_animation():
         path = os.path.join(env.work, "live_vs_applied.npz")
         np.savez(path, live=np.stack(_frames(live)), applied=np.stack(_frames(applied)),
                  plain=np.stack(plain), vectors=np.stack(vectors), depths=np.stack(depths))
-    finally:
-        (scene.frame_start, scene.frame_end, scene.render.filepath,
-         scene.render.image_settings.file_format, scene.render.image_settings.color_mode,
-         nst.temporal_coherence, scene.render.dither_intensity) = saved
-        cube.animation_data_clear()
-        cube.location = start
-        nst.slots.clear()
-        scene.frame_set(1)
+    nst.slots.clear()
     return {"applied": result, "path": path}
 
 
