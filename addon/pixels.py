@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import struct
 import tempfile
 
 import bpy
@@ -164,31 +165,53 @@ _ROW = 2048     # pixels per row of the image ``shown`` pushes colours through
 def read_shown(scene, path: str) -> np.ndarray:
     """A 16-bit TIFF that Blender wrote with ``scene``'s colour management (passes.capture's
     image as shown) as ``frames.as_shown`` gives the render: display-encoded straight H×W×4
-    in [0, 1]; where the render is fully transparent, the colour black is shown as."""
-    image = bpy.data.images.load(path, check_existing=False)
-    try:
-        # loaded as sRGB into scene-linear, premultiplied; its colour space is not set to
-        # Non-Color instead: from the render's thread that crashed Blender 4.3 while the window
-        # drew (a window test). Back to sRGB below, to 0.005/255.
-        if image.colorspace_settings.name != "sRGB":
-            raise UserError(f"the render as shown was read as {image.colorspace_settings.name}, "
-                            "not sRGB (a custom OpenColorIO configuration?)")
-        px = stored_pixels(image)
-    finally:
-        bpy.data.images.remove(image)
+    in [0, 1]; where the render is fully transparent, the colour black is shown as. Read from
+    the file as written (no image data-block: made from the render's thread while a window
+    drew, an image crashed Blender 4.3; and no sRGB round trip: 6× faster at 720p)."""
+    px = read_tiff16(path)
     alpha = px[..., 3]
-    part = alpha < 1                        # only these need unpremultiplying (often none)
+    part = alpha < 1                        # associated alpha: only these need unpremultiplying
     if part.any():
         some = px[part]
         clear = some[:, 3] <= 0
         np.divide(some[:, :3], some[:, 3:], out=some[:, :3], where=~clear[:, None])
         px[part] = some
-    px[..., :3] = linear_to_srgb(px[..., :3])
-    if part.any():
         clear = alpha <= 0
         if clear.any():
             px[clear, :3] = shown(scene, np.zeros((1, 3), np.float32))
     return np.clip(px, 0.0, 1.0, out=px)
+
+
+_TIFF_TYPES = {1: "B", 3: "H", 4: "I"}      # the tag value types an uncompressed TIFF needs
+
+
+def read_tiff16(path: str) -> np.ndarray:
+    """An uncompressed 16-bit RGB(A) TIFF as Blender writes it (one image, contiguous samples,
+    in strips, top row first) as float32 H×W×4 in [0, 1], its samples as stored."""
+    with open(path, "rb") as f:
+        data = f.read()
+    order = {b"II": "<", b"MM": ">"}.get(data[:2], "")
+    try:
+        (ifd,) = struct.unpack_from(order + "4xI", data)
+        (count,) = struct.unpack_from(order + "H", data, ifd)
+        tags = {}
+        for i in range(count):
+            tag, kind, n, value = struct.unpack_from(order + "HHI4s", data, ifd + 2 + 12 * i)
+            if kind in _TIFF_TYPES:
+                size = struct.calcsize(_TIFF_TYPES[kind]) * n
+                raw = value if size <= 4 else data[struct.unpack(order + "I", value)[0]:][:size]
+                tags[tag] = struct.unpack(order + _TIFF_TYPES[kind] * n, raw[:size])
+        (w,), (h,), (spp,) = tags[256], tags[257], tags.get(277, (1,))
+        if not order or tags.get(259, (1,)) != (1,) or set(tags[258]) != {16} \
+                or tags.get(284, (1,)) != (1,) or spp not in (3, 4):
+            raise ValueError("not an uncompressed 16-bit RGB(A) TIFF")
+        strips = b"".join(data[o:o + n] for o, n in zip(tags[273], tags[279]))
+        stored = np.frombuffer(strips, order + "u2", w * h * spp).reshape(h, w, spp)
+    except (KeyError, ValueError, struct.error) as exc:
+        raise RuntimeError(f"cannot read the render's capture {path}: {exc}") from exc
+    px = np.ones((h, w, 4), np.float32)
+    np.multiply(stored, np.float32(1 / 65535), out=px[..., :spp])
+    return px
 
 
 def _saved_as_render(image, scene, deep: bool = False) -> np.ndarray:
