@@ -5,6 +5,7 @@ output settings (format, colour depth and mode, compression), whole or not at al
 from __future__ import annotations
 
 import os
+import struct
 
 import bpy
 import numpy as np
@@ -54,7 +55,8 @@ def write_frame(scene, px: np.ndarray, path: str) -> None:
     for the write, from the render's thread, crashed Blender 4.3 while its Render window drew
     the render (a window test). 8 bits: Blender writes the image's own values (``Image.save``;
     the compression level and TIFF codec are Blender's defaults); 16 bits: Blender's render
-    writer, with the output's own view (an override) set to Standard for the write."""
+    writer, with the output's own view (an override) set to Standard for the write. A PNG keeps
+    what Blender wrote beside its pixels: the render's metadata, EXIF, pixel density."""
     settings = scene.render.image_settings
     rgba = np.array(px, np.float32)
     if settings.color_mode != "RGBA":       # as Blender writes RGB: over black
@@ -86,6 +88,8 @@ def write_frame(scene, px: np.ndarray, path: str) -> None:
             rgba[rgba[..., 3] <= 0, :3] = 0.0
             pixels.write_raw(rgba, image)
             image.save(filepath=partial, quality=settings.quality)
+        if settings.file_format == "PNG":
+            _png_carried(path, partial)
         os.replace(partial, path)
     finally:
         for owner, k, v in reversed(saved):
@@ -93,6 +97,35 @@ def write_frame(scene, px: np.ndarray, path: str) -> None:
         bpy.data.images.remove(image)
         if os.path.exists(partial):
             os.remove(partial)
+
+
+# What Blender writes beside a PNG's pixels, independent of them: the render's metadata
+# (Render › Metadata: date, frame, camera, scene, ...), EXIF, pixel density and offset, colour.
+_CARRIED = {b"tEXt", b"zTXt", b"iTXt", b"eXIf", b"pHYs", b"oFFs", b"tIME", b"gAMA", b"cHRM",
+            b"sRGB", b"iCCP"}
+_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    """A PNG's chunks as (type, the whole chunk: length, type, data, CRC)."""
+    chunks, at = [], len(_SIGNATURE)
+    while data.startswith(_SIGNATURE) and at + 8 <= len(data):
+        n, kind = struct.unpack_from(">I4s", data, at)
+        chunks.append((kind, data[at:at + 12 + n]))
+        at += 12 + n
+    return chunks
+
+
+def _png_carried(original: str, written: str) -> None:
+    """The PNG ``written`` with the ancillary chunks of Blender's PNG ``original``
+    (``_CARRIED``) in place of its own, after its header."""
+    with open(original, "rb") as f:
+        kept = [c for kind, c in _png_chunks(f.read()) if kind in _CARRIED]
+    with open(written, "rb") as f:
+        own = [c for kind, c in _png_chunks(f.read()) if kind not in _CARRIED]
+    if own:
+        with open(written, "wb") as f:
+            f.write(_SIGNATURE + own[0] + b"".join(kept) + b"".join(own[1:]))
 
 
 def write_exr(scene, linear: np.ndarray, path: str) -> None:

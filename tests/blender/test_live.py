@@ -107,6 +107,7 @@ def live_node_in_an_animation_render():
         bpy.ops.render.render(animation=True)
         flags_kept = flags_before == addon_module("passes").pass_flags(layer)
         live_px, plain_px = _frames(live), _frames(plain)
+    metadata = [(_metadata(live, f), _metadata(plain, f)) for f in FRAMES]
     precision, recall, identical = [], [], []
     for a, b, cube_mask in zip(live_px, plain_px, cubes):
         changed = np.abs(a - b).max(-1) > 3 / 255
@@ -116,7 +117,17 @@ def live_node_in_an_animation_render():
     identical = [bool(np.array_equal(live_px[0], x)) for x in live_px[1:]]
     return {"applied": applied, "precision": precision, "recall": recall,
             "identical_to_first": identical, "nodes_left": left, "pass_flags_kept": flags_kept,
-            "pass_flags_before": flags_before}
+            "pass_flags_before": flags_before, "metadata": metadata}
+
+
+def _metadata(folder: str, frame: int) -> dict:
+    """What Blender wrote beside a PNG frame's pixels: its text chunks' keys (Render › Metadata)
+    and the values that do not change from render to render, and its pixel density."""
+    from PIL import Image
+    with Image.open(os.path.join(folder, f"frame_{frame:04d}.png")) as image:
+        text = image.text
+        return {"keys": sorted(text), "dpi": [round(x) for x in image.info.get("dpi", ())],
+                "text": {k: text.get(k) for k in ("File", "Time", "Frame", "Camera", "Scene")}}
 
 
 def test_each_written_frame_is_that_frames_stylization(facts):
@@ -129,6 +140,14 @@ def test_each_written_frame_is_that_frames_stylization(facts):
     assert not any(f["identical_to_first"]), f
     assert f["nodes_left"] == [], f                      # the capture went with the render
     assert f["pass_flags_kept"] and not f["pass_flags_before"]["use_pass_vector"], f   # and its passes
+
+
+def test_written_frames_keep_blenders_metadata(facts):
+    """The stylized PNGs carry what Blender wrote in its plain ones (Render › Metadata: frame,
+    camera, scene, file; pixel density); before, the rewrite dropped it."""
+    f = fact(facts, "live_node_in_an_animation_render")
+    for frame, (live, plain) in zip(FRAMES, f["metadata"]):
+        assert live == plain and plain["text"].get("Frame") == str(frame), f["metadata"]
 
 
 @scenario(87)
@@ -408,6 +427,7 @@ def written_frame_is_the_picture():
                                  ("PNG", "RGB", "16"), ("PNG", "RGBA", "16")):
             settings.file_format, settings.color_mode, settings.color_depth = fmt, mode, depth
             path = os.path.join(env.work, f"written_{mode}{depth}.{fmt.lower()}")
+            Path(path).write_bytes(b"")             # the file Blender wrote, written over
             outputs.write_frame(scene, px, path)
             image = bpy.data.images.load(path, check_existing=False)
             image.colorspace_settings.name = "Non-Color"
