@@ -17,10 +17,10 @@ says so on the console. A still rendered in a window (F12) writes no file: when 
 (``render_complete``) its capture is handed to render.py, which stylizes it as a job and shows
 it in the Render window as the image 'NST Render'. The handlers run in the render's thread;
 in a window they change no data the window draws except the capture nodes and the passes they
-need, added before the render starts and removed, or set back, after it: each frame is read,
-stylized and written on the main thread (``serve``, from render.py's timer), a frame at a time
-once the render has ended (image data-blocks made or removed by either thread while the render
-ran crashed Blender 4.3 in a window test). The group itself: nodegroup.py.
+need, added before the render starts and removed, or set back, after it: once the render has
+ended, a job (render.py's ``NST_OT_stylize_written``) reads, stylizes and writes each frame in
+turn (image data-blocks made or removed by either thread while the render ran crashed Blender
+4.3 in a window test). The group itself: nodegroup.py.
 """
 
 from __future__ import annotations
@@ -168,15 +168,25 @@ def _write(scene, *_):
     if job is None or scene.name != job.scene:
         return
     if bpy.app.background:
-        stylize_frame(job, scene, scene.frame_current)
+        frame = frame_job(job, scene.frame_current)
+        try:
+            work = next(frame)
+            while True:
+                work = frame.send(work(None, None))
+        except StopIteration:
+            pass
     else:                                   # in a window: the main thread does it (QUEUE)
         job.queued += 1
         QUEUE.append((job, scene.frame_current))
 
 
-def stylize_frame(job: _Render, scene, frame: int) -> None:
-    """The frame Blender wrote, stylized from its capture and written over Blender's file."""
+def frame_job(job: _Render, frame: int, between=lambda: ()):
+    """A job's body (jobs.py) for the frame Blender wrote: read from its capture, stylized (the
+    work it yields), written over Blender's file; ``between()`` is yielded from before each
+    step on Blender data (in a window: waiting while a render runs)."""
     try:
+        yield from between()
+        scene = scene_of(job)
         outputs.check_output(scene)
         image, masks, vector, depth = passes.read_captured(
             scene, job.directory, job.slots, job.coherence is not None, frame=frame, shown=job.shown)
@@ -185,8 +195,11 @@ def stylize_frame(job: _Render, scene, frame: int) -> None:
                                                     # painting carries over, where it fits
         job.last = frame
         px = image if job.shown else frames.as_shown(scene, image)
-        styled = engine.stylize(px, replace(job.settings, masks=masks), None, None,
-                                job.coherence, vector, depth)
+        settings = replace(job.settings, masks=masks)
+        styled = yield lambda progress, cancel: engine.stylize(
+            px, settings, progress, cancel, job.coherence, vector, depth)
+        yield from between()
+        scene = scene_of(job)
         cover, path = engine.mask_union(masks), outputs.written_file(scene, frame)
         if not job.shown:                   # OpenEXR: scene-linear, the render's own outside
             if job.inverse is None:         # the view is the same for every frame of a render
@@ -206,21 +219,19 @@ def stylize_frame(job: _Render, scene, frame: int) -> None:
             os.remove(path)
 
 
+def scene_of(job: _Render):
+    scene = bpy.data.scenes.get(job.scene)
+    if scene is None:
+        raise UserError(f"the scene '{job.scene}' was removed before its frames were stylized")
+    return scene
+
+
 # In a window the render's thread only queues each frame Blender wrote: reading the capture and
 # writing the stylized frame make and remove image data-blocks (done by either thread while a
-# render ran, Blender 4.3 crashed in a window test); render.py's timer calls ``serve`` on the
-# main thread, a frame at a time, once the render has ended.
+# render ran, Blender 4.3 crashed in a window test); once the render has ended, render.py's
+# timer starts a job (NST_OT_stylize_written) that stylizes them in turn, on a worker thread
+# between its main-thread reads and writes, so the window stays responsive and Esc cancels.
 QUEUE: deque = deque()                  # (the render job, a frame it wrote)
-
-
-def serve() -> None:
-    """Main thread: the next frame a render in a window queued, stylized and written."""
-    if QUEUE:
-        job, frame = QUEUE.popleft()
-        scene = bpy.data.scenes.get(job.scene)
-        if scene is not None:
-            stylize_frame(job, scene, frame)
-        done_with(job)
 
 
 def done_with(job: _Render) -> None:

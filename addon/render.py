@@ -1,10 +1,12 @@
 """Renders: Stylize Render, Stylize Animation, stylizing after each still render (a
-render_complete handler), and a still of the 'NST Style' node rendered in a window (F12,
-live.py), shown stylized in the Render window."""
+render_complete handler), and what a render in a window with the 'NST Style' node (live.py)
+leaves for the main thread: a still (F12), shown stylized in the Render window, and the frames
+an animation render (Ctrl+F12) wrote, stylized over their files; both as jobs once it ended."""
 
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import replace
 
 import bpy
@@ -103,6 +105,50 @@ class NST_OT_stylize_still(jobs.JobOperator, bpy.types.Operator):
                          "Result is the plain render)")
 
 
+class NST_OT_stylize_written(jobs.JobOperator, bpy.types.Operator):
+    """Stylize the frames an animation render in this window wrote with the 'NST Style' node,
+    each over its file, in order (Temporal Coherence follows them)"""
+
+    bl_idname = "nst.stylize_written"
+    bl_label = "Stylize the Rendered Frames"
+    bl_options = {"INTERNAL"}
+    label = "Stylize the Rendered Frames"
+
+    def job(self, context):
+        done = []
+        try:
+            while live.QUEUE:
+                job, frame = live.QUEUE.popleft()
+                left = [frame] + [f for _, f in live.QUEUE]
+                self.kept = (f"{_span(done)} written stylized; " if done else "") + \
+                    f"{_span(left)} keep Blender's plain render"
+                try:
+                    yield from live.frame_job(job, frame, _while_rendering)
+                finally:
+                    live.done_with(job)
+                if frame in job.written:
+                    done.append(frame)
+        finally:                        # cancelled: the frames left keep Blender's plain files
+            while live.QUEUE:
+                live.done_with(live.QUEUE.popleft()[0])
+        self.say("INFO", f"{_span(done)} written stylized" if done else "no frame was stylized")
+
+
+def _span(frames: list) -> str:
+    if len(frames) == 1:
+        return f"frame {frames[0]}"
+    if frames == list(range(frames[0], frames[-1] + 1)):
+        return f"frames {frames[0]}–{frames[-1]}"
+    return "frames " + ", ".join(map(str, frames))
+
+
+def _while_rendering():
+    """Between a job's steps on Blender data: wait while a render runs (data-blocks made or
+    removed while a render ran in a window crashed Blender 4.3)."""
+    while bpy.app.is_job_running("RENDER"):
+        yield lambda progress, cancel: time.sleep(0.25)
+
+
 def _show_instead_of_the_render(image) -> None:
     """``image`` in each Image Editor that shows the Render Result (the Render window)."""
     for window in bpy.context.window_manager.windows:
@@ -137,26 +183,24 @@ def after_render(scene, *_):
 
 
 def _serve() -> float:
-    """A window's timer: what a render in it handed on is stylized here, on the main thread,
-    once the render has ended: the frames an animation render wrote, one a call (then the last
-    one is shown), and as a job (progress in the status bar, Esc cancels) a still of the 'NST
-    Style' node, else After Each Render's."""
+    """A window's timer: what a render in it handed on is stylized once the render has ended,
+    as a job (progress in the status bar, Esc cancels): the frames an animation render wrote
+    (then the last one is shown), a still of the 'NST Style' node, else After Each Render's."""
     if bpy.app.is_job_running("RENDER"):    # data-blocks made or removed while a render
         return 0.25                         # runs crashed Blender 4.3 (a window test)
-    try:
-        live.serve()                # a frame a render in this window wrote, stylized
-    except Exception as exc:        # (a timer that raises is not called again)
-        print(f"Neural Style Transfer: {exc}")
     if live.SHOW:                   # Ctrl+F12 wrote stylized frames: the last one, as written
         path = live.SHOW.pop()
         if os.path.isfile(path):
             image = bpy.data.images.load(path, check_existing=True)
             image.reload()
             _show_instead_of_the_render(image)
-    if (live.STILL or _AFTER) and not jobs.STATE.running and bpy.context.window_manager.windows:
+    if (live.QUEUE or live.STILL or _AFTER) and not jobs.STATE.running \
+            and bpy.context.window_manager.windows:
         window = bpy.context.window_manager.windows[0]
         with bpy.context.temp_override(window=window):
-            if live.STILL:
+            if live.QUEUE:
+                bpy.ops.nst.stylize_written("INVOKE_DEFAULT")
+            elif live.STILL:
                 _AFTER.clear()
                 bpy.ops.nst.stylize_still("INVOKE_DEFAULT")
             elif _AFTER[-1] in bpy.data.scenes:
@@ -167,7 +211,8 @@ def _serve() -> float:
     return 0.25
 
 
-classes = (NST_OT_stylize_render, NST_OT_stylize_animation, NST_OT_stylize_still)
+classes = (NST_OT_stylize_render, NST_OT_stylize_animation, NST_OT_stylize_still,
+           NST_OT_stylize_written)
 _register_classes, _unregister_classes = bpy.utils.register_classes_factory(classes)
 
 

@@ -366,10 +366,12 @@ def steps():
             key(window, area, "Escape")
         yield 0.05
     FACTS["live_ended"] = ended[:]
-    since = time.time()                     # the frames are stylized once the render ends,
-    while (area.spaces.active.image is None                 # then the last one is shown
+    since, running = time.time(), set()     # the frames are stylized once the render ends, as
+    while (area.spaces.active.image is None     # a job (the window answers meanwhile), then
            or area.spaces.active.image.type == "RENDER_RESULT") and time.time() - since < 60:
+        running.add(jobs.STATE.running)         # the last one is shown
         yield 0.1
+    FACTS["live_jobs"], FACTS["live_report"] = sorted(running - {""}), jobs.STATE.last_report
     scene.frame_end = 4
     FACTS["live_shown"] = area.spaces.active.image.name if area.spaces.active.image else None
     files = sorted(os.listdir(folder)) if os.path.isdir(folder) else []

@@ -136,7 +136,7 @@ def test_f12_with_the_nst_style_node_shows_that_frame_stylized(gui):
 def test_ctrl_f12_writes_stylized_frames_and_esc_leaves_whole_ones(gui):
     """Blender's own animation render in a window, the NST Style node live: Esc once frame 2
     is written cancels the render as usual, and what is on disk is whole frames, stylized
-    once the render ended (each in turn, on the main thread)."""
+    once the render ended, by a job (the window answers while a worker stylizes each in turn)."""
     assert gui["live_invoke"] == ["RUNNING_MODAL"], gui["live_invoke"]
     assert gui["live_ended"] == ["cancelled"], gui["live_ended"]
     files = gui["live_files"]
@@ -145,6 +145,8 @@ def test_ctrl_f12_writes_stylized_frames_and_esc_leaves_whole_ones(gui):
     assert all(f.endswith(".png") and "partial" not in f for f in files), files
     assert gui["live_frame2_off_plain"] > 10, gui["live_frame2_off_plain"]
     assert gui["live_shown"] == files[-1], gui["live_shown"]    # the last one, where the render was
+    assert gui["live_jobs"] == ["Stylize the Rendered Frames"], gui["live_jobs"]
+    assert gui["live_report"] == f"frames 1–{len(files)} written stylized", gui["live_report"]
 
 
 def test_escape_during_an_animation_keeps_the_finished_frames_and_says_so(gui):
