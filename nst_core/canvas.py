@@ -39,7 +39,6 @@ MOVING_PX = 1.0         # px a frame relative to the networks' grid: a surface t
 CARRIED_MOVING = 0.8     # the share of a moving surface's painting kept as carried (the rest renewed)
 OBJECT_MARGIN = 1       # px around a moving object that its antialiased edge may colour
 RELEARN_CHANGE = 0.01   # seen clear again, a part of the set changed by more than this is learnt again
-PLATE_FADE = 6          # frames a plate made mid-shot takes to fade in
 EDGE = 2                # px around what is learnt whose plate is painted again with it
 MATCH = 6               # px: the ring around a new patch of the plate its painting is matched on
 MATCH_LEAST = 16        # pixels of that ring, at least, to match on
@@ -113,7 +112,6 @@ class Canvas:
         self.backdrop = self.known = None           # the set without moving objects, where it was seen,
         self.settled = None                         # and where seen clear of them
         self._pending = None                        # learnt since the plate was painted
-        self._fade = 1.0                            # how far the plate has faded in
         self.plate = self.plate_ok = None           # the backdrop's painting, where it is one
         self.provisional = None                     # H×W: made near a moving object (no plate)
         self._plan = self._weights = None
@@ -198,7 +196,7 @@ class Canvas:
         through the plate, with the rows the change and the ramp read around them (H bool), or
         None: all. (The plate is painted over whole away from what does not fit it: far from
         the moving objects, on a clean render most rows.)"""
-        if self.plate is None or self._fade < 1.0:
+        if self.plate is None:
             return None
         fits = (self._backdrop_change[1] <= np.float32(REPAINT_CHANGE)) & ~object_ & self.plate_ok
         reach = 2 * (2 * REPAINT_FEATHER) + CHANGE_SMOOTHING    # the plate's ramp, the carried
@@ -212,9 +210,12 @@ class Canvas:
             painting = np.asarray(backdrop[..., :3], np.float32)
             if self.plate is None:
                 self.plate, self.plate_ok = painting.copy(), self.known.copy()
-                # made mid-shot (the camera stopped), it fades in over PLATE_FADE frames: at
-                # once, its new strokes popped in (warping ratio 11 on that frame, WCT)
-                self._fade = 1.0 if self._plan is None else 1.0 / PLATE_FADE
+                if self._plan is not None:  # made mid-shot (the camera stopped): the set as
+                    carried, held, _ = self._plan   # on screen, carried along the pan (a fresh
+                    # painting popped in: warping ratio 11 on that frame, WCT; faded in over 6
+                    # frames, the mix of two paintings cost WCT 0.11 of style gain)
+                    use = self.known & (carried >= 1)
+                    self.plate[use] = np.clip(held[use], 0.0, 1.0)
             else:                           # what was learnt and around it (where the
                 self._patch(painting, grow(self._pending, EDGE) & self.known)   # edge of what
                                             # was not yet known was painted): the rest stays
@@ -225,9 +226,6 @@ class Canvas:
         if self.plate is not None:          # the still set as painted without its objects
             fits = (self._backdrop_change[1] <= np.float32(REPAINT_CHANGE)) & ~self._moving
             plate = 1.0 - _ramp(~(fits & self.plate_ok), 0)
-            if self._fade < 1.0:
-                plate *= np.float32(self._fade)
-                self._fade = min(1.0, self._fade + 1.0 / PLATE_FADE)
             if keep is None:                # nothing carried: what is kept is the plate alone
                 keep, held, source = plate, None, np.empty_like(self.backdrop)
             else:
