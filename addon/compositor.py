@@ -74,12 +74,12 @@ def apply_animation_job(op, context):
     coherence = check_coherence(scene, scene.nst.temporal_coherence)
 
     def render():
-        return render_passes(scene, context.view_layer, slots, motion=coherence is not None)
+        return render_passes(scene, context.view_layer, slots, motion=coherence is not None,
+                             shown=True)
 
     def work(rendered):
-        raw, masks, vector, depth = rendered
-        return stylized_over(as_shown(scene, raw), replace(settings, masks=masks), coherence,
-                             vector, depth)
+        px, masks, vector, depth = rendered
+        return stylized_over(px, replace(settings, masks=masks), coherence, vector, depth)
     yield from animation_frames(op, scene, frames, folder, render, work)
 
 

@@ -234,15 +234,16 @@ def set_pass_flags(view_layer, flags: dict) -> None:
         setattr(view_layer, k, v)
 
 
-def render_passes(scene, view_layer, slots, motion: bool = False, with_image: bool = True):
+def render_passes(scene, view_layer, slots, motion: bool = False, with_image: bool = True,
+                  shown: bool = False):
     """Render once and return what ``read_captured`` reads of it."""
     tree = scene_tree(scene)
     tmp = tempfile.mkdtemp(prefix="nst_passes_")
     added, flags = [], pass_flags(view_layer)
     try:
-        added = capture(scene, view_layer, slots, tmp, motion, with_image)
+        added = capture(scene, view_layer, slots, tmp, motion, with_image, shown)
         render(scene)
-        return read_captured(scene, tmp, slots, motion, with_image)
+        return read_captured(scene, tmp, slots, motion, with_image, shown=shown)
     finally:
         for node in added:
             tree.nodes.remove(node)

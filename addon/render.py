@@ -16,7 +16,7 @@ from bpy.props import BoolProperty
 from . import jobs, live, passes, pixels
 from .animation import animation_frames, check_coherence, frame_props, frame_range, scene_named
 from .engine import UserError
-from .frames import as_shown, stylized_over
+from .frames import stylized_over
 from .handlers import attach, detach
 from .operators import STYLED_SUFFIX, stylize_work
 from .passes import render_passes
@@ -34,8 +34,8 @@ def render_as_shown(scene, view_layer, motion: bool = False):
     if not scene.render.use_compositing:
         passes.render(scene)
         return pixels.read_render_result(scene), None, None
-    raw, _, vector, depth = render_passes(scene, view_layer, [], motion=motion)
-    return as_shown(scene, raw), vector, depth
+    image, _, vector, depth = render_passes(scene, view_layer, [], motion=motion, shown=True)
+    return image, vector, depth
 
 
 @style_props
