@@ -13,10 +13,11 @@ of the object's edge behind it (a ghost trail). So:
   light that dims, a bounce of colour). A moving surface carries its strokes the same way.
 - **The clean plate** (a still camera): the set without its moving objects, painted on its own
   (the backdrop: the render with the moving objects filled in from around them, and, as they
-  move, what they uncover). Still parts show the plate's painting, so what an object uncovers or
-  leaves behind is painted as if it had never been there: no halo, no trail, and no new strokes
-  where nothing changed. The backdrop is painted again only when an object uncovers some of the
-  set never seen before, and then only those pixels of the plate change.
+  move, what they uncover). Still parts show the plate's painting, up to the moving objects'
+  silhouettes, so what an object uncovers or leaves behind is painted as if it had never been
+  there: no halo, no trail, and no new strokes where nothing changed. The backdrop is painted
+  again only when an object uncovers some of the set never seen before, and then only those
+  pixels of the plate change.
 - **Painted afresh**: a larger change, what a moving object uncovers where no plate fits, with a
   ramp of REPAINT_FEATHER px into what is kept. Without a plate (a moving camera), a painting
   made within HALO px of a moving object is painted once more from the frame alone when the
@@ -59,18 +60,28 @@ def _ramp(mask: np.ndarray, reach: int, wanted: np.ndarray | None = None) -> np.
     return out
 
 
-def _change(rgb: np.ndarray, reference: np.ndarray, wanted: np.ndarray | None = None
-            ) -> tuple[np.ndarray, np.ndarray]:
+def _change(rgb: np.ndarray, reference: np.ndarray, wanted: np.ndarray | None = None,
+            apart: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The render's change since a painting (H×W×3), averaged over (2·CHANGE_SMOOTHING + 1)²
     px (a change of light is smooth, render noise is not), and its size: the largest
-    channel's (H×W); ``wanted``: as ``in_bands``, 0 in the bands left out. (Averaged over 2×2 px
-    cells instead, to be cheaper, the change added to a moving object's painting every frame
-    made it blocky: its own warping error rose 3×.)"""
+    channel's (H×W); ``wanted``: as ``in_bands``, 0 in the bands left out. ``apart`` (H×W
+    bool, e.g. what moves): pixels left out of the average of the others, so a still pixel
+    beside a moving object is measured by the set around it, not by the object (averaged
+    with it, the 2 px around the object changed every frame by the object's colour: the
+    still set there boiled). (Averaged over 2×2 px cells instead, to be cheaper, the change
+    added to a moving object's painting every frame made it blocky: its own warping error
+    rose 3×.)"""
     cells, size = np.zeros(rgb.shape, np.float32), np.zeros(rgb.shape[:2], np.float32)
 
     def rows(r0, r1):
         wide, band = around(r0, r1, len(rgb), CHANGE_SMOOTHING)
-        c = cells[r0:r1] = box_blur(rgb[wide] - reference[wide], CHANGE_SMOOTHING)[band]
+        c = box_blur(rgb[wide] - reference[wide], CHANGE_SMOOTHING)[band]
+        if apart is not None and apart[wide].any():         # the average of the others
+            w = (~apart[wide]).astype(np.float32)
+            n = box_blur(w, CHANGE_SMOOTHING)[band][..., None]
+            mean = box_blur((rgb[wide] - reference[wide]) * w[..., None], CHANGE_SMOOTHING)[band]
+            np.divide(mean, n, out=c, where=(n > np.float32(1e-3)) & ~apart[r0:r1, :, None])
+        cells[r0:r1] = c
         c = np.abs(c, out=c)            # (the blur's own array: ``cells`` has a copy)
         np.maximum(np.maximum(c[..., 0], c[..., 1]), c[..., 2], out=size[r0:r1])
     in_bands(rows, rgb.shape, wanted=wanted)
@@ -140,14 +151,15 @@ class Canvas:
             self.known, self.settled = ~object_, clear
             self.backdrop = fill(rgb, object_)
             self._pending = self.known.copy()
-            self._backdrop_change = _change(rgb, self.backdrop)
+            self._backdrop_change = _change(rgb, self.backdrop, apart=moving)
         elif still_camera:
             seen = ~object_ & ~self.known       # seen for the first time: learnt now,
             self.backdrop[seen] = rgb[seen]
             self.known |= seen
             revealed = clear & ~self.settled    # seen clear of objects for the first time:
-            delta, size = _change(rgb, self.backdrop)   # learnt again if it changed (a shadow
-            again = revealed & (size > np.float32(RELEARN_CHANGE))  # gone)
+            delta, size = _change(rgb, self.backdrop, apart=moving)     # learnt again if it
+                                                # changed (a shadow gone)
+            again = revealed & (size > np.float32(RELEARN_CHANGE))
             self.backdrop[again] = rgb[again]
             delta[again], size[again] = 0.0, 0.0
             self.settled |= revealed
@@ -161,7 +173,7 @@ class Canvas:
         if motion is None or self.painted is None:
             self.painted = self.reference = self.provisional = None
         else:
-            wanted = self._shows_carried(object_)
+            wanted = self._shows_carried(moving)
             reference, painted = np.zeros(rgb.shape, np.float32), np.zeros(rgb.shape, np.float32)
 
             def warp(r0, r1):
@@ -188,17 +200,17 @@ class Canvas:
                 self.provisional = near.astype(np.float32)
             painted += delta
             self._plan = (carried, painted, reference)
-        self._moving = object_
+        self._moving, self._object = moving, object_
         return refresh, backdrop
 
-    def _shows_carried(self, object_: np.ndarray) -> np.ndarray | None:
+    def _shows_carried(self, moving: np.ndarray) -> np.ndarray | None:
         """The rows whose painting carried along the motion (what ``plan`` works out) may show
         through the plate, with the rows the change and the ramp read around them (H bool), or
         None: all. (The plate is painted over whole away from what does not fit it: far from
         the moving objects, on a clean render most rows.)"""
         if self.plate is None:
             return None
-        fits = (self._backdrop_change[1] <= np.float32(REPAINT_CHANGE)) & ~object_ & self.plate_ok
+        fits = (self._backdrop_change[1] <= np.float32(REPAINT_CHANGE)) & ~moving & self.plate_ok
         reach = 2 * (2 * REPAINT_FEATHER) + CHANGE_SMOOTHING    # the plate's ramp, the carried
         return grow((~fits).any(1)[:, None], reach)[:, 0]       # one's ramp, the change
 
@@ -224,8 +236,17 @@ class Canvas:
         if self._plan is not None:              # render; how much of that is the plate
             keep, held, source = self._plan
         if self.plate is not None:          # the still set as painted without its objects
-            fits = (self._backdrop_change[1] <= np.float32(REPAINT_CHANGE)) & ~self._moving
-            plate = 1.0 - _ramp(~(fits & self.plate_ok), 0)
+            # shown whole on the still set up to what moves (the silhouette: a seam there is
+            # an edge of the picture; so is the margin around it not yet seen clear), faded over
+            # 2·REPAINT_FEATHER px into still pixels that do not fit it (a change of the set,
+            # not painted yet). (Faded out from the moving object too, and measured with it,
+            # the 4-7 px around it took the frame's painting, the object's halo with it: they
+            # changed 10-30× the render's change, WCT, clean scene.)
+            hard = self._moving | (self._object & ~self.plate_ok)
+            misfit = (self._backdrop_change[1] > np.float32(REPAINT_CHANGE)) | ~self.plate_ok
+            misfit &= ~hard
+            plate = 1.0 - _ramp(misfit, 0)
+            plate[hard] = 0.0
             if keep is None:                # nothing carried: what is kept is the plate alone
                 keep, held, source = plate, None, np.empty_like(self.backdrop)
             else:

@@ -193,3 +193,39 @@ def test_a_plate_made_when_the_camera_stops_is_what_is_on_screen(monkeypatch):
         away = ~grow(scenes[t][3] | scenes[t - 1][3], 20)
         change = np.abs(out[t] - out[t - 1])[away].max()
         assert change < 1e-5, (t, change)
+
+
+def test_the_still_set_right_beside_a_moving_object_stays_still(monkeypatch):
+    """Issue 45, the silhouette ring: the still set 1-4 px around the moving square (seen
+    since the first frame) shows the plate whole, up to the square's edge, so it does not change
+    while the square passes. (The plate faded out over 4 px from the square, and the render's
+    change there averaged with the square's, those pixels took the frame's painting, which the
+    square's passing changes every frame: on the rendered clean scene they changed 10-30× the
+    render.)"""
+    scenes, out, _ = _run(monkeypatch)
+    masks = [m for *_, m in scenes]
+    seen_first = np.zeros((H, W), bool)
+    seen_first[:, 10 + SIZE + 1 + 2:] = True            # right of the square's first place
+    for t in range(4, len(scenes)):
+        there = masks[t] | masks[t - 1]
+        ring = grow(there, 4) & ~there & seen_first
+        assert ring.sum() > 50
+        assert np.abs(out[t][ring] - out[t - 1][ring]).max() < 1e-6, t
+
+
+def test_a_still_pixel_beside_a_moving_one_measures_its_change_by_the_still_set():
+    """``_change`` with ``apart``: the moving pixels are left out of the average of the others,
+    so a still pixel beside a bright moving block, whose own render did not change, has no
+    change; the block itself still has its own."""
+    from nst_core.canvas import _change
+    rng = np.random.default_rng(1)
+    before = rng.random((32, 32, 3), dtype=np.float32) * 0.3
+    now = before.copy()
+    block = np.zeros((32, 32), bool)
+    block[10:20, 10:20] = True
+    now[block] = 0.95
+    beside = grow(block, 2) & ~block
+    assert _change(now, before)[1][beside].max() > 0.08         # averaged with the block
+    delta, size = _change(now, before, apart=block)
+    assert size[beside].max() < 1e-6 and np.abs(delta[beside]).max() < 1e-6
+    assert size[block].min() > 0.08
