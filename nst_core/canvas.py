@@ -16,8 +16,9 @@ of the object's edge behind it (a ghost trail). So:
   move, what they uncover). Still parts show the plate's painting, up to the moving objects'
   silhouettes, so what an object uncovers or leaves behind is painted as if it had never been
   there: no halo, no trail, and no new strokes where nothing changed. The backdrop is painted
-  again only when an object uncovers some of the set never seen before, and then only those
-  pixels of the plate change.
+  again only when an object uncovers some of the set never seen before (at once, so what it
+  uncovers is not shown first with the frame's painting), and then only those pixels of the
+  plate change.
 - **Painted afresh**: a larger change, what a moving object uncovers where no plate fits, with a
   ramp of REPAINT_FEATHER px into what is kept. Without a plate (a moving camera), a painting
   made within HALO px of a moving object is painted once more from the frame alone when the
@@ -45,6 +46,9 @@ MATCH = 6               # px: the ring around a new patch of the plate its paint
 MATCH_LEAST = 16        # pixels of that ring, at least, to match on
 REVEALED_SHARE = 0.02   # the least share of the frame newly seen clear that is worth painting the
                         # backdrop again for (a network pass: batched, not every frame)
+SEEN_SHARE = 0.006      # or seen for the first time (what an object uncovers of where it was when
+                        # the plate was made): painted at once, or it shows the frame's painting
+                        # until the next batch, then jumps to the plate's
 
 
 def _ramp(mask: np.ndarray, reach: int, wanted: np.ndarray | None = None) -> np.ndarray:
@@ -149,6 +153,7 @@ class Canvas:
             clear = ~grow(moving, HALO)     # is within HALO px (its shadow, its bounce light)
         if still_camera and self.backdrop is None:
             self.known, self.settled = ~object_, clear
+            seen = self.known
             self.backdrop = fill(rgb, object_)
             self._pending = self.known.copy()
             self._backdrop_change = _change(rgb, self.backdrop, apart=moving)
@@ -165,8 +170,9 @@ class Canvas:
             self.settled |= revealed
             self._pending |= seen | again
             self._backdrop_change = delta, size
-        if still_camera and self._pending.any() and np.count_nonzero(self._pending) >= min(
-                REVEALED_SHARE * rgb[..., 0].size, np.count_nonzero(self.known)):
+        if still_camera and self._pending.any() and (np.count_nonzero(self._pending) >= min(
+                REVEALED_SHARE * rgb[..., 0].size, np.count_nonzero(self.known))
+                or np.count_nonzero(seen) >= SEEN_SHARE * rgb[..., 0].size):
             backdrop = self.backdrop            # painted when enough is new (the first time:
                                                 # all of it); the plate takes what is new
         refresh = None
