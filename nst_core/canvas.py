@@ -13,7 +13,7 @@ of the object's edge behind it (a ghost trail). So:
   light that dims, a bounce of colour). A moving surface carries its strokes the same way.
 - **The clean plate** (a still camera): the set without its moving objects, painted on its own
   (the backdrop: the render with the moving objects filled in from around them, and, as they
-  move, what they uncover). Still parts show the plate's painting, up to the moving objects'
+  move, what they uncover; what is not seen yet filled again each time it is painted). Still parts show the plate's painting, up to the moving objects'
   silhouettes, so what an object uncovers or leaves behind is painted as if it had never been
   there: no halo, no trail, and no new strokes where nothing changed. The backdrop is painted
   again only when an object uncovers some of the set never seen before (at once, so what it
@@ -173,6 +173,8 @@ class Canvas:
         if still_camera and self._pending.any() and (np.count_nonzero(self._pending) >= min(
                 REVEALED_SHARE * rgb[..., 0].size, np.count_nonzero(self.known))
                 or np.count_nonzero(seen) >= SEEN_SHARE * rgb[..., 0].size):
+            if not self.known.all():            # (what is not seen yet: filled again from
+                self.backdrop = fill(self.backdrop, ~self.known)    # what is, beside it)
             backdrop = self.backdrop            # painted when enough is new (the first time:
                                                 # all of it); the plate takes what is new
         refresh = None
