@@ -85,6 +85,11 @@ def _init(scene, *_):
     _end()
     node = None if passes.rendering_for_us() else live_node(scene)
     if node is None:
+        if not passes.rendering_for_us() and live_node(scene, compositing=False) is not None:
+            _unstylized("this render is not stylized: Compositing is off (Output Properties › "
+                        "Post Processing), so the NST Style node is not applied and every frame "
+                        "is Blender's plain render; turn Compositing on, or mute the node for "
+                        "plain frames")
         return
     try:
         try:
@@ -215,8 +220,9 @@ def frame_job(job: _Render, frame: int, between=lambda: ()):
         job.failed[frame] = str(exc)
         _unstylized(f"frame {frame} is written plain, not stylized: {exc}")
     finally:                            # read: a long render keeps no frame's capture on disk
-        for path in glob.glob(os.path.join(job.directory, f"*{frame:04d}.*")):
-            os.remove(path)
+        for pattern in (f"*{frame:04d}.*", f"*{frame:04d}"):   # (File Extensions off: no .*)
+            for path in glob.glob(os.path.join(job.directory, pattern)):
+                os.remove(path)
 
 
 def scene_of(job: _Render):

@@ -111,9 +111,11 @@ def show_result(group, result: bpy.types.Image, frame: int) -> None:
     _drive_switch(ensure_group(group, result).nodes[SWITCH_NODE], frame)
 
 
-def live_node(scene):
-    """The unmuted 'NST Style' instance feeding the scene's compositor output, or None."""
-    tree = passes.scene_tree(scene, create=False) if scene.render.use_compositing else None
+def live_node(scene, compositing: bool = True):
+    """The unmuted 'NST Style' instance feeding the scene's compositor output, or None (also
+    with Compositing off, unless ``compositing`` is False: the node as it is in the tree)."""
+    tree = passes.scene_tree(scene, create=False) \
+        if scene.render.use_compositing or not compositing else None
     if tree is None:
         return None
     for node in tree.nodes:

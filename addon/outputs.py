@@ -50,12 +50,12 @@ def check_output(scene) -> None:
 def write_frame(scene, px: np.ndarray, path: str) -> None:
     """The stylized frame (display-encoded straight H×W×4, as the Render window shows it) over
     Blender's file at ``path``, whole (a partial file, renamed), in the scene's output format
-    (PNG, JPEG, TIFF, ...; ``check_output``), colour mode (BW as grey RGB), colour depth and
-    quality. Never through the scene's colour management: setting the scene's view to Standard
+    (PNG, JPEG, TIFF, ...; ``check_output``), colour mode, colour depth and quality. Never through the scene's colour management: setting the scene's view to Standard
     for the write, from the render's thread, crashed Blender 4.3 while its Render window drew
     the render (a window test). 8 bits: Blender writes the image's own values (``Image.save``;
     the compression level and TIFF codec are Blender's defaults); 16 bits: Blender's render
-    writer, with the output's own view (an override) set to Standard for the write. A PNG keeps
+    writer, with the output's own view (an override) set to Standard for the write (also BW,
+    which only the render writer writes as grey: ``Image.save`` wrote RGB). A PNG keeps
     what Blender wrote beside its pixels: the render's metadata, EXIF, pixel density."""
     settings = scene.render.image_settings
     rgba = np.array(px, np.float32)
@@ -64,7 +64,7 @@ def write_frame(scene, px: np.ndarray, path: str) -> None:
         rgba[..., 3] = 1.0
     if settings.color_mode == "BW":
         rgba[..., :3] = rgba[..., :3] @ np.array([0.2126, 0.7152, 0.0722], np.float32)[:, None]
-    deep = getattr(settings, "color_depth", "") == "16"
+    deep = getattr(settings, "color_depth", "") == "16" or settings.color_mode == "BW"
     image = bpy.data.images.new("nst frame", px.shape[1], px.shape[0],
                                 alpha=settings.color_mode == "RGBA", float_buffer=deep)
     image.file_format = settings.file_format

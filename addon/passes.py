@@ -115,10 +115,13 @@ def _find_input(node, name):
 def _pass_file(directory: str, name: str, frame: int | None = None, ext: str = "exr") -> str:
     """The file of the pass ``name`` a capture wrote into ``directory`` (of ``frame``; None:
     the one file)."""
-    pattern = f"nst_{name}*.{ext}" if frame is None else f"nst_{name}{frame:04d}.{ext}"
-    files = sorted(glob.glob(os.path.join(directory, pattern)))
+    stem = f"nst_{name}" if frame is None else f"nst_{name}{frame:04d}"
+    files = sorted(glob.glob(os.path.join(directory, f"{stem}*.{ext}")))
     if not files and frame is not None:             # Blender 5 names a still's file without
         files = glob.glob(os.path.join(directory, f"nst_{name}.{ext}"))    # the frame
+    if not files:                   # Output › File Extensions off: Blender's file names have none
+        files = sorted(f for f in glob.glob(os.path.join(directory, stem + "*" * (frame is None)))
+                       if not os.path.splitext(f)[1])
     if not files:
         raise UserError(f"the render wrote no '{name}' pass; is the compositor enabled for rendering?")
     return files[0]

@@ -456,3 +456,62 @@ def test_written_frame_is_the_picture(facts):
     f = fact(facts, "written_frame_is_the_picture")
     assert all(v <= 0.5 for v in f.values()), f         # rounded to the nearest of 255 steps
     assert f["PNG RGBA 16"] < 0.01, f
+
+
+@scenario(92)
+def odd_outputs():
+    """What an artist trial found writing plain or wrong frames: Output › File Extensions off
+    (the capture's files had no extension, and every frame was said plain for a wrong reason),
+    Compositing off with the node in the compositor (plain frames, nothing said: a farm took
+    the shot as done), and a BW output (written as RGB)."""
+    scene = bpy.context.scene
+    nst, r = scene.nst, scene.render
+    live = addon_module("live")
+    nst.slots.clear()
+    bpy.ops.nst.slot_add()
+    nst.slots[0].style_path, nst.slots[0].mask_source = env.style, "NONE"
+    nst.method, nst.strength, nst.work_size, nst.temporal_coherence = "ADAIN", 1.0, 0, 1.0
+    out = {}
+    with _moving_cube_shot(scene):
+        scene.frame_set(1)
+        bpy.ops.nst.compositor_apply()
+        scene.frame_end = 2
+        saved = (r.use_file_extension, r.use_compositing, r.image_settings.color_mode)
+        try:
+            for case in ("plain", "no_extension", "compositing_off", "bw"):
+                r.use_file_extension = case != "no_extension"
+                r.use_compositing = case != "compositing_off"
+                r.image_settings.color_mode = "BW" if case == "bw" else "RGB"
+                tree_of(scene).nodes["NST Style"].mute = case == "plain"
+                folder = os.path.join(env.work, "odd_" + case) + os.sep
+                r.filepath = folder + "frame_"
+                unstylized, said = len(live._UNSTYLIZED), io.StringIO()
+                with contextlib.redirect_stdout(said):
+                    bpy.ops.render.render(animation=True)
+                failed = len(live._UNSTYLIZED) != unstylized
+                del live._UNSTYLIZED[unstylized:]       # (this process's exit status stays 0)
+                files = sorted(os.listdir(folder))
+                out[case] = {"files": files, "said": said.getvalue(), "unstylized": failed}
+                from PIL import Image
+                with Image.open(os.path.join(folder, files[-1])) as image:
+                    out[case]["mode"] = image.mode
+                    out[case]["pixels"] = np.asarray(image.convert("RGB"), np.float32) / 255
+        finally:
+            r.use_file_extension, r.use_compositing, r.image_settings.color_mode = saved
+            tree_of(scene).nodes["NST Style"].mute = False
+    plain = out.pop("plain")["pixels"]
+    for case in out.values():
+        case["off_plain"] = float(np.abs(case.pop("pixels") - plain).mean() * 255)
+    nst.slots.clear()
+    return out
+
+
+def test_odd_outputs_are_stylized_or_said(facts):
+    f = fact(facts, "odd_outputs")
+    no_ext = f["no_extension"]
+    assert no_ext["files"] == ["frame_0001", "frame_0002"], no_ext
+    assert "stylized 2 frame(s)" in no_ext["said"] and no_ext["off_plain"] > 10, no_ext
+    off = f["compositing_off"]                  # plain, said, and a failure for blender -b
+    assert off["off_plain"] < 1 and off["unstylized"] and "Compositing is off" in off["said"], off
+    bw = f["bw"]
+    assert bw["mode"] == "L" and "stylized 2 frame(s)" in bw["said"] and bw["off_plain"] > 10, bw
