@@ -121,6 +121,9 @@ def load_style(path: str):
     full = bpy.path.abspath(path)
     if os.path.isdir(full):
         raise UserError(f"the style image {full} is a folder; choose an image file in it")
+    if path.startswith("//") and not bpy.data.filepath:
+        raise UserError(f"the style image {path} is relative to the .blend file, which is not "
+                        "saved yet; save it first, or give the image's full path")
     if not os.path.isfile(full):
         raise UserError(f"style image not found: {full}")
     if Path(full).suffix.lower() in PILLOW_SUFFIXES:

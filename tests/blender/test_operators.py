@@ -146,6 +146,8 @@ def bad_input():
                                                                 style_name="x")),
         "truncated_style": error_of(lambda: bpy.ops.nst.stylize_image(image="Tex", style_path=truncated)),
         "folder_style": error_of(lambda: bpy.ops.nst.stylize_image(image="Tex", style_path=env.work)),
+        "relative_unsaved": error_of(lambda: bpy.ops.nst.stylize_image(
+            image="Tex", style_path="//styles/candy.jpg")) if not bpy.data.filepath else "unsaved?",
     }
 
 
@@ -158,6 +160,7 @@ def bad_input():
     ("stylebank", "unknown StyleBank style 'x'; known styles: cezanne_still_life_apples"),
     ("truncated_style", "truncated or damaged"),     # Blender would fill the rest with grey
     ("folder_style", "is a folder; choose an image file in it"),     # said "not found"
+    ("relative_unsaved", "relative to the .blend file, which is not saved yet"),  # "not found"
 ])
 def test_bad_input_is_a_report_not_a_traceback(facts, case, words):
     f = fact(facts, "bad_input")
