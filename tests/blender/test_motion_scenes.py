@@ -26,7 +26,7 @@ SCENES = {  # name: (samples, clean, sphere travel in units (start, end, last fr
     "pan": (64, True, (-1.8, 1.8, 14), True, False),
     "turning": (64, True, None, False, True),
 }
-FRAMES = 14
+FRAMES = int(os.environ.get("NST_SCENE_FRAMES", "14"))     # more: the Suzanne turns on at its speed
 SIZE = tuple(int(x) for x in os.environ.get("NST_SCENE_SIZE", "240x180").split("x"))
 ONLY = os.environ.get("NST_SCENES", ",".join(SCENES)).split(",")
 MOVER = 1                       # the moving object's pass index: its mask is the object footprint
@@ -85,7 +85,7 @@ def _build(name, borrowed):
         mover.data.materials.append(_material("NST mover", (1, 1, 1, 1), textures / "red_peppers.jpg"))
         mover.rotation_euler = (0, 0, math.radians(-60))
         mover.keyframe_insert("rotation_euler", frame=1)
-        mover.rotation_euler = (0, 0, math.radians(60))
+        mover.rotation_euler = (0, 0, math.radians(-60 + 120 * (FRAMES - 1) / 13))
         mover.keyframe_insert("rotation_euler", frame=FRAMES)
     else:                       # plain-coloured and casting no shadow: the ghost scene
         mover.data.materials.append(_material("NST mover", (0.9, 0.75, 0.1, 1)))
