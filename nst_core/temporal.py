@@ -13,10 +13,10 @@ has the measurements behind each choice and the history of the constants.
   frames (``smooth``, the pipeline's ``statistics`` hook), so a moving object does not change
   WCT's whitening of the whole picture and repaint still regions.
 - The result is blended with the previous result warped onto it (``blend``, by the method's
-  ``result_blend``), moving surfaces included, so the strokes stay on the surfaces; the blend's
-  local contrast is then matched to this frame's (``filters.match_contrast``, the
-  variance-preserving blend of texture advection), or averaging two stroke patterns that do not
-  line up would wash the style out.
+  ``result_blend``; before a still camera, at least SURFACE_SHARE on what moves), moving
+  surfaces included, so the strokes stay on the surfaces; the blend's local contrast is then
+  matched to this frame's (``filters.match_contrast``, the variance-preserving blend of texture
+  advection), or averaging two stroke patterns that do not line up would wash the style out.
 - Each frame is padded onto the networks' pooling grid where the frame before lay (``align``),
   following the dominant motion (a camera pan): a picture moved by whole strides is painted with
   the same strokes, moved, so a pan's strokes ride on the picture.
@@ -46,6 +46,8 @@ from .settings import Settings
 STATISTICS_SHARE = 0.8  # at strength 1: the previous statistics' share in the moving average
 CONTENT_SHARE = 0.95    # at strength 1: the previous (filtered) render's share in what the networks see
 STILL_CAMERA_PX = 0.5   # px a frame: most of the picture moving less than this is a still camera
+SURFACE_SHARE = 0.7     # at strength 1: the previous result's share in the blend, at least, on what
+                        # moves before a still camera (whatever the method's share and halving)
 PHASE = tiling.ALIGN    # px: the encoders' coarsest stride; content moved by a multiple of it is
                         # painted the same, moved
 DEFAULT_STRENGTH = 1.0  # the Temporal Coherence artists get (add-on, CLI) unless they choose
@@ -165,11 +167,19 @@ class Coherence:
         out = self._blend(frame, motion, result_blend, where, refresh)
         return out.copy() if out is self.previous else out  # the caller may change it
 
-    def _blend(self, frame, motion, result_blend, where, refresh, kept=None) -> np.ndarray:
+    def _blend(self, frame, motion, result_blend, where, refresh, kept=None, surface=None
+               ) -> np.ndarray:
         """``blend``, whose result may be ``previous`` itself; not made in bands of ``kept``
-        rows (H bool: the canvas paints them over whole), which keep the frame."""
+        rows (H bool: the canvas paints them over whole), which keep the frame; on ``surface``
+        (H×W bool: what moves before a still camera) the previous result's share is at least
+        SURFACE_SHARE (× strength): the canvas carries most of such a surface's painting, and
+        a method's share that falls with speed (StyleBank's) renewed the rest with the fresh
+        painting so much that its strokes boiled (docs/animation.md, 2026-12-05)."""
         out = frame
         share, halving = result_blend.share * self.strength, result_blend.halving
+        least = np.float32(SURFACE_SHARE * self.strength)
+        if surface is not None and (share >= least and halving is None or not surface.any()):
+            surface = None                  # (the method's share is the larger everywhere)
         if (self.previous is not None and motion is not None and share > 0
                 and self.previous.shape[:2] == frame.shape[:2]):
             rgb = np.ascontiguousarray(frame[..., :3], np.float32)
@@ -184,6 +194,8 @@ class Coherence:
                 a = share * motion.validity[r:s]                # the previous result's share
                 if halving is not None:
                     a /= 1.0 + motion.speed2((r, s)) / np.float32(halving ** 2)
+                if surface is not None:
+                    np.maximum(a, least * motion.validity[r:s] * surface[r:s], out=a)
                 if where is not None:
                     a *= np.clip(np.asarray(where)[r:s], 0.0, 1.0)
                 if refresh is not None:
@@ -252,9 +264,11 @@ class Coherence:
         motion = self.motion(vector, depth) if self.strength > 0 else None
         content = self.filter_content(content, motion)
         rgb = np.ascontiguousarray(content[..., :3], np.float32)
-        refresh = backdrop = None
+        refresh = backdrop = surface = None
         if self.strength > 0 and vector is not None:
-            refresh, backdrop = self.canvas.plan(rgb, motion, *self._moving(motion))
+            moving, still = self._moving(motion)
+            refresh, backdrop = self.canvas.plan(rgb, motion, moving, still)
+            surface = moving if still else None
         elif self.strength > 0:
             self.canvas = Canvas()          # no vectors: no painting carries over
         # scaled, the networks' grid is not the frame's; tileable, the frame wraps around
@@ -276,7 +290,7 @@ class Coherence:
             backdrop = paint(backdrop, None, None).image
         kept = self.canvas.weigh(backdrop, self.strength) if self.strength > 0 else None
         result.image = self._blend(result.image, motion, settings.method_object().result_blend,
-                                   mask_union(settings.masks), refresh, kept)
+                                   mask_union(settings.masks), refresh, kept, surface)
         if self.strength > 0:               # (paint makes a new image: the blend's is not copied)
             result.image = self.canvas.paint(result.image, rgb)
             self.previous = self.canvas.painted     # not the caller's image: it may change it
