@@ -135,6 +135,9 @@ class _AffineMethod:
     takes_style_names = False
     mask_statistics = True
     supports_regions = False
+    # a crop painted with the whole image's content statistics looks like the whole painting
+    # there (temporal.Coherence paints the plate's new patches so)
+    paints_crops = True
 
     def resolve_styles(self, styles, rt: Runtime) -> list[np.ndarray]:
         if isinstance(styles, np.ndarray):
@@ -222,6 +225,9 @@ class StyleBank:
     result_blend = ResultBlend(0.5, halving=3.0)
     mask_statistics = False
     supports_regions = True
+    # no content statistics to give a crop: painted alone, a new patch of the plate differed
+    # so from the frame's painting that the ghost ratio of the clean 720p scene rose 0.96 -> 1.47
+    paints_crops = False
 
     def resolve_styles(self, styles, rt: Runtime) -> list[stylebank.Bank]:
         return stylebank.resolve(styles, rt.store)

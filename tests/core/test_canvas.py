@@ -294,3 +294,37 @@ def test_a_moving_surface_keeps_its_strokes_whatever_the_methods_blend(monkeypat
     masks = [m for *_, m in scenes[1:]]
     ratio = metrics.warping_error(out, flows, masks) / metrics.warping_error(alone, flows, masks)
     assert ratio < 0.05, ratio
+
+
+def test_a_new_patch_of_a_large_frame_is_painted_from_a_crop(monkeypatch):
+    """On a frame much larger than what the square uncovers, a new patch of the plate is painted
+    from a crop of the backdrop around it (CROP_CONTEXT px of the set), not the whole backdrop:
+    the networks' extra passes cost a fraction of a frame. The still set keeps its painting and
+    the square leaves no trail."""
+    h, w, size, speed = 240, 480, 48, 16
+    rng = np.random.default_rng(5)
+    base = np.repeat(rng.random((h, w, 1), dtype=np.float32) * 0.4 + 0.1, 3, -1)
+    calls = []
+    monkeypatch.setattr(temporal.pipeline, "stylize_with", _painter(calls))
+    settings = Settings("adain", np.zeros((8, 8, 3), np.float32))
+    coherence = temporal.Coherence(1.0)
+    out, masks, frames = [], [], []
+    for t in range(12):
+        frame = base.copy()
+        mask = np.zeros((h, w), bool)
+        mask[100:100 + size, 40 + speed * t:40 + speed * t + size] = True
+        frame[mask] = 0.95
+        v = np.zeros((h, w, 4), np.float32)
+        v[mask] = (-speed, 0, -speed, 0)
+        out.append(coherence.stylize(frame, settings, vector=v,
+                                     depth=np.where(mask, 5.0, 10.0).astype(np.float32)).image)
+        masks.append(mask)
+        frames.append(frame)
+    shapes = [c.shape[:2] for c in calls]
+    crops = [s for s in shapes if s != (h, w)]
+    assert crops and all(a * b < 0.5 * h * w for a, b in crops), shapes
+    path = grow(np.logical_or.reduce(masks), 20)
+    for a, b in zip(out[1:], out[2:]):
+        assert np.array_equal(a[~path], b[~path])
+    alone = [_painter([])(f, settings).image for f in frames]
+    assert metrics.ghost_ratio(out, alone, masks) < 1.3
