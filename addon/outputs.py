@@ -50,9 +50,10 @@ def check_output(scene) -> None:
 def write_frame(scene, px: np.ndarray, path: str) -> None:
     """The stylized frame (display-encoded straight H×W×4, as the Render window shows it) over
     Blender's file at ``path``, whole (a partial file, renamed), in the scene's output format
-    (PNG, JPEG, TIFF, ...; ``check_output``), colour mode, colour depth and quality. Never through the scene's colour management: setting the scene's view to Standard
-    for the write, from the render's thread, crashed Blender 4.3 while its Render window drew
-    the render (a window test). 8 bits: Blender writes the image's own values (``Image.save``;
+    (PNG, JPEG, TIFF, ...; ``check_output``), colour mode, colour depth and quality. Never
+    through the scene's colour management: setting the scene's view to Standard for the write,
+    from the render's thread, crashed Blender 4.3 while its Render window drew the render (a
+    window test). 8 bits: Blender writes the image's own values (``Image.save``;
     the compression level and TIFF codec are Blender's defaults); 16 bits: Blender's render
     writer, with the output's own view (an override) set to Standard for the write (also BW,
     which only the render writer writes as grey: ``Image.save`` wrote RGB). A PNG keeps

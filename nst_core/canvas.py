@@ -13,12 +13,13 @@ of the object's edge behind it (a ghost trail). So:
   light that dims, a bounce of colour). A moving surface carries its strokes the same way.
 - **The clean plate** (a still camera): the set without its moving objects, painted on its own
   (the backdrop: the render with the moving objects filled in from around them, and, as they
-  move, what they uncover; what is not seen yet filled again each time it is painted). Still parts show the plate's painting, up to the moving objects'
-  silhouettes, so what an object uncovers or leaves behind is painted as if it had never been
-  there: no halo, no trail, and no new strokes where nothing changed. The backdrop is painted
-  again only when an object uncovers some of the set never seen before (at once, so what it
-  uncovers is not shown first with the frame's painting), and then only those pixels of the
-  plate change.
+  move, what they uncover; what is not seen yet filled again each time it is painted). Still
+  parts show the plate's painting, up to the moving objects' silhouettes, so what an object
+  uncovers or leaves behind is painted as if it had never been there: no halo, no trail, and
+  no new strokes where nothing changed. The backdrop is painted again only when an object
+  uncovers some of the set never seen before (at once, so what it uncovers is not shown first
+  with the frame's painting; from a crop around it, temporal.Coherence), and then only those
+  pixels of the plate change.
 - **Painted afresh**: a larger change, what a moving object uncovers where no plate fits, with a
   ramp of REPAINT_FEATHER px into what is kept. Without a plate (a moving camera), a painting
   made within HALO px of a moving object is painted once more from the frame alone when the
@@ -56,10 +57,10 @@ SEEN_SHARE = 0.006      # or seen for the first time (what an object uncovers of
 def _crop(new: np.ndarray) -> tuple[slice, slice] | None:
     """The part of the backdrop to paint for a patch of ``new`` pixels: the patch, its edge
     and the ring it is matched on, with CROP_CONTEXT px of the set around; None (the whole
-    backdrop) when that is most of the frame. (A crop is painted with its own statistics,
-    not the frame's: on the clean 720p scene it differed from the whole backdrop's painting
-    about as much as the next frame's painting does, 25-35/255, which the patch's matching
-    takes in as it does a later frame's; at 0.3-0.8 of the time.)"""
+    backdrop) when that is most of the frame. (Painted alone, a crop of the clean 720p scene
+    differed from the whole backdrop's painting about as much as the next frame's painting
+    does, 25-35/255, at 0.3-0.8 of the time; temporal.Coherence gives it the whole
+    backdrop's content statistics.)"""
     rows, cols = np.flatnonzero(new.any(1)), np.flatnonzero(new.any(0))
     reach = EDGE + MATCH + CROP_CONTEXT
     h, w = new.shape
