@@ -46,8 +46,9 @@ from .settings import Settings
 STATISTICS_SHARE = 0.8  # at strength 1: the previous statistics' share in the moving average
 CONTENT_SHARE = 0.95    # at strength 1: the previous (filtered) render's share in what the networks see
 STILL_CAMERA_PX = 0.5   # px a frame: most of the picture moving less than this is a still camera
-SURFACE_SHARE = 0.7     # at strength 1: the previous result's share in the blend, at least, on what
-                        # moves before a still camera (whatever the method's share and halving)
+SURFACE_SHARE = 0.8     # at strength 1: the previous result's share in the blend, at least, on what
+                        # moves before a still camera (whatever the method's share and halving;
+                        # the canvas's CARRIED_MOVING: 0.7 left the 720p Suzanne at 2.04 / 2.11)
 PHASE = tiling.ALIGN    # px: the encoders' coarsest stride; content moved by a multiple of it is
                         # painted the same, moved
 DEFAULT_STRENGTH = 1.0  # the Temporal Coherence artists get (add-on, CLI) unless they choose
