@@ -59,6 +59,7 @@ class _Render:
     written: list = field(default_factory=list)
     last_file: str = ""                 # the file of the last frame written stylized
     failed: dict = field(default_factory=dict)
+    unmasked: dict = field(default_factory=dict)    # slot number -> frames its mask missed
     queued: int = 0                     # frames (or a still) left for the main thread
     ended: bool = False
 
@@ -199,6 +200,9 @@ def frame_job(job: _Render, frame: int, between=lambda: ()):
             job.coherence.reset(keep_plate=True)    # a jump in frames: only the still set's
                                                     # painting carries over, where it fits
         job.last = frame
+        for i, mask in enumerate(masks):
+            if mask is not None and not (mask > 0).any():
+                job.unmasked.setdefault(i + 1, []).append(frame)
         px = image if job.shown else frames.as_shown(scene, image)
         settings = replace(job.settings, masks=masks)
         styled = yield lambda progress, cancel: engine.stylize(
@@ -294,6 +298,10 @@ def _close(job: _Render) -> None:
     if job.written or job.failed:
         print(f"Neural Style Transfer: stylized {len(job.written)} frame(s)"
               + (f"; written plain: {sorted(job.failed)}" if job.failed else ""))
+    for slot, missed in job.unmasked.items():   # (stylized, yet that slot changed nothing)
+        print(f"Neural Style Transfer: the mask of style slot {slot} covered no pixel of "
+              f"{len(missed)} frame(s) ({missed[0]}-{missed[-1]}); does an object or material "
+              "have its pass index?")
 
 
 # A still rendered in a window (F12, which writes no file): (its render job, the frame), for

@@ -463,7 +463,8 @@ def odd_outputs():
     """What an artist trial found writing plain or wrong frames: Output › File Extensions off
     (the capture's files had no extension, and every frame was said plain for a wrong reason),
     Compositing off with the node in the compositor (plain frames, nothing said: a farm took
-    the shot as done), and a BW output (written as RGB)."""
+    the shot as done), a BW output (written as RGB), and a slot masked to a pass index no object
+    has (said at Apply only; the render said "stylized")."""
     scene = bpy.context.scene
     nst, r = scene.nst, scene.render
     live = addon_module("live")
@@ -478,11 +479,13 @@ def odd_outputs():
         scene.frame_end = 2
         saved = (r.use_file_extension, r.use_compositing, r.image_settings.color_mode)
         try:
-            for case in ("plain", "no_extension", "compositing_off", "bw"):
+            for case in ("plain", "no_extension", "compositing_off", "bw", "no_such_index"):
                 r.use_file_extension = case != "no_extension"
                 r.use_compositing = case != "compositing_off"
                 r.image_settings.color_mode = "BW" if case == "bw" else "RGB"
                 tree_of(scene).nodes["NST Style"].mute = case == "plain"
+                nst.slots[0].mask_source, nst.slots[0].mask_index = \
+                    ("OBJECT_INDEX", 42) if case == "no_such_index" else ("NONE", 0)
                 folder = os.path.join(env.work, "odd_" + case) + os.sep
                 r.filepath = folder + "frame_"
                 unstylized, said = len(live._UNSTYLIZED), io.StringIO()
@@ -515,3 +518,5 @@ def test_odd_outputs_are_stylized_or_said(facts):
     assert off["off_plain"] < 1 and off["unstylized"] and "Compositing is off" in off["said"], off
     bw = f["bw"]
     assert bw["mode"] == "L" and "stylized 2 frame(s)" in bw["said"] and bw["off_plain"] > 10, bw
+    assert "mask of style slot 1 covered no pixel of 2 frame(s)" in f["no_such_index"]["said"], f
+    assert "covered no pixel" not in bw["said"], bw
