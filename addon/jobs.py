@@ -117,12 +117,13 @@ def _progress(fraction: float, message: str) -> None:
     STATE.progress, STATE.message = float(fraction), message
 
 
-def run_blocking(job) -> None:
-    """Drive a job to the end in the calling (main) thread."""
+def run_blocking(job, watched: bool = True) -> None:
+    """Drive a job to the end in the calling (main) thread; ``watched``: reporting progress and
+    stopping at the running job's cancel (not for a render's frames, whose job is Blender's)."""
     try:
         work = next(job)
         while True:
-            result = work(_progress, STATE.cancel.is_set)
+            result = work(_progress, STATE.cancel.is_set) if watched else work(None, None)
             work = job.send(result)
     except StopIteration:
         pass

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field, replace
 import bpy
 from bpy.app.handlers import persistent
 
-from . import engine, frames, outputs, passes, pixels
+from . import engine, frames, jobs, outputs, passes, pixels
 from .nodegroup import live_node
 from .engine import NSTError, UserError
 from .handlers import attach, detach
@@ -84,9 +84,11 @@ def _view_layer(scene, node):
 def _init(scene, *_):
     global _RENDER
     _end()
-    node = None if passes.rendering_for_us() else live_node(scene)
+    if passes.rendering_for_us():
+        return
+    node = live_node(scene)
     if node is None:
-        if not passes.rendering_for_us() and live_node(scene, compositing=False) is not None:
+        if live_node(scene, compositing=False) is not None:
             _unstylized("this render is not stylized: Compositing is off (Output Properties › "
                         "Post Processing), so the NST Style node is not applied and every frame "
                         "is Blender's plain render; turn Compositing on, or mute the node for "
@@ -174,13 +176,7 @@ def _write(scene, *_):
     if job is None or scene.name != job.scene:
         return
     if bpy.app.background:
-        frame = frame_job(job, scene.frame_current)
-        try:
-            work = next(frame)
-            while True:
-                work = frame.send(work(None, None))
-        except StopIteration:
-            pass
+        jobs.run_blocking(frame_job(job, scene.frame_current), watched=False)
     else:                                   # in a window: the main thread does it (QUEUE)
         job.queued += 1
         QUEUE.append((job, scene.frame_current))

@@ -467,6 +467,7 @@ def odd_outputs():
     has (said at Apply only; the render said "stylized")."""
     scene = bpy.context.scene
     nst, r = scene.nst, scene.render
+    from PIL import Image
     live = addon_module("live")
     nst.slots.clear()
     bpy.ops.nst.slot_add()
@@ -495,7 +496,6 @@ def odd_outputs():
                 del live._UNSTYLIZED[unstylized:]       # (this process's exit status stays 0)
                 files = sorted(os.listdir(folder))
                 out[case] = {"files": files, "said": said.getvalue(), "unstylized": failed}
-                from PIL import Image
                 with Image.open(os.path.join(folder, files[-1])) as image:
                     out[case]["mode"] = image.mode
                     out[case]["pixels"] = np.asarray(image.convert("RGB"), np.float32) / 255
