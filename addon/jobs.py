@@ -222,9 +222,10 @@ class JobOperator:
             return {"PASS_THROUGH"}
         _serve_calls()
         shown = f"{self.label}: {STATE.message} {STATE.progress:.0%} (Esc to cancel)"
-        if shown != self._shown:
+        if shown != self._shown:        # drawn before the main thread's part of a step runs
             self._shown = shown
             _status(context, shown)
+            return {"RUNNING_MODAL"}
         if self._thread.is_alive():
             return {"RUNNING_MODAL"}
         if "error" in self._done:

@@ -243,6 +243,8 @@ def steps():
             for s, t in seen.items()]
     FACTS["progress_values"] = len(seen)
     FACTS["draw_lag_max"] = None if None in lags else max(lags, default=None)
+    FACTS["draw_lag_worst"] = sorted(((lag, s) for lag, s in zip(lags, seen) if lag is not None),
+                                     reverse=True)[:5]     # (seconds, the progress)
     area.spaces.active.image = bpy.data.images.get("photo_styled")
     yield 0.5
     shot("job_done")
