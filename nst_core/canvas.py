@@ -20,6 +20,11 @@ of the object's edge behind it (a ghost trail). So:
   uncovers some of the set never seen before (at once, so what it uncovers is not shown first
   with the frame's painting; from a crop around it, temporal.Coherence), and then only those
   pixels of the plate change.
+- **A clean plate** (``Canvas(clean)``): the set without its moving objects as Blender rendered
+  it, once for the shot. Where it fits the frame, it is the backdrop, whole from the start: the
+  plate is painted once from it and never learnt patch by patch, so it is the same picture in
+  every process that renders the shot, whichever frames it saw (a render farm's chunks), and
+  what an object uncovers was painted before it was uncovered.
 - **Painted afresh**: a larger change, what a moving object uncovers where no plate fits, with a
   ramp of REPAINT_FEATHER px into what is kept. Without a plate (a moving camera), a painting
   made within HALO px of a moving object is painted once more from the frame alone when the
@@ -49,6 +54,8 @@ CROP_CONTEXT = 64       # px of the set around a new patch the networks see when
 CROP_MOST = 0.5         # a crop above this share of the frame: the whole backdrop is painted
 REVEALED_SHARE = 0.02   # the least share of the frame newly seen clear that is worth painting the
                         # backdrop again for (a network pass: batched, not every frame)
+CLEAN_MISFIT = 0.05     # the clean plate (``Canvas(clean)``) is taken when at most this share of the
+                        # set seen clear of moving objects differs from it by over REPAINT_CHANGE
 SEEN_SHARE = 0.006      # or seen for the first time (what an object uncovers of where it was when
                         # the plate was made): painted at once, or it shows the frame's painting
                         # until the next batch, then jumps to the plate's
@@ -142,7 +149,8 @@ class Canvas:
     painted), ``weigh`` what is kept of it, then ``paint`` the frame's blended result over with
     what is kept (which also remembers it)."""
 
-    def __init__(self):
+    def __init__(self, clean: np.ndarray | None = None):
+        self.clean = clean                          # the clean plate, or None (see ``plan``)
         self.painted = self.reference = None        # the last painting, the render it was made from
         self.backdrop = self.known = None           # the set without moving objects, where it was seen,
         self.settled = None                         # and where seen clear of them
@@ -165,14 +173,19 @@ class Canvas:
         None), and the backdrop to paint for the plate (H×W×3), or None."""
         self._plan = None
         if self.painted is not None and self.painted.shape != rgb.shape:
-            self.__init__()
+            self.__init__(self.clean)
         if not still_camera:
             self.backdrop = self.known = self.settled = self.plate = self.plate_ok = None
         object_ = grow(moving, OBJECT_MARGIN)
         backdrop = None
         if still_camera:                    # the set is seen for sure where no moving object
             clear = ~grow(moving, HALO)     # is within HALO px (its shadow, its bounce light)
-        if still_camera and self.backdrop is None:
+        if still_camera and self.backdrop is None and self._clean_fits(rgb, moving, clear):
+            self.backdrop = self.clean.copy()           # the whole set, as Blender rendered it
+            self.known, self.settled = np.ones_like(clear), np.ones_like(clear)
+            seen = np.zeros_like(clear)
+            self._pending = self.known.copy()
+        elif still_camera and self.backdrop is None:
             self.known, self.settled = ~object_, clear
             seen = self.known
             self.backdrop = fill(rgb, object_)
@@ -232,6 +245,21 @@ class Canvas:
             self._plan = (carried, painted, reference)
         self._moving, self._object = moving, object_
         return refresh, backdrop
+
+    def _clean_fits(self, rgb: np.ndarray, moving: np.ndarray, clear: np.ndarray) -> bool:
+        """Whether the clean plate is this frame's set: same size, and the part of the frame
+        seen clear of moving objects differs from it by over REPAINT_CHANGE in at most
+        CLEAN_MISFIT of its pixels (a plate made before the set or the view changed is not
+        taken: the backdrop is learnt from the frames as without one). Then
+        ``_backdrop_change`` is the frame's change from it."""
+        if self.clean is None or self.clean.shape != rgb.shape or not clear.any():
+            return False
+        change = _change(rgb, self.clean, apart=moving)
+        if np.count_nonzero(change[1][clear] > np.float32(REPAINT_CHANGE)) \
+                > CLEAN_MISFIT * np.count_nonzero(clear):
+            return False
+        self._backdrop_change = change
+        return True
 
     def _shows_carried(self, moving: np.ndarray) -> np.ndarray | None:
         """The rows whose painting carried along the motion (what ``plan`` works out) may show

@@ -72,7 +72,10 @@ class Coherence:
     behaviour), 1 is the most coherent. Use ``smooth`` as ``stylize(statistics=...)`` and pass
     each stylized frame through ``blend``; ``reset`` at a cut."""
 
-    def __init__(self, strength: float = DEFAULT_STRENGTH):
+    def __init__(self, strength: float = DEFAULT_STRENGTH, clean: np.ndarray | None = None):
+        """``clean``: the shot's clean plate (H×W×3 float, as the frames the networks see: the
+        set without its moving objects, Blender's render as shown), or None (canvas.py)."""
+        self.clean = None if clean is None else np.ascontiguousarray(clean[..., :3], np.float32)
         if not np.isfinite(strength) or not 0.0 <= strength <= 1.0:
             raise StyleError(f"temporal coherence must be between 0 and 1, got {strength}")
         self.strength = float(strength)
@@ -92,7 +95,7 @@ class Coherence:
         if keep_plate and hasattr(self, "canvas"):
             self.canvas.cut()
         else:
-            self.canvas = Canvas()
+            self.canvas = Canvas(self.clean)
             self._plate_statistics: dict = {}   # (stage, region) -> the whole backdrop's
 
     def align(self, motion: Motion | None) -> tuple[int, int]:
@@ -306,7 +309,7 @@ class Coherence:
             refresh, backdrop = self.canvas.plan(rgb, motion, moving, still)
             surface = moving if still else None
         elif self.strength > 0:
-            self.canvas = Canvas()          # no vectors: no painting carries over
+            self.canvas = Canvas(self.clean)    # no vectors: no painting carries over
         # scaled, the networks' grid is not the frame's; tileable, the frame wraps around
         x, y = (0, 0) if pipeline.runs_scaled(settings, content.shape[:2]) or settings.seamless \
             else self.align(motion)

@@ -328,3 +328,49 @@ def test_a_new_patch_of_a_large_frame_is_painted_from_a_crop(monkeypatch):
         assert np.array_equal(a[~path], b[~path])
     alone = [_painter([])(f, settings).image for f in frames]
     assert metrics.ghost_ratio(out, alone, masks) < 1.3
+
+
+def _clean_plate():
+    """The set without the square, as Blender renders it with the moving objects hidden."""
+    frame, _, _, mask = _scene(0)
+    return np.where(mask[..., None], _scene(6)[0], frame)
+
+
+def test_a_clean_plate_makes_every_process_paint_the_same_still_set(monkeypatch):
+    """Issue 44, the farm seam: two processes render one shot, the first frames 0-11, the second
+    (a farm chunk) its warm-up from frame 8 on, or frame 11 cold. Learnt from the frames, the
+    plate differs where the square had uncovered the set before the second process started (it
+    was painted in patches as uncovered); from the clean plate it is one painting made before
+    anything was uncovered, so frame 11 is the same picture in all, away from the square, and
+    what the square uncovers takes the plate at once."""
+    calls = []
+    monkeypatch.setattr(temporal.pipeline, "stylize_with", _painter(calls))
+    settings = Settings("adain", np.zeros((8, 8, 3), np.float32))
+    scenes = [_scene(t) for t in range(12)]
+    near = grow(scenes[11][3] | scenes[10][3], 14)
+
+    def run(frames, clean):
+        coherence = temporal.Coherence(1.0, clean=clean)
+        return [coherence.stylize(scenes[t][0], settings, vector=scenes[t][1],
+                                  depth=scenes[t][2]).image for t in frames]
+    for clean, same in ((None, False), (_clean_plate(), True)):
+        whole, warm, cold = run(range(12), clean), run(range(8, 12), clean), run([11], clean)
+        for other in (warm[-1], cold[-1]):
+            differs = np.abs(whole[-1] - other)[~near].max()
+            assert (differs < 1e-6) == same, (clean is not None, differs)
+    uncovered = scenes[3][3] & ~grow(scenes[4][3], 2)
+    plate = _painter([])(_clean_plate(), settings).image
+    assert np.abs(whole[4][uncovered] - plate[uncovered]).max() < 0.02
+
+
+def test_a_clean_plate_that_does_not_fit_the_frames_is_not_taken(monkeypatch):
+    """A plate rendered before the set changed (here: brighter everywhere) is not the set: the
+    backdrop is learnt from the frames, as without one."""
+    monkeypatch.setattr(temporal.pipeline, "stylize_with", _painter([]))
+    settings = Settings("adain", np.zeros((8, 8, 3), np.float32))
+    out = {}
+    for name, clean in (("none", None), ("stale", _clean_plate() + 0.2)):
+        coherence = temporal.Coherence(1.0, clean=clean)
+        out[name] = [coherence.stylize(f, settings, vector=v, depth=d).image
+                     for f, v, d, _ in (_scene(t) for t in range(6))]
+    assert all(np.array_equal(a, b) for a, b in zip(out["none"], out["stale"]))
