@@ -9,7 +9,7 @@ import os
 import bpy
 from bpy.props import FloatProperty, IntProperty, StringProperty
 
-from . import pixels
+from . import pixels, plates
 from .engine import DEFAULT_COHERENCE, Coherence, UserError
 from .properties import RELATIVE
 
@@ -59,7 +59,7 @@ def check_coherence(scene, strength: float):
         raise UserError("Compositing is off (Output Properties › Post Processing): Temporal "
                         "Coherence reads the motion vectors through the compositor; turn it on, "
                         "or set Temporal Coherence to 0")
-    return Coherence(strength)
+    return Coherence(strength, clean=plates.clean(scene))
 
 
 def scene_named(name: str):

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import bpy
 
-from . import engine, jobs, pixels
+from . import engine, jobs, pixels, plates
 from .animation import animation_frames, check_coherence, frame_props, frame_range, scene_named
 from .operators import stylize_work
 from .frames import as_shown, render_size, scene_linear, slot_settings, stylized_over
@@ -43,6 +43,7 @@ def apply_job(op, context):
     scene = context.scene
     slots, settings = slot_settings(context.scene)
     raw, masks, _, _ = render_passes(scene, context.view_layer, slots)
+    plate = plates.make(scene, context.view_layer)
     settings = replace(settings, masks=masks)
     name = scene.name
     styled = yield stylize_work(as_shown(scene, raw), settings)
@@ -53,7 +54,7 @@ def apply_job(op, context):
         RESULT if group.name == GROUP else f"{group.name} Result", result.shape[1], result.shape[0])))
     insert_group(scene, group, context.view_layer)
     show_result(group, image, scene.frame_current)
-    said, level = f"'{group.name}' updated with {len(slots)} style(s)", "INFO"
+    said, level = f"'{group.name}' updated with {len(slots)} style(s){plate}", "INFO"
     long_side = max(render_size(scene))
     if scene.nst.work_size >= long_side:
         said += (f"; Preview Size {scene.nst.work_size} px is not below the render's {long_side} px, "

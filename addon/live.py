@@ -36,7 +36,7 @@ from dataclasses import dataclass, field, replace
 import bpy
 from bpy.app.handlers import persistent
 
-from . import engine, frames, jobs, outputs, passes, pixels
+from . import engine, frames, jobs, outputs, passes, pixels, plates
 from .nodegroup import live_node
 from .engine import NSTError, UserError
 from .handlers import attach, detach
@@ -62,6 +62,7 @@ class _Render:
     unmasked: dict = field(default_factory=dict)    # slot number -> frames its mask missed
     queued: int = 0                     # frames (or a still) left for the main thread
     ended: bool = False
+    plate_read: bool = False            # the scene's clean plate handed to the coherence (plates.py)
 
 
 _RENDER: _Render | None = None
@@ -200,6 +201,9 @@ def frame_job(job: _Render, frame: int, between=lambda: ()):
             if mask is not None and not (mask > 0).any():
                 job.unmasked.setdefault(i + 1, []).append(frame)
         px = image if job.shown else frames.as_shown(scene, image)
+        if job.coherence is not None and job.coherence.clean is None and not job.plate_read:
+            job.plate_read = True       # (read here, on the main thread: not in render_init)
+            job.coherence.take_clean_plate(plates.clean(scene))
         settings = replace(job.settings, masks=masks)
         styled = yield lambda progress, cancel: engine.stylize(
             px, settings, progress, cancel, job.coherence, vector, depth)

@@ -101,6 +101,9 @@ class NSTSettings(bpy.types.PropertyGroup):
         name="Temporal Coherence", min=0.0, max=1.0, default=DEFAULT_COHERENCE,
         description="Animations: follow each frame's motion vectors so strokes stay on the "
         "surfaces and still parts do not flicker; 0 stylizes every frame on its own")
+    clean_plate: PointerProperty(name="Clean Plate", type=bpy.types.Image,
+                                 description="The set without what moves in the shot, rendered "
+                                 "by Apply Styles: renders paint their still parts from it")
     after_render: BoolProperty(name="After Each Render", default=False,
                                description="Stylize every still render into 'Render_styled'")
 

@@ -75,13 +75,20 @@ class Coherence:
     def __init__(self, strength: float = DEFAULT_STRENGTH, clean: np.ndarray | None = None):
         """``clean``: the shot's clean plate (H×W×3 float, as the frames the networks see: the
         set without its moving objects, Blender's render as shown), or None (canvas.py)."""
-        self.clean = None if clean is None else np.ascontiguousarray(clean[..., :3], np.float32)
         if not np.isfinite(strength) or not 0.0 <= strength <= 1.0:
             raise StyleError(f"temporal coherence must be between 0 and 1, got {strength}")
         self.strength = float(strength)
         self.content_share = CONTENT_SHARE * self.strength
         self.statistics_share = STATISTICS_SHARE * self.strength
+        self.clean = None
         self.reset()
+        self.take_clean_plate(clean)
+
+    def take_clean_plate(self, clean: np.ndarray | None) -> None:
+        """``clean`` (as in the constructor) from now on: taken by the next frame whose still
+        set's backdrop is not learnt yet."""
+        self.clean = None if clean is None else np.ascontiguousarray(clean[..., :3], np.float32)
+        self.canvas.clean = self.clean
 
     def reset(self, keep_plate: bool = False) -> None:
         """A cut: nothing carries over to the next frame; with ``keep_plate`` (a jump in the

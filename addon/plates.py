@@ -1,0 +1,122 @@
+"""The shot's clean plate: its set without the objects that move in it, rendered by Blender.
+
+Apply Styles, with Temporal Coherence, renders the current frame a second time with the objects
+that move over the scene's frame range hidden, as the Render window shows it, and keeps it in
+the .blend (``scene.nst.clean_plate``, packed). Every render of the shot then starts its still
+set's painting from it (nst_core/canvas.py) instead of learning the set patch by patch as the
+objects uncover it, so the still set is the same painting in every process that renders the
+shot, whichever frames it saw: a render farm's chunks meet without a seam. Where the plate does
+not fit a frame (the set or the view changed since Apply), the canvas learns the set from the
+frames, as without one.
+
+What moves: an object whose place, turn or size changes over the range (sampled at up to
+SAMPLES frames; parents and constraints included), or that an animated armature or animated
+shape keys deform. Lights are kept: a moving light changes the set, where the plate misfits.
+A camera that moves or zooms makes no plate.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import bpy
+
+from . import pixels
+from .frames import render_size
+from .passes import render_passes
+from .results import is_result, keep
+
+SAMPLES = 64            # frames of the range whose objects' places are compared
+RENDERED = {"MESH", "CURVE", "SURFACE", "META", "FONT", "CURVES", "POINTCLOUD", "VOLUME",
+            "GPENCIL", "GREASEPENCIL"}
+
+
+def _pose(ob) -> tuple:
+    m = ob.matrix_world
+    return tuple(round(v, 5) for row in m for v in row)
+
+
+def _view(camera) -> tuple:
+    if camera is None:
+        return ()
+    d = camera.data
+    return _pose(camera) + tuple(round(v, 5) for v in (d.lens, d.ortho_scale, d.shift_x, d.shift_y))
+
+
+def _animated(id_) -> bool:
+    return id_ is not None and id_.animation_data is not None and (
+        id_.animation_data.action is not None or len(id_.animation_data.drivers) > 0)
+
+
+def moving_objects(scene) -> tuple[list, bool]:
+    """The rendered objects that move over the scene's frame range, and whether its camera
+    moves (its place, turn, lens or shift)."""
+    frames = range(scene.frame_start, scene.frame_end + 1)
+    picks = sorted(set(frames[::max(1, -(-len(frames) // SAMPLES))]) | {frames[-1]}) if frames else []
+    objects = [ob for ob in scene.objects
+               if ob.type in RENDERED or (ob.type == "EMPTY" and ob.instance_type == "COLLECTION")]
+    poses: dict = {}
+    views = set()
+    current, subframe = scene.frame_current, scene.frame_subframe
+    try:
+        for frame in picks:
+            scene.frame_set(frame)
+            views.add(_view(scene.camera))
+            for ob in objects:
+                poses.setdefault(ob.name, set()).add(_pose(ob))
+    finally:
+        scene.frame_set(current, subframe=subframe)
+    moving_armatures = {ob.name for ob in scene.objects
+                        if ob.type == "ARMATURE" and (_animated(ob) or _animated(ob.data))}
+    moving = []
+    for ob in objects:
+        deformed = any(m.type == "ARMATURE" and m.object is not None
+                       and m.object.name in moving_armatures for m in ob.modifiers)
+        keys = getattr(ob.data, "shape_keys", None)
+        if len(poses.get(ob.name, ())) > 1 or deformed or _animated(keys) or _animated(ob.data):
+            moving.append(ob)
+    return moving, len(views) > 1
+
+
+def make(scene, view_layer) -> str:
+    """Apply Styles' clean plate for ``scene``: rendered and kept (with Temporal Coherence,
+    when something moves and the camera does not), else the one made before dropped; what was
+    done, for Apply's report ("" when nothing)."""
+    nst = scene.nst
+    if nst.temporal_coherence <= 0:
+        _drop(nst)
+        return ""
+    moving, camera_moves = moving_objects(scene)
+    if camera_moves or not moving:
+        _drop(nst)
+        return ("; the camera moves, so no clean plate: the still set is learnt from the frames"
+                if camera_moves and moving else "")
+    hidden = [ob for ob in moving if not ob.hide_render]
+    try:
+        for ob in hidden:
+            ob.hide_render = True
+        image, _, _, _ = render_passes(scene, view_layer, [], shown=True)
+    finally:
+        for ob in hidden:
+            ob.hide_render = False
+    image[..., 3] = 1.0                     # (the canvas takes its colours)
+    plate = pixels.image_for(f"{scene.name} NST Clean Plate", image.shape[1], image.shape[0])
+    plate.colorspace_settings.name = "Non-Color"     # as shown, kept as it is
+    nst.clean_plate = keep(pixels.write_raw(image, plate))
+    names = ", ".join(ob.name for ob in moving[:4]) + (" …" if len(moving) > 4 else "")
+    return f"; clean plate rendered without what moves ({names})"
+
+
+def _drop(nst) -> None:
+    """No clean plate: the one made before goes (it is the add-on's, with a fake user)."""
+    image, nst.clean_plate = nst.clean_plate, None
+    if image is not None and is_result(image):
+        bpy.data.images.remove(image)
+
+
+def clean(scene) -> np.ndarray | None:
+    """The clean plate of ``scene`` (H×W×3, as shown) for renders of its size, or None."""
+    image = scene.nst.clean_plate
+    if image is None or tuple(image.size) != render_size(scene):
+        return None
+    return pixels.stored_pixels(image)[..., :3]

@@ -1,0 +1,105 @@
+"""addon/plates.py: Apply Styles, with Temporal Coherence, renders the shot's clean plate (the set
+without what moves in it) into the .blend; renders start their still set's painting from it.
+Its use by renders in other processes (a farm's chunks): tests/gui/test_farm.py."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from harness import env, fact, pixels, render_as_shown, scenario, tree_of
+from test_live import _moving_cube_shot
+
+bpy = pytest.importorskip("bpy")
+
+REOPEN = """
+import sys
+import bpy, numpy as np
+bpy.ops.wm.open_mainfile(filepath=sys.argv[1])
+image = bpy.data.images[sys.argv[2]]
+buf = np.empty(len(image.pixels), np.float32)
+image.pixels.foreach_get(buf)
+np.save(sys.argv[3], buf)
+"""
+
+
+@scenario(93)
+def clean_plate_at_apply():
+    scene = bpy.context.scene
+    nst = scene.nst
+    cube = bpy.data.objects["Cube"]
+    nst.slots.clear()
+    bpy.ops.nst.slot_add()
+    nst.slots[0].style_path, nst.slots[0].mask_source = env.style, "NONE"
+    nst.method, nst.strength, nst.work_size = "ADAIN", 1.0, 0
+    out = {}
+    with _moving_cube_shot(scene):
+        scene.frame_set(2)
+        nst.temporal_coherence = 0.0
+        bpy.ops.nst.compositor_apply()
+        out["plate_at_0"] = nst.clean_plate is not None
+        nst.temporal_coherence = 1.0
+        out["applied"] = sorted(bpy.ops.nst.compositor_apply())
+        plate = nst.clean_plate
+        out["plate"] = None if plate is None else {
+            "name": plate.name, "size": list(plate.size), "packed": plate.packed_file is not None,
+            "fake_user": plate.use_fake_user}
+        out["cube_renders_after"] = not cube.hide_render
+        out["frame_after"] = scene.frame_current
+        group = next(n for n in tree_of(scene).nodes if n.type == "GROUP")
+        group.mute = True                   # the plain render (else Apply's picture at its frame)
+        bpy.ops.render.render()
+        with_cube = render_as_shown(scene)
+        cube.hide_render = True
+        bpy.ops.render.render()
+        without_cube = render_as_shown(scene)
+        cube.hide_render, group.mute = False, False
+        px = pixels(plate)[::-1][..., :3]
+        cube_px = np.abs(with_cube - without_cube).max(-1) > 8 / 255
+        out["cube_share"] = float(cube_px.mean())
+        out["plate_vs_without_cube"] = float(np.abs(px - without_cube).max())
+        out["plate_vs_with_cube_on_cube"] = float(np.abs(px - with_cube)[cube_px].mean())
+        blend = os.path.join(env.work, "plate.blend")
+        bpy.ops.wm.save_as_mainfile(filepath=blend, copy=True)
+        saved = os.path.join(env.work, "plate_reopened.npy")
+        run = subprocess.run([sys.executable, "-c", REOPEN, blend, plate.name, saved],
+                             capture_output=True, text=True, timeout=300)
+        if run.returncode == 0:
+            again = np.load(saved).reshape(px.shape[0], px.shape[1], -1)[::-1][..., :3]
+            out["reopened_diff"] = float(np.abs(again - px).max())
+        else:
+            out["reopened_diff"] = run.stderr[-2000:]
+        # the camera moves over the shot: no plate (the one before goes)
+        camera = scene.camera
+        camera.keyframe_insert("location", frame=1)
+        camera.location.x += 0.5
+        camera.keyframe_insert("location", frame=4)
+        try:
+            bpy.ops.nst.compositor_apply()
+            out["plate_camera_moves"] = nst.clean_plate is not None
+            out["old_plate_left"] = out["plate"]["name"] in bpy.data.images
+        finally:
+            camera.animation_data_clear()
+            camera.location.x -= 0.5
+    nst.temporal_coherence = 0.0
+    return out
+
+
+def test_apply_renders_the_set_without_what_moves(facts):
+    """With Temporal Coherence, Apply renders the clean plate: the frame without the moving cube
+    (to the rounding of Blender's 8-bit PNG), the cube renders again afterwards, the frame is
+    Apply's; packed and with a fake user, it reopens in a new Blender process with its pixels.
+    Not at coherence 0, nor when the camera moves (where the plate made before goes)."""
+    f = fact(facts, "clean_plate_at_apply")
+    assert f["applied"] == ["FINISHED"] and f["plate_at_0"] is False, f
+    assert f["plate"] and f["plate"]["packed"] and f["plate"]["fake_user"], f
+    assert f["cube_renders_after"] and f["frame_after"] == 2, f
+    assert 0.02 < f["cube_share"] < 0.5, f
+    assert f["plate_vs_without_cube"] <= 1.5 / 255, f
+    assert f["plate_vs_with_cube_on_cube"] > 0.05, f
+    assert isinstance(f["reopened_diff"], float) and f["reopened_diff"] < 1e-3, f
+    assert f["plate_camera_moves"] is False and f["old_plate_left"] is False, f
