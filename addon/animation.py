@@ -47,9 +47,10 @@ def frame_range(op, scene):
     return range(start, end + 1), folder
 
 
-def check_coherence(scene, strength: float):
-    """A Coherence for the animation, or None at strength 0; what would stop the motion vectors
-    from being rendered is said before the first frame."""
+def check_coherence(scene, strength: float, view_layer, frames: range):
+    """A Coherence for the animation of ``frames``, or None at strength 0; what would stop the
+    motion vectors from being rendered is said before the first frame. Its clean plate is
+    rendered first (plates.py)."""
     if strength <= 0:
         return None
     if scene.render.use_motion_blur:
@@ -59,6 +60,7 @@ def check_coherence(scene, strength: float):
         raise UserError("Compositing is off (Output Properties › Post Processing): Temporal "
                         "Coherence reads the motion vectors through the compositor; turn it on, "
                         "or set Temporal Coherence to 0")
+    plates.make(scene, view_layer, strength, frames)
     return Coherence(strength, clean=plates.clean(scene))
 
 

@@ -43,7 +43,7 @@ def apply_job(op, context):
     scene = context.scene
     slots, settings = slot_settings(context.scene)
     raw, masks, _, _ = render_passes(scene, context.view_layer, slots)
-    plate = plates.make(scene, context.view_layer)
+    plate = plates.make(scene, context.view_layer, scene.nst.temporal_coherence)
     settings = replace(settings, masks=masks)
     name = scene.name
     styled = yield stylize_work(as_shown(scene, raw), settings)
@@ -72,7 +72,7 @@ def apply_animation_job(op, context):
     scene = context.scene
     frames, folder = frame_range(op, scene)
     slots, settings = slot_settings(context.scene)
-    coherence = check_coherence(scene, scene.nst.temporal_coherence)
+    coherence = check_coherence(scene, scene.nst.temporal_coherence, context.view_layer, frames)
 
     def render():
         return render_passes(scene, context.view_layer, slots, motion=coherence is not None,

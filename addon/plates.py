@@ -2,7 +2,8 @@
 
 Apply Styles, with Temporal Coherence, renders the current frame a second time with the objects
 that move over the scene's frame range hidden, as the Render window shows it, and keeps it in
-the .blend (``scene.nst.clean_plate``, packed). Every render of the shot then starts its still
+the .blend (``scene.nst.clean_plate``, packed); so do Stylize Animation and Apply Styles to
+Animation before their first frame, for their range. Every render of the shot then starts its still
 set's painting from it (nst_core/canvas.py) instead of learning the set patch by patch as the
 objects uncover it, so the still set is the same painting in every process that renders the
 shot, whichever frames it saw: a render farm's chunks meet without a seam. Where the plate does
@@ -26,7 +27,7 @@ from .frames import render_size
 from .passes import render_passes
 from .results import is_result, keep
 
-SAMPLES = 64            # frames of the range whose objects' places are compared
+SAMPLES = 24            # frames of the range whose objects' places are compared
 RENDERED = {"MESH", "CURVE", "SURFACE", "META", "FONT", "CURVES", "POINTCLOUD", "VOLUME",
             "GPENCIL", "GREASEPENCIL"}
 
@@ -48,10 +49,10 @@ def _animated(id_) -> bool:
         id_.animation_data.action is not None or len(id_.animation_data.drivers) > 0)
 
 
-def moving_objects(scene) -> tuple[list, bool]:
-    """The rendered objects that move over the scene's frame range, and whether its camera
-    moves (its place, turn, lens or shift)."""
-    frames = range(scene.frame_start, scene.frame_end + 1)
+def moving_objects(scene, frames: range | None = None) -> tuple[list, bool]:
+    """The rendered objects that move over ``frames`` (the scene's range), and whether its
+    camera moves (its place, turn, lens or shift)."""
+    frames = frames or range(scene.frame_start, scene.frame_end + 1)
     picks = sorted(set(frames[::max(1, -(-len(frames) // SAMPLES))]) | {frames[-1]}) if frames else []
     objects = [ob for ob in scene.objects
                if ob.type in RENDERED or (ob.type == "EMPTY" and ob.instance_type == "COLLECTION")]
@@ -78,15 +79,16 @@ def moving_objects(scene) -> tuple[list, bool]:
     return moving, len(views) > 1
 
 
-def make(scene, view_layer) -> str:
-    """Apply Styles' clean plate for ``scene``: rendered and kept (with Temporal Coherence,
-    when something moves and the camera does not), else the one made before dropped; what was
-    done, for Apply's report ("" when nothing)."""
+def make(scene, view_layer, coherence: float, frames: range | None = None) -> str:
+    """The clean plate for a shot of ``frames`` (the scene's range) stylized at Temporal
+    Coherence ``coherence``: rendered at the current frame and kept (when something moves and
+    the camera does not), else the one made before dropped; what was done, for a report ("" when
+    nothing)."""
     nst = scene.nst
-    if nst.temporal_coherence <= 0:
+    if coherence <= 0:
         _drop(nst)
         return ""
-    moving, camera_moves = moving_objects(scene)
+    moving, camera_moves = moving_objects(scene, frames)
     if camera_moves or not moving:
         _drop(nst)
         return ("; the camera moves, so no clean plate: the still set is learnt from the frames"

@@ -73,7 +73,7 @@ class NST_OT_stylize_animation(jobs.JobOperator, bpy.types.Operator):
     def job(self, context):
         scene = context.scene
         frames, folder = frame_range(self, scene)
-        coherence = check_coherence(scene, self.temporal_coherence)
+        coherence = check_coherence(scene, self.temporal_coherence, context.view_layer, frames)
         settings = settings_from(self)      # one style, encoded once: identical statistics per frame
         name = scene.name
         yield from animation_frames(self, scene, frames, folder, lambda: render_as_shown(

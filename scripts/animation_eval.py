@@ -78,6 +78,8 @@ def main() -> None:
     ap.add_argument("--methods", default="wct,adain,stylebank")
     ap.add_argument("--coherence", default="0,0.5,0.75,1")
     ap.add_argument("--gain-every", type=int, default=3, help="style gain on every n-th frame")
+    ap.add_argument("--no-plate", action="store_true", help="leave out the scene's clean plate "
+                    "(the set rendered without the moving object, as Apply Styles renders it)")
     ap.add_argument("--out", type=Path, default=ROOT / "build" / "animation")
     args = ap.parse_args()
 
@@ -91,6 +93,7 @@ def main() -> None:
     frames, vectors, depths = list(data["frames"]), list(data["vectors"]), list(data["depths"])
     n = len(frames)
     masks = [m > 0.5 for m in data["masks"]] if "masks" in data else None
+    clean = data["clean"] if "clean" in data and not args.no_plate else None
     style = load_image(DATA / "style" / f"{STYLE}.jpg")[..., :3]
     rt = runtime.get_runtime()
     # the object: the motion scenes' masks, or what moves once the camera is still (half-way)
@@ -109,7 +112,7 @@ def main() -> None:
         gains_alone = {t: metrics.evaluate(frames[t], style, alone[t], runtime=rt).style_gain
                        for t in range(0, n, args.gain_every)}
         for strength in strengths:
-            coherence = temporal.Coherence(strength)
+            coherence = temporal.Coherence(strength, clean=clean)
             out, secs, plain_secs = [], [], []
             for i, (f, v, d) in enumerate(zip(frames, vectors, depths)):
                 def coherent(f=f, v=v, d=d):
@@ -131,7 +134,8 @@ def main() -> None:
             diffs = [gains_alone[t] - metrics.evaluate(frames[t], style, out[t], runtime=rt).style_gain
                      for t in gains_alone]
             ghost = metrics.ghost_ratio(out, alone, moving) if still_camera and strength > 0 else None
-            rows.append({"method": method, "coherence": strength, **s, "ghost_ratio": ghost,
+            rows.append({"method": method, "coherence": strength, "clean_plate": clean is not None,
+                         **s, "ghost_ratio": ghost,
                          "object_warping_ratio": we_obj / we_obj_plain,
                          "gain_alone": float(np.mean(list(gains_alone.values()))),
                          "gain_drop_mean": float(np.mean(diffs)), "gain_drop_max": float(np.max(diffs)),
@@ -154,7 +158,9 @@ def main() -> None:
         save_image(args.out / "crop.png", sheet)
     (args.out / "animation.json").write_text(json.dumps(rows, indent=2))
     h, w = frames[0].shape[:2]
-    lines = [f"{n} frames at {w}×{h}, style {STYLE}; ratios are stylized / plain render", "",
+    plate = "with" if clean is not None else "without"
+    lines = [f"{n} frames at {w}×{h}, style {STYLE}, {plate} the clean plate; ratios are "
+             "stylized / plain render", "",
              "| method | coherence | warping ratio | still ratio (worst pair) | clear ratio | ghost ratio "
              "| object warping ratio | style gain drop (mean / worst) | ms/frame (alone) | cost |",
              "|---|---|---|---|---|---|---|---|---|---|"]
