@@ -62,7 +62,8 @@ class _Render:
     unmasked: dict = field(default_factory=dict)    # slot number -> frames its mask missed
     queued: int = 0                     # frames (or a still) left for the main thread
     ended: bool = False
-    plate_read: bool = False            # the scene's clean plate handed to the coherence (plates.py)
+    plate_read: bool = False            # the scene's clean plate handed to the coherence (plates.py),
+    misfit_said: bool = False           # and said not to fit
 
 
 _RENDER: _Render | None = None
@@ -207,6 +208,9 @@ def frame_job(job: _Render, frame: int, between=lambda: ()):
         settings = replace(job.settings, masks=masks)
         styled = yield lambda progress, cancel: engine.stylize(
             px, settings, progress, cancel, job.coherence, vector, depth)
+        if job.coherence is not None and job.coherence.canvas.clean_misfit and not job.misfit_said:
+            job.misfit_said = True
+            print(plates.MISFIT)
         yield from between()
         scene = scene_of(job)
         cover, path = engine.mask_union(masks), outputs.written_file(scene, frame)

@@ -119,6 +119,17 @@ def _drop(nst) -> None:
 def clean(scene) -> np.ndarray | None:
     """The clean plate of ``scene`` (H×W×3, as shown) for renders of its size, or None."""
     image = scene.nst.clean_plate
-    if image is None or tuple(image.size) != render_size(scene):
+    if image is None:
+        return None
+    if tuple(image.size) != render_size(scene):
+        w, h = render_size(scene)
+        print(f"Neural Style Transfer: the clean plate is {image.size[0]}×{image.size[1]} px, this "
+              f"render {w}×{h}: the still set is learnt from the frames instead (chunks of a farm "
+              "may not match); run Apply Styles again at this size")
         return None
     return pixels.stored_pixels(image)[..., :3]
+
+
+MISFIT = ("Neural Style Transfer: the clean plate does not fit this shot's frames (the set or "
+          "the camera changed since Apply Styles made it?): the still set is learnt from the "
+          "frames instead (chunks of a farm may not match); run Apply Styles again")

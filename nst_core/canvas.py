@@ -150,7 +150,8 @@ class Canvas:
     what is kept (which also remembers it)."""
 
     def __init__(self, clean: np.ndarray | None = None):
-        self.clean = clean                          # the clean plate, or None (see ``plan``)
+        self.clean = clean                          # the clean plate, or None (see ``plan``),
+        self.clean_misfit = False                   # and whether a frame found it did not fit
         self.painted = self.reference = None        # the last painting, the render it was made from
         self.backdrop = self.known = None           # the set without moving objects, where it was seen,
         self.settled = None                         # and where seen clear of them
@@ -172,8 +173,8 @@ class Canvas:
         not: where the result blend should take the frame alone (H×W float32 in [0, 1], or
         None), and the backdrop to paint for the plate (H×W×3), or None."""
         self._plan = None
-        if self.painted is not None and self.painted.shape != rgb.shape:
-            self.__init__(self.clean)
+        if any(a is not None and a.shape != rgb.shape for a in (self.painted, self.backdrop)):
+            self.__init__(self.clean)           # (a render of another size: nothing fits)
         if not still_camera:
             self.backdrop = self.known = self.settled = self.plate = self.plate_ok = None
         object_ = grow(moving, OBJECT_MARGIN)
@@ -257,6 +258,7 @@ class Canvas:
         change = _change(rgb, self.clean, apart=moving)
         if np.count_nonzero(change[1][clear] > np.float32(REPAINT_CHANGE)) \
                 > CLEAN_MISFIT * np.count_nonzero(clear):
+            self.clean_misfit = True
             return False
         self._backdrop_change = change
         return True

@@ -4,6 +4,8 @@ Its use by renders in other processes (a farm's chunks): tests/gui/test_farm.py.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -73,6 +75,24 @@ def clean_plate_at_apply():
             out["reopened_diff"] = float(np.abs(again - px).max())
         else:
             out["reopened_diff"] = run.stderr[-2000:]
+        # renders that cannot take the plate say so: another size, a set changed since Apply
+        scene.render.filepath = os.path.join(env.work, "plate_frames") + os.sep + "frame_"
+        said = {}
+        for case in ("size", "set"):
+            light = bpy.data.objects.get("Light") or next(o for o in scene.objects if o.type == "LIGHT")
+            energy, percent = light.data.energy, scene.render.resolution_percentage
+            if case == "size":
+                scene.render.resolution_percentage = 50
+            else:
+                light.data.energy = energy * 3
+            printed = io.StringIO()
+            try:
+                with contextlib.redirect_stdout(printed):
+                    bpy.ops.render.render(animation=True)
+            finally:
+                light.data.energy, scene.render.resolution_percentage = energy, percent
+            said[case] = [line for line in printed.getvalue().splitlines() if "clean plate" in line]
+        out["said"] = said
         # the camera moves over the shot: no plate (the one before goes)
         camera = scene.camera
         camera.keyframe_insert("location", frame=1)
@@ -103,3 +123,13 @@ def test_apply_renders_the_set_without_what_moves(facts):
     assert f["plate_vs_with_cube_on_cube"] > 0.05, f
     assert isinstance(f["reopened_diff"], float) and f["reopened_diff"] < 1e-3, f
     assert f["plate_camera_moves"] is False and f["old_plate_left"] is False, f
+
+
+def test_a_render_that_cannot_take_the_plate_says_so(facts):
+    """A render at another size than Apply's, or of a set lit three times as bright: the frames
+    are stylized with the still set learnt from the frames, and the console says why the plate
+    was not taken and to apply again, once a render."""
+    said = fact(facts, "clean_plate_at_apply")["said"]
+    assert len(said["size"]) == 1 and "48×32" in said["size"][0], said
+    assert len(said["set"]) == 1 and "does not fit" in said["set"][0], said
+    assert all("Apply Styles again" in lines[0] for lines in said.values()), said

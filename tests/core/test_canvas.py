@@ -368,9 +368,27 @@ def test_a_clean_plate_that_does_not_fit_the_frames_is_not_taken(monkeypatch):
     backdrop is learnt from the frames, as without one."""
     monkeypatch.setattr(temporal.pipeline, "stylize_with", _painter([]))
     settings = Settings("adain", np.zeros((8, 8, 3), np.float32))
-    out = {}
-    for name, clean in (("none", None), ("stale", _clean_plate() + 0.2)):
+    out, misfit = {}, {}
+    for name, clean in (("none", None), ("stale", _clean_plate() + 0.2), ("fits", _clean_plate())):
         coherence = temporal.Coherence(1.0, clean=clean)
         out[name] = [coherence.stylize(f, settings, vector=v, depth=d).image
                      for f, v, d, _ in (_scene(t) for t in range(6))]
+        misfit[name] = coherence.canvas.clean_misfit        # (the add-on says so)
     assert all(np.array_equal(a, b) for a, b in zip(out["none"], out["stale"]))
+    assert misfit == {"none": False, "stale": True, "fits": False}, misfit
+
+
+def test_a_jump_to_frames_of_another_size_starts_afresh(monkeypatch):
+    """A farm worker's second render of the same shot at another size (after a jump in the
+    frames, whose reset keeps the still set's plate): nothing of the other size is kept (the
+    plate learnt at the first size made the next frame fail)."""
+    monkeypatch.setattr(temporal.pipeline, "stylize_with", _painter([]))
+    settings = Settings("adain", np.zeros((8, 8, 3), np.float32))
+    coherence = temporal.Coherence(1.0)
+    for t in range(3):
+        f, v, d, _ = _scene(t)
+        coherence.stylize(f, settings, vector=v, depth=d)
+    coherence.reset(keep_plate=True)
+    half = [(f[::2, ::2], v[::2, ::2], d[::2, ::2]) for f, v, d, _ in (_scene(t) for t in (6, 7))]
+    out = [coherence.stylize(f, settings, vector=v, depth=d).image for f, v, d in half]
+    assert all(o.shape == (H // 2, W // 2, 3) for o in out)
