@@ -195,14 +195,16 @@ def frame_job(job: _Render, frame: int, between=lambda: ()):
         image, masks, vector, depth = passes.read_captured(
             scene, job.directory, job.slots, job.coherence is not None, frame=frame, shown=job.shown)
         if job.coherence is not None and job.last is not None and frame != job.last + 1:
-            job.coherence.reset(keep_plate=True)    # a jump in frames: only the still set's
-                                                    # painting carries over, where it fits
+            job.coherence.reset(keep_plate=frame > job.last)    # a jump ahead (a chunk after
+            job.plate_read &= frame > job.last      # its warm-up): only the still set's painting
+                                                    # carries over, where it fits; back (the shot
+                                                    # rendered again, maybe changed): nothing
         job.last = frame
         for i, mask in enumerate(masks):
             if mask is not None and not (mask > 0).any():
                 job.unmasked.setdefault(i + 1, []).append(frame)
         px = image if job.shown else frames.as_shown(scene, image)
-        if job.coherence is not None and job.coherence.clean is None and not job.plate_read:
+        if job.coherence is not None and not job.plate_read:
             job.plate_read = True       # (read here, on the main thread: not in render_init)
             job.coherence.take_clean_plate(plates.clean(scene))
         settings = replace(job.settings, masks=masks)

@@ -82,6 +82,10 @@ class NST_PT_compositor(_NodeEditorPanel, bpy.types.Panel):
         layout.prop(nst, "work_size")
         layout.operator(NST_OT_compositor_apply.bl_idname, icon="NODE_COMPOSITING")
         layout.prop(nst, "temporal_coherence")
+        if nst.clean_plate is not None:         # plates.py: made by Apply Styles
+            layout.label(text=f"Clean plate: {nst.clean_plate.name}", icon="IMAGE_DATA")
+        elif nst.get("plate_wanted") and nst.temporal_coherence > 0:
+            layout.label(text="Clean plate deleted: apply again", icon="ERROR")
         layout.operator(NST_OT_compositor_apply_animation.bl_idname, icon="RENDER_ANIMATION")
         _progress(layout)
 

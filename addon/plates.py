@@ -1,7 +1,7 @@
 """The shot's clean plate: its set without the objects that move in it, rendered by Blender.
 
 Apply Styles, with Temporal Coherence, renders the current frame a second time with the objects
-that move over the scene's frame range hidden, as the Render window shows it, and keeps it in
+that move over the scene's frame range (or appear or vanish) hidden, as the Render window shows it, and keeps it in
 the .blend (``scene.nst.clean_plate``, packed); so do Stylize Animation and Apply Styles to
 Animation before their first frame, for their range. Every render of the shot then starts its still
 set's painting from it (nst_core/canvas.py) instead of learning the set patch by patch as the
@@ -12,8 +12,8 @@ frames, as without one.
 
 What moves: an object whose place, turn or size changes over the range (sampled at up to
 SAMPLES frames; parents and constraints included), or that an animated armature or animated
-shape keys deform. Lights are kept: a moving light changes the set, where the plate misfits.
-A camera that moves or zooms makes no plate.
+shape keys deform, or whose render visibility changes. A camera that moves or zooms, or a light
+that moves or changes, makes no plate: the whole set changes.
 """
 
 from __future__ import annotations
@@ -49,22 +49,30 @@ def _animated(id_) -> bool:
         id_.animation_data.action is not None or len(id_.animation_data.drivers) > 0)
 
 
-def moving_objects(scene, frames: range | None = None) -> tuple[list, bool]:
-    """The rendered objects that move over ``frames`` (the scene's range), and whether its
-    camera moves (its place, turn, lens or shift)."""
+def _light(ob) -> tuple:
+    d = ob.data
+    return _pose(ob) + (round(d.energy, 5), tuple(round(c, 5) for c in d.color))
+
+
+def moving_objects(scene, frames: range | None = None) -> tuple[list, str]:
+    """The rendered objects that move over ``frames`` (the scene's range), or whose render
+    visibility changes, and what else changes the whole set ("" when nothing): the camera
+    (its place, turn, lens or shift), or a light (its place, turn, power or colour)."""
     frames = frames or range(scene.frame_start, scene.frame_end + 1)
     picks = sorted(set(frames[::max(1, -(-len(frames) // SAMPLES))]) | {frames[-1]}) if frames else []
     objects = [ob for ob in scene.objects
                if ob.type in RENDERED or (ob.type == "EMPTY" and ob.instance_type == "COLLECTION")]
+    lights = [ob for ob in scene.objects if ob.type == "LIGHT" and not ob.hide_render]
     poses: dict = {}
-    views = set()
+    views, lit = set(), set()
     current, subframe = scene.frame_current, scene.frame_subframe
     try:
         for frame in picks:
             scene.frame_set(frame)
             views.add(_view(scene.camera))
+            lit.add(tuple(_light(ob) for ob in lights))
             for ob in objects:
-                poses.setdefault(ob.name, set()).add(_pose(ob))
+                poses.setdefault(ob.name, set()).add(_pose(ob) + (ob.hide_render,))
     finally:
         scene.frame_set(current, subframe=subframe)
     moving_armatures = {ob.name for ob in scene.objects
@@ -76,7 +84,20 @@ def moving_objects(scene, frames: range | None = None) -> tuple[list, bool]:
         keys = getattr(ob.data, "shape_keys", None)
         if len(poses.get(ob.name, ())) > 1 or deformed or _animated(keys) or _animated(ob.data):
             moving.append(ob)
-    return moving, len(views) > 1
+    whole = "the camera moves" if len(views) > 1 else "a light changes" if len(lit) > 1 else ""
+    return moving, whole
+
+
+def _visibility_curves(ob) -> list:
+    """The F-curves that animate ``ob``'s render visibility (Blender 5 keeps an action's
+    F-curves in its layers' channelbags)."""
+    action = ob.animation_data.action if ob.animation_data else None
+    if action is None:
+        return []
+    curves = list(action.fcurves) if hasattr(action, "fcurves") else [
+        c for layer in action.layers for strip in layer.strips for bag in strip.channelbags
+        for c in bag.fcurves]
+    return [c for c in curves if c.data_path == "hide_render" and not c.mute]
 
 
 def make(scene, view_layer, coherence: float, frames: range | None = None) -> str:
@@ -88,31 +109,48 @@ def make(scene, view_layer, coherence: float, frames: range | None = None) -> st
     if coherence <= 0:
         _drop(nst)
         return ""
-    moving, camera_moves = moving_objects(scene, frames)
-    if camera_moves or not moving:
+    moving, whole = moving_objects(scene, frames)
+    nst["plate_wanted"] = bool(moving and not whole)
+    if whole or not moving:
         _drop(nst)
-        return ("; the camera moves, so no clean plate: the still set is learnt from the frames"
-                if camera_moves and moving else "")
+        return (f"; {whole}, so no clean plate: the still set is learnt from the frames"
+                if whole and moving else "")
     hidden = [ob for ob in moving if not ob.hide_render]
-    try:
-        for ob in hidden:
-            ob.hide_render = True
+    muted = [c for ob in hidden for c in _visibility_curves(ob)]    # (else the render sets
+    try:                                                            # their visibility back)
+        for item in hidden + muted:
+            if isinstance(item, bpy.types.Object):
+                item.hide_render = True
+            else:
+                item.mute = True
         image, _, _, _ = render_passes(scene, view_layer, [], shown=True)
     finally:
+        for curve in muted:
+            curve.mute = False
         for ob in hidden:
             ob.hide_render = False
     image[..., 3] = 1.0                     # (the canvas takes its colours)
+    old = nst.clean_plate
     plate = pixels.image_for(f"{scene.name} NST Clean Plate", image.shape[1], image.shape[0])
     plate.colorspace_settings.name = "Non-Color"     # as shown, kept as it is
     nst.clean_plate = keep(pixels.write_raw(image, plate))
+    if old is not None and old != plate:    # made under the scene's name before a rename
+        _drop_image(old)
     names = ", ".join(ob.name for ob in moving[:4]) + (" …" if len(moving) > 4 else "")
     return f"; clean plate rendered without what moves ({names})"
 
 
 def _drop(nst) -> None:
-    """No clean plate: the one made before goes (it is the add-on's, with a fake user)."""
+    """No clean plate: the one made before goes."""
     image, nst.clean_plate = nst.clean_plate, None
-    if image is not None and is_result(image):
+    _drop_image(image)
+
+
+def _drop_image(image) -> None:
+    """A clean plate no scene uses any more goes (the add-on's, with a fake user; a copied
+    scene may still use it)."""
+    if image is not None and is_result(image) \
+            and not any(s.nst.clean_plate == image for s in bpy.data.scenes):
         bpy.data.images.remove(image)
 
 
@@ -120,6 +158,10 @@ def clean(scene) -> np.ndarray | None:
     """The clean plate of ``scene`` (H×W×3, as shown) for renders of its size, or None."""
     image = scene.nst.clean_plate
     if image is None:
+        if scene.nst.get("plate_wanted"):
+            print("Neural Style Transfer: this shot's clean plate is gone (the image was "
+                  "deleted?): the still set is learnt from the frames instead (chunks of a farm "
+                  "may not match); run Apply Styles again")
         return None
     if tuple(image.size) != render_size(scene):
         w, h = render_size(scene)

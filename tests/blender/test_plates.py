@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import pytest
 
-from harness import env, fact, pixels, render_as_shown, scenario, tree_of
+from harness import addon_module, env, fact, pixels, render_as_shown, scenario, tree_of
 from test_live import _moving_cube_shot
 
 bpy = pytest.importorskip("bpy")
@@ -78,13 +78,13 @@ def clean_plate_at_apply():
         # renders that cannot take the plate say so: another size, a set changed since Apply
         scene.render.filepath = os.path.join(env.work, "plate_frames") + os.sep + "frame_"
         said = {}
-        for case in ("size", "set"):
+        for case in ("size", "set", "set again"):   # (the last: the same Blender session)
             light = bpy.data.objects.get("Light") or next(o for o in scene.objects if o.type == "LIGHT")
             energy, percent = light.data.energy, scene.render.resolution_percentage
             if case == "size":
                 scene.render.resolution_percentage = 50
             else:
-                light.data.energy = energy * 3
+                light.data.energy = energy * (3 if case == "set" else 0.3)
             printed = io.StringIO()
             try:
                 with contextlib.redirect_stdout(printed):
@@ -93,6 +93,49 @@ def clean_plate_at_apply():
                 light.data.energy, scene.render.resolution_percentage = energy, percent
             said[case] = [line for line in printed.getvalue().splitlines() if "clean plate" in line]
         out["said"] = said
+        # the plate deleted by the artist: said; renamed scene: the old plate goes on Apply
+        bpy.data.images.remove(nst.clean_plate)
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            bpy.ops.render.render(animation=True)
+        out["said_gone"] = [line for line in printed.getvalue().splitlines() if "clean plate" in line]
+        scene.name = "Shot 10"
+        bpy.ops.nst.compositor_apply()
+        scene.name = "Scene"
+        bpy.ops.nst.compositor_apply()
+        out["plates_after_rename"] = sorted(i.name for i in bpy.data.images if "Clean Plate" in i.name)
+        # a cone shown on frames 1-2 only (its render visibility keyframed): hidden in the plate
+        bpy.ops.mesh.primitive_cone_add(radius1=0.6, depth=1.2, location=(2.0, 0.5, -0.4))
+        cone = bpy.context.object
+        cone.hide_render = False
+        cone.keyframe_insert("hide_render", frame=2)
+        cone.hide_render = True
+        cone.keyframe_insert("hide_render", frame=3)
+        scene.frame_set(1)
+        try:
+            bpy.ops.nst.compositor_apply()
+            moving, whole = addon_module("plates").moving_objects(scene)
+            out["moving_with_cone"] = (sorted(o.name for o in moving), whole)
+            out["cone_vs_plate_before"] = float(np.abs(pixels(nst.clean_plate)[::-1][..., :3]
+                                                       - px).max())
+            out["cone_shown_after"] = not cone.hide_render
+        finally:
+            bpy.data.objects.remove(cone)
+            scene.frame_set(2)
+        # a light that turns over the shot: no plate, said
+        light = next(o for o in scene.objects if o.type == "LIGHT")
+        light.keyframe_insert("rotation_euler", frame=1)
+        light.rotation_euler.x += 0.5
+        light.keyframe_insert("rotation_euler", frame=4)
+        try:
+            reports = io.StringIO()
+            with contextlib.redirect_stdout(reports):
+                bpy.ops.nst.compositor_apply()
+            out["light_plate"] = nst.clean_plate is not None
+        finally:
+            light.animation_data_clear()
+            light.rotation_euler.x -= 0.5
+        bpy.ops.nst.compositor_apply()
         # the camera moves over the shot: no plate (the one before goes)
         camera = scene.camera
         camera.keyframe_insert("location", frame=1)
@@ -129,7 +172,21 @@ def test_a_render_that_cannot_take_the_plate_says_so(facts):
     """A render at another size than Apply's, or of a set lit three times as bright: the frames
     are stylized with the still set learnt from the frames, and the console says why the plate
     was not taken and to apply again, once a render."""
-    said = fact(facts, "clean_plate_at_apply")["said"]
+    f = fact(facts, "clean_plate_at_apply")
+    said = f["said"]
     assert len(said["size"]) == 1 and "48×32" in said["size"][0], said
     assert len(said["set"]) == 1 and "does not fit" in said["set"][0], said
-    assert all("Apply Styles again" in lines[0] for lines in said.values()), said
+    assert said["set again"] == said["set"], said      # (before: only a process's first render)
+    assert len(f["said_gone"]) == 1 and "gone" in f["said_gone"][0], f["said_gone"]
+    assert all("Apply Styles again" in lines[0] for lines in [*said.values(), f["said_gone"]])
+
+
+def test_what_changes_the_plate(facts):
+    """An object whose render visibility is keyframed is hidden in the plate (it was baked in,
+    and painted on after it vanished: an artist trial), and shown again afterwards; a light
+    that turns makes no plate; a scene renamed and applied again leaves one plate, not two."""
+    f = fact(facts, "clean_plate_at_apply")
+    assert f["moving_with_cone"] == [["Cone", "Cube"], ""], f
+    assert f["cone_vs_plate_before"] <= 1.5 / 255 and f["cone_shown_after"], f
+    assert f["light_plate"] is False, f
+    assert f["plates_after_rename"] == ["Scene NST Clean Plate"], f
