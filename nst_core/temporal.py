@@ -54,6 +54,9 @@ PHASE = tiling.ALIGN    # px: the encoders' coarsest stride; content moved by a 
 DEFAULT_STRENGTH = 1.0  # the Temporal Coherence artists get (add-on, CLI) unless they choose
 
 
+BORDER_PX = 16          # px from the picture's edge whose painting of what moves is not carried
+
+
 def _pad(a: np.ndarray, x: int, y: int) -> np.ndarray:
     """``a`` with y rows above and x columns on the left, mirrored."""
     a = np.asarray(a)
@@ -268,6 +271,27 @@ class Coherence:
         self.previous = np.array(out[..., :3], np.float32)
         return out
 
+    @staticmethod
+    def _not_from_the_border(motion: Motion, moving: np.ndarray) -> None:
+        """What moves and was within BORDER_PX of the picture's edge in the previous frame is
+        not carried (its ``validity`` 0): the networks paint the edge of the picture as an edge
+        of what they see, an outline. An object coming into the picture showed a new strip at
+        the edge each frame, painted with that outline and carried: vertical stripes across a
+        ball for the whole shot (an artist trial, WCT, 160×90)."""
+        h, w = moving.shape
+        where = np.flatnonzero(moving)
+        source = motion.sample.index[where]
+        row, col = source // w, source % w
+        flow = motion.flow.reshape(-1, motion.flow.shape[-1])[where]   # from here to where it was
+        dy = flow[:, 1] if flow.shape[1] > 1 else np.zeros(len(where), np.float32)
+        near = ((col < BORDER_PX) & (flow[:, 0] < 0)) | ((col >= w - BORDER_PX) & (flow[:, 0] > 0))
+        near |= ((row < BORDER_PX) & (dy < 0)) | ((row >= h - BORDER_PX) & (dy > 0))
+        near |= ~motion.sample.inside.reshape(-1)[where]    # (coming in; going out is carried)
+        if near.any():
+            validity = np.array(motion.validity, np.float32)
+            validity.reshape(-1)[where[near]] = 0.0
+            motion.validity = validity
+
     def _moving(self, motion: Motion | None) -> tuple[np.ndarray, bool]:
         """Which pixels of this frame move relative to the networks' grid (H×W bool), by its
         Vector pass (backward and forward, so also on a sequence's first frame), and whether
@@ -313,6 +337,8 @@ class Coherence:
         refresh = backdrop = surface = None
         if self.strength > 0 and vector is not None:
             moving, still = self._moving(motion)
+            if still and motion is not None:
+                self._not_from_the_border(motion, moving)
             refresh, backdrop = self.canvas.plan(rgb, motion, moving, still)
             surface = moving if still else None
         elif self.strength > 0:
