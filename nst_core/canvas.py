@@ -161,13 +161,19 @@ class Canvas:
         self.provisional = None                     # H×W: made near a moving object (no plate)
         self._plan = self._weights = None
 
+    @property
+    def objects(self) -> np.ndarray:
+        """The frame's moving objects with their antialiased edge (H×W bool, ``plan``)."""
+        return self._object
+
     def cut(self) -> None:
         """A jump in the frames: the painting carried along the motion is dropped; the plate
         stays, for where the set still looks as it did (``plan`` checks every pixel)."""
         self.painted = self.reference = self.provisional = self._plan = None
 
     def plan(self, rgb: np.ndarray, motion: Motion | None, moving: np.ndarray,
-             still_camera: bool) -> tuple[np.ndarray | None, np.ndarray | None]:
+             still_camera: bool, stirring: np.ndarray | None = None
+             ) -> tuple[np.ndarray | None, np.ndarray | None]:
         """For the frame whose render (as the networks see it) is ``rgb`` (H×W×3), whose
         ``moving`` pixels move relative to the networks' grid, seen by a ``still_camera`` or
         not: where the result blend should take the frame alone (H×W float32 in [0, 1], or
@@ -181,7 +187,8 @@ class Canvas:
         backdrop = None
         if still_camera:                    # the set is seen for sure where no moving object
             clear = ~grow(moving, HALO)     # is within HALO px (its shadow, its bounce light)
-        if still_camera and self.backdrop is None and self._clean_fits(rgb, moving, clear):
+        if still_camera and self.backdrop is None and self._clean_fits(
+                rgb, moving, clear if stirring is None else clear & ~grow(stirring, HALO)):
             self.backdrop = self.clean.copy()           # the whole set, as Blender rendered it
             self.known, self.settled = np.ones_like(clear), np.ones_like(clear)
             seen = np.zeros_like(clear)

@@ -36,7 +36,7 @@ from . import pipeline, tiling
 from .bands import in_bands
 from .errors import StyleError
 from .features import Moments, mask_union
-from .canvas import MOVING_PX, Canvas
+from .canvas import MOVING_PX, Canvas, fill
 from .filters import CONTRAST_CELL, match_contrast, neighbourhood, per_channel
 from .motion import Motion, Sampler, dominant_motion, flows, valid
 from .images import check_array
@@ -54,6 +54,7 @@ PHASE = tiling.ALIGN    # px: the encoders' coarsest stride; content moved by a 
 DEFAULT_STRENGTH = 1.0  # the Temporal Coherence artists get (add-on, CLI) unless they choose
 
 
+STIRRING_PX = 0.05      # px a frame: a pixel that moves at all (the clean plate's fit, canvas.py)
 BORDER_PX = 16          # px from the picture's edge whose painting of what moves is not carried
 
 
@@ -200,7 +201,7 @@ class Coherence:
                 if m is not None and m.weight > 0:
                     seen[key] = _normalised(m)
                 return m
-            return paint(backdrop, record, None).image
+            return paint(backdrop, record, None, settings.masks).image
 
         def whole(key, m: Moments) -> Moments:
             p = self._plate_statistics.get(key)
@@ -292,18 +293,17 @@ class Coherence:
             validity.reshape(-1)[where[near]] = 0.0
             motion.validity = validity
 
-    def _moving(self, motion: Motion | None) -> tuple[np.ndarray, bool]:
-        """Which pixels of this frame move relative to the networks' grid (H×W bool), by its
-        Vector pass (backward and forward, so also on a sequence's first frame), and whether
-        the camera is still (most of the picture does not move either way)."""
+    def _moving(self, motion: Motion | None, px: float = MOVING_PX) -> tuple[np.ndarray, bool]:
+        """Which pixels of this frame move by over ``px`` relative to the networks' grid (H×W
+        bool), by its Vector pass (backward and forward, so also on a sequence's first frame),
+        and whether the camera is still (most of the picture does not move either way)."""
         backward, forward = self._flows
         square = lambda f: sum(np.square(f[..., k]) for k in range(f.shape[-1]))  # noqa: E731
         moving = np.empty(backward.shape[:2], bool)
 
         def rows(r0, r1):
             speed2 = motion.speed2((r0, r1)) if motion is not None else square(backward[r0:r1])
-            np.logical_or(speed2 > MOVING_PX ** 2, square(forward[r0:r1]) > MOVING_PX ** 2,
-                          out=moving[r0:r1])
+            np.logical_or(speed2 > px ** 2, square(forward[r0:r1]) > px ** 2, out=moving[r0:r1])
         in_bands(rows, moving.shape)
         step = (slice(None, None, 4), slice(None, None, 4))
         still = all(np.abs(np.median(f[step].reshape(-1, f.shape[-1]), 0)).max() < STILL_CAMERA_PX
@@ -339,27 +339,37 @@ class Coherence:
             moving, still = self._moving(motion)
             if still and motion is not None:
                 self._not_from_the_border(motion, moving)
-            refresh, backdrop = self.canvas.plan(rgb, motion, moving, still)
+            stirring = None             # the clean plate's fit leaves out what moves at all: an
+            if self.canvas.backdrop is None and self.canvas.clean is not None:  # object easing
+                stirring = self._moving(motion, STIRRING_PX)[0]     # in (Blender's default
+            refresh, backdrop = self.canvas.plan(rgb, motion, moving, still, stirring)  # keys)
+                                        # moved under MOVING_PX on the first frame: the plate was
+                                        # refused for it (an artist trial)
             surface = moving if still else None
         elif self.strength > 0:
             self.canvas = Canvas(self.clean)    # no vectors: no painting carries over
         # scaled, the networks' grid is not the frame's; tileable, the frame wraps around
         x, y = (0, 0) if pipeline.runs_scaled(settings, content.shape[:2]) or settings.seamless \
             else self.align(motion)
-        padded = settings
-        if (x or y) and settings.masks is not None:
-            padded = replace(settings, masks=[None if m is None else _pad(m, x, y)
-                                              for m in settings.masks])
 
-        def paint(image, statistics, progress):
-            out = pipeline.stylize_with(_pad(image, x, y), padded, runtime=runtime,
-                                        progress=progress, cancel=cancel, statistics=statistics)
+        def paint(image, statistics, progress, masks=settings.masks):
+            if (x or y) and masks is not None:
+                masks = [None if m is None else _pad(m, x, y) for m in masks]
+            out = pipeline.stylize_with(_pad(image, x, y), replace(settings, masks=masks),
+                                        runtime=runtime, progress=progress, cancel=cancel,
+                                        statistics=statistics)
             if x or y:
                 out.image = np.ascontiguousarray(out.image[y:, x:])
             return out
         result = paint(content, self.smooth if self.strength > 0 else None, progress)
-        if backdrop is not None:            # the still set without its moving objects
-            backdrop = self._backdrop(backdrop, settings, paint, runtime, cancel)
+        if backdrop is not None:            # the still set without its moving objects, and its
+            masks = None if settings.masks is None else [   # masks without them (a slot masked
+                None if m is None else fill(m, self.canvas.objects)     # to a moving object
+                for m in settings.masks]    # painted it into the plate where it was on the frame
+                                            # the plate was made: a ghost, and a seam between
+                                            # farm chunks: an artist trial)
+            backdrop = self._backdrop(backdrop, replace(settings, masks=masks), paint, runtime,
+                                      cancel)
         kept = self.canvas.weigh(backdrop, self.strength) if self.strength > 0 else None
         result.image = self._blend(result.image, motion, settings.method_object().result_blend,
                                    mask_union(settings.masks), refresh, kept, surface)

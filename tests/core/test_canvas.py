@@ -424,3 +424,52 @@ def test_an_object_coming_into_the_picture_is_painted_whole_not_in_strips(monkey
     inside = cols[:-3]                      # (not the 3 px it covered this frame: fresh, ramped)
     offsets = (out - alone)[24:24 + SIZE, inside].mean((0, 2))   # per column of the square
     assert np.ptp(offsets) < 0.03, np.round(offsets, 3)          # (in strips: 0.08)
+
+
+def test_the_plate_is_painted_without_a_mask_on_what_moves(monkeypatch):
+    """A style slot masked to the moving square (region fusion): the plate, the set without the
+    square, is painted with the masks where the square is filled from around, so it does not
+    keep that slot's look where the square was when the plate was made (a ghost for the whole
+    shot, and farm chunks that started at other frames differed there: an artist trial)."""
+    def masked(content, settings, **_):
+        image = np.clip(np.asarray(content[..., :3], np.float32) * 0.6 + 0.2, 0, 1)
+        if settings.masks and settings.masks[0] is not None:
+            image = np.clip(image + 0.3 * settings.masks[0][..., None], 0, 1)
+        return StyleResult(image=image.astype(np.float32), method=settings.method, provider="stand-in")
+    monkeypatch.setattr(temporal.pipeline, "stylize_with", masked)
+    scenes = [_scene(t) for t in range(12)]
+    near = grow(scenes[11][3] | scenes[10][3], 14)
+
+    def run(frames):
+        coherence = temporal.Coherence(1.0, clean=_clean_plate())
+        out = []
+        for t in frames:
+            frame, v, d, mask = scenes[t]
+            settings = Settings("adain", np.zeros((8, 8, 3), np.float32),
+                                masks=[mask.astype(np.float32)])
+            out.append(coherence.stylize(frame, settings, vector=v, depth=d).image)
+        return out
+    whole, cold = run(range(12)), run([11])
+    assert np.abs(whole[-1] - cold[-1])[~near].max() < 1e-6
+    first = scenes[0][3] & ~near                    # where the square was on the first frame
+    assert np.abs(whole[-1][first] - masked(_clean_plate(), Settings(
+        "adain", np.zeros((8, 8, 3), np.float32))).image[first]).max() < 0.02
+
+
+def test_a_clean_plate_is_taken_when_the_object_eases_in(monkeypatch):
+    """An object whose first move is under a pixel (Blender's default keys ease in: 0.9 px on
+    the trial's first frame) is not 'moving' yet, but it is not the set either: the clean
+    plate's fit leaves out what moves at all, so the plate is taken (the trial's ball, 7 % of
+    the frame, made the fit fail and left a ghost of the ball at its first place)."""
+    monkeypatch.setattr(temporal.pipeline, "stylize_with", _painter([]))
+    frame, _, _, _ = _scene(0)
+    clean = frame.copy()
+    frame = frame.copy()
+    frame[18:42, 40:64] = 0.95                          # 24×24 px: 8 % of the frame
+    v = np.zeros((H, W, 4), np.float32)
+    v[18:42, 40:64, 2] = -0.5                           # where it will be: half a pixel on
+    coherence = temporal.Coherence(1.0, clean=clean)
+    coherence.stylize(frame, Settings("adain", np.zeros((8, 8, 3), np.float32)), vector=v,
+                      depth=np.full((H, W), 10.0, np.float32))
+    assert not coherence.canvas.clean_misfit
+    assert np.array_equal(coherence.canvas.backdrop, clean)
