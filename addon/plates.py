@@ -1,14 +1,14 @@
 """The shot's clean plate: its set without the objects that move in it, rendered by Blender.
 
 Apply Styles, with Temporal Coherence, renders the current frame a second time with the objects
-that move over the scene's frame range (or appear or vanish) hidden, as the Render window shows it, and keeps it in
-the .blend (``scene.nst.clean_plate``, packed); so do Stylize Animation and Apply Styles to
-Animation before their first frame, for their range. Every render of the shot then starts its still
-set's painting from it (nst_core/canvas.py) instead of learning the set patch by patch as the
-objects uncover it, so the still set is the same painting in every process that renders the
-shot, whichever frames it saw: a render farm's chunks meet without a seam. Where the plate does
-not fit a frame (the set or the view changed since Apply), the canvas learns the set from the
-frames, as without one.
+that move over the scene's frame range (or appear or vanish) hidden, as the Render window shows
+it, and keeps it in the .blend (``scene.nst.clean_plate``, packed); so do Stylize Animation and
+Apply Styles to Animation before their first frame, for their range. Every render of the shot
+then starts its still set's painting from it (nst_core/canvas.py) instead of learning the set
+patch by patch as the objects uncover it, so the still set is the same painting in every process
+that renders the shot, whichever frames it saw: a render farm's chunks meet without a seam.
+Where the plate does not fit a frame (the set or the view changed since Apply), the canvas
+learns the set from the frames, as without one, and the render says so.
 
 What moves: an object whose place, turn or size changes over the range (sampled at up to
 SAMPLES frames; parents and constraints included), or that an animated armature or animated
@@ -102,11 +102,12 @@ def _visibility_curves(ob) -> list:
 
 def make(scene, view_layer, coherence: float, frames: range | None = None) -> str:
     """The clean plate for a shot of ``frames`` (the scene's range) stylized at Temporal
-    Coherence ``coherence``: rendered at the current frame and kept (when something moves and
-    the camera does not), else the one made before dropped; what was done, for a report ("" when
-    nothing)."""
+    Coherence ``coherence``: rendered at the current frame and kept (when something moves, and
+    neither the camera nor a light), else the one made before dropped; what was done, for a
+    report ("" when nothing)."""
     nst = scene.nst
     if coherence <= 0:
+        nst["plate_wanted"] = False
         _drop(nst)
         return ""
     moving, whole = moving_objects(scene, frames)

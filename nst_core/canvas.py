@@ -54,11 +54,11 @@ CROP_CONTEXT = 64       # px of the set around a new patch the networks see when
 CROP_MOST = 0.5         # a crop above this share of the frame: the whole backdrop is painted
 REVEALED_SHARE = 0.02   # the least share of the frame newly seen clear that is worth painting the
                         # backdrop again for (a network pass: batched, not every frame)
-CLEAN_MISFIT = 0.05     # the clean plate (``Canvas(clean)``) is taken when at most this share of the
-                        # set seen clear of moving objects differs from it by over REPAINT_CHANGE
 SEEN_SHARE = 0.006      # or seen for the first time (what an object uncovers of where it was when
                         # the plate was made): painted at once, or it shows the frame's painting
                         # until the next batch, then jumps to the plate's
+CLEAN_MISFIT = 0.05     # the clean plate (``Canvas(clean)``) is taken when at most this share of
+                        # the set seen clear of moving objects differs from it by over REPAINT_CHANGE
 
 
 def _crop(new: np.ndarray) -> tuple[slice, slice] | None:
