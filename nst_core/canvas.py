@@ -57,8 +57,11 @@ REVEALED_SHARE = 0.02   # the least share of the frame newly seen clear that is 
 SEEN_SHARE = 0.006      # or seen for the first time (what an object uncovers of where it was when
                         # the plate was made): painted at once, or it shows the frame's painting
                         # until the next batch, then jumps to the plate's
-CLEAN_MISFIT = 0.05     # the clean plate (``Canvas(clean)``) is taken when at most this share of
+CLEAN_MISFIT = 0.25     # the clean plate (``Canvas(clean)``) is taken when at most this share of
                         # the set seen clear of moving objects differs from it by over REPAINT_CHANGE
+                        # (where it differs, the frame's painting shows, as for any misfit: an
+                        # object that stands still before it moves is not in the plate; at 0.05
+                        # one of 7 % of the frame refused it: a ghost of it for the whole shot)
 
 
 def _crop(new: np.ndarray) -> tuple[slice, slice] | None:
