@@ -100,6 +100,7 @@ def _init(scene, *_):
         try:
             outputs.check_output(scene)
             writes = True
+            _output_folder(scene)
         except UserError:
             if bpy.app.background:
                 raise
@@ -130,6 +131,18 @@ def _init(scene, *_):
     _RENDER = _Render(scene.name, directory, [n.name for n in added], slots, settings, layer.name,
                       flags, shown, coherence, last)
     _CARRIED[:] = [key, _RENDER] if coherence is not None else [None, None]
+
+
+def _output_folder(scene) -> None:
+    """The folder the frames go to, made now if missing, by any number of processes at once: two
+    farm workers starting together on a shot whose folder did not exist yet raced in Blender
+    4.3's own making of it, and the loser's first save failed ("No such file or directory"),
+    which ended its whole command line (the farm test, once)."""
+    try:
+        os.makedirs(os.path.dirname(scene.render.frame_path(frame=scene.frame_current)),
+                    exist_ok=True)
+    except OSError:
+        pass                            # Blender's own save says what is wrong with the path
 
 
 def _after(scene, node) -> None:
