@@ -274,9 +274,9 @@ class Coherence:
 
     @staticmethod
     def _not_from_the_border(motion: Motion, moving: np.ndarray) -> None:
-        """What moves and was within BORDER_PX of the picture's edge in the previous frame is
-        not carried (its ``validity`` 0): the networks paint the edge of the picture as an edge
-        of what they see, an outline. An object coming into the picture showed a new strip at
+        """What moves away from the picture's edge and was within BORDER_PX of it in the
+        previous frame (or outside) is not carried (its ``validity`` 0; what goes out is): the
+        networks paint the edge of the picture as an edge of what they see, an outline. An object coming into the picture showed a new strip at
         the edge each frame, painted with that outline and carried: vertical stripes across a
         ball for the whole shot (an artist trial, WCT, 160×90)."""
         h, w = moving.shape
