@@ -106,25 +106,20 @@ def make(scene, view_layer, coherence: float, frames: range | None = None) -> st
     neither the camera nor a light), else the one made before dropped; what was done, for a
     report ("" when nothing)."""
     nst = scene.nst
-    if coherence <= 0:
-        nst["plate_wanted"] = False
-        _drop(nst)
-        return ""
-    moving, whole = moving_objects(scene, frames)
+    moving, whole = moving_objects(scene, frames) if coherence > 0 else ([], "")
     nst["plate_wanted"] = bool(moving and not whole)
-    if whole or not moving:
+    if not nst["plate_wanted"]:
         _drop(nst)
         return (f"; {whole}, so no clean plate: the still set is learnt from the frames"
                 if whole and moving else "")
     hidden = [ob for ob in moving if not ob.hide_render]
     muted = [c for ob in hidden for c in _visibility_curves(ob)]    # (else the render sets
     try:                                                            # their visibility back)
-        for item in hidden + muted:
-            if isinstance(item, bpy.types.Object):
-                item.hide_render = True
-            else:
-                item.mute = True
-        image, _, _, _ = render_passes(scene, view_layer, [], shown=True)
+        for ob in hidden:
+            ob.hide_render = True
+        for curve in muted:
+            curve.mute = True
+        image = render_passes(scene, view_layer, [], shown=True)[0]
     finally:
         for curve in muted:
             curve.mute = False
