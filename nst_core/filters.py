@@ -1,5 +1,5 @@
 """Image filters of the animation steps: a pixel's 3×3 neighbourhood range, bilinear
-upsampling from cells, and local contrast matching."""
+upsampling from cells, local contrast matching, and filling unknown pixels from beside them."""
 
 from __future__ import annotations
 
@@ -133,3 +133,28 @@ def match_contrast(image: np.ndarray, reference: np.ndarray, cell: int = CONTRAS
     out *= image
     out += upsample(mean * (1 - gain), h, w, cell)
     return np.clip(out, 0.0, 1.0, out=out)
+
+
+def fill(image: np.ndarray, unknown: np.ndarray) -> np.ndarray:
+    """``image`` (H×W×3) with its ``unknown`` pixels filled from the known ones beside them,
+    row by row, mirrored across the gap's ends (each half from its nearer side), so the
+    networks see the set's texture there, not a smooth blob they would paint as one."""
+    out = image.copy()
+    w = image.shape[1]
+    for y in np.flatnonzero(unknown.any(1)):
+        row = unknown[y]
+        edges = np.flatnonzero(np.diff(np.r_[0, row.astype(np.int8), 0]))
+        for a, b in zip(edges[::2], edges[1::2]):           # the gap [a, b)
+            if a == 0 and b == w:
+                continue                                    # nothing known in this row
+            k = np.arange(b - a)
+            left = a - 1 - k                                # mirrored from the left end
+            right = b + (b - a - 1 - k)                     # and from the right end
+            take = np.where(k < (b - a) / 2, left, right)
+            take = np.where(take < 0, right, np.where(take >= w, left, take))
+            out[y, a:b] = image[y, np.clip(take, 0, w - 1)]
+    rows = unknown.all(1)                                   # whole rows unknown: the row above
+    if rows.any() and not rows.all():
+        known = np.flatnonzero(~rows)
+        out[rows] = out[known[np.abs(known[:, None] - np.flatnonzero(rows)).argmin(0)]]
+    return out

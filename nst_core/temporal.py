@@ -36,8 +36,8 @@ from . import pipeline, tiling
 from .bands import in_bands
 from .errors import StyleError
 from .features import Moments, mask_union
-from .canvas import MOVING_PX, Canvas, fill
-from .filters import CONTRAST_CELL, match_contrast, neighbourhood, per_channel
+from .canvas import MOVING_PX, Canvas
+from .filters import CONTRAST_CELL, fill, match_contrast, neighbourhood, per_channel
 from .motion import Motion, Sampler, dominant_motion, flows, valid
 from .images import check_array
 from .methods import ResultBlend

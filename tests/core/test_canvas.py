@@ -248,6 +248,28 @@ def test_a_still_pixel_beside_a_moving_one_measures_its_change_by_the_still_set(
     assert size[block].min() > 0.08
 
 
+def test_the_change_beside_moving_pixels_is_the_mean_over_the_still_ones_in_its_square():
+    """``_change`` with ``apart`` against its definition, pixel by pixel (edges repeated), with
+    moving blocks at the frame's edges and corners too: it works out the still pixels beside
+    them in a window around them only."""
+    from nst_core.canvas import CHANGE_SMOOTHING as r, _change
+    rng = np.random.default_rng(2)
+    h, w = 23, 31
+    before, now = rng.random((2, h, w, 3), dtype=np.float32)
+    apart = np.zeros((h, w), bool)
+    apart[0:4, 5:9] = apart[10:14, 27:] = apart[19:, 0:3] = apart[8, 12] = True
+    ys, xs = np.clip(np.arange(-r, h + r), 0, h - 1), np.clip(np.arange(-r, w + r), 0, w - 1)
+    diff, still = (now - before)[ys][:, xs], ~apart[ys][:, xs]
+    expected = np.empty((h, w, 3), np.float32)
+    for y in range(h):
+        for x in range(w):
+            d, s = diff[y:y + 2 * r + 1, x:x + 2 * r + 1], still[y:y + 2 * r + 1, x:x + 2 * r + 1]
+            expected[y, x] = d.mean((0, 1)) if apart[y, x] else d[s].mean(0)
+    delta, size = _change(now, before, apart=apart)
+    np.testing.assert_allclose(delta, expected, atol=1e-6)
+    np.testing.assert_allclose(size, np.abs(expected).max(-1), atol=1e-6)
+
+
 def test_the_set_not_seen_yet_is_filled_again_from_what_was_just_seen_beside_it(monkeypatch):
     """When the backdrop is painted again, what is still unknown of the square's first place is
     filled again, mirrored from the set seen beside it by then, not left as filled on the first
