@@ -290,7 +290,12 @@ def steps():
     scene.render.resolution_percentage = 100
     scene.frame_start, scene.frame_end = 1, 4
 
-    # Apply Styles, run modally from the Compositor's Style tab.
+    # Apply Styles, run modally from the Compositor's Style tab; the cube moves over the shot,
+    # so Apply (Temporal Coherence 1) also renders the clean plate: the set without the cube.
+    cube.location.x = -1.0
+    cube.keyframe_insert("location", index=0, frame=1)
+    cube.location.x = 1.0
+    cube.keyframe_insert("location", index=0, frame=4)
     subprocess.run(["xdotool", "mousemove", str(window.x + area.x + area.width // 3),
                     str(window.height - (area.y + area.height // 2))])   # the report popup goes
     area.type = "NODE_EDITOR"
@@ -308,6 +313,12 @@ def steps():
     FACTS["apply_group_in_tree"] = any(n.type == "GROUP" and n.node_tree is not None
                                        and n.node_tree.name == "NST Style"
                                        for n in scene.node_tree.nodes)
+    plate = scene.nst.clean_plate
+    FACTS["plate"] = plate and {"name": plate.name, "size": list(plate.size),
+                                "packed": plate.packed_file is not None}
+    if plate is not None:                   # as shown, bottom row first
+        numpy.save(f"{OUT}/plate.npy", numpy.array(plate.pixels[:], numpy.float32).reshape(
+            plate.size[1], plate.size[0], 4))
     with bpy.context.temp_override(window=window, area=area, region=region(area, "WINDOW")):
         bpy.ops.node.view_all()
     yield 0.5

@@ -125,6 +125,20 @@ def test_apply_styles_runs_modally_into_the_compositor(gui):
     assert gui["apply_result_size"] == [160, 90] and gui["apply_group_in_tree"]
 
 
+def test_apply_styles_renders_the_clean_plate_in_a_window(gui):
+    """The cube moves over the shot: Apply Styles (modal, Temporal Coherence 1) rendered the set
+    without it and packed it into the file: the plate is the world's grey all over, where frame
+    2's plain render has the cube on it."""
+    assert "clean plate rendered without what moves (Cube)" in gui["apply_report"], gui["apply_report"]
+    assert gui["plate"] == {"name": "Scene NST Clean Plate", "size": [160, 90], "packed": True}, gui["plate"]
+    plate = np.load(gui["shots"] / "plate.npy")[::-1, :, :3]
+    frame2 = np.asarray(Image.open(gui["shots"] / "f12_plain.png").convert("RGB"), np.float32) / 255
+    world = np.median(frame2.reshape(-1, 3), 0)             # the scene has no floor: the world
+    cube = np.abs(frame2 - world).max(-1) > 0.01
+    assert 0.02 < cube.mean() < 0.4, cube.mean()
+    assert np.abs(plate - world).max() < 0.01, np.abs(plate - world).max()
+
+
 def test_f12_with_the_nst_style_node_shows_that_frame_stylized(gui):
     """F12 at frame 2 (Apply Styles ran at frame 1): the still is stylized after the render, as
     a job, and the Render window shows it; before, the window showed the plain render."""
