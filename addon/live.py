@@ -64,6 +64,7 @@ class _Render:
     ended: bool = False
     plate_read: bool = False            # the scene's clean plate handed to the coherence (plates.py),
     misfit_said: bool = False           # and said not to fit
+    mid_shot_said: bool = False         # plates.MID_SHOT said
 
 
 _RENDER: _Render | None = None
@@ -207,6 +208,10 @@ def frame_job(job: _Render, frame: int, between=lambda: ()):
         outputs.check_output(scene)
         image, masks, vector, depth = passes.read_captured(
             scene, job.directory, job.slots, job.coherence is not None, frame=frame, shown=job.shown)
+        if job.coherence is not None and not job.mid_shot_said and scene.nst.get("no_plate") \
+                and frame > (scene.frame_start if job.last is None else job.last + 1):
+            job.mid_shot_said = True        # (a chunk: cold, or after its warm-up's jump)
+            print(plates.MID_SHOT.format(reason=scene.nst["no_plate"], frame=frame))
         if job.coherence is not None and job.last is not None and frame != job.last + 1:
             job.coherence.reset(keep_plate=frame > job.last)    # a jump ahead (a chunk after
             job.plate_read &= frame > job.last      # its warm-up): only the still set's painting

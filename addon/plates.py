@@ -108,10 +108,10 @@ def make(scene, view_layer, coherence: float, frames: range | None = None) -> st
     nst = scene.nst
     moving, whole = moving_objects(scene, frames) if coherence > 0 else ([], "")
     nst["plate_wanted"] = bool(moving and not whole)
+    nst["no_plate"] = whole     # why a shot whose chunks would need one has none (``MID_SHOT``)
     if not nst["plate_wanted"]:
         _drop(nst)
-        return (f"; {whole}, so no clean plate: the still set is learnt from the frames"
-                if whole and moving else "")
+        return f"; {whole}, so no clean plate: render this shot in one process" if whole else ""
     hidden = [ob for ob in moving if not ob.hide_render]
     muted = [c for ob in hidden for c in _visibility_curves(ob)]    # (else the render sets
     try:                                                            # their visibility back)
@@ -171,3 +171,7 @@ def clean(scene) -> np.ndarray | None:
 MISFIT = ("Neural Style Transfer: the clean plate does not fit this shot's frames (the set or "
           "the camera changed since Apply Styles made it?): the still set is learnt from the "
           "frames instead (chunks of a farm may not match); run Apply Styles again")
+MID_SHOT = ("Neural Style Transfer: {reason}, so this shot has no clean plate, and this render "
+            "starts at frame {frame}, mid-shot: its strokes will not match the frames before it "
+            "rendered by another process (a farm chunk's first frame pops, however many frames "
+            "it warms up on); render the shot in one process (docs/farm.md)")

@@ -8,7 +8,9 @@
 // (the extension stylizes each frame as Blender writes it). Temporal Coherence carries from frame
 // to frame within one Blender process; a chunk that starts mid-shot therefore first renders
 // `warmup_frames` frames before it into a scratch folder, in the same Blender process, and then
-// its own frames: the chunk boundary does not pop.
+// its own frames: with the shot's clean plate (a still camera) the chunk boundary does not pop.
+// A shot without one (its camera or a light moves: Apply Styles said so) renders in one task
+// (`whole_shot`): its chunks' strokes would not match, whatever the warm-up (docs/farm.md).
 
 const JOB_TYPE = {
     label: "NST Stylized Render",
@@ -22,6 +24,10 @@ const JOB_TYPE = {
           description: "Frames one worker renders in one task" },
         { key: "warmup_frames", type: "int32", default: 2, visible: "submission",
           description: "Frames rendered before each chunk (not kept) so Temporal Coherence starts warm; 0: none" },
+        { key: "whole_shot", type: "bool", visible: "submission",
+          eval: "bool(C.scene.nst.get('no_plate'))",
+          evalInfo: { showLinkButton: true, description: "The shot has no clean plate (Apply Styles said why)" },
+          description: "Render the shot in one task: a shot whose camera or light moves has no clean plate, and its chunks would not match" },
         { key: "shot_start", type: "int32", eval: "C.scene.frame_start", visible: "hidden",
           description: "First frame of the shot: warm-up never reaches before it" },
         { key: "render_output_path", type: "string", subtype: "file_path", required: true,
@@ -40,7 +46,8 @@ const JOB_TYPE = {
 function compileJob(job) {
     const settings = job.settings;
     const range = parseRange(settings.frames);
-    const renderTasks = frameChunker(settings.frames, settings.chunk_size)
+    const chunkSize = settings.whole_shot ? range[1] - range[0] + 1 : settings.chunk_size;
+    const renderTasks = frameChunker(settings.frames, chunkSize)
         .map(chunk => authorRenderTask(settings, parseRange(chunk), range));
     for (const task of renderTasks) {
         job.addTask(task);

@@ -7,8 +7,10 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,6 +29,12 @@ buf = np.empty(len(image.pixels), np.float32)
 image.pixels.foreach_get(buf)
 np.save(sys.argv[3], buf)
 """
+
+
+# the Flamenco job type's whole_shot setting, as its submit panel evaluates it in Blender
+WHOLE_SHOT = re.search(r'key: "whole_shot".*?eval: "([^"]*)"', (
+    Path(__file__).resolve().parents[2] / "scripts" / "flamenco" / "nst_stylized_render.js"
+).read_text(), re.S).group(1)
 
 
 @scenario(93)
@@ -145,6 +153,15 @@ def clean_plate_at_apply():
             bpy.ops.nst.compositor_apply()
             out["plate_camera_moves"] = nst.clean_plate is not None
             out["old_plate_left"] = out["plate"]["name"] in bpy.data.images
+            out["no_plate"] = nst.get("no_plate")
+            out["whole_shot"] = eval(WHOLE_SHOT, {"C": bpy.context})  # the job type's setting
+            for frame in (1, 3):        # a still of the shot's first frame; one mid-shot (-f 3)
+                scene.frame_set(frame)
+                printed = io.StringIO()
+                with contextlib.redirect_stdout(printed):
+                    bpy.ops.render.render(write_still=True)
+                out[f"said_at_{frame}"] = [line for line in printed.getvalue().splitlines()
+                                           if "mid-shot" in line]
         finally:
             camera.animation_data_clear()
             camera.location.x -= 0.5
@@ -166,6 +183,19 @@ def test_apply_renders_the_set_without_what_moves(facts):
     assert f["plate_vs_with_cube_on_cube"] > 0.05, f
     assert isinstance(f["reopened_diff"], float) and f["reopened_diff"] < 1e-3, f
     assert f["plate_camera_moves"] is False and f["old_plate_left"] is False, f
+
+
+def test_a_shot_whose_camera_moves_renders_in_one_process(facts):
+    """No clean plate when the camera moves: Apply records why, the Flamenco job type's
+    ``whole_shot`` (evaluated as its submit panel does) is then on, and a still rendered
+    mid-shot (``-f 3``) says on the console that it will not match the frames before it (an
+    artist trial: a farm chunk of a pan popped 2.85×, however many frames it warmed up on);
+    one of the shot's first frame does not."""
+    f = fact(facts, "clean_plate_at_apply")
+    assert f["no_plate"] == "the camera moves" and f["whole_shot"] is True, f
+    assert f["said_at_1"] == [], f
+    assert len(f["said_at_3"]) == 1 and "frame 3" in f["said_at_3"][0], f
+    assert "one process" in f["said_at_3"][0], f
 
 
 def test_a_render_that_cannot_take_the_plate_says_so(facts):

@@ -38,6 +38,16 @@ def blender_command(task: dict) -> list[str]:
     return ["blender", "-b", "-y", *p["argsBefore"], p["blendfile"], *p["args"]]
 
 
+def test_a_shot_without_a_clean_plate_renders_in_one_task():
+    """``whole_shot`` (set by Apply Styles' ``no_plate``: the camera or a light moves): one task
+    for the whole range, with nothing to warm up on, whatever the chunk size."""
+    tasks = compile_job({**SETTINGS, "whole_shot": True})["tasks"]
+    assert [t["name"] for t in tasks] == ["render-1-10", "video"]
+    assert blender_command(tasks[0])[4:] == [
+        "--render-output", "/shots/s01/frames/######", "--render-format", "PNG",
+        "--frame-start", "1", "--frame-end", "10", "--render-anim"]
+
+
 def test_chunks_warm_up_on_the_frames_before_them():
     tasks = compile_job(SETTINGS)["tasks"]
     assert [t["name"] for t in tasks] == ["render-1-4", "render-5-8", "render-9-10", "video"]
