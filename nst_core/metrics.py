@@ -132,21 +132,35 @@ GHOST_LAG = (2, 4)      # frames: where the object was (and will be) that long b
 GHOST_CLEARANCE = 10    # px: pixels this close to the object now are neither behind nor ahead
 
 
-def ghost_ratio(coherent: list[np.ndarray], alone: list[np.ndarray], masks: list[np.ndarray]) -> float:
+def ghost_ratio(coherent: list[np.ndarray], alone: list[np.ndarray], masks: list[np.ndarray],
+                shifts: list | None = None) -> float:
     """How much a coherent sequence leaves behind a moving object (a ghost trail): the mean
     |coherent − alone| (each frame stylized on its own) over the pixels the object covered
     2–4 frames before, divided by the same over the pixels it will cover 2–4 frames later,
     neither within 10 px of it now. ``masks``: the object's footprint per frame (H×W, > 0.5
-    inside; with a still camera, the pixels whose vectors move). About 1 or below: what the
-    object uncovered is painted as fresh as what it is about to cover; above: a trail."""
+    inside; with a still camera, the pixels whose vectors move). With a moving camera,
+    ``shifts``: each frame's (x, y) px from a pixel of the set to where it was in the frame
+    before (a pan's dominant backward flow), by which the other frames' footprints are moved
+    onto the set as this frame sees it. About 1 or below: what the object uncovered is painted
+    as fresh as what it is about to cover; above: a trail."""
     lo, hi = GHOST_LAG
     masks = [np.asarray(m) > 0.5 for m in masks]
+    shifts = np.zeros((len(masks), 2)) if shifts is None else np.asarray(shifts, np.float64)
+    travel = np.cumsum(shifts, 0)       # travel[t] - travel[u]: frame t's pixel -> frame u's
+
+    def footprint(u: int, t: int) -> np.ndarray:    # frame u's, on frame t's set
+        dx, dy = np.rint(travel[t] - travel[u]).astype(int)
+        h, w = masks[u].shape
+        out = np.zeros((h, w), bool)
+        ys, xs = slice(max(-dy, 0), min(h - dy, h)), slice(max(-dx, 0), min(w - dx, w))
+        out[ys, xs] = masks[u][ys.start + dy:ys.stop + dy, xs.start + dx:xs.stop + dx]
+        return out
     sums = np.zeros(2)
     counts = np.zeros(2)
     for t in range(hi, len(masks) - hi):
         near = grow(masks[t], GHOST_CLEARANCE)
-        behind = np.logical_or.reduce([masks[t - k] for k in range(lo, hi + 1)]) & ~near
-        ahead = np.logical_or.reduce([masks[t + k] for k in range(lo, hi + 1)]) & ~near
+        behind = np.logical_or.reduce([footprint(t - k, t) for k in range(lo, hi + 1)]) & ~near
+        ahead = np.logical_or.reduce([footprint(t + k, t) for k in range(lo, hi + 1)]) & ~near
         if not (behind.any() and ahead.any()):
             continue
         diff = np.abs(np.asarray(coherent[t][..., :3], np.float64) - alone[t][..., :3]).mean(-1)

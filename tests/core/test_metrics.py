@@ -127,6 +127,24 @@ def test_ghost_ratio_sees_a_trail_behind_a_moving_object():
         metrics.ghost_ratio(alone[:6], alone[:6], masks[:6])
 
 
+def test_ghost_ratio_follows_the_set_when_the_camera_pans():
+    """A pan moves the set 8 px left a frame (``shifts``: from a pixel to where it was, +8 px);
+    the square moves 3 px right on screen. A trail left on the set moves with the set: read
+    with the pan's shifts it is far above 1 (as if the camera were still: 1, the trail is
+    elsewhere); a change alike everywhere reads 1."""
+    masks = [_passing_square(t, w=120, speed=3) for t in range(12)]
+    rng = np.random.default_rng(7)
+    alone = [rng.random((40, 120, 3)).astype(np.float32) for _ in masks]
+    shifts = [(8.0, 0.0)] * len(masks)
+    assert metrics.ghost_ratio([a + 0.1 for a in alone], alone, masks, shifts) == pytest.approx(1.0)
+    trail = [a + 0.05 for a in alone]
+    for t in range(1, len(masks)):
+        for k in range(2, min(t, 4) + 1):   # the object's places 2-4 frames ago, on the set
+            trail[t][np.roll(masks[t - k], -8 * k, axis=1) & ~masks[t]] += 0.4 / k
+    assert metrics.ghost_ratio(trail, alone, masks, shifts) > 3
+    assert metrics.ghost_ratio(trail, alone, masks) < 1.1
+
+
 def test_evaluate_frames_gives_the_worst_pair_and_the_clear_region():
     """A change at the moving object's edge counts in the still region, not in the clear one
     (still pixels at least CLEAR_PX from what moves); the worst pair is the largest."""
