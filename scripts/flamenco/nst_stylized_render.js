@@ -8,7 +8,8 @@
 // (the extension stylizes each frame as Blender writes it). Temporal Coherence carries from frame
 // to frame within one Blender process; a chunk that starts mid-shot therefore first renders
 // `warmup_frames` frames before it into a scratch folder, in the same Blender process, and then
-// its own frames: with the shot's clean plate (a still camera) the chunk boundary does not pop.
+// its own frames. The still set comes from the shot's clean plate (a still camera), the same in
+// every chunk, so the chunk boundary does not pop.
 // A shot without one (its camera or a light moves: Apply Styles said so) renders in one task
 // (`whole_shot`): its chunks' strokes would not match, whatever the warm-up (docs/farm.md).
 
@@ -83,12 +84,6 @@ function authorRenderTask(settings, chunk, range) {
     if (warmFirst < first) {
         const scratch = path.join(path.dirname(settings.render_output_path),
                                   "_nst_warmup", `chunk_${first}`, "######");
-        if (warmFirst > shotStart) {
-            // the shot's first frame too: with a still camera, every chunk then paints the set
-            // from the same frame (the clean plate), so the chunks' still parts match
-            args.push("--render-output", scratch, "--render-format", settings.format,
-                      "--frame-start", String(shotStart), "--frame-end", String(shotStart), "--render-anim");
-        }
         args.push("--render-output", scratch, "--render-format", settings.format,
                   "--frame-start", String(warmFirst), "--frame-end", String(first - 1), "--render-anim");
     }

@@ -76,7 +76,8 @@ def farm(tmp_path_factory):
         f'{b} /nst/seam/shot.blend --python-expr "{mute}" -o //plain/frame_ -a > /dev/null 2>&1',
         # workers at once on one saved file, a chunk each; the third renders the second chunk
         # after the shot's first frame and WARM_UP frames of warm-up into a scratch folder, in the
-        # same process
+        # same process (as the Flamenco job type did until 2026-12-05; its tasks now warm up on
+        # the WARM_UP frames alone)
         f"({b} /nst/seam/shot.blend -o //chunks/frame_ -s 1 -e {HALF} -a > /nst/w1.log 2>&1 & "
         f"{b} /nst/seam/shot.blend -o //chunks/frame_ -s {HALF + 1} -e {SEAM_FRAMES} -a "
         "> /nst/w2.log 2>&1 & "
@@ -162,6 +163,18 @@ def test_two_workers_on_chunks_stylize_every_frame(seam):
     assert seam["one process"]["ratio"] <= 1.5, seam        # one process: no seam
     assert seam["Flamenco job type"]["seam"] == pytest.approx(seam["chunks, warm-up 2"]["seam"],
                                                               rel=1e-3), seam   # its tasks warm up
+
+
+def test_the_shots_first_frame_adds_nothing_to_a_warm_up(farm):
+    """With the shot's clean plate, a chunk warmed up on the WARM_UP frames before it (the
+    Flamenco job type's tasks) writes the very frames of one also warmed up on the shot's first
+    frame (what the job type rendered first in each chunk until 2026-12-05, when the still set
+    was learnt from the frames): the plate's painting is the same from whichever frame."""
+    work, _ = farm
+    flamenco = _frames(work / "seam" / "flamenco", SEAM_FRAMES)[HALF:]
+    warm = _frames(work / "seam" / "warm", SEAM_FRAMES)[HALF:]
+    assert all(x is not None for x in flamenco + warm)
+    assert all(np.array_equal(a, b) for a, b in zip(flamenco, warm))
 
 
 def test_a_chunk_has_no_seam(seam):

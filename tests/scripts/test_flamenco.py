@@ -52,18 +52,18 @@ def test_chunks_warm_up_on_the_frames_before_them():
     tasks = compile_job(SETTINGS)["tasks"]
     assert [t["name"] for t in tasks] == ["render-1-4", "render-5-8", "render-9-10", "video"]
     first, second, third = (blender_command(t) for t in tasks[:3])
-    # the shot's first chunk has nothing before it; the others render the shot's first frame
-    # (the still set's painting: the same in every chunk) and the 2 frames before them into a
-    # scratch folder, then their own, in the same Blender process
+    # the shot's first chunk has nothing before it; the others render the 2 frames before them
+    # into a scratch folder, then their own, in the same Blender process (the still set comes
+    # from the clean plate in every chunk: the shot's first frame, rendered first until
+    # 2026-12-05, gave the same frames)
     assert first[4:] == ["--render-output", "/shots/s01/frames/######", "--render-format", "PNG",
                          "--frame-start", "1", "--frame-end", "4", "--render-anim"]
     scratch = ["--render-output", "/shots/s01/frames/_nst_warmup/chunk_5/######", "--render-format", "PNG"]
-    assert second[4:] == [*scratch, "--frame-start", "1", "--frame-end", "1", "--render-anim",
-                          *scratch, "--frame-start", "3", "--frame-end", "4", "--render-anim",
+    assert second[4:] == [*scratch, "--frame-start", "3", "--frame-end", "4", "--render-anim",
                           "--render-output", "/shots/s01/frames/######",
                           "--render-format", "PNG", "--frame-start", "5", "--frame-end", "8",
                           "--render-anim"]
-    assert third[9:12] == ["1", "--frame-end", "1"] and third[18:21] == ["7", "--frame-end", "8"]
+    assert third[9:12] == ["7", "--frame-end", "8"]
     video = tasks[3]
     assert video["type"] == "ffmpeg" and video["dependencies"] == ["render-1-4", "render-5-8", "render-9-10"]
     assert video["commands"][0]["parameters"]["inputGlob"] == "/shots/s01/frames/*.png"
@@ -79,8 +79,8 @@ def test_warm_up_stops_at_the_shots_first_frame():
     tasks = compile_job({**SETTINGS, "frames": "2-5", "chunk_size": 2, "shot_start": 1,
                          "warmup_frames": 5})["tasks"]
     assert blender_command(tasks[0])[9:12] == ["1", "--frame-end", "1"]     # one frame: 1
-    assert blender_command(tasks[1])[9:12] == ["1", "--frame-end", "3"]     # from the first: no
-    assert blender_command(tasks[1]).count("--render-anim") == 2            # extra first frame
+    assert blender_command(tasks[1])[9:12] == ["1", "--frame-end", "3"]     # from the first
+    assert blender_command(tasks[1]).count("--render-anim") == 2
 
 
 @pytest.mark.parametrize("frames", ["1-4,8-9", "9-3", "all"])
