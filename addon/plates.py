@@ -108,7 +108,8 @@ def make(scene, view_layer, coherence: float, frames: range | None = None) -> st
     nst = scene.nst
     moving, whole = moving_objects(scene, frames) if coherence > 0 else ([], "")
     nst["plate_wanted"] = bool(moving and not whole)
-    nst["no_plate"] = whole     # why a shot whose chunks would need one has none (``MID_SHOT``)
+    nst["no_plate"] = whole     # why a shot whose chunks would need one has none (``MID_SHOT``),
+    nst["shot_start"] = scene.frame_start   # and where it starts (`-s 13` sets frame_start)
     if not nst["plate_wanted"]:
         _drop(nst)
         return f"; {whole}, so no clean plate: render this shot in one process" if whole else ""

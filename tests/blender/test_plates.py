@@ -162,6 +162,17 @@ def clean_plate_at_apply():
                     bpy.ops.render.render(write_still=True)
                 out[f"said_at_{frame}"] = [line for line in printed.getvalue().splitlines()
                                            if "mid-shot" in line]
+            # a chunk in a new process (`-s 3 -e 4 -a`, which moves the scene's frame_start)
+            addon_module("live")._CARRIED[:] = [None, None]
+            start, end = scene.frame_start, scene.frame_end
+            scene.frame_start, scene.frame_end = 3, 4
+            printed = io.StringIO()
+            try:
+                with contextlib.redirect_stdout(printed):
+                    bpy.ops.render.render(animation=True)
+            finally:
+                scene.frame_start, scene.frame_end = start, end
+            out["said_chunk"] = [line for line in printed.getvalue().splitlines() if "mid-shot" in line]
         finally:
             camera.animation_data_clear()
             camera.location.x -= 0.5
@@ -188,7 +199,7 @@ def test_apply_renders_the_set_without_what_moves(facts):
 def test_a_shot_whose_camera_moves_renders_in_one_process(facts):
     """No clean plate when the camera moves: Apply records why, the Flamenco job type's
     ``whole_shot`` (evaluated as its submit panel does) is then on, and a still rendered
-    mid-shot (``-f 3``) says on the console that it will not match the frames before it (an
+    mid-shot (``-f 3``, and a chunk ``-s 3 -e 4 -a`` in a new process) says on the console that it will not match the frames before it (an
     artist trial: a farm chunk of a pan popped 2.85×, however many frames it warmed up on);
     one of the shot's first frame does not."""
     f = fact(facts, "clean_plate_at_apply")
@@ -196,6 +207,8 @@ def test_a_shot_whose_camera_moves_renders_in_one_process(facts):
     assert f["said_at_1"] == [], f
     assert len(f["said_at_3"]) == 1 and "frame 3" in f["said_at_3"][0], f
     assert "one process" in f["said_at_3"][0], f
+    assert len(f["said_chunk"]) == 1 and "frame 3" in f["said_chunk"][0], f    # (an artist trial:
+                                                    # `-s 13` moved the scene's start, and it was silent)
 
 
 def test_a_render_that_cannot_take_the_plate_says_so(facts):
