@@ -36,7 +36,7 @@ from __future__ import annotations
 import numpy as np
 
 from .bands import around, in_bands
-from .filters import box_blur, fill, grow, per_channel
+from .filters import bounds, box_blur, fill, grow, per_channel
 from .motion import Motion
 
 REPAINT_CHANGE = 0.08   # a change of the render (0-1, the largest channel) above this is painted afresh
@@ -64,17 +64,6 @@ CLEAN_MISFIT = 0.25     # the clean plate (``Canvas(clean)``) is taken when at m
                         # one of 7 % of the frame refused it: a ghost of it for the whole shot)
 
 
-def _box(mask: np.ndarray, margin: int) -> tuple[slice, slice] | None:
-    """The rows and columns around ``mask``'s pixels with ``margin`` px more (within the
-    frame), or None: none."""
-    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
-    if not len(rows):
-        return None
-    h, w = mask.shape
-    return (slice(max(rows[0] - margin, 0), min(rows[-1] + 1 + margin, h)),
-            slice(max(cols[0] - margin, 0), min(cols[-1] + 1 + margin, w)))
-
-
 def _crop(new: np.ndarray) -> tuple[slice, slice] | None:
     """The part of the backdrop to paint for a patch of ``new`` pixels: the patch, its edge
     and the ring it is matched on, with CROP_CONTEXT px of the set around; None (the whole
@@ -83,7 +72,7 @@ def _crop(new: np.ndarray) -> tuple[slice, slice] | None:
     does, 25-35/255, at 0.3-0.8 of the time; temporal.Coherence gives it the whole
     backdrop's content statistics.)"""
     h, w = new.shape
-    crop = _box(new, EDGE + MATCH + CROP_CONTEXT)
+    crop = bounds(new, EDGE + MATCH + CROP_CONTEXT)
     rows, cols = crop
     return None if (rows.stop - rows.start) * (cols.stop - cols.start) > CROP_MOST * h * w else crop
 
@@ -134,7 +123,7 @@ def _apart(rgb, reference, apart, cells) -> None:
     (elsewhere every pixel's square is still: the average of all; a moving pixel's stays that
     too). Over whole bands of rows, as before, it took 16 of 28 ms at 720p."""
     ring = grow(apart, CHANGE_SMOOTHING) & ~apart
-    window = _box(ring, CHANGE_SMOOTHING)
+    window = bounds(ring, CHANGE_SMOOTHING)
     if window is None:
         return
     r, c = window
@@ -161,6 +150,7 @@ class Canvas:
         self.plate = self.plate_ok = None           # the backdrop's painting, where it is one
         self.provisional = None                     # H×W: made near a moving object (no plate)
         self._plan = self._weights = None
+        self.shows = None                           # the columns where the frame's result shows
 
     @property
     def objects(self) -> np.ndarray:
@@ -225,21 +215,26 @@ class Canvas:
         if motion is None or self.painted is None:
             self.painted = self.reference = self.provisional = None
         else:
-            wanted = self._shows_carried(moving)
+            wanted, window = self._shows_carried(moving)
+            r, c = window or (slice(None), slice(None))
             reference, painted = np.zeros(rgb.shape, np.float32), np.zeros(rgb.shape, np.float32)
-
-            def warp(r0, r1):
-                reference[r0:r1] = motion.sample(self.reference, (r0, r1))
-                painted[r0:r1] = motion.sample(self.painted, (r0, r1))
-            in_bands(warp, rgb.shape, wanted=wanted)
-            delta, size = _change(rgb, reference, wanted)
+            ref, held = reference[r, c], painted[r, c]      # (views: the window worked in)
+            if window is not None:
+                ref[:] = motion.sample(self.reference, (r.start, r.stop), c)
+                held[:] = motion.sample(self.painted, (r.start, r.stop), c)
+            else:
+                def warp(r0, r1):
+                    reference[r0:r1] = motion.sample(self.reference, (r0, r1))
+                    painted[r0:r1] = motion.sample(self.painted, (r0, r1))
+                in_bands(warp, rgb.shape, wanted=wanted)
+            delta, size = _change(rgb[r, c], ref, wanted)
             big = size > np.float32(REPAINT_CHANGE)
-            big |= motion.validity <= 0
+            big |= motion.validity[r, c] <= 0
             carried = 1.0 - _ramp(big, 0, wanted)   # where the painting carried along the motion is kept
             # a painting carried by a motion is resampled each frame: renewed a little, or its
             # strokes would smear over the frames
             # (a moving camera: not at all; the result blend carries its strokes as before)
-            flow = motion.flow
+            flow = motion.flow[r, c]
             np.multiply(carried, np.float32(CARRIED_MOVING if still_camera else 0.0), out=carried,
                         where=np.square(flow[..., 0]) + np.square(flow[..., 1]) > np.float32(0.25))
             if not still_camera:            # no plate: what was painted near a moving object
@@ -250,7 +245,10 @@ class Canvas:
                     refresh = motion.sample(self.provisional) * ~near * carried
                     carried -= refresh
                 self.provisional = near.astype(np.float32)
-            painted += delta
+            held += delta
+            if window is not None:          # (outside it the plate is shown whole: kept as 1)
+                carried, inside = np.ones(rgb.shape[:2], np.float32), carried
+                carried[r, c] = inside
             self._plan = (carried, painted, reference)
         self._moving, self._object = moving, object_
         return refresh, backdrop
@@ -271,16 +269,24 @@ class Canvas:
         self._backdrop_change = change
         return True
 
-    def _shows_carried(self, moving: np.ndarray) -> np.ndarray | None:
-        """The rows whose painting carried along the motion (what ``plan`` works out) may show
-        through the plate, with the rows the change and the ramp read around them (H bool), or
-        None: all. (The plate is painted over whole away from what does not fit it: far from
-        the moving objects, on a clean render most rows.)"""
+    def _shows_carried(self, moving: np.ndarray) -> tuple:
+        """Where the painting carried along the motion (what ``plan`` works out) may show
+        through the plate, with what the change and the ramp read around it: (the rows, H bool,
+        or None: all; the window of rows and columns around it, with as much again on each side
+        for the filters' edges, or None where that is over CROP_MOST of the frame). (The plate is
+        painted over whole away from what does not fit it: far from the moving objects, on a
+        clean render most of the frame.)"""
         if self.plate is None:
-            return None
+            return None, None
         fits = (self._backdrop_change[1] <= np.float32(REPAINT_CHANGE)) & ~moving & self.plate_ok
         reach = 2 * (2 * REPAINT_FEATHER) + CHANGE_SMOOTHING    # the plate's ramp, the carried
-        return grow((~fits).any(1)[:, None], reach)[:, 0]       # one's ramp, the change
+        rows = grow((~fits).any(1)[:, None], reach)[:, 0]       # one's ramp, the change
+        window = bounds(~fits, 2 * reach)
+        h, w = fits.shape
+        if window is None or (window[0].stop - window[0].start) * (window[1].stop - window[1].start) \
+                > CROP_MOST * h * w:
+            return rows, None
+        return None, window
 
     def weigh(self, backdrop: np.ndarray | None, strength: float) -> np.ndarray | None:
         """Before the frame's result blend: the painting of the backdrop ``plan`` asked for
@@ -321,7 +327,13 @@ class Canvas:
                 keep *= 1.0 - plate
                 keep += plate
         self._weights = None if keep is None else (keep * np.float32(strength), held, source, plate)
-        return None if keep is None else (self._weights[0] >= 1).all(1)
+        if keep is None:
+            self.shows = None
+            return None
+        shows = self._weights[0] < 1            # where the frame's result shows at all
+        box = bounds(shows, 0)
+        self.shows = box and box[1]
+        return ~shows.any(1)
 
     def _patch(self, painting: np.ndarray, new: np.ndarray) -> None:
         """The plate's ``new`` pixels from ``painting``, another painting of the set, matched

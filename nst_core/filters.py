@@ -58,6 +58,17 @@ def grow(mask: np.ndarray, radius: int) -> np.ndarray:
     return out
 
 
+def bounds(mask: np.ndarray, margin: int) -> tuple[slice, slice] | None:
+    """The rows and columns around ``mask``'s pixels with ``margin`` px more (within the
+    frame), or None: none."""
+    rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+    if not len(rows):
+        return None
+    h, w = mask.shape
+    return (slice(max(rows[0] - margin, 0), min(rows[-1] + 1 + margin, h)),
+            slice(max(cols[0] - margin, 0), min(cols[-1] + 1 + margin, w)))
+
+
 def per_channel(weight: np.ndarray, channels: int = 3) -> np.ndarray:
     """An H×W weight repeated for each of ``channels``, flat: multiplying an H×W×C array's
     flat view by it is several times faster than broadcasting weight[..., None] (and stacking

@@ -75,10 +75,16 @@ class Sampler:
             self.index[r0 * w:r1 * w] = index.reshape(-1)
         in_bands(rows, (h, w))
 
-    def __call__(self, image: np.ndarray, rows: tuple[int, int] | None = None) -> np.ndarray:
+    def __call__(self, image: np.ndarray, rows: tuple[int, int] | None = None,
+                 columns: slice | None = None) -> np.ndarray:
         """``image`` warped (H×W×C or H×W float32); with ``rows`` (r0, r1), only those rows
-        (the whole image: in bands)."""
+        (the whole image: in bands), and of them only ``columns``."""
         h, w = self.shape
+        if columns is not None:
+            r0, r1 = rows
+            index = self.index[r0 * w:r1 * w].reshape(r1 - r0, w)[:, columns]
+            flat = np.ascontiguousarray(image, np.float32).reshape(h * w, -1)
+            return flat[index.reshape(-1)].reshape(index.shape + image.shape[2:])
         if rows is None:
             image = np.ascontiguousarray(image, np.float32)
             whole = np.empty(image.shape, np.float32)

@@ -217,10 +217,12 @@ class Coherence:
         out[crop] = part[..., :3]
         return out
 
-    def _blend(self, frame, motion, result_blend, where, refresh, kept=None, surface=None
-               ) -> np.ndarray:
+    def _blend(self, frame, motion, result_blend, where, refresh, kept=None, surface=None,
+               shows=None) -> np.ndarray:
         """``blend``, whose result may be ``previous`` itself; not made in bands of ``kept``
-        rows (H bool: the canvas paints them over whole), which keep the frame; on ``surface``
+        rows (H bool: the canvas paints them over whole), nor outside the columns of ``shows``
+        (a slice: the canvas paints over the rest) with two contrast cells around them, which
+        keep the frame; on ``surface``
         (H×W bool: what moves before a still camera) the previous result's share is at least
         SURFACE_SHARE (× strength): the canvas carries most of such a surface's painting, and
         a method's share that falls with speed (StyleBank's) renewed the rest with the fresh
@@ -234,34 +236,39 @@ class Coherence:
                 and self.previous.shape[:2] == frame.shape[:2]):
             rgb = np.ascontiguousarray(frame[..., :3], np.float32)
             warped = np.empty_like(rgb)     # the blended colour, contiguous: kept for the next frame
-            h, cell = rgb.shape[0], CONTRAST_CELL
+            (h, w), cell = rgb.shape[:2], CONTRAST_CELL
+            c = slice(None) if shows is None else slice(   # (on the frame's cells: its match)
+                max(shows.start // cell - 2, 0) * cell, min((-(-shows.stop // cell) + 2) * cell, w))
 
             def rows(r0, r1):               # with a cell above and below: the same contrast
                 if kept is not None and kept[r0:r1].all():      # match as over the whole frame
                     warped[r0:r1] = rgb[r0:r1]
                     return
+                if shows is not None:
+                    warped[r0:r1, :c.start] = rgb[r0:r1, :c.start]
+                    warped[r0:r1, c.stop:] = rgb[r0:r1, c.stop:]
                 r, s = max(r0 - cell, 0), min(r1 + cell, h)
-                a = share * motion.validity[r:s]                # the previous result's share
+                a = share * motion.validity[r:s, c]             # the previous result's share
                 if halving is not None:
-                    a /= 1.0 + motion.speed2((r, s)) / np.float32(halving ** 2)
+                    a /= 1.0 + motion.speed2((r, s))[:, c] / np.float32(halving ** 2)
                 if surface is not None:
-                    np.maximum(a, least * motion.validity[r:s] * surface[r:s], out=a)
+                    np.maximum(a, least * motion.validity[r:s, c] * surface[r:s, c], out=a)
                 if where is not None:
-                    a *= np.clip(np.asarray(where)[r:s], 0.0, 1.0)
+                    a *= np.clip(np.asarray(where)[r:s, c], 0.0, 1.0)
                 if refresh is not None:
-                    a *= 1.0 - refresh[r:s]
-                mixed = motion.sample(self.previous, (r, s))
-                here = rgb[r:s]
+                    a *= 1.0 - refresh[r:s, c]
+                mixed = motion.sample(self.previous, (r, s), None if shows is None else c)
+                here = rgb[r:s, c]
                 mixed -= here
                 flat = mixed.reshape(-1)        # × a per pixel: a broadcast over 3 channels is slow
                 flat *= per_channel(a, mixed.shape[-1])
                 mixed += here
-                band = warped[r0:r1]
+                band = warped[r0:r1, c]
                 band[:] = match_contrast(mixed, here)[r0 - r:r1 - r]
                 # where nothing was blended (few pixels: occlusions, the border): the frame itself
-                fresh = np.flatnonzero(a[r0 - r:r1 - r] <= 0)
-                if len(fresh):
-                    band.reshape(-1, 3)[fresh] = rgb[r0:r1].reshape(-1, 3)[fresh]
+                fresh = a[r0 - r:r1 - r] <= 0
+                if fresh.any():
+                    band[fresh] = rgb[r0:r1, c][fresh]
             in_bands(rows, rgb.shape, cell)
             self.previous = warped
             if frame.shape[-1] == 3:
@@ -372,7 +379,8 @@ class Coherence:
                                       cancel)
         kept = self.canvas.weigh(backdrop, self.strength) if self.strength > 0 else None
         result.image = self._blend(result.image, motion, settings.method_object().result_blend,
-                                   mask_union(settings.masks), refresh, kept, surface)
+                                   mask_union(settings.masks), refresh, kept, surface,
+                                   shows=self.canvas.shows if self.strength > 0 else None)
         if self.strength > 0:               # (paint makes a new image: the blend's is not copied)
             result.image = self.canvas.paint(result.image, rgb)
             self.previous = self.canvas.painted     # not the caller's image: it may change it

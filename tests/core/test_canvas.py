@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from nst_core import bands, metrics, temporal
+from nst_core import canvas as canvas_module
 from nst_core.canvas import Canvas
 from nst_core.filters import box_blur, grow
 from nst_core.methods import METHODS
@@ -388,6 +389,29 @@ def test_a_clean_plate_makes_every_process_paint_the_same_still_set(monkeypatch)
     uncovered = scenes[3][3] & ~grow(scenes[4][3], 2)
     plate = _painter([])(_clean_plate(), settings).image
     assert np.abs(whole[4][uncovered] - plate[uncovered]).max() < 0.02
+
+
+@pytest.mark.parametrize("strength", [1.0, 0.5])
+def test_the_carried_painting_worked_out_around_what_moves_is_the_whole_frames(monkeypatch, strength):
+    """With a plate, the carried painting and the result blend are worked out in the window
+    around what does not fit the plate (the square, its ramps and the filters' reach) and in
+    the columns where the frame shows; the frames are those of working on every pixel (the
+    window off: CROP_MOST 0, and the blend given no columns), to float rounding, at strength 1
+    and where the frame shows everywhere (0.5)."""
+    monkeypatch.setattr(temporal.pipeline, "stylize_with", _painter([]))
+    settings = Settings("adain", np.zeros((8, 8, 3), np.float32))
+    scenes = [_scene(t) for t in range(10)]
+
+    def run():
+        coherence = temporal.Coherence(strength, clean=_clean_plate())
+        return [coherence.stylize(f, settings, vector=v, depth=d).image for f, v, d, _ in scenes]
+    windowed = run()
+    monkeypatch.setattr(canvas_module, "CROP_MOST", 0.0)
+    blend = temporal.Coherence._blend
+    monkeypatch.setattr(temporal.Coherence, "_blend",
+                        lambda self, *a, **k: blend(self, *a, **{**k, "shows": None}))
+    whole = run()
+    assert max(np.abs(a - b).max() for a, b in zip(windowed, whole)) < 1e-5
 
 
 def test_a_clean_plate_that_does_not_fit_the_frames_is_not_taken(monkeypatch):
