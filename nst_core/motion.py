@@ -55,15 +55,22 @@ class Sampler:
     """The backward warp by one flow, prepared once and applied to many images (the render,
     the result, the previous frame's passes): out(p) = image(p + flow(p)) at the nearest pixel;
     ``inside`` is where the sample fell inside the image. Nearest, not bilinear: a result
-    warped again every frame would blur a little more each time."""
+    warped again every frame would blur a little more each time. Bands of rows where nothing
+    moves (a still camera's set) are copied, not gathered."""
 
     def __init__(self, flow: np.ndarray):
         h, w = flow.shape[:2]
         self.shape = (h, w)
         self.inside = np.empty((h, w), bool)
         self.index = np.empty(h * w, np.int32)
+        self.still = np.zeros(h, bool)          # rows whose flow is 0 everywhere
 
         def rows(r0, r1):
+            if not flow[r0:r1].any():
+                self.inside[r0:r1] = True
+                self.index[r0 * w:r1 * w] = np.arange(r0 * w, r1 * w, dtype=np.int32)
+                self.still[r0:r1] = True
+                return
             sx = np.add(flow[r0:r1, :, 0], np.arange(w, dtype=np.float32)[None, :])
             sy = np.add(flow[r0:r1, :, 1], np.arange(r0, r1, dtype=np.float32)[:, None])
             np.rint(sx, out=sx)
@@ -80,6 +87,8 @@ class Sampler:
         """``image`` warped (H×W×C or H×W float32); with ``rows`` (r0, r1), only those rows
         (the whole image: in bands), and of them only ``columns``."""
         h, w = self.shape
+        if rows is not None and self.still[rows[0]:rows[1]].all():
+            return np.array(np.asarray(image, np.float32)[rows[0]:rows[1], columns or slice(None)])
         if columns is not None:
             r0, r1 = rows
             index = self.index[r0 * w:r1 * w].reshape(r1 - r0, w)[:, columns]

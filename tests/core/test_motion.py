@@ -37,6 +37,24 @@ def test_warp_moves_pixels_by_the_flow_bilinear_and_nearest():
     assert np.isin(out[:-1, :-1, 0], image[..., 0]).all()
 
 
+def test_a_sampler_copies_the_bands_where_nothing_moves_and_gathers_the_rest():
+    """A still camera's frame: the bands of rows whose flow is 0 are copied, the band with a
+    moving square gathered; whole, by rows and by a window of columns, the same as a gather
+    by the index everywhere."""
+    rng = np.random.default_rng(1)
+    image = rng.random((600, 400, 3), dtype=np.float32)
+    flow = np.zeros((600, 400, 2), np.float32)
+    flow[200:230, 100:140] = (-3.0, 2.0)
+    sample = motion.Sampler(flow)
+    assert 0 < sample.still.sum() < 600 and not sample.still[200:230].any()
+    gathered = image.reshape(-1, 3)[sample.index].reshape(image.shape)
+    assert np.array_equal(sample(image), gathered)
+    for rows in ((0, 64), (180, 260)):
+        assert np.array_equal(sample(image, rows), gathered[rows[0]:rows[1]])
+        assert np.array_equal(sample(image, rows, slice(90, 150)), gathered[rows[0]:rows[1], 90:150])
+    assert np.array_equal(sample(image[..., 0], (0, 64)), gathered[:64, :, 0])
+
+
 def test_valid_marks_what_the_moving_square_uncovers_and_nothing_else():
     _, v0, d0 = _moving_square(0)
     _, v1, d1 = _moving_square(1)
