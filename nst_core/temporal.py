@@ -222,11 +222,11 @@ class Coherence:
         """``blend``, whose result may be ``previous`` itself; not made in bands of ``kept``
         rows (H bool: the canvas paints them over whole), nor outside the columns of ``shows``
         (a slice: the canvas paints over the rest) with two contrast cells around them, which
-        keep the frame; on ``surface``
-        (H×W bool: what moves before a still camera) the previous result's share is at least
-        SURFACE_SHARE (× strength): the canvas carries most of such a surface's painting, and
-        a method's share that falls with speed (StyleBank's) renewed the rest with the fresh
-        painting so much that its strokes boiled (docs/animation.md, 2026-12-05)."""
+        keep the frame; on ``surface`` (H×W bool: what moves before a still camera) the
+        previous result's share is at least SURFACE_SHARE (× strength): the canvas carries most
+        of such a surface's painting, and a method's share that falls with speed (StyleBank's)
+        renewed the rest with the fresh painting so much that its strokes boiled
+        (docs/animation.md, 2026-12-05)."""
         out = frame
         share, halving = result_blend.share * self.strength, result_blend.halving
         least = np.float32(SURFACE_SHARE * self.strength)
