@@ -11,9 +11,8 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 
-from . import __version__
+from . import __version__, rendered
 from .errors import NSTError
 from .images import STYLE_DECODE_SIDE, load_image, save_image, sequence
 from .methods import get as get_method
@@ -136,47 +135,11 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-def _frame(path: Path):
-    """A frame: PNG/JPEG/TIFF as sRGB, EXR as Blender's scene-linear render (premultiplied),
-    converted to sRGB straight."""
-    from . import color
-    from .images import load_exr
-
-    if path.suffix.lower() != ".exr":
-        return load_image(path)
-    px = load_exr(path)
-    if px.shape[2] == 4:
-        px = color.unpremultiply(px)
-    px[..., :3] = color.linear_to_srgb(px[..., :3])
-    return np.clip(px, 0.0, 1.0)
-
-
-def _vector_pass(path, v: np.ndarray) -> np.ndarray:
-    """``v`` as read from ``path``, if it can be a Vector pass: motion in pixels, which runs
-    negative too; a picture (colours in 0..1 under an opaque alpha) is refused."""
-    if v.shape[2] == 4 and v.min() >= 0 and v.max() <= 1 and v[..., 3].mean() > 0.5:
-        raise NSTError(f"{path} looks like a picture (colours in 0..1, opaque alpha), not a "
-                       "Vector pass; give the Vector pass Blender rendered for each frame")
-    return v
-
-
-def _passes(args, count: int):
-    from .images import load_exr
-
-    vectors = [_vector_pass(p, load_exr(p)) for p in sequence(args.vectors, "--vectors")]
-    depths = [load_exr(p)[..., 0] for p in sequence(args.depth, "--depth")] if args.depth else None
-    if len(vectors) != count or (depths is not None and len(depths) != count):
-        raise NSTError(f"{count} frames but {len(vectors)} vector passes"
-                       + (f" and {len(depths)} depth passes" if depths is not None else "")
-                       + "; give one of each per frame, in the same order")
-    return vectors, depths
-
-
 def cmd_stylize_frames(args) -> int:
     from .temporal import Coherence
 
     paths = sequence(args.frames, "frames")
-    vectors, depths = _passes(args, len(paths)) if args.vectors else (None, None)
+    vectors, depths = rendered.read_passes(args, len(paths)) if args.vectors else (None, None)
     if args.coherence > 0 and vectors is None:
         raise NSTError("temporal coherence follows Blender's motion vectors: give --vectors "
                        "(the Vector pass of every frame as EXR), or --coherence 0")
@@ -189,11 +152,13 @@ def cmd_stylize_frames(args) -> int:
     settings = Settings(method=args.method, styles=styles, strength=args.alpha,
                         style_size=args.style_size)
     rt = get_runtime(args.models, args.device, args.threads)
-    coherence = Coherence(args.coherence)
+    clean = None if args.clean_plate is None else rendered.read_clean_plate(
+        Path(args.clean_plate), rendered.read_frame(paths[0]))
+    coherence = Coherence(args.coherence, clean=clean)
     written = []
     try:
         for i, path in enumerate(paths):
-            result = coherence.stylize(_frame(path), settings, runtime=rt,
+            result = coherence.stylize(rendered.read_frame(path), settings, runtime=rt,
                                        vector=None if vectors is None else vectors[i],
                                        depth=None if depths is None else depths[i])
             written.append(save_image(out / f"{path.stem}.png", result.image))
@@ -202,6 +167,9 @@ def cmd_stylize_frames(args) -> int:
         print(f"nst: cancelled; {len(written)} of {len(paths)} frames written to {out}, each "
               "complete" if written else "nst: cancelled; no frame written", file=sys.stderr)
         return EXIT_ERROR
+    if coherence.canvas.clean_misfit:
+        print("nst: warning: the clean plate does not fit these frames (over a quarter of the set "
+              "differs from it): the still set was learnt from the frames", file=sys.stderr)
     print(json.dumps({"frames": len(written), "output": str(out)}) if args.json
           else f"wrote {len(written)} frames to {out}")
     return 0
@@ -209,13 +177,13 @@ def cmd_stylize_frames(args) -> int:
 
 def cmd_evaluate_frames(args) -> int:
     from .metrics import CLEAR_PX, evaluate_frames
-    plain = [_frame(p) for p in sequence(args.plain, "plain frames")]
-    stylized = [_frame(p) for p in sequence(args.stylized, "stylized frames")]
-    alone = [_frame(p) for p in sequence(args.alone, "frames stylized alone")] if args.alone else None
+    plain = [rendered.read_frame(p) for p in sequence(args.plain, "plain frames")]
+    stylized = [rendered.read_frame(p) for p in sequence(args.stylized, "stylized frames")]
+    alone = [rendered.read_frame(p) for p in sequence(args.alone, "frames stylized alone")] if args.alone else None
     if len(plain) != len(stylized) or len(plain) != len(alone or plain):
         raise NSTError(f"{len(plain)} plain frames, {len(stylized)} stylized, {len(alone or plain)} alone")
     try:
-        scores = evaluate_frames(plain, stylized, *_passes(args, len(plain)), alone=alone)
+        scores = evaluate_frames(plain, stylized, *rendered.read_passes(args, len(plain)), alone=alone)
     except ValueError as exc:       # e.g. too few frames for the ghost ratio
         raise NSTError(("--alone: " if alone else "") + str(exc)) from None
     if args.json:
@@ -352,6 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "occlusion")
     p.add_argument("--coherence", type=float, default=DEFAULT_COHERENCE,
                    help=f"temporal coherence 0..1 (0: each frame on its own; default {DEFAULT_COHERENCE:g})")
+    p.add_argument("--clean-plate", help="the set without what moves, rendered like the frames "
+                   "(a still camera): the still set is painted once from it")
     p.add_argument("--style", action="append", required=True,
                    help="style image (or StyleBank style name)")
     p.add_argument("--method", default="wct", help=f"one of {', '.join(METHODS)} (default wct)")

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 import nst_core
+from nst_core import temporal
 from conftest import styles_for
 
 
@@ -178,6 +179,40 @@ def test_stylize_frames_follows_the_vector_passes(tmp_path, images):
     r = nst("evaluate-frames", tmp_path / "render", tmp_path / "out1", "--vectors", tmp_path / "passes",
             "--alone", tmp_path / "out0")
     assert r.returncode == 2 and "--alone" in r.stderr and "ghost ratio" in r.stderr
+
+
+def test_stylize_frames_paints_the_still_set_from_a_clean_plate(tmp_path, images, runtime):
+    """--clean-plate (the set without the square, as Blender renders it with the moving objects
+    hidden): the frames are the engine's with that plate (8-bit rounding), not those without;
+    one of another size is refused with both sizes, one of another set is said not to fit."""
+    from test_temporal import _flicker_sequence
+    frames, vectors, _ = _flicker_sequence(5)
+    for t, (f, v) in enumerate(zip(frames, vectors)):
+        nst_core.save_image(tmp_path / "render" / f"image_{t + 1:04d}.png", f)
+        (tmp_path / "passes").mkdir(exist_ok=True)
+        _write_exr(tmp_path / "passes" / f"vector_{t + 1:04d}.exr", v)
+    rng = np.random.default_rng(1)                  # _moving_square's set, without the square
+    plate = np.repeat(rng.random((64, 96, 1), dtype=np.float32) * 0.5, 3, -1)
+    nst_core.save_image(tmp_path / "plate.png", plate)
+    run = ("stylize-frames", tmp_path / "render", "--vectors", tmp_path / "passes", "--style",
+           images["style"], "--method", "adain", "-o")
+    r = nst(*run, tmp_path / "out", "--clean-plate", tmp_path / "plate.png")
+    assert r.returncode == 0 and "does not fit" not in r.stderr, r.stderr
+    read = [nst_core.load_image(tmp_path / "render" / f"image_{t:04d}.png") for t in range(1, 6)]
+    style = nst_core.load_image(images["style"])
+    settings = nst_core.Settings("adain", style)
+    for clean, near in ((nst_core.load_image(tmp_path / "plate.png"), True), (None, False)):
+        coherence = temporal.Coherence(1.0, clean=clean)
+        expected = [coherence.stylize(f, settings, vector=v, runtime=runtime).image
+                    for f, v in zip(read, vectors)]
+        got = [nst_core.load_image(tmp_path / "out" / f"image_{t:04d}.png") for t in range(1, 6)]
+        assert (max(np.abs(a - b).max() for a, b in zip(got, expected)) <= 1.5 / 255) == near
+    nst_core.save_image(tmp_path / "small.png", plate[:32])
+    r = nst(*run, tmp_path / "out2", "--clean-plate", tmp_path / "small.png")
+    assert r.returncode == 2 and "96×32" in r.stderr and "96×64" in r.stderr, r.stderr
+    nst_core.save_image(tmp_path / "stale.png", np.clip(plate + 0.3, 0, 1))
+    r = nst(*run, tmp_path / "out3", "--clean-plate", tmp_path / "stale.png")
+    assert r.returncode == 0 and "does not fit" in r.stderr, r.stderr
 
 
 def test_stylize_frames_says_what_is_missing(tmp_path, images):
