@@ -198,10 +198,11 @@ def test_apply_renders_the_set_without_what_moves(facts):
 
 def test_a_shot_whose_camera_moves_renders_in_one_process(facts):
     """No clean plate when the camera moves: Apply records why, the Flamenco job type's
-    ``whole_shot`` (evaluated as its submit panel does) is then on, and a still rendered
-    mid-shot (``-f 3``, and a chunk ``-s 3 -e 4 -a`` in a new process) says on the console that it will not match the frames before it (an
-    artist trial: a farm chunk of a pan popped 2.85×, however many frames it warmed up on);
-    one of the shot's first frame does not."""
+    ``whole_shot`` (evaluated as its submit panel does) is then on, and a render that starts
+    mid-shot (a still, ``-f 3``; a chunk, ``-s 3 -e 4 -a``, in a new process) says on the
+    console that it will not match the frames before it (an artist trial: a farm chunk of a
+    pan popped 2.85×, however many frames it warmed up on); one of the shot's first frame
+    does not."""
     f = fact(facts, "clean_plate_at_apply")
     assert f["no_plate"] == "the camera moves" and f["whole_shot"] is True, f
     assert f["said_at_1"] == [], f
