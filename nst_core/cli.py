@@ -179,7 +179,8 @@ def cmd_evaluate_frames(args) -> int:
     from .metrics import CLEAR_PX, evaluate_frames
     plain = [rendered.read_frame(p) for p in sequence(args.plain, "plain frames")]
     stylized = [rendered.read_frame(p) for p in sequence(args.stylized, "stylized frames")]
-    alone = [rendered.read_frame(p) for p in sequence(args.alone, "frames stylized alone")] if args.alone else None
+    alone = None if not args.alone else [rendered.read_frame(p)
+                                         for p in sequence(args.alone, "frames stylized alone")]
     if len(plain) != len(stylized) or len(plain) != len(alone or plain):
         raise NSTError(f"{len(plain)} plain frames, {len(stylized)} stylized, {len(alone or plain)} alone")
     try:
