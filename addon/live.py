@@ -208,9 +208,9 @@ def frame_job(job: _Render, frame: int, between=lambda: ()):
         outputs.check_output(scene)
         image, masks, vector, depth = passes.read_captured(
             scene, job.directory, job.slots, job.coherence is not None, frame=frame, shown=job.shown)
-        start = scene.nst.get("shot_start", scene.frame_start)     # (Apply's: `-s` moves the scene's)
         if job.coherence is not None and not job.mid_shot_said and scene.nst.get("no_plate") \
-                and frame > (start if job.last is None else job.last + 1):
+                and frame > (scene.nst.get("shot_start", scene.frame_start)   # (Apply's: `-s`
+                             if job.last is None else job.last + 1):          # moves the scene's)
             job.mid_shot_said = True        # (a chunk: cold, or after its warm-up's jump)
             print(plates.MID_SHOT.format(reason=scene.nst["no_plate"], frame=frame))
         if job.coherence is not None and job.last is not None and frame != job.last + 1:

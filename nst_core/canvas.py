@@ -71,10 +71,14 @@ def _crop(new: np.ndarray) -> tuple[slice, slice] | None:
     differed from the whole backdrop's painting about as much as the next frame's painting
     does, 25-35/255, at 0.3-0.8 of the time; temporal.Coherence gives it the whole
     backdrop's content statistics.)"""
-    h, w = new.shape
     crop = bounds(new, EDGE + MATCH + CROP_CONTEXT)
-    rows, cols = crop
-    return None if (rows.stop - rows.start) * (cols.stop - cols.start) > CROP_MOST * h * w else crop
+    return None if _most(crop, new.shape) else crop
+
+
+def _most(box: tuple[slice, slice], shape: tuple[int, int]) -> bool:
+    """Whether a window (rows, columns) covers over CROP_MOST of a frame of ``shape``."""
+    (rows, columns), (h, w) = box, shape
+    return (rows.stop - rows.start) * (columns.stop - columns.start) > CROP_MOST * h * w
 
 
 def _ramp(mask: np.ndarray, reach: int, wanted: np.ndarray | None = None) -> np.ndarray:
@@ -105,23 +109,21 @@ def _change(rgb: np.ndarray, reference: np.ndarray, wanted: np.ndarray | None = 
 
     def rows(r0, r1):
         wide, band = around(r0, r1, len(rgb), CHANGE_SMOOTHING)
-        cells[r0:r1] = box_blur(rgb[wide] - reference[wide], CHANGE_SMOOTHING)[band]
+        c = box_blur(rgb[wide] - reference[wide], CHANGE_SMOOTHING)[band]
+        cells[r0:r1] = c
+        c = np.abs(c, out=c)            # (the blur's own array: ``cells`` has a copy)
+        np.maximum(np.maximum(c[..., 0], c[..., 1]), c[..., 2], out=size[r0:r1])
     in_bands(rows, rgb.shape, wanted=wanted)
     if apart is not None:
-        _apart(rgb, reference, apart, cells)
-
-    def sizes(r0, r1):
-        c = np.abs(cells[r0:r1])
-        np.maximum(np.maximum(c[..., 0], c[..., 1]), c[..., 2], out=size[r0:r1])
-    in_bands(sizes, rgb.shape, wanted=wanted)
+        _apart(rgb, reference, apart, cells, size)
     return cells, size
 
 
-def _apart(rgb, reference, apart, cells) -> None:
-    """``_change``'s average (``cells``) of the still pixels within CHANGE_SMOOTHING px of an
-    ``apart`` one taken over the still pixels alone: worked out in the window around them only
-    (elsewhere every pixel's square is still: the average of all; a moving pixel's stays that
-    too). Over whole bands of rows, as before, it took 16 of 28 ms at 720p."""
+def _apart(rgb, reference, apart, cells, size) -> None:
+    """``_change``'s average (``cells``, and its ``size``) of the still pixels within
+    CHANGE_SMOOTHING px of an ``apart`` one taken over the still pixels alone: worked out in the
+    window around them only (elsewhere every pixel's square is still: the average of all; a
+    moving pixel's stays that too). Over whole bands of rows it took 16 of 28 ms at 720p."""
     ring = grow(apart, CHANGE_SMOOTHING) & ~apart
     window = bounds(ring, CHANGE_SMOOTHING)
     if window is None:
@@ -131,7 +133,8 @@ def _apart(rgb, reference, apart, cells) -> None:
     n = box_blur(w, CHANGE_SMOOTHING)
     mean = box_blur((rgb[r, c] - reference[r, c]) * w[..., None], CHANGE_SMOOTHING)
     at = ring[r, c]         # (each one's square lies inside the window, or at the frame's edge)
-    cells[r, c][at] = mean[at] / n[at][:, None]
+    cells[r, c][at] = change = mean[at] / n[at][:, None]
+    size[r, c][at] = np.abs(change).max(-1)
 
 
 class Canvas:
@@ -280,13 +283,10 @@ class Canvas:
             return None, None
         fits = (self._backdrop_change[1] <= np.float32(REPAINT_CHANGE)) & ~moving & self.plate_ok
         reach = 2 * (2 * REPAINT_FEATHER) + CHANGE_SMOOTHING    # the plate's ramp, the carried
-        rows = grow((~fits).any(1)[:, None], reach)[:, 0]       # one's ramp, the change
-        window = bounds(~fits, 2 * reach)
-        h, w = fits.shape
-        if window is None or (window[0].stop - window[0].start) * (window[1].stop - window[1].start) \
-                > CROP_MOST * h * w:
-            return rows, None
-        return None, window
+        window = bounds(~fits, 2 * reach)                       # one's ramp, the change
+        if window is not None and not _most(window, fits.shape):
+            return None, window
+        return grow((~fits).any(1)[:, None], reach)[:, 0], None
 
     def weigh(self, backdrop: np.ndarray | None, strength: float) -> np.ndarray | None:
         """Before the frame's result blend: the painting of the backdrop ``plan`` asked for

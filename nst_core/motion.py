@@ -179,11 +179,12 @@ class Motion:
     flow: np.ndarray
     carried: tuple[int, int] = (0, 0)   # (x, y) px: how far the networks' grid moved with the picture
 
-    def speed2(self, rows: tuple[int, int] | None = None) -> np.ndarray:
+    def speed2(self, rows: tuple[int, int] | None = None,
+               columns: slice = slice(None)) -> np.ndarray:
         """The squared motion in pixels per frame relative to the networks' grid, H×W (with
-        ``rows`` (r0, r1), only those rows): what the strokes of a surface change by (0 for a
-        surface that moved with the grid)."""
-        flow = self.flow if rows is None else self.flow[rows[0]:rows[1]]
+        ``rows`` (r0, r1), only those rows, and of them ``columns``): what the strokes of a
+        surface change by (0 for a surface that moved with the grid)."""
+        flow = (self.flow if rows is None else self.flow[rows[0]:rows[1]])[:, columns]
         out = np.square(flow[..., 0] - np.float32(self.carried[0]))
         out += np.square(flow[..., 1] - np.float32(self.carried[1]))
         return out

@@ -250,7 +250,7 @@ class Coherence:
                 r, s = max(r0 - cell, 0), min(r1 + cell, h)
                 a = share * motion.validity[r:s, c]             # the previous result's share
                 if halving is not None:
-                    a /= 1.0 + motion.speed2((r, s))[:, c] / np.float32(halving ** 2)
+                    a /= 1.0 + motion.speed2((r, s), c) / np.float32(halving ** 2)
                 if surface is not None:
                     np.maximum(a, least * motion.validity[r:s, c] * surface[r:s, c], out=a)
                 if where is not None:
@@ -283,9 +283,10 @@ class Coherence:
     def _not_from_the_border(motion: Motion, moving: np.ndarray) -> None:
         """What moves away from the picture's edge and was within BORDER_PX of it in the
         previous frame (or outside) is not carried (its ``validity`` 0; what goes out is): the
-        networks paint the edge of the picture as an edge of what they see, an outline. An object coming into the picture showed a new strip at
-        the edge each frame, painted with that outline and carried: vertical stripes across a
-        ball for the whole shot (an artist trial, WCT, 160×90)."""
+        networks paint the edge of the picture as an edge of what they see, an outline. An
+        object coming into the picture showed a new strip at the edge each frame, painted with
+        that outline and carried: vertical stripes across a ball for the whole shot (an artist
+        trial, WCT, 160×90)."""
         h, w = moving.shape
         where = np.flatnonzero(moving)
         source = motion.sample.index[where]
