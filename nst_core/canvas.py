@@ -72,10 +72,10 @@ def _crop(new: np.ndarray) -> tuple[slice, slice] | None:
     does, 25-35/255, at 0.3-0.8 of the time; temporal.Coherence gives it the whole
     backdrop's content statistics.)"""
     crop = bounds(new, EDGE + MATCH + CROP_CONTEXT)
-    return None if _most(crop, new.shape) else crop
+    return None if most(crop, new.shape) else crop
 
 
-def _most(box: tuple[slice, slice], shape: tuple[int, int]) -> bool:
+def most(box: tuple[slice, slice], shape: tuple[int, int]) -> bool:
     """Whether a window (rows, columns) covers over CROP_MOST of a frame of ``shape``."""
     (rows, columns), (h, w) = box, shape
     return (rows.stop - rows.start) * (columns.stop - columns.start) > CROP_MOST * h * w
@@ -153,7 +153,8 @@ class Canvas:
         self.plate = self.plate_ok = None           # the backdrop's painting, where it is one
         self.provisional = None                     # H×W: made near a moving object (no plate)
         self._plan = self._weights = None
-        self.shows = None                           # the columns where the frame's result shows
+        self.shows = self.window = None             # the columns where the frame's result shows,
+                                                    # the (rows, columns) outside which it cannot
 
     @property
     def objects(self) -> np.ndarray:
@@ -214,11 +215,11 @@ class Canvas:
             backdrop = self.backdrop            # painted when enough is new (the first time:
                                                 # all of it); the plate takes what is new
             self.crop = None if self.plate is None else _crop(self._pending)
-        refresh = None
+        refresh, (wanted, window) = None, self._shows_carried(moving)
+        self.window = window
         if motion is None or self.painted is None:
             self.painted = self.reference = self.provisional = None
         else:
-            wanted, window = self._shows_carried(moving)
             r, c = window or (slice(None), slice(None))
             reference, painted = np.zeros(rgb.shape, np.float32), np.zeros(rgb.shape, np.float32)
             ref, held = reference[r, c], painted[r, c]      # (views: the window worked in)
@@ -284,7 +285,7 @@ class Canvas:
         fits = (self._backdrop_change[1] <= np.float32(REPAINT_CHANGE)) & ~moving & self.plate_ok
         reach = 2 * (2 * REPAINT_FEATHER) + CHANGE_SMOOTHING    # the plate's ramp, the carried
         window = bounds(~fits, 2 * reach)                       # one's ramp, the change
-        if window is not None and not _most(window, fits.shape):
+        if window is not None and not most(window, fits.shape):
             return None, window
         return grow((~fits).any(1)[:, None], reach)[:, 0], None
 

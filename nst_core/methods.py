@@ -225,8 +225,10 @@ class StyleBank:
     result_blend = ResultBlend(0.5, halving=3.0)
     mask_statistics = False
     supports_regions = True
-    # no content statistics to give a crop: painted alone, a new patch of the plate differed
-    # so from the frame's painting that the ghost ratio of the clean 720p scene rose 0.96 -> 1.47
+    # a new patch of the plate painted from a crop (at the whole backdrop's statistics) differed
+    # so from the painting around it that the ghost ratio of the clean 720p scene without its
+    # clean plate rose 0.96 -> 1.47 (again 2026-12-05: 0.96 -> 1.36); a window of the frame at
+    # the frame's statistics is painted as the whole frame paints it (temporal.Coherence._frame)
     paints_crops = False
 
     def resolve_styles(self, styles, rt: Runtime) -> list[stylebank.Bank]:

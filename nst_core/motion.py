@@ -25,6 +25,7 @@ from .errors import StyleError
 FB_RELATIVE = 0.01      # forward-backward consistency (Sundaram et al. 2010, Ruder et al. 2016):
 FB_ABSOLUTE = 0.5       # |f(p + b) + b|² <= 0.01 (|f|² + |b|²) + 0.5 px²
 DEPTH_TOLERANCE = 0.05  # relative change of depth along the flow that still counts as the same surface
+BORDER_PX = 16          # px from the picture's edge whose painting of what moves is not carried
 
 
 def flows(vector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -199,3 +200,25 @@ def dominant_motion(motion: Motion) -> np.ndarray:
     if not ok.any():
         return np.zeros(2)
     return np.array([np.median(flow[..., 0][ok]), np.median(flow[..., 1][ok])], np.float64)
+
+
+def not_from_the_border(motion: Motion, moving: np.ndarray) -> None:
+    """What moves away from the picture's edge and was within BORDER_PX of it in the
+    previous frame (or outside) is not carried (its ``validity`` 0; what goes out is): the
+    networks paint the edge of the picture as an edge of what they see, an outline. An
+    object coming into the picture showed a new strip at the edge each frame, painted with
+    that outline and carried: vertical stripes across a ball for the whole shot (an artist
+    trial, WCT, 160×90)."""
+    h, w = moving.shape
+    where = np.flatnonzero(moving)
+    source = motion.sample.index[where]
+    row, col = source // w, source % w
+    flow = motion.flow.reshape(-1, motion.flow.shape[-1])[where]   # from here to where it was
+    dy = flow[:, 1] if flow.shape[1] > 1 else np.zeros(len(where), np.float32)
+    near = ((col < BORDER_PX) & (flow[:, 0] < 0)) | ((col >= w - BORDER_PX) & (flow[:, 0] > 0))
+    near |= ((row < BORDER_PX) & (dy < 0)) | ((row >= h - BORDER_PX) & (dy > 0))
+    near |= ~motion.sample.inside.reshape(-1)[where]    # (coming in; going out is carried)
+    if near.any():
+        validity = np.array(motion.validity, np.float32)
+        validity.reshape(-1)[where[near]] = 0.0
+        motion.validity = validity

@@ -149,6 +149,14 @@ class Tile:
         accumulate(dest, self.rows.out, self.cols.out, values)
 
 
+def mirror_pad_before(a: np.ndarray, x: int, y: int) -> np.ndarray:
+    """``a`` with y rows above and x columns on the left, mirrored."""
+    a = np.asarray(a)
+    if not (x or y):
+        return a
+    return np.pad(a, [(y, 0), (x, 0)] + [(0, 0)] * (a.ndim - 2), mode="symmetric")
+
+
 def mirror_pad(image: np.ndarray, multiple: int = ALIGN, minimum: int = MIN_READ) -> np.ndarray:
     """Mirror-pad H×W(×C) below and right so both sides are multiples of ``multiple`` and at
     least ``minimum`` (a small style image, for the networks)."""

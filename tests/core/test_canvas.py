@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nst_core import bands, metrics, temporal
+from nst_core import bands, metrics, motion, temporal
 from nst_core import canvas as canvas_module
 from nst_core.canvas import Canvas
 from nst_core.filters import box_blur, grow
@@ -315,8 +315,8 @@ def test_a_moving_surface_keeps_its_strokes_whatever_the_methods_blend(monkeypat
     out = [coherence.stylize(f, settings, vector=v, depth=d).image for f, v, d, _ in scenes]
     alone = [boiling(f, settings).image for f, *_ in scenes]
     # from frame 3: before, the square was within BORDER_PX of the picture's edge, where what
-    # moves is painted afresh (temporal.Coherence._not_from_the_border)
-    first = next(t for t, (*_, m) in enumerate(scenes) if np.nonzero(m)[1].min() >= temporal.BORDER_PX)
+    # moves is painted afresh (motion.not_from_the_border)
+    first = next(t for t, (*_, m) in enumerate(scenes) if np.nonzero(m)[1].min() >= motion.BORDER_PX)
     flows = [temporal.flows(v)[0] for _, v, _, _ in scenes[first + 1:]]
     masks = [m for *_, m in scenes[first + 1:]]
     ratio = (metrics.warping_error(out[first:], flows, masks)
@@ -539,3 +539,87 @@ def test_an_object_that_stands_still_before_it_moves_does_not_refuse_the_plate(m
     assert np.array_equal(coherence.canvas.backdrop, clean)
     alone = _painter([])(frame, settings).image
     assert np.abs(out[14:36, 44:60] - alone[14:36, 44:60]).max() < 0.05   # the object as painted
+
+
+def _large_scene(t: int, h: int = 240, w: int = 480, size: int = 48, speed: int = 16):
+    """A 240×480 textured set with a bright square crossing it (a few % of the frame), with an
+    alpha channel (a darker band half transparent: a film-transparent render)."""
+    rng = np.random.default_rng(5)
+    frame = np.concatenate([np.repeat(rng.random((h, w, 1), dtype=np.float32) * 0.4 + 0.1, 3, -1),
+                            np.ones((h, w, 1), np.float32)], -1)
+    frame[:40, :, 3] = 0.5
+    mask = np.zeros((h, w), bool)
+    mask[100:100 + size, 40 + speed * t:40 + speed * t + size] = True
+    clean = frame.copy()
+    frame[mask, :3] = 0.95
+    v = np.zeros((h, w, 4), np.float32)
+    v[mask] = (-speed, 0, -speed, 0)
+    return frame, v, np.where(mask, 5.0, 10.0).astype(np.float32), mask, clean
+
+
+def _grid_painter(calls, statistics_seen=None):
+    """A stand-in network that is not shift-equivariant (strokes on its PHASE px pooling grid,
+    as the encoders' strides make them), paints a halo around bright pixels (local), and, given
+    ``statistics_seen``, adds a term of the content statistics the ``statistics`` hook returns."""
+    from nst_core.features import Moments
+
+    def stylize_with(content, settings, statistics=None, **_):
+        calls.append(content.shape[:2])
+        rgb = np.asarray(content[..., :3], np.float32)
+        r, c = np.indices(rgb.shape[:2])
+        grid = ((r % temporal.PHASE) * 7 + (c % temporal.PHASE) * 3) % 16 / np.float32(40)
+        bright = (rgb.mean(-1) > 0.9).astype(np.float32)
+        image = rgb * 0.6 + grid[..., None] + box_blur(bright, 6)[..., None] * np.float32(0.4)
+        if statistics_seen is not None:
+            flat = rgb.reshape(-1, 3).astype(np.float64)
+            m = statistics((0, "whole"), Moments(len(flat), flat.sum(0), flat.T @ flat))
+            statistics_seen.append((content.shape[:2], m.sum / m.weight))
+            image += np.float32(0.3 * (m.sum / m.weight).mean())
+        image = np.clip(image, 0, 1).astype(np.float32)
+        if content.shape[-1] == 4:
+            image = np.concatenate([image, np.clip(content[..., 3:], 0, 1)], -1)
+        return StyleResult(image=image, method=settings.method, provider="stand-in")
+    return stylize_with
+
+
+def test_with_a_plate_only_the_window_around_what_moves_is_painted(monkeypatch):
+    """With a clean plate shown over most of a large frame, the networks paint only the window
+    where the frame's own painting may show (around the square), with CROP_CONTEXT px of the
+    set, from their pooling grid: the frames are those of painting every frame whole (the
+    window off: CROP_MOST 0), to float rounding, alpha included, at a fraction of the pixels."""
+    scenes = [_large_scene(t) for t in range(8)]
+    settings = Settings("adain", np.zeros((8, 8, 3), np.float32))
+
+    def run():
+        calls = []
+        monkeypatch.setattr(temporal.pipeline, "stylize_with", _grid_painter(calls))
+        coherence = temporal.Coherence(1.0, clean=scenes[0][4])
+        out = [coherence.stylize(f, settings, vector=v, depth=d).image for f, v, d, _, _ in scenes]
+        return out, calls
+    windowed, calls = run()
+    h, w = scenes[0][0].shape[:2]
+    crops = [(a, b) for a, b in calls if (a, b) != (h, w)]
+    assert len(crops) == len(scenes) - 1 and all(a * b < 0.5 * h * w for a, b in crops), calls
+    monkeypatch.setattr(canvas_module, "CROP_MOST", 0.0)
+    whole, calls = run()
+    assert all(c == (h, w) for c in calls)
+    assert max(np.abs(a - b).max() for a, b in zip(windowed, whole)) < 1e-5
+    assert all(np.array_equal(o[..., 3], f[..., 3]) for o, (f, *_) in zip(windowed, scenes))
+
+
+def test_the_window_is_painted_at_the_whole_frames_statistics(monkeypatch):
+    """A window of the frame is painted at the content statistics the last whole frame was
+    painted with (the statistics hook gives the crop those, not its own, which the square fills
+    a large part of): it looks as it would in the whole picture."""
+    scenes = [_large_scene(t) for t in range(5)]
+    seen = []
+    monkeypatch.setattr(temporal.pipeline, "stylize_with", _grid_painter([], seen))
+    settings = Settings("adain", np.zeros((8, 8, 3), np.float32))
+    coherence = temporal.Coherence(1.0, clean=scenes[0][4])
+    for f, v, d, _, _ in scenes:
+        coherence.stylize(f, settings, vector=v, depth=d)
+    h, w = scenes[0][0].shape[:2]
+    first = np.asarray(scenes[0][0][..., :3], np.float64).reshape(-1, 3).mean(0)
+    assert seen[0][0] == (h, w) and np.allclose(seen[0][1], first)     # frame 0, whole
+    crops = [(shape, mean) for shape, mean in seen[1:] if shape != (h, w)]
+    assert len(crops) >= 3 and all(np.allclose(mean, first) for _, mean in crops)
