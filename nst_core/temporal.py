@@ -195,10 +195,10 @@ class Coherence:
         the frame's padding), at the content statistics the last whole frame was painted with
         (``smooth``'s; at the plate's, the 720p sphere's own warping ratio rose 4.4 -> 7.3 and
         the style gain dropped 0.02 more, AdaIN); around it the plate's painting, which the
-        canvas shows there anyway. Else the whole frame, its statistics averaged (``smooth``).
-        (At 720p on the clean scene the networks paint 30 % of the frame.)"""
+        canvas shows there anyway. Else the whole frame, its statistics averaged (``smooth``):
+        also the first frame after a cut or a jump, which knows no whole frame's statistics."""
         window = self.canvas.window if self.strength > 0 else None
-        if window is None or settings.seamless or settings.regions:
+        if window is None or not self._statistics or settings.seamless or settings.regions:
             return paint(content, self.smooth if self.strength > 0 else None, progress)
         (h, w), (x, y) = content.shape[:2], at
 
@@ -241,8 +241,8 @@ class Coherence:
         masks = None if settings.masks is None else [None if m is None else m[crop]
                                                      for m in settings.masks]
         part = pipeline.stylize_with(np.ascontiguousarray(backdrop[crop]),
-                                     replace(settings, masks=masks), runtime=runtime,
-                                     cancel=cancel, statistics=self._held(self._plate_statistics)).image
+                                     replace(settings, masks=masks), runtime=runtime, cancel=cancel,
+                                     statistics=self._held(self._plate_statistics)).image
         out = self.canvas.plate.copy()
         out[crop] = part[..., :3]
         return out

@@ -570,11 +570,12 @@ def _grid_painter(calls, statistics_seen=None):
         grid = ((r % temporal.PHASE) * 7 + (c % temporal.PHASE) * 3) % 16 / np.float32(40)
         bright = (rgb.mean(-1) > 0.9).astype(np.float32)
         image = rgb * 0.6 + grid[..., None] + box_blur(bright, 6)[..., None] * np.float32(0.4)
-        if statistics_seen is not None:
+        if statistics is not None:
             flat = rgb.reshape(-1, 3).astype(np.float64)
             m = statistics((0, "whole"), Moments(len(flat), flat.sum(0), flat.T @ flat))
-            statistics_seen.append((content.shape[:2], m.sum / m.weight))
-            image += np.float32(0.3 * (m.sum / m.weight).mean())
+            if statistics_seen is not None:
+                statistics_seen.append((content.shape[:2], m.sum / m.weight))
+                image += np.float32(0.3 * (m.sum / m.weight).mean())
         image = np.clip(image, 0, 1).astype(np.float32)
         if content.shape[-1] == 4:
             image = np.concatenate([image, np.clip(content[..., 3:], 0, 1)], -1)
@@ -623,3 +624,9 @@ def test_the_window_is_painted_at_the_whole_frames_statistics(monkeypatch):
     assert seen[0][0] == (h, w) and np.allclose(seen[0][1], first)     # frame 0, whole
     crops = [(shape, mean) for shape, mean in seen[1:] if shape != (h, w)]
     assert len(crops) >= 3 and all(np.allclose(mean, first) for _, mean in crops)
+    # a jump in the frames (a farm chunk's): the plate stays, but no whole frame's statistics
+    coherence.reset(keep_plate=True)    # are known yet: the next frame is painted whole
+    for f, v, d, _, _ in (_large_scene(6), _large_scene(7)):
+        coherence.stylize(f, settings, vector=v, depth=d)
+    (after, _), (next_, mean) = seen[-2:]
+    assert after == (h, w) and next_ != (h, w) and not np.allclose(mean, first), seen[-2:]
