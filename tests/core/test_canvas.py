@@ -630,3 +630,18 @@ def test_the_window_is_painted_at_the_whole_frames_statistics(monkeypatch):
         coherence.stylize(f, settings, vector=v, depth=d)
     (after, _), (next_, mean) = seen[-2:]
     assert after == (h, w) and next_ != (h, w) and not np.allclose(mean, first), seen[-2:]
+
+
+def test_with_masks_the_frame_is_painted_whole(monkeypatch):
+    """A slot masked to a small object: its statistics held from another frame (a window's)
+    whitened it ever harder (its covariance from a few feature pixels has no rank for the
+    directions the next frame adds), so with masks every frame is painted whole."""
+    calls = []
+    monkeypatch.setattr(temporal.pipeline, "stylize_with", _grid_painter(calls))
+    scenes = [_large_scene(t) for t in range(5)]
+    coherence = temporal.Coherence(1.0, clean=scenes[0][4])
+    for f, v, d, mask, _ in scenes:
+        settings = Settings("adain", np.zeros((8, 8, 3), np.float32),
+                            masks=[grow(mask, 4).astype(np.float32)])
+        coherence.stylize(f, settings, vector=v, depth=d)
+    assert coherence.canvas.window is not None and all(c == f.shape[:2] for c in calls), calls
