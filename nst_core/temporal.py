@@ -211,10 +211,8 @@ class Coherence:
         crop = (span(window[0], h, y), span(window[1], w, x))
         if most(crop, (h, w)) or pipeline.runs_scaled(settings, content[crop].shape[:2]):
             return paint(content, self.smooth, progress)
-        masks = None if settings.masks is None else [None if m is None else m[crop]
-                                                     for m in settings.masks]
         part = paint(np.ascontiguousarray(content[crop]), self._held(self._statistics), progress,
-                     masks, (x if crop[1].start == 0 else 0, y if crop[0].start == 0 else 0))
+                     at=(x if crop[1].start == 0 else 0, y if crop[0].start == 0 else 0))
         out = np.empty(content.shape[:2] + part.image.shape[2:], np.float32)
         out[..., :3] = self.canvas.plate
         out[..., 3:] = np.clip(content[..., 3:], 0.0, 1.0)     # (alpha, where there is one)
