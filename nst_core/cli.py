@@ -11,7 +11,6 @@ import json
 import sys
 from pathlib import Path
 
-
 from . import __version__, rendered
 from .errors import NSTError
 from .images import STYLE_DECODE_SIDE, load_image, save_image, sequence
@@ -152,13 +151,15 @@ def cmd_stylize_frames(args) -> int:
     settings = Settings(method=args.method, styles=styles, strength=args.alpha,
                         style_size=args.style_size)
     rt = get_runtime(args.models, args.device, args.threads)
+    first = rendered.read_frame(paths[0])       # (the clean plate's size is checked against it)
     clean = None if args.clean_plate is None else rendered.read_clean_plate(
-        Path(args.clean_plate), rendered.read_frame(paths[0]))
+        Path(args.clean_plate), first.shape[:2])
     coherence = Coherence(args.coherence, clean=clean)
     written = []
     try:
         for i, path in enumerate(paths):
-            result = coherence.stylize(rendered.read_frame(path), settings, runtime=rt,
+            frame = first if i == 0 else rendered.read_frame(path)
+            result = coherence.stylize(frame, settings, runtime=rt,
                                        vector=None if vectors is None else vectors[i],
                                        depth=None if depths is None else depths[i])
             written.append(save_image(out / f"{path.stem}.png", result.image))

@@ -8,16 +8,14 @@ from pathlib import Path
 
 import numpy as np
 
+from . import color
 from .errors import NSTError
-from .images import load_image, sequence
+from .images import load_exr, load_image, sequence
 
 
 def read_frame(path: Path):
     """A frame: PNG/JPEG/TIFF as sRGB, EXR as Blender's scene-linear render (premultiplied),
     converted to sRGB straight."""
-    from . import color
-    from .images import load_exr
-
     if path.suffix.lower() != ".exr":
         return load_image(path)
     px = load_exr(path)
@@ -39,8 +37,6 @@ def _vector_pass(path, v: np.ndarray) -> np.ndarray:
 def read_passes(args, count: int):
     """The Vector passes (``args.vectors``) and Depth passes (``args.depth``, or None) of
     ``count`` frames, one of each per frame."""
-    from .images import load_exr
-
     vectors = [_vector_pass(p, load_exr(p)) for p in sequence(args.vectors, "--vectors")]
     depths = [load_exr(p)[..., 0] for p in sequence(args.depth, "--depth")] if args.depth else None
     if len(vectors) != count or (depths is not None and len(depths) != count):
@@ -50,12 +46,12 @@ def read_passes(args, count: int):
     return vectors, depths
 
 
-def read_clean_plate(path: Path, first_frame: np.ndarray) -> np.ndarray:
+def read_clean_plate(path: Path, size: tuple[int, int]) -> np.ndarray:
     """The shot's clean plate (the set without what moves, rendered like the frames) at the
-    frames' size (H×W×3)."""
+    frames' ``size`` (H, W): H×W×3."""
     plate = read_frame(path)[..., :3]
-    if plate.shape[:2] != first_frame.shape[:2]:
-        (h, w), (fh, fw) = plate.shape[:2], first_frame.shape[:2]
+    if plate.shape[:2] != tuple(size):
+        (h, w), (fh, fw) = plate.shape[:2], size
         raise NSTError(f"{path}: the clean plate is {w}×{h} px, the frames {fw}×{fh}; render it "
                        "at the frames' size")
     return plate

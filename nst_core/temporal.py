@@ -35,7 +35,6 @@ import numpy as np
 
 from . import pipeline, tiling
 from .bands import in_bands
-from .tiling import mirror_pad_before
 from .errors import StyleError
 from .features import Moments, mask_union
 from .canvas import CROP_CONTEXT, MOVING_PX, Canvas, most
@@ -372,8 +371,8 @@ class Coherence:
         def paint(image, statistics, progress, masks=settings.masks, at=(x, y)):
             px, py = at
             if (px or py) and masks is not None:
-                masks = [None if m is None else mirror_pad_before(m, px, py) for m in masks]
-            out = pipeline.stylize_with(mirror_pad_before(image, px, py),
+                masks = [None if m is None else tiling.mirror_pad_before(m, px, py) for m in masks]
+            out = pipeline.stylize_with(tiling.mirror_pad_before(image, px, py),
                                         replace(settings, masks=masks), runtime=runtime,
                                         progress=progress, cancel=cancel, statistics=statistics)
             if px or py:
