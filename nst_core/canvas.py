@@ -224,12 +224,12 @@ class Canvas:
             reference, painted = np.zeros(rgb.shape, np.float32), np.zeros(rgb.shape, np.float32)
             ref, held = reference[r, c], painted[r, c]      # (views: the window worked in)
             if window is not None:
-                ref[:] = motion.sample(self.reference, (r.start, r.stop), c)
-                held[:] = motion.sample(self.painted, (r.start, r.stop), c)
+                ref[:] = motion.carry(self.reference, (r.start, r.stop), c)
+                held[:] = motion.carry(self.painted, (r.start, r.stop), c)
             else:
                 def warp(r0, r1):
-                    reference[r0:r1] = motion.sample(self.reference, (r0, r1))
-                    painted[r0:r1] = motion.sample(self.painted, (r0, r1))
+                    reference[r0:r1] = motion.carry(self.reference, (r0, r1))
+                    painted[r0:r1] = motion.carry(self.painted, (r0, r1))
                 in_bands(warp, rgb.shape, wanted=wanted)
             delta, size = _change(rgb[r, c], ref, wanted)
             big = size > np.float32(REPAINT_CHANGE)

@@ -56,8 +56,9 @@ class Sampler:
     """The backward warp by one flow, prepared once and applied to many images (the render,
     the result, the previous frame's passes): out(p) = image(p + flow(p)) at the nearest pixel;
     ``inside`` is where the sample fell inside the image. Nearest, not bilinear: a result
-    warped again every frame would blur a little more each time. Bands of rows where nothing
-    moves (a still camera's set) are copied, not gathered."""
+    warped again every frame would blur a little more each time (``sharp``: Catmull-Rom, which
+    blurs less). Bands of rows where nothing moves (a still camera's set) are copied, not
+    gathered."""
 
     def __init__(self, flow: np.ndarray):
         h, w = flow.shape[:2]
@@ -65,6 +66,7 @@ class Sampler:
         self.inside = np.empty((h, w), bool)
         self.index = np.empty(h * w, np.int32)
         self.still = np.zeros(h, bool)          # rows whose flow is 0 everywhere
+        self.flow, self._taps = flow, None
 
         def rows(r0, r1):
             if not flow[r0:r1].any():
@@ -109,6 +111,70 @@ class Sampler:
         r0, r1 = rows or (0, h)
         out = np.take(flat.reshape(-1), self.index[r0 * w:r1 * w]).view(np.float32)
         return out.reshape((r1 - r0, w) + image.shape[2:])
+
+    def sharp(self, image: np.ndarray, rows: tuple[int, int] | None = None,
+              columns: slice | None = None) -> np.ndarray:
+        """As calling it, but where the flow is not a whole number of pixels, at its sub-pixel
+        position by Catmull-Rom: for a painting carried again every frame. The nearest pixel
+        of a turning or rolling surface repeats a row here and there, and carried, the repeats
+        add up to horizontal streaks; bilinear blurs the strokes (a ball's warping ratio 3.40 ->
+        1.79, but soft: docs/animation.md). Catmull-Rom interpolates, loses less of a fine
+        stroke each time (a 4 px stroke keeps 0.88 of its contrast at half a pixel, where
+        bilinear keeps 0.71) and never gains any."""
+        out = self(image, rows, columns)
+        h, w = self.shape
+        r0, r1 = rows or (0, h)
+        where, start, weights = self._cubic()
+        a, b = np.searchsorted(where, (r0 * w, r1 * w))
+        if a == b:
+            return out
+        where, start, weights = where[a:b], start[a:b], weights[a:b]
+        if columns is not None:
+            c0, c1, _ = columns.indices(w)
+            x = where % w
+            inside = (x >= c0) & (x < c1)
+            where, start, weights = where[inside], start[inside], weights[inside]
+        c = image.shape[2] if image.ndim == 3 else 1
+        flat = np.ascontiguousarray(image, np.float32).reshape(-1)
+        # four pixels side by side as one row: one gather for each row of taps
+        strip = np.lib.stride_tricks.as_strided(flat, (h * w - 3, 4 * c), (4 * c, 4))
+        taps = np.empty((len(start), 4, 4 * c), np.float32)
+        for j in range(4):
+            taps[:, j] = strip[start + j * w]
+        if columns is None:                 # (out's pixels as the frame's, from row r0)
+            where = where - r0 * w
+        else:
+            where = (where // w - r0) * (c1 - c0) + (where % w - c0)
+        out.reshape(-1, c)[where] = np.matmul(weights.reshape(-1, 1, 16), taps.reshape(-1, 16, c))[:, 0]
+        return out
+
+    def _cubic(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For ``sharp``, once: the pixels whose sample falls between pixels, at least one pixel
+        inside the image's edge (flat indices, in order), the first of their 4×4 taps and the
+        taps' weights (N×4×4, rows by columns)."""
+        if self._taps is None:
+            h, w = self.shape
+            moving = np.flatnonzero(np.repeat(~self.still, w))
+            f = self.flow.reshape(-1, 2)[moving]
+            moving = moving[(f[:, 0] != np.rint(f[:, 0])) | (f[:, 1] != np.rint(f[:, 1]))]
+            f = self.flow.reshape(-1, 2)[moving]
+            sx = f[:, 0] + (moving % w).astype(np.float32)
+            sy = f[:, 1] + (moving // w).astype(np.float32)
+            x0, y0 = np.floor(sx), np.floor(sy)
+            inner = (x0 >= 1) & (x0 <= w - 3) & (y0 >= 1) & (y0 <= h - 3)   # (else: the nearest)
+            x0, y0, sx, sy = x0[inner], y0[inner], sx[inner], sy[inner]
+            weights = _catmull_rom(sy - y0)[:, :, None] * _catmull_rom(sx - x0)[:, None, :]
+            start = (y0.astype(np.int32) - 1) * w + (x0.astype(np.int32) - 1)
+            self._taps = (moving[inner], start, weights)
+        return self._taps
+
+
+def _catmull_rom(t: np.ndarray) -> np.ndarray:
+    """The four taps' weights (N×4, at −1, 0, 1, 2) of Catmull-Rom interpolation at ``t`` in [0, 1)."""
+    t2 = t * t
+    t3 = t2 * t
+    return np.stack([(2 * t2 - t3 - t) * 0.5, (3 * t3 - 5 * t2 + 2) * 0.5,
+                     (4 * t2 - 3 * t3 + t) * 0.5, (t3 - t2) * 0.5], 1)
 
 
 def warp(image: np.ndarray, flow: np.ndarray, nearest: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -179,6 +245,14 @@ class Motion:
     validity: np.ndarray
     flow: np.ndarray
     carried: tuple[int, int] = (0, 0)   # (x, y) px: how far the networks' grid moved with the picture
+    sharp: bool = False                 # paintings carried by Catmull-Rom (``carry``)
+
+    def carry(self, painting: np.ndarray, rows: tuple[int, int] | None = None,
+              columns: slice | None = None) -> np.ndarray:
+        """A painting warped along the motion, as ``sample`` (with ``sharp``: ``Sampler.sharp``:
+        set for a still camera, where only what moves is resampled; a pan's every pixel
+        would cost 0.9 s at 720p)."""
+        return (self.sample.sharp if self.sharp else self.sample)(painting, rows, columns)
 
     def speed2(self, rows: tuple[int, int] | None = None,
                columns: slice = slice(None)) -> np.ndarray:

@@ -287,7 +287,7 @@ class Coherence:
                     a *= np.clip(np.asarray(where)[r:s, c], 0.0, 1.0)
                 if refresh is not None:
                     a *= 1.0 - refresh[r:s, c]
-                mixed = motion.sample(self.previous, (r, s), None if shows is None else c)
+                mixed = motion.carry(self.previous, (r, s), None if shows is None else c)
                 here = rgb[r:s, c]
                 mixed -= here
                 flat = mixed.reshape(-1)        # × a per pixel: a broadcast over 3 channels is slow
@@ -355,6 +355,7 @@ class Coherence:
             moving, still = self._moving(motion)
             if still and motion is not None:
                 not_from_the_border(motion, moving)
+                motion.sharp = True     # (only what moves is resampled)
             stirring = None             # the clean plate's fit leaves out what moves at all: an
             if self.canvas.backdrop is None and self.canvas.clean is not None:  # object easing
                 stirring = self._moving(motion, STIRRING_PX)[0]     # in (Blender's default

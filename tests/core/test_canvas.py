@@ -645,3 +645,42 @@ def test_with_masks_the_frame_is_painted_whole(monkeypatch):
                             masks=[grow(mask, 4).astype(np.float32)])
         coherence.stylize(f, settings, vector=v, depth=d)
     assert coherence.canvas.window is not None and all(c == f.shape[:2] for c in calls), calls
+
+
+def test_a_surface_moving_by_fractions_of_a_pixel_carries_its_strokes_between_pixels(monkeypatch):
+    """A striped square gliding 2.4 px a frame before a still camera, painted with fresh noise
+    each frame (boiling strokes). Its carried painting is resampled where the motion falls
+    between pixels (``Motion.carry``: Catmull-Rom), not moved to the nearest pixel, whose half-
+    pixel steps, repeated frame after frame, are the streaks of a turning surface. Its warping
+    error over the frames painted alone: measured 0.013 (the nearest pixel: 0.114)."""
+    size, speed, frames = 16, 2.4, 12
+    y, x = np.mgrid[0:H, 0:W].astype(np.float32)
+
+    def scene(t):
+        rng = np.random.default_rng(3)
+        frame = np.repeat(rng.random((H, W, 1), dtype=np.float32) * 0.4 + 0.1, 3, -1)
+        left = 20 + speed * t
+        mask = (x >= left) & (x < left + size) & (y >= 22) & (y < 22 + size)
+        frame[mask] = (0.92 + 0.06 * np.sin(2 * np.pi * (x - left) / 4.0))[mask][:, None]
+        v = np.zeros((H, W, 4), np.float32)
+        v[mask] = (-speed, 0, -speed, 0)
+        return frame, v, np.where(mask, 5.0, 10.0).astype(np.float32), mask
+
+    calls, plain = [], _painter([])
+
+    def boiling(content, settings, **kw):
+        out = plain(content, settings, **kw)
+        noise = np.random.default_rng(len(calls)).random(out.image.shape, np.float32) * 0.3
+        calls.append(None)
+        out.image = np.clip(out.image - noise, 0, 1)
+        return out
+    monkeypatch.setattr(temporal.pipeline, "stylize_with", boiling)
+    settings = Settings("adain", np.zeros((8, 8, 3), np.float32))
+    scenes = [scene(t) for t in range(frames)]
+    coherence = temporal.Coherence(1.0)
+    out = [coherence.stylize(f, settings, vector=v, depth=d).image for f, v, d, _ in scenes]
+    alone = [boiling(f, settings).image for f, *_ in scenes]
+    flows = [temporal.flows(v)[0] for _, v, _, _ in scenes[3:]]
+    inner = [~grow(~m, 2) for *_, m in scenes[3:]]      # (not its edge: what it uncovers)
+    ratio = metrics.warping_error(out[2:], flows, inner) / metrics.warping_error(alone[2:], flows, inner)
+    assert ratio < 0.05, ratio

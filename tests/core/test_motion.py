@@ -55,6 +55,53 @@ def test_a_sampler_copies_the_bands_where_nothing_moves_and_gathers_the_rest():
     assert np.array_equal(sample(image[..., 0], (0, 64)), gathered[:64, :, 0])
 
 
+def test_sharp_moves_a_smooth_image_exactly_between_pixels_and_as_nearest_on_whole_ones():
+    """Catmull-Rom is exact on a linear image at any sub-pixel flow, where the nearest pixel is
+    up to half a pixel off; whole-pixel flows and the still band give the nearest pixel's
+    values; rows and a window of columns are those of the whole; one channel as three."""
+    h, w = 40, 60
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    image = np.stack([x, 2 * y, x + y], -1)
+    flow = np.zeros((h, w, 2), np.float32)
+    flow[10:20, 10:30] = (0.5, -0.25)
+    flow[20:30, 10:30] = (-2.0, 1.0)
+    sample = motion.Sampler(flow)
+    out = sample.sharp(image)
+    moved = image[10:20, 10:30] + np.array([0.5, -0.5, 0.25], np.float32)
+    assert np.abs(out[10:20, 10:30] - moved).max() < 1e-4
+    assert np.abs(sample(image)[10:20, 10:30] - moved).max() >= 0.25
+    assert np.array_equal(out[20:], sample(image)[20:]) and np.array_equal(out[:10], image[:10])
+    assert np.array_equal(sample.sharp(image, (8, 22)), out[8:22])
+    assert np.array_equal(sample.sharp(image, (8, 22), slice(5, 25)), out[8:22, 5:25])
+    assert np.array_equal(sample.sharp(image[..., 2], (8, 22)), out[8:22, :, 2])
+
+
+def test_sharp_carries_fine_strokes_for_many_frames_with_little_drift_or_blur():
+    """A painting of fine strokes (5 px) carried 8 times by a shearing flow (each row moves by
+    its own fraction of a pixel, as a rolling ball's surface does). By the nearest pixel each
+    row keeps its contrast but lands up to half a pixel off, row by row (the streaks); bilinear
+    loses most of the contrast; Catmull-Rom stays closest to the strokes moved exactly and
+    keeps most of their contrast (measured: mean error 0.086 / 0.455 / 0.200 for sharp /
+    nearest / bilinear, contrast 0.71 / 1.00 / 0.22)."""
+    h, w, steps = 48, 64, 8
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    speed = 0.2 + 0.6 * y / h                       # px a frame, by row: a shear
+    stroke = lambda at: 0.5 + 0.4 * np.sin(2 * np.pi * at / 5.0)  # noqa: E731
+    flow = np.stack([-speed, np.zeros_like(speed)], -1)
+    sample = motion.Sampler(flow)
+    carried = {"sharp": stroke(x), "nearest": stroke(x), "bilinear": stroke(x)}
+    for _ in range(steps):
+        carried["sharp"] = sample.sharp(carried["sharp"])
+        carried["nearest"] = sample(carried["nearest"])
+        carried["bilinear"] = motion.warp(carried["bilinear"], flow)[0]
+    exact = stroke(x - steps * speed)
+    inner = (slice(4, -4), slice(16, -4))           # (what came in from the edge left out)
+    error = {k: np.abs(v - exact)[inner].mean() for k, v in carried.items()}
+    contrast = {k: v[inner].std() / exact[inner].std() for k, v in carried.items()}
+    assert error["sharp"] < 0.5 * error["bilinear"] and error["sharp"] < 0.25 * error["nearest"], error
+    assert contrast["sharp"] > 0.65 and contrast["bilinear"] < 0.3, contrast
+
+
 def test_valid_marks_what_the_moving_square_uncovers_and_nothing_else():
     _, v0, d0 = _moving_square(0)
     _, v1, d1 = _moving_square(1)
