@@ -14,9 +14,9 @@ of the object's edge behind it (a ghost trail). So:
 - **The clean plate** (a still camera): the set without its moving objects, painted on its own
   (the backdrop: the render with the moving objects filled in from around them, and, as they
   move, what they uncover; what is not seen yet filled again each time it is painted). Still
-  parts show the plate's painting, up to the moving objects' silhouettes, so what an object
-  uncovers or leaves behind is painted as if it had never been there: no halo, no trail, and
-  no new strokes where nothing changed. The backdrop is painted again only when an object
+  parts show the plate's painting, up to the moving objects' antialiased silhouettes, so what an
+  object uncovers or leaves behind is painted as if it had never been there: no halo, no trail,
+  and no new strokes where nothing changed. The backdrop is painted again only when an object
   uncovers some of the set never seen before (at once, so what it uncovers is not shown first
   with the frame's painting; from a crop around it, temporal.Coherence), and then only those
   pixels of the plate change.
@@ -36,7 +36,7 @@ from __future__ import annotations
 import numpy as np
 
 from .bands import around, in_bands
-from .filters import bounds, box_blur, fill, grow, per_channel
+from .filters import bounds, box_blur, coverage, fill, grow, per_channel
 from .motion import Motion
 
 REPAINT_CHANGE = 0.08   # a change of the render (0-1, the largest channel) above this is painted afresh
@@ -67,10 +67,8 @@ CLEAN_MISFIT = 0.25     # the clean plate (``Canvas(clean)``) is taken when at m
 def _crop(new: np.ndarray) -> tuple[slice, slice] | None:
     """The part of the backdrop to paint for a patch of ``new`` pixels: the patch, its edge
     and the ring it is matched on, with CROP_CONTEXT px of the set around; None (the whole
-    backdrop) when that is most of the frame. (Painted alone, a crop of the clean 720p scene
-    differed from the whole backdrop's painting about as much as the next frame's painting
-    does, 25-35/255, at 0.3-0.8 of the time; temporal.Coherence gives it the whole
-    backdrop's content statistics.)"""
+    backdrop) when that is most of the frame (temporal.Coherence paints it at the whole
+    backdrop's content statistics; measured in docs/animation.md)."""
     crop = bounds(new, EDGE + MATCH + CROP_CONTEXT)
     return None if most(crop, new.shape) else crop
 
@@ -102,9 +100,8 @@ def _change(rgb: np.ndarray, reference: np.ndarray, wanted: np.ndarray | None = 
     bool, e.g. what moves): pixels left out of the average of the others, so a still pixel
     beside a moving object is measured by the set around it, not by the object (averaged
     with it, the 2 px around the object changed every frame by the object's colour: the
-    still set there boiled; not taken with ``wanted``). (Averaged over 2×2 px cells
-    instead, to be cheaper, the change added to a moving object's painting every frame made
-    it blocky: its own warping error rose 3×.)"""
+    still set there boiled; not taken with ``wanted``). (Over 2×2 px cells, cheaper, a
+    moving object's painting went blocky: its warping error 3×.)"""
     cells, size = np.zeros(rgb.shape, np.float32), np.zeros(rgb.shape[:2], np.float32)
 
     def rows(r0, r1):
@@ -254,7 +251,7 @@ class Canvas:
                 carried, inside = np.ones(rgb.shape[:2], np.float32), carried
                 carried[r, c] = inside
             self._plan = (carried, painted, reference)
-        self._moving, self._object = moving, object_
+        self._moving, self._object, self._rgb = moving, object_, rgb
         return refresh, backdrop
 
     def _clean_fits(self, rgb: np.ndarray, moving: np.ndarray, clear: np.ndarray) -> bool:
@@ -311,17 +308,20 @@ class Canvas:
         if self._plan is not None:              # render; how much of that is the plate
             keep, held, source = self._plan
         if self.plate is not None:          # the still set as painted without its objects
-            # shown whole on the still set up to what moves (the silhouette: a seam there is
-            # an edge of the picture; so is the margin around it not yet seen clear), faded over
-            # 2·REPAINT_FEATHER px into still pixels that do not fit it (a change of the set,
-            # not painted yet). (Faded out from the moving object too, and measured with it,
-            # the 4-7 px around it took the frame's painting, the object's halo with it: they
-            # changed 10-30× the render's change, WCT, clean scene.)
+            # shown whole on the still set up to what moves (the silhouette, a seam there is an
+            # edge of the picture, its edge pixels as much as the render's antialiasing shows
+            # the set: cut at whole pixels it was stair-stepped; so is the margin not yet seen
+            # clear), faded over 2·REPAINT_FEATHER px into still pixels that do not fit it (a
+            # change of the set). (Faded out from the moving object too, the 4-7 px around it
+            # took the frame's painting with the object's halo: 10-30× the render's change.)
             hard = self._moving | (self._object & ~self.plate_ok)
             misfit = (self._backdrop_change[1] > np.float32(REPAINT_CHANGE)) | ~self.plate_ok
             misfit &= ~hard
             plate = 1.0 - _ramp(misfit, 0)
             plate[hard] = 0.0
+            if (edge := coverage(self._rgb, self.backdrop, self._moving)) is not None:
+                (r, c), at, alpha = edge
+                plate[r, c][at] = np.where(self.plate_ok[r, c][at], 1.0 - alpha[at], 0.0)
             if keep is None:                # nothing carried: what is kept is the plate alone
                 keep, held, source = plate, None, np.empty_like(self.backdrop)
             else:

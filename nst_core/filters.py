@@ -169,3 +169,25 @@ def fill(image: np.ndarray, unknown: np.ndarray) -> np.ndarray:
         known = np.flatnonzero(~rows)
         out[rows] = out[known[np.abs(known[:, None] - np.flatnonzero(rows)).argmin(0)]]
     return out
+
+
+def coverage(rgb: np.ndarray, backdrop: np.ndarray, inside: np.ndarray
+             ) -> tuple[tuple[slice, slice], np.ndarray, np.ndarray] | None:
+    """How much of each pixel on the edge of ``inside`` (H×W bool: an object's pixels; its
+    edge: those beside one outside) the object covers, as the render's antialiasing drew it:
+    where the render ``rgb`` lies on the line from the set behind (``backdrop``) to the
+    object's own colour beside it (the mean of its pixels within 2 px off the edge). Returns
+    the window worked in (rows, columns), the edge in it (bool) and the coverage there
+    (float32, 0-1; 1 where object and set are too alike to tell), or None (no edge)."""
+    window = bounds(inside & grow(~inside, 1), 3)
+    if window is None:
+        return None
+    inside, rgb, backdrop = inside[window], rgb[window], backdrop[window]
+    edge = inside & grow(~inside, 1)
+    core = (inside & ~edge).astype(np.float32)
+    n = box_blur(core, 2)
+    span = box_blur(rgb * core[..., None], 2) / np.maximum(n, 1e-6)[..., None] - backdrop
+    length = np.square(span).sum(-1)
+    alpha = np.clip(((rgb - backdrop) * span).sum(-1) / np.maximum(length, 1e-6), 0.0, 1.0)
+    alpha[(n <= 0) | (length < np.float32(0.05 ** 2))] = 1.0
+    return window, edge, alpha.astype(np.float32)

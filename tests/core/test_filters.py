@@ -62,3 +62,30 @@ def test_box_blur_is_the_mean_over_the_square_with_edges_repeated():
     direct = np.array([[padded[y:y + 2 * r + 1, x:x + 2 * r + 1].mean() for x in range(26)]
                        for y in range(17)])
     np.testing.assert_allclose(filters.box_blur(image, r), direct, atol=1e-6)
+
+
+def _disc(h, w, cx, cy, radius, supersample=8):
+    """The share of each pixel a disc covers (as a renderer's antialiasing averages it)."""
+    s = (np.arange(supersample) + 0.5) / supersample
+    y = np.arange(h)[:, None, None, None] + s[None, None, :, None]
+    x = np.arange(w)[None, :, None, None] + s[None, None, None, :]
+    return ((x - cx) ** 2 + (y - cy) ** 2 <= radius ** 2).mean((2, 3)).astype(np.float32)
+
+
+def test_coverage_reads_an_antialiased_edge_from_the_render_and_the_set_behind():
+    """A disc of one colour over a textured set, antialiased: on the disc's edge pixels (its own
+    pixels beside one outside) the coverage is the share of the pixel the disc covers, to
+    within 0.02; where the disc is the colour of the set behind it, nothing can be told: 1."""
+    h, w = 40, 50
+    covered = _disc(h, w, 24.3, 19.6, 11.2)
+    rng = np.random.default_rng(0)
+    set_ = rng.random((h, w, 3), dtype=np.float32) * 0.3 + 0.1
+    colour = np.array([0.9, 0.8, 0.2], np.float32)
+    rgb = covered[..., None] * colour + (1 - covered[..., None]) * set_
+    inside = covered >= 0.5
+    (r, c), edge, alpha = filters.coverage(rgb, set_, inside)
+    assert edge.sum() > 40 and np.array_equal(edge, (inside & filters.grow(~inside, 1))[r, c])
+    assert np.abs(alpha[edge] - covered[r, c][edge]).max() < 0.02
+    grey = np.full((h, w, 3), 0.5, np.float32)
+    assert filters.coverage(grey, grey, inside)[2][edge].min() == 1.0
+    assert filters.coverage(rgb, set_, np.zeros((h, w), bool)) is None
