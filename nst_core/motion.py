@@ -145,7 +145,8 @@ class Sampler:
             where = where - r0 * w
         else:
             where = (where // w - r0) * (c1 - c0) + (where % w - c0)
-        out.reshape(-1, c)[where] = np.matmul(weights.reshape(-1, 1, 16), taps.reshape(-1, 16, c))[:, 0]
+        taps = np.matmul(weights.reshape(-1, 1, 16), taps.reshape(-1, 16, c))
+        out.reshape(-1, c)[where] = taps[:, 0]
         return out
 
     def _cubic(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -156,8 +157,8 @@ class Sampler:
             h, w = self.shape
             moving = np.flatnonzero(np.repeat(~self.still, w))
             f = self.flow.reshape(-1, 2)[moving]
-            moving = moving[(f[:, 0] != np.rint(f[:, 0])) | (f[:, 1] != np.rint(f[:, 1]))]
-            f = self.flow.reshape(-1, 2)[moving]
+            between = (f[:, 0] != np.rint(f[:, 0])) | (f[:, 1] != np.rint(f[:, 1]))
+            moving, f = moving[between], f[between]
             sx = f[:, 0] + (moving % w).astype(np.float32)
             sy = f[:, 1] + (moving // w).astype(np.float32)
             x0, y0 = np.floor(sx), np.floor(sy)
