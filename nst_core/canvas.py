@@ -233,8 +233,7 @@ class Canvas:
             big |= motion.validity[r, c] <= 0
             carried = 1.0 - _ramp(big, 0, wanted)   # where the painting carried along the motion is kept
             # a painting carried by a motion is resampled each frame: renewed a little, or its
-            # strokes would smear over the frames
-            # (a moving camera: not at all; the result blend carries its strokes as before)
+            # strokes would smear (a moving camera: not; the result blend carries its strokes)
             flow = motion.flow[r, c]
             np.multiply(carried, np.float32(CARRIED_MOVING if still_camera else 0.0), out=carried,
                         where=np.square(flow[..., 0]) + np.square(flow[..., 1]) > np.float32(0.25))
@@ -246,7 +245,8 @@ class Canvas:
                     refresh = motion.sample(self.provisional) * ~near * carried
                     carried -= refresh
                 self.provisional = near.astype(np.float32)
-            held += delta
+            held += delta                   # with the render's change since it was made, and
+            ref += delta                    # the render it stands for now (not: added again)
             if window is not None:          # (outside it the plate is shown whole: kept as 1)
                 carried, inside = np.ones(rgb.shape[:2], np.float32), carried
                 carried[r, c] = inside

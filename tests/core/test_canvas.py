@@ -100,6 +100,30 @@ def test_a_moving_camera_paints_no_backdrop_and_its_painting_moves_with_it(monke
     assert moved[away].mean() < 0.25 * stayed[away].mean(), (moved[away].mean(), stayed[away].mean())
 
 
+def test_a_change_of_light_is_taken_into_the_kept_painting_once():
+    """The render brightens by 0.03 at frame 1 and 0.03 more at frame 2, then stays (below
+    REPAINT_CHANGE: the painting is kept, with the render's change): the kept painting is the
+    first one brightened by 0.03, 0.06, then 0.06 on every later frame. (Its reference stayed
+    the first render, so the whole change was added again every frame: +0.15 by frame 5, and
+    an artist trial's rolling ball grew brighter and flatter over the shot.)"""
+    h, w = 32, 32
+    rng = np.random.default_rng(0)
+    rgb0 = rng.random((h, w, 3), dtype=np.float32) * 0.5 + 0.25
+    first = rng.random((h, w, 3), dtype=np.float32) * 0.5 + 0.25
+    flow = np.zeros((h, w, 2), np.float32)
+    canvas, moving = Canvas(), np.zeros((h, w), bool)
+    canvas.plan(rgb0, None, moving, still_camera=False)
+    canvas.weigh(None, 1.0)
+    canvas.paint(first, rgb0)
+    for t in range(1, 6):
+        rgb = rgb0 + np.float32(0.03 * min(t, 2))
+        canvas.plan(rgb, motion.Motion(motion.Sampler(flow), np.ones((h, w), np.float32), flow),
+                    moving, still_camera=False)
+        canvas.weigh(None, 1.0)
+        out = canvas.paint(first + 0.5, rgb)             # a fresh painting that is not shown
+        assert np.abs(out - first - np.float32(0.03 * min(t, 2))).max() < 1e-5, t
+
+
 @pytest.mark.parametrize("strength", [0.0, 0.5])
 def test_strength_scales_what_is_kept(monkeypatch, strength):
     """At strength 0 nothing is kept (each frame is its own painting); at 0.5 the still set

@@ -127,6 +127,23 @@ def test_ghost_ratio_sees_a_trail_behind_a_moving_object():
         metrics.ghost_ratio(alone[:6], alone[:6], masks[:6])
 
 
+def test_sharpness_ratio_reads_a_blurred_object_below_one_and_ignores_the_set():
+    """Fine strokes on the moving square: the same strokes read 1; blurred over 3 px in the
+    last frames, far below (only the object counts: the set blurred too changes nothing); a
+    sequence whose object is flat alone says so."""
+    masks = [_passing_square(t, size=16) for t in range(8)]
+    rng = np.random.default_rng(8)
+    alone = [rng.random((40, 90, 3)).astype(np.float32) for _ in masks]
+    assert metrics.sharpness_ratio(alone, alone, masks) == pytest.approx(1.0)
+    blur = lambda a: (a + np.roll(a, 1, 0) + np.roll(a, -1, 0)) / 3     # noqa: E731
+    soft = [np.where(m[..., None], blur(a), a) for a, m in zip(alone, masks)]
+    assert metrics.sharpness_ratio(soft, alone, masks) < 0.7
+    set_soft = [np.where(m[..., None], a, blur(a)) for a, m in zip(alone, masks)]
+    assert metrics.sharpness_ratio(set_soft, alone, masks) == pytest.approx(1.0, abs=0.05)
+    with pytest.raises(ValueError, match="sharpness"):
+        metrics.sharpness_ratio(alone, [np.zeros_like(a) for a in alone], masks)
+
+
 def test_ghost_ratio_follows_the_set_when_the_camera_pans():
     """A pan moves the set 8 px left a frame (``shifts``: from a pixel to where it was, +8 px);
     the square moves 3 px right on screen. A trail left on the set moves with the set: read
