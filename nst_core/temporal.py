@@ -5,10 +5,10 @@ Coherence works on three things, each only where the warp is valid (the surface 
 the previous frame), so what a moving object uncovers is always painted fresh. docs/animation.md
 has the measurements behind each choice and the history of the constants.
 
-- The render the networks see is averaged along the motion with the previous frames
-  (``filter_content``): render noise that changes every frame (an animated seed) no longer
-  changes the strokes. The previous colour is first clamped to the current pixel's 3×3
-  neighbourhood, so a moving shadow or a change of light is taken at once, not faded in.
+- The render the networks see is averaged along the motion with the previous frames, but for
+  what moves before a still camera (``filter_content``): render noise that changes every frame
+  (an animated seed) no longer changes the strokes. The previous colour is clamped to the
+  pixel's 3×3 neighbourhood: a moving shadow or a change of light is taken at once.
 - The content statistics every stage's transform is computed from are a moving average over
   frames (``smooth``, the pipeline's ``statistics`` hook), so a moving object does not change
   WCT's whitening of the whole picture and repaint still regions.
@@ -18,8 +18,7 @@ has the measurements behind each choice and the history of the constants.
   matched to this frame's (``filters.match_contrast``, the variance-preserving blend of texture
   advection), or averaging two stroke patterns that do not line up would wash the style out.
 - Each frame is padded onto the networks' pooling grid where the frame before lay (``align``),
-  following the dominant motion (a camera pan): a picture moved by whole strides is painted with
-  the same strokes, moved, so a pan's strokes ride on the picture.
+  following a camera pan: a picture moved by whole strides is painted with the same strokes.
 - What did not change is not painted again (``Canvas``, canvas.py): the painting is kept where
   the render is still what it was painted from; with a still camera, the set is painted once
   without its moving objects (the clean plate), and that painting shows wherever the set is
@@ -119,11 +118,14 @@ class Coherence:
         x, y = (int(v) % PHASE for v in np.rint(self._grid))
         return x, y
 
-    def filter_content(self, content: np.ndarray, motion=None) -> np.ndarray:
+    def filter_content(self, content: np.ndarray, motion=None, moving=None) -> np.ndarray:
         """The frame the networks see: the render averaged along the motion with the previous
         frames where the warp is valid (the previous colour clamped to this pixel's 3×3
         neighbourhood), so render noise that changes every frame (an animated seed) does not
-        change the strokes. At strength 0 the content itself."""
+        change the strokes; not on ``moving`` pixels (what moves before a still camera, whose
+        painting the canvas carries: averaged along a rolling ball's texture, the ball grew
+        brighter, flatter and softer over the shot, docs/animation.md). At strength 0 the
+        content itself."""
         share = self.content_share
         if share <= 0:
             return content
@@ -144,7 +146,8 @@ class Coherence:
                 np.clip(warped, lo[r0 - a:r0 - a + n], hi[r0 - a:r0 - a + n], out=warped)
                 here = rgb[r0:r1]
                 warped -= here
-                warped.reshape(-1)[:] *= per_channel(share * motion.validity[r0:r1])
+                kept = share * motion.validity[r0:r1] * (1 if moving is None else ~moving[r0:r1])
+                warped.reshape(-1)[:] *= per_channel(kept)
                 np.add(warped, here, out=out[r0:r1])
             in_bands(rows, rgb.shape)
             rgb = out
@@ -348,20 +351,19 @@ class Coherence:
         rendered them (top row first; None: a cut, nothing carries over): the render filtered
         along the motion, its statistics smoothed, the result blended inside the style masks."""
         motion = self.motion(vector, depth) if self.strength > 0 else None
-        content = self.filter_content(content, motion)
+        moving, still = (None, 0) if self.strength <= 0 or vector is None else self._moving(motion)
+        content = self.filter_content(content, motion, moving if still else None)
         rgb = np.ascontiguousarray(content[..., :3], np.float32)
         refresh = backdrop = surface = None
-        if self.strength > 0 and vector is not None:
-            moving, still = self._moving(motion)
+        if moving is not None:
             if still and motion is not None:
                 not_from_the_border(motion, moving)
                 motion.sharp = True     # (only what moves is resampled)
             stirring = None             # the clean plate's fit leaves out what moves at all: an
-            if self.canvas.backdrop is None and self.canvas.clean is not None:  # object easing
-                stirring = self._moving(motion, STIRRING_PX)[0]     # in (Blender's default
-            refresh, backdrop = self.canvas.plan(rgb, motion, moving, still, stirring)  # keys)
-                                        # moved under MOVING_PX on the first frame: the plate was
-                                        # refused for it (an artist trial)
+            if self.canvas.backdrop is None and self.canvas.clean is not None:  # object easing in
+                stirring = self._moving(motion, STIRRING_PX)[0]     # (Blender's default keys)
+            refresh, backdrop = self.canvas.plan(rgb, motion, moving, still, stirring)  # moved
+                                        # under MOVING_PX on frame 1: the plate was refused for it
             surface = moving if still else None
         elif self.strength > 0:
             self.canvas = Canvas(self.clean)    # no vectors: no painting carries over

@@ -63,6 +63,28 @@ def _run(monkeypatch, pan=0.0, frames=14):
     return scenes, out, calls
 
 
+def test_what_moves_before_a_still_camera_reaches_the_networks_as_rendered(monkeypatch):
+    """Render noise on every frame (an animated seed); the square moves, the camera is still:
+    the render the networks see is averaged along the motion on the still set (it changes from
+    frame to frame by a fifth of the render's change at most), but on the square it is the
+    render itself, whose painting the canvas carries (averaged along a rolling ball's texture,
+    the ball grew brighter, flatter and softer over the shot: an artist trial)."""
+    monkeypatch.setattr(temporal.pipeline, "stylize_with", _painter([]))
+    settings = Settings("adain", np.zeros((8, 8, 3), np.float32))
+    coherence = temporal.Coherence(1.0)
+    rng = np.random.default_rng(9)
+    before = None
+    for t in range(6):
+        frame, v, d, mask = _scene(t)
+        noisy = np.clip(frame + rng.normal(0, 0.03, frame.shape).astype(np.float32), 0, 1)
+        coherence.stylize(noisy, settings, vector=v, depth=d)
+        seen, still = coherence.previous_content.copy(), ~grow(mask, 8)
+        assert np.array_equal(seen[mask], noisy[mask]), t
+        if before is not None:
+            assert np.abs(seen - before[0])[still].mean() < 0.2 * np.abs(noisy - before[1])[still].mean(), t
+        before = seen, noisy
+
+
 def test_a_still_camera_keeps_its_still_parts_and_leaves_no_trail(monkeypatch):
     """The square's passing changes the stand-in's global term every frame, yet the still set
     away from it keeps its painting exactly; what the square uncovers is the set as painted
