@@ -59,8 +59,8 @@ class Sampler:
     the result, the previous frame's passes): out(p) = image(p + flow(p)) at the nearest pixel;
     ``inside`` is where the sample fell inside the image. Nearest, not bilinear: a result
     warped again every frame would blur a little more each time (``sharp``: interpolating taps
-    that give back what they blur). Bands of rows where nothing moves (a still camera's set) are copied, not
-    gathered."""
+    that give back what they blur). Bands of rows where nothing moves (a still camera's set)
+    are copied, not gathered."""
 
     def __init__(self, flow: np.ndarray):
         h, w = flow.shape[:2]
