@@ -56,10 +56,10 @@ def test_a_sampler_copies_the_bands_where_nothing_moves_and_gathers_the_rest():
 
 
 def test_sharp_moves_a_smooth_image_exactly_between_pixels_and_as_nearest_on_whole_ones():
-    """Catmull-Rom is exact on a linear image at any sub-pixel flow, where the nearest pixel is
-    up to half a pixel off; whole-pixel flows and the still band give the nearest pixel's
-    values; rows and a window of columns are those of the whole; one channel as three (up to
-    float rounding: the taps are summed in another order for one channel)."""
+    """``sharp``'s taps are exact on a linear image at any sub-pixel flow, where the nearest
+    pixel is up to half a pixel off; whole-pixel flows and the still band give the nearest
+    pixel's values; rows and a window of columns are those of the whole; one channel as three
+    (up to float rounding: the taps are summed in another order for one channel)."""
     h, w = 40, 60
     y, x = np.mgrid[0:h, 0:w].astype(np.float32)
     image = np.stack([x, 2 * y, x + y], -1)
