@@ -178,8 +178,8 @@ def coverage(rgb: np.ndarray, backdrop: np.ndarray, inside: np.ndarray
     where the render ``rgb`` lies on the line from the set behind (``backdrop``) to the
     object's own colour beside it (the mean of its pixels within 2 px off the edge). Returns
     the window worked in (rows, columns), the edge in it (bool) and the coverage there
-    (float32, 0-1; 1 where object and set are too alike to tell), or None (no edge)."""
-    window = bounds(inside & grow(~inside, 1), 3)
+    (float32, 0-1; 1 where object and set are too alike to tell), or None (nothing inside)."""
+    window = bounds(inside, 3)          # (its edge with 3 px around: the blur's reach, and 1)
     if window is None:
         return None
     inside, rgb, backdrop = inside[window], rgb[window], backdrop[window]
