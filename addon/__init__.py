@@ -7,10 +7,11 @@ registers its own classes, in this order, and they are unregistered in reverse.
 
 from __future__ import annotations
 
-from . import (compositor, jobs, live, operators, panels, preferences, properties, render, results,
-               styles)
+from . import (cameras, compositor, jobs, live, operators, panels, preferences, properties, render,
+               results, styles)
 
-MODULES = (jobs, styles, properties, preferences, results, operators, render, live, compositor, panels)
+MODULES = (jobs, styles, properties, preferences, results, operators, render, live, cameras,
+           compositor, panels)
 
 
 def register():

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import bpy
 
-from . import engine, jobs, pixels, plates
+from . import cameras, engine, jobs, pixels, plates
 from .animation import animation_frames, check_coherence, frame_props, frame_range, scene_named
 from .operators import stylize_work
 from .frames import as_shown, render_size, scene_linear, slot_settings, stylized_over
@@ -80,7 +80,8 @@ def apply_animation_job(op, context):
 
     def work(rendered):
         px, masks, vector, depth = rendered
-        return stylized_over(px, replace(settings, masks=masks), coherence, vector, depth)
+        view = cameras.view(scene) if coherence is not None else None
+        return stylized_over(px, replace(settings, masks=masks), coherence, vector, depth, view)
     yield from animation_frames(op, scene, frames, folder, render, work)
 
 

@@ -27,11 +27,12 @@ class UserError(Exception):
 
 
 def stylize(pixels, settings: Settings, progress=None, cancel=None, coherence: Coherence | None = None,
-            vector=None, depth=None):
+            vector=None, depth=None, view=None):
     """sRGB straight H×W×4 in, same out (alpha kept), as ``settings`` say. Touches no bpy data,
     so it runs in the worker thread. With ``coherence`` (one per animation) the frame follows the
-    previous one along its Vector pass ``vector`` and ``depth``."""
+    previous one along its Vector pass ``vector``, ``depth`` and the camera's ``view``
+    (cameras.py)."""
     if coherence is None:
         return stylize_with(pixels, settings, progress=progress, cancel=cancel).image
-    return coherence.stylize(pixels, settings, vector=vector, depth=depth, progress=progress,
-                             cancel=cancel).image
+    return coherence.stylize(pixels, settings, vector=vector, depth=depth, view=view,
+                             progress=progress, cancel=cancel).image

@@ -75,12 +75,13 @@ def scene_linear(inverse, styled: np.ndarray, raw: np.ndarray, cover) -> np.ndar
     return out
 
 
-def stylized_over(px: np.ndarray, settings, coherence=None, vector=None, depth=None):
+def stylized_over(px: np.ndarray, settings, coherence=None, vector=None, depth=None, view=None):
     """The worker's part for one frame ``px`` (as shown): stylized as ``settings`` say (their
-    masks included; an animation frame with its coherence, Vector pass and depth) and put over
-    ``px`` by the masks. A ``work(progress, cancel)`` for a job, or call it with (None, None)."""
+    masks included; an animation frame with its coherence, Vector pass, depth and camera's
+    view) and put over ``px`` by the masks. A ``work(progress, cancel)`` for a job, or call it
+    with (None, None)."""
     def work(progress, cancel):
-        styled = engine.stylize(px, settings, progress, cancel, coherence, vector, depth)
+        styled = engine.stylize(px, settings, progress, cancel, coherence, vector, depth, view)
         return over(styled, px, engine.mask_union(settings.masks))
     return work
 

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field, replace
 import bpy
 from bpy.app.handlers import persistent
 
-from . import engine, frames, jobs, outputs, passes, pixels, plates
+from . import cameras, engine, frames, jobs, outputs, passes, pixels, plates
 from .nodegroup import live_node
 from .engine import NSTError, UserError
 from .handlers import attach, detach
@@ -227,8 +227,10 @@ def frame_job(job: _Render, frame: int, between=lambda: ()):
             job.plate_read = True       # (read here, on the main thread: not in render_init)
             job.coherence.take_clean_plate(plates.clean(scene))
         settings = replace(job.settings, masks=masks)
+        view = None if job.coherence is None else \
+            cameras.known(scene, frame) if bpy.app.background else cameras.view(scene, frame)
         styled = yield lambda progress, cancel: engine.stylize(
-            px, settings, progress, cancel, job.coherence, vector, depth)
+            px, settings, progress, cancel, job.coherence, vector, depth, view)
         if job.coherence is not None and job.coherence.canvas.clean_misfit and not job.misfit_said:
             job.misfit_said = True
             print(plates.MISFIT)

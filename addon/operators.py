@@ -37,11 +37,11 @@ def _own_file(image, suffix: str):
     return image
 
 
-def stylize_work(px, settings, coherence=None, vector=None, depth=None):
+def stylize_work(px, settings, coherence=None, vector=None, depth=None, view=None):
     """The worker's part of a job: stylize ``px`` (sRGB straight H×W×4) as ``settings`` say
-    (an animation frame: with its ``coherence``, Vector pass and depth)."""
+    (an animation frame: with its ``coherence``, Vector pass, depth and camera's view)."""
     return lambda progress, cancel: engine.stylize(px, settings, progress, cancel, coherence,
-                                                   vector, depth)
+                                                   vector, depth, view)
 
 
 # -- images and textures ----------------------------------------------------------------------

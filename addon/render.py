@@ -13,7 +13,7 @@ import bpy
 from bpy.app.handlers import persistent
 from bpy.props import BoolProperty
 
-from . import jobs, live, passes, pixels
+from . import cameras, jobs, live, passes, pixels
 from .animation import animation_frames, check_coherence, frame_props, frame_range, scene_named
 from .engine import UserError
 from .frames import stylized_over
@@ -76,9 +76,12 @@ class NST_OT_stylize_animation(jobs.JobOperator, bpy.types.Operator):
         coherence = check_coherence(scene, self.temporal_coherence, context.view_layer, frames)
         settings = settings_from(self)      # one style, encoded once: identical statistics per frame
         name = scene.name
+
+        def work(frame):                    # (as rendered, the Vector pass, the depth)
+            view = None if coherence is None else cameras.view(scene_named(name))
+            return stylize_work(frame[0], settings, coherence, frame[1], frame[2], view)
         yield from animation_frames(self, scene, frames, folder, lambda: render_as_shown(
-            scene_named(name), context.view_layer, coherence is not None),
-            lambda frame: stylize_work(frame[0], settings, coherence, frame[1], frame[2]))
+            scene_named(name), context.view_layer, coherence is not None), work)
 
 
 class NST_OT_stylize_still(jobs.JobOperator, bpy.types.Operator):

@@ -28,6 +28,8 @@ DEPTH_TOLERANCE = 0.05  # relative change of depth along the flow that still cou
 BORDER_PX = 16          # px from the picture's edge whose painting of what moves is not carried
 TAPS = 6                # taps a side of a carried painting's sub-pixel sample (``_taps`` makes 6)
 SHARPEN = 1.45          # ``_taps``' sharpening: the most for which no frequency gains at any shift
+FAR = 1e9               # depth from which a pixel shows the world background (Blender's is 1e10)
+OUTSIDE = 1e6           # px: a flow that lands outside any picture (a direction behind a camera)
 
 
 def flows(vector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -52,6 +54,36 @@ def flows(vector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             f[..., 1] = s[..., 3]
     in_bands(rows, v.shape)
     return backward, forward
+
+
+def background(backward: np.ndarray, depth: np.ndarray | None, view: np.ndarray | None,
+               previous_forward: np.ndarray | None, previous_depth: np.ndarray | None,
+               previous_view: np.ndarray | None) -> None:
+    """The world background's motion, which Cycles' Vector pass leaves at 0 even while the
+    camera turns (docs/animation.md: a turning camera's sky kept its first strokes on the
+    screen; Eevee's moves it, at the clip end's depth, and is left as it is), from the two
+    frames' cameras, in place: ``backward`` of this frame and
+    ``previous_forward`` of the previous one, where their depth is at least FAR; nothing
+    without both views. A view (3×3) takes (column, row, 1) of a pixel (rows top first) to its
+    ray's direction in the world, so the background at p lies at view_then⁻¹ · view_now · p."""
+    if view is None or previous_view is None:
+        return
+    for flow, far, here, there in ((backward, depth, view, previous_view),
+                                   (previous_forward, previous_depth, previous_view, view)):
+        if flow is None or far is None:
+            continue
+        where = np.flatnonzero(np.asarray(far) >= FAR)
+        row, col = np.divmod(where, flow.shape[1])
+        x, y = col.astype(np.float32), row.astype(np.float32)
+        g = np.linalg.solve(np.asarray(there, np.float64), np.asarray(here, np.float64))
+        q = [np.float32(g[i, 0]) * x + np.float32(g[i, 1]) * y + np.float32(g[i, 2]) for i in range(3)]
+        behind = q[2] <= 1e-9                   # (the direction is behind that camera)
+        q[2][behind] = 1.0
+        flat = flow.reshape(-1, flow.shape[-1])     # (a view: the flows are contiguous)
+        for k in range(flow.shape[-1]):             # x, y (Blender 4.x's forward: x alone)
+            p = q[k] / q[2] - (x, y)[k]
+            p[behind] = OUTSIDE
+            flat[where, k] = p
 
 
 class Sampler:

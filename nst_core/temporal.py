@@ -18,7 +18,7 @@ has the measurements behind each choice and the history of the constants.
   matched to this frame's (``filters.match_contrast``, the variance-preserving blend of texture
   advection), or averaging two stroke patterns that do not line up would wash the style out.
 - Each frame is padded onto the networks' pooling grid where the frame before lay (``align``),
-  following a camera pan: a picture moved by whole strides is painted with the same strokes.
+  following a camera pan (the world background with it: ``motion.background``).
 - What did not change is not painted again (``Canvas``, canvas.py): the painting is kept where
   the render is still what it was painted from; with a still camera, the set is painted once
   without its moving objects (the clean plate), and that painting shows wherever the set is
@@ -38,7 +38,7 @@ from .errors import StyleError
 from .features import Moments, mask_union
 from .canvas import CROP_CONTEXT, MOVING_PX, Canvas, most
 from .filters import CONTRAST_CELL, fill, match_contrast, neighbourhood, per_channel
-from .motion import Motion, Sampler, dominant_motion, flows, not_from_the_border, valid
+from .motion import Motion, Sampler, background, dominant_motion, flows, not_from_the_border, valid
 from .images import check_array
 from .methods import ResultBlend
 from .settings import Settings
@@ -52,8 +52,6 @@ SURFACE_SHARE = 0.8     # at strength 1: the previous result's share in the blen
 PHASE = tiling.ALIGN    # px: the encoders' coarsest stride; content moved by a multiple of it is
                         # painted the same, moved
 DEFAULT_STRENGTH = 1.0  # the Temporal Coherence artists get (add-on, CLI) unless they choose
-
-
 STIRRING_PX = 0.05      # px a frame: a pixel that moves at all (the clean plate's fit, canvas.py)
 
 
@@ -181,8 +179,7 @@ class Coherence:
     @staticmethod
     def _held(whole: dict):
         """A ``statistics`` hook that gives a crop the whole picture's content statistics
-        (``whole``: key -> normalised moments) in place of its own, so it is painted as it
-        would be in the whole picture."""
+        (``whole``: key -> normalised moments), so it is painted as in the whole picture."""
         def hook(key, m: Moments) -> Moments:
             p = whole.get(key)
             if p is None or m is None or m.weight <= 0:
@@ -196,9 +193,8 @@ class Coherence:
         is painted, with CROP_CONTEXT px of the set around it, from the networks' grid (``at``:
         the frame's padding), at the content statistics the last whole frame was painted with
         (``smooth``'s; at the plate's, the 720p sphere's own warping ratio rose 4.4 -> 7.3 and
-        the style gain dropped 0.02 more, AdaIN); around it the plate's painting, which the
-        canvas shows there anyway. Else the whole frame, its statistics averaged (``smooth``):
-        the first frame after a cut or a jump, which knows no whole frame's statistics, and
+        the style gain dropped 0.02 more, AdaIN); around it the plate's painting. Else the whole
+        frame, its statistics averaged (``smooth``): the first frame after a cut or a jump, and
         with masks (a small masked object's statistics held from another frame whitened it
         ever harder: its contrast rose 33 -> 55 over 12 frames, an artist trial's ball)."""
         window = self.canvas.window if self.strength > 0 else None
@@ -329,28 +325,32 @@ class Coherence:
                     for f in (backward, forward))
         return moving, still
 
-    def motion(self, vector: np.ndarray | None, depth: np.ndarray | None = None) -> Motion | None:
-        """This frame's motion from its Vector pass (and depth) and the previous frame's; None
-        for the first frame, a frame without vectors, or no way to tell occlusions."""
+    def motion(self, vector: np.ndarray | None, depth: np.ndarray | None = None,
+               view: np.ndarray | None = None) -> Motion | None:
+        """This frame's motion from its Vector pass (and depth, and the camera's ``view``: the
+        world background's motion, ``motion.background``) and the previous frame's; None for
+        the first frame, a frame without vectors, or no way to tell occlusions."""
         if vector is None:
             self._motion = None
             return None
         backward, forward = self._flows = flows(vector)
-        previous, self._motion = self._motion, (backward.shape, forward, depth)
+        previous, self._motion = self._motion, (backward.shape, forward, depth, view)
         if previous is None or previous[0] != backward.shape:
             return None
+        background(backward, depth, view, *previous[1:])
         if previous[1] is None and (depth is None or previous[2] is None):
             return None
         sample = Sampler(backward)
         return Motion(sample, valid(backward, previous[1], depth, previous[2], sample), backward)
 
     def stylize(self, content: np.ndarray, settings: Settings, *, vector: np.ndarray | None = None,
-                depth: np.ndarray | None = None, runtime=None, progress=None,
-                cancel=None) -> pipeline.StyleResult:
+                depth: np.ndarray | None = None, view: np.ndarray | None = None, runtime=None,
+                progress=None, cancel=None) -> pipeline.StyleResult:
         """``pipeline.stylize_with`` of the next frame with its Vector pass and depth as Blender
-        rendered them (top row first; None: a cut, nothing carries over): the render filtered
-        along the motion, its statistics smoothed, the result blended inside the style masks."""
-        motion = self.motion(vector, depth) if self.strength > 0 else None
+        rendered them (top row first; None: a cut, nothing carries over) and its camera's
+        ``view`` (``motion.background``): the render filtered along the motion, its statistics
+        smoothed, the result blended inside the style masks."""
+        motion = self.motion(vector, depth, view) if self.strength > 0 else None
         moving, still = (None, 0) if self.strength <= 0 or vector is None else self._moving(motion)
         content = self.filter_content(content, motion, moving if still else None)
         rgb = np.ascontiguousarray(content[..., :3], np.float32)

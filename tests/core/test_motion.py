@@ -133,3 +133,41 @@ def test_valid_marks_what_the_moving_square_uncovers_and_nothing_else():
     # forward-backward consistency alone, and depth alone (Blender 4.x), find the same pixels
     assert np.array_equal(motion.valid(backward, forward0) > 0, ~uncovered)
     assert np.array_equal(motion.valid(backward, None, d1, d0) > 0, ~uncovered)
+
+
+def _view(yaw: float, h: int, w: int, f: float) -> np.ndarray:
+    """The view (motion.background) of a camera looking down −Z with +Y up (Blender's), turned
+    by ``yaw`` radians about its vertical (positive: to the left), focal length ``f`` px."""
+    c, s = np.cos(yaw), np.sin(yaw)
+    turn = np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]])
+    return turn @ np.array([[1 / f, 0, -(w - 1) / 2 / f], [0, -1 / f, (h - 1) / 2 / f], [0, 0, -1]])
+
+
+def test_the_world_background_turns_with_the_camera_and_nothing_else_does():
+    """Blender gives the world background no motion; from the cameras, the sky of a camera
+    turned 10° to the right moves as a pinhole's would, both ways, and the set keeps its
+    vectors. A direction behind the other camera lands outside the picture."""
+    h, w, f = 30, 80, 60.0                      # a wide lens (67°): far from a plain shift
+    depth = np.full((h, w), 1e10, np.float32)
+    depth[20:] = 12.0                           # the set: its own vectors stay
+    backward = np.full((h, w, 2), 0.25, np.float32)
+    forward = np.full((h, w, 2), 0.25, np.float32)
+    now, then = _view(np.radians(-10), h, w, f), _view(0.0, h, w, f)
+    motion.background(backward, depth, now, forward, depth, then)
+    cx, x = (w - 1) / 2, np.arange(w)
+    # the centre row: what is at angle a right of the axis now was at a + 10° before
+    was = cx + f * np.tan(np.arctan((x - cx) / f) + np.radians(10))
+    assert np.allclose(backward[(h - 1) // 2, :, 0], was - x, atol=1e-3)
+    assert (backward[20:] == 0.25).all() and (forward[20:] == 0.25).all()
+    # and forward of the previous frame: what is at angle a there is at a − 10° now
+    will = cx + f * np.tan(np.arctan((x - cx) / f) - np.radians(10))
+    assert np.allclose(forward[(h - 1) // 2, :, 0], will - x, atol=1e-3)
+    assert np.abs(backward[:20, :, 1]).max() > 0.1        # off the centre row, rows bend too
+    # a camera turned round: the sky it sees was behind the other one
+    backward[:] = 0.0
+    motion.background(backward, depth, _view(np.radians(180), h, w, f), None, None, then)
+    assert (backward[:20, :, 0] == motion.OUTSIDE).all()
+    # without both cameras nothing changes
+    backward[:] = 0.0
+    motion.background(backward, depth, None, forward, depth, then)
+    assert not backward.any()
