@@ -209,9 +209,11 @@ CLEAR_PX = 4        # a still pixel at least this far from any that moves: its n
 
 def evaluate_frames(plain: list[np.ndarray], stylized: list[np.ndarray], vectors: list[np.ndarray],
                     depths: list[np.ndarray] | None = None,
-                    alone: list[np.ndarray] | None = None) -> dict:
+                    alone: list[np.ndarray] | None = None, views: list | None = None) -> dict:
     """Flicker of a stylized sequence against the plain render it came from (both H×W×3 in
-    [0, 1], sRGB), with Blender's Vector passes as the flow (and its depths for occlusion):
+    [0, 1], sRGB), with Blender's Vector passes as the flow (and its depths for occlusion; with
+    the frames' camera ``views`` and depths, the world background's flow from the cameras:
+    ``motion.background``):
     Lai et al.'s warping error of each and their ratio; the still-region frame difference
     (pixels that do not move between two frames, by their vectors) of each, their ratio, and
     the worst pair's; and the same over the clear region (still pixels at least CLEAR_PX from
@@ -223,12 +225,16 @@ def evaluate_frames(plain: list[np.ndarray], stylized: list[np.ndarray], vectors
                          f"{len(plain)}, {len(stylized)} and {len(vectors)}")
     pairs = [motion.flows(v) for v in vectors]
     depths = depths or [None] * len(vectors)
+    views = views if views is not None else [None] * len(vectors)
+    for t in range(1, len(vectors)):
+        motion.background(pairs[t][0], depths[t], views[t], pairs[t - 1][1], depths[t - 1],
+                          views[t - 1])
+    moves = [np.maximum(np.abs(b).max(-1), np.abs(f).max(-1)) >= STILL_PX for b, f in pairs]
     flows, masks, still = [], [], []
     for t in range(1, len(vectors)):
         flows.append(pairs[t][0])
         masks.append(motion.valid(pairs[t][0], pairs[t - 1][1], depths[t], depths[t - 1]) > 0.5)
-        still.append((np.abs(vectors[t][..., :4]).max(-1) < STILL_PX)
-                     & (np.abs(vectors[t - 1][..., :4]).max(-1) < STILL_PX))
+        still.append(~moves[t] & ~moves[t - 1])
     plain = [np.asarray(f[..., :3], np.float32) for f in plain]
     stylized = [np.asarray(f[..., :3], np.float32) for f in stylized]
     we_plain, we = warping_error(plain, flows, masks), warping_error(stylized, flows, masks)

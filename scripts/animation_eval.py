@@ -93,6 +93,7 @@ def main() -> None:
     frames, vectors, depths = list(data["frames"]), list(data["vectors"]), list(data["depths"])
     n = len(frames)
     masks = [m > 0.5 for m in data["masks"]] if "masks" in data else None
+    views = list(data["views"]) if "views" in data else [None] * len(frames)   # (the cameras)
     clean = data["clean"] if "clean" in data and not args.no_plate else None
     style = load_image(DATA / "style" / f"{STYLE}.jpg")[..., :3]
     rt = runtime.get_runtime()
@@ -117,9 +118,10 @@ def main() -> None:
         for strength in strengths:
             coherence = temporal.Coherence(strength, clean=clean)
             out, secs, plain_secs = [], [], []
-            for i, (f, v, d) in enumerate(zip(frames, vectors, depths)):
-                def coherent(f=f, v=v, d=d):
-                    out.append(coherence.stylize(f, settings, vector=v, depth=d, runtime=rt).image)
+            for i, (f, v, d, view) in enumerate(zip(frames, vectors, depths, views)):
+                def coherent(f=f, v=v, d=d, view=view):
+                    out.append(coherence.stylize(f, settings, vector=v, depth=d, view=view,
+                                                 runtime=rt).image)
 
                 def alone_again(f=f):         # the same frame alone: the cost of coherence
                     temporal.Coherence(0).stylize(f, settings, runtime=rt)
@@ -128,7 +130,7 @@ def main() -> None:
                     t0 = time.perf_counter()
                     fn()
                     times.append(time.perf_counter() - t0)
-            s = metrics.evaluate_frames(frames, out, vectors, depths)
+            s = metrics.evaluate_frames(frames, out, vectors, depths, views=views)
             obj = [m & (t >= half) for t, m in enumerate(moving)]
             we_obj = metrics.warping_error(out[half:], [motion.flows(v)[0] for v in vectors[half + 1:]],
                                            obj[half + 1:])

@@ -180,3 +180,21 @@ def test_evaluate_frames_gives_the_worst_pair_and_the_clear_region():
     scores = metrics.evaluate_frames(plain, styled, vectors)
     assert scores["still_ratio"] > 5 and scores["still_ratio_worst"] > scores["still_ratio"]
     assert scores["clear_ratio"] == pytest.approx(1.0)
+
+
+def test_evaluate_frames_moves_the_world_background_with_the_cameras():
+    """Cycles' vectors leave the world background still while the camera turns; given the
+    frames' camera views and depths, the sky is measured along the turn: a sky texture moved
+    by the camera has no warping error and no still pixels (without the views, it is all
+    'still' and changes every frame)."""
+    from test_motion import _view
+    h, w, speed, f = 24, 40, 3, 5000.0
+    sky = np.random.default_rng(4).random((h, w + 4 * speed, 3)).astype(np.float32)
+    frames = [np.ascontiguousarray(sky[:, speed * t:speed * t + w]) for t in range(4)]
+    vectors = [np.zeros((h, w, 4), np.float32) for _ in frames]
+    depths = [np.full((h, w), 1e10, np.float32) for _ in frames]
+    views = [_view(-t * np.arctan(speed / f), h, w, f) for t in range(4)]     # turning right
+    followed = metrics.evaluate_frames(frames, frames, vectors, depths, views=views)
+    fixed = metrics.evaluate_frames(frames, frames, vectors, depths)
+    assert followed["warping_error_plain"] < 1e-4 < fixed["warping_error_plain"], (followed, fixed)
+    assert followed["still_fraction"] == 0.0 and fixed["still_fraction"] == 1.0
