@@ -9,7 +9,7 @@ import os
 import bpy
 from bpy.props import FloatProperty, IntProperty, StringProperty
 
-from . import pixels, plates
+from . import cameras, pixels, plates
 from .engine import DEFAULT_COHERENCE, Coherence, UserError
 from .properties import RELATIVE
 
@@ -73,15 +73,19 @@ def scene_named(name: str):
     return scene
 
 
-def animation_frames(op, scene, frames, folder: str, render, work):
+def animation_frames(op, scene, frames, folder: str, render, work, coherence=None):
     """Job body shared by the animation operators: for each frame render() on the main thread,
     yield work(rendered) to the worker and write what comes back (sRGB straight) as
-    frame_####.png, whole or not at all; ``op.kept`` names the frames already written."""
+    frame_####.png, whole or not at all; ``op.kept`` names the frames already written.
+    ``coherence`` starts afresh where another camera takes over (cameras.switched)."""
     current, name = scene.frame_current, scene.name
     try:
         for frame in frames:
             scene = scene_named(name)
             scene.frame_set(frame)
+            if coherence is not None and frame > frames.start \
+                    and cameras.switched(scene, frame - 1, frame):
+                coherence.reset()
             if frame > frames.start:
                 op.kept = f"frames {frames.start}–{frame - 1} written to {folder}, stopped at {frame}"
             result = yield work(render())

@@ -36,6 +36,14 @@ def camera_at(scene, frame: int):
     return before[-1] if before else bound[0][1] if bound else scene.camera
 
 
+def switched(scene, before: int, frame: int) -> bool:
+    """Whether another camera renders ``frame`` than ``before`` (timeline markers): a cut that
+    Blender's Vector pass does not show (it is 0 at the switch where both cameras stand still,
+    measured), so Temporal Coherence starts afresh there."""
+    a, b = camera_at(scene, before), camera_at(scene, frame)
+    return (a and a.name) != (b and b.name)
+
+
 def view(scene, frame: int | None = None) -> np.ndarray | None:
     """The view of ``scene``'s camera at ``frame`` (None: the scene's frame) for its render:
     3×3, (column, row, 1) of a pixel (rows top first) -> its ray's direction in the world. None

@@ -82,7 +82,7 @@ def apply_animation_job(op, context):
         px, masks, vector, depth = rendered
         view = cameras.view(scene) if coherence is not None else None
         return stylized_over(px, replace(settings, masks=masks), coherence, vector, depth, view)
-    yield from animation_frames(op, scene, frames, folder, render, work)
+    yield from animation_frames(op, scene, frames, folder, render, work, coherence)
 
 
 class NST_OT_compositor_apply(jobs.JobOperator, bpy.types.Operator):

@@ -218,6 +218,9 @@ def frame_job(job: _Render, frame: int, between=lambda: ()):
             job.plate_read &= frame > job.last      # its warm-up): only the still set's painting
                                                     # carries over, where it fits; back (the shot
                                                     # rendered again, maybe changed): nothing
+        elif job.coherence is not None and job.last is not None \
+                and cameras.switched(scene, job.last, frame):
+            job.coherence.reset()                   # a cut to another camera (markers)
         job.last = frame
         for i, mask in enumerate(masks):
             if mask is not None and not (mask > 0).any():

@@ -81,7 +81,7 @@ class NST_OT_stylize_animation(jobs.JobOperator, bpy.types.Operator):
             view = None if coherence is None else cameras.view(scene_named(name))
             return stylize_work(frame[0], settings, coherence, frame[1], frame[2], view)
         yield from animation_frames(self, scene, frames, folder, lambda: render_as_shown(
-            scene_named(name), context.view_layer, coherence is not None), work)
+            scene_named(name), context.view_layer, coherence is not None), work, coherence)
 
 
 class NST_OT_stylize_still(jobs.JobOperator, bpy.types.Operator):

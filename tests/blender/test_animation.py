@@ -182,6 +182,45 @@ def test_stylize_animation_with_temporal_coherence(facts):
     assert f["blurred"].startswith("Error:") and "Motion Blur" in f["blurred"]
 
 
+@scenario(72)
+def animation_across_a_camera_cut():
+    """Two cameras bound to timeline markers (frames 1 and 3), Stylize Animation of frames 1-4
+    with Temporal Coherence: when it starts afresh (Coherence.reset, recorded by frame)."""
+    scene = bpy.context.scene
+    first = scene.camera
+    second = bpy.data.objects.new("NST second camera", bpy.data.cameras.new("NST second camera"))
+    scene.collection.objects.link(second)
+    second.location, second.rotation_euler = (-6, 5, 3), (1.2, 0, -2.3)
+    marks = [scene.timeline_markers.new("NST A", frame=1), scene.timeline_markers.new("NST B", frame=3)]
+    marks[0].camera, marks[1].camera = first, second
+    coherence = addon_module("engine").Coherence
+    resets, reset = [], coherence.reset
+
+    def record(self, *args, **kwargs):
+        resets.append(bpy.context.scene.frame_current)
+        return reset(self, *args, **kwargs)
+    coherence.reset = record
+    try:
+        r = bpy.ops.nst.stylize_animation(style_path=env.style, method="ADAIN", frame_start=1,
+                                          frame_end=4, directory=os.path.join(env.work, "cut") + os.sep,
+                                          temporal_coherence=1.0)
+    finally:
+        coherence.reset = reset
+        for mark in marks:
+            scene.timeline_markers.remove(mark)
+        scene.camera = first
+        bpy.data.objects.remove(second)
+    return {"result": sorted(r), "resets": resets}
+
+
+def test_temporal_coherence_starts_afresh_where_another_camera_takes_over(facts):
+    """Blender's Vector pass is 0 at a switch between two cameras that stand still (measured),
+    so the coherence would carry the first camera's painting and statistics into the second's
+    view: it starts afresh at the frame the marker switches (and once as it is made)."""
+    f = fact(facts, "animation_across_a_camera_cut")
+    assert f["result"] == ["FINISHED"] and len(f["resets"]) == 2 and f["resets"][-1] == 3, f
+
+
 @scenario(73)
 def apply_styles_to_animation():
     """Frames are written as the Render window shows them (the scene's view transform, AgX by
