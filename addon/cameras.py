@@ -9,8 +9,9 @@ come along in that scene's depsgraph, no frame handler runs, and the artist's sc
 frame and its simulations are not touched (about 0.3 ms a frame). Debian's Blender 4.3 crashed
 (exit 139) when that scene was made or removed while a render ran, even in ``render_init``
 (``blender -b -a``), so Blender run from the command line works out the cameras of every frame
-as it opens the file (``KNOWN``), before any render starts; in a window the frames are
-stylized once the render has ended (live.py), when the scene can be made."""
+as it opens the file and when Apply Styles runs (``KNOWN``), before any render starts; in a
+window the frames are stylized once the render has ended (live.py), when the scene can be
+made."""
 
 from __future__ import annotations
 
@@ -82,24 +83,37 @@ def views(scene, frames) -> dict:
 
 
 def known(scene, frame: int) -> np.ndarray | None:
-    """``view`` as worked out when the file was opened from the command line (``KNOWN``), or
-    None: a frame out of that range, or another camera than then (changed since)."""
+    """``view`` as worked out before the render (``KNOWN``), or None: a frame out of that range
+    (``unknown``), or another camera than then (changed since)."""
     name, view_ = KNOWN.get((scene.name, frame), (None, None))
     camera = camera_at(scene, frame)
     return view_ if camera is not None and camera.name == name else None
 
 
+def unknown(scene, frame: int) -> bool:
+    return (scene.name, frame) not in KNOWN
+
+
+UNKNOWN = ("Neural Style Transfer: this render does not know the camera of frame {frame} (Blender "
+           "run from the command line works the cameras out as it opens the .blend, or when Apply "
+           "Styles runs), so while the camera turns the sky keeps its strokes on the screen: save "
+           "the .blend and render it, or run Apply Styles before rendering")
+
+
+def remember(scene) -> None:
+    """Blender run from the command line, before a render: the cameras of ``scene``, if it
+    renders stylized and coherent, over its frames and BEFORE more, kept for its renders."""
+    if bpy.app.background and scene.nst.temporal_coherence > 0 and live_node(scene) is not None:
+        frames = range(scene.frame_start - BEFORE, scene.frame_end + 1)
+        KNOWN.update({(scene.name, f): v for f, v in views(scene, frames).items()})
+
+
 @persistent
 def _opened(*_):
-    """Blender run from the command line has opened a file: the cameras of each scene that
-    renders stylized and coherent, over its frames and BEFORE more, kept for its renders."""
+    """A file was opened: what was known of the cameras is forgotten, and worked out again."""
     KNOWN.clear()
-    if not bpy.app.background:
-        return
     for scene in bpy.data.scenes:
-        if scene.nst.temporal_coherence > 0 and live_node(scene) is not None:
-            frames = range(scene.frame_start - BEFORE, scene.frame_end + 1)
-            KNOWN.update({(scene.name, f): v for f, v in views(scene, frames).items()})
+        remember(scene)
 
 
 def _rays(data, render) -> np.ndarray:

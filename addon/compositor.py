@@ -54,6 +54,7 @@ def apply_job(op, context):
         RESULT if group.name == GROUP else f"{group.name} Result", result.shape[1], result.shape[0])))
     insert_group(scene, group, context.view_layer)
     show_result(group, image, scene.frame_current)
+    cameras.remember(scene)     # (Blender run from the command line: for a render to come)
     said, level = f"'{group.name}' updated with {len(slots)} style(s){plate}", "INFO"
     long_side = max(render_size(scene))
     if scene.nst.work_size >= long_side:

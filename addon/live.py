@@ -65,6 +65,7 @@ class _Render:
     plate_read: bool = False            # the scene's clean plate handed to the coherence (plates.py),
     misfit_said: bool = False           # and said not to fit
     mid_shot_said: bool = False         # plates.MID_SHOT said
+    camera_said: bool = False           # cameras.UNKNOWN said
 
 
 _RENDER: _Render | None = None
@@ -232,6 +233,11 @@ def frame_job(job: _Render, frame: int, between=lambda: ()):
         settings = replace(job.settings, masks=masks)
         view = None if job.coherence is None else \
             cameras.known(scene, frame) if bpy.app.background else cameras.view(scene, frame)
+        if job.coherence is not None and bpy.app.background and depth is not None \
+                and cameras.unknown(scene, frame) and not job.camera_said \
+                and (depth >= engine.BACKGROUND_DEPTH).any():
+            job.camera_said = True          # (the sky is seen: its motion is not)
+            print(cameras.UNKNOWN.format(frame=frame))
         styled = yield lambda progress, cancel: engine.stylize(
             px, settings, progress, cancel, job.coherence, vector, depth, view)
         if job.coherence is not None and job.coherence.canvas.clean_misfit and not job.misfit_said:

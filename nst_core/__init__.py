@@ -7,6 +7,7 @@ from .features import mask_union
 from .images import STYLE_DECODE_SIDE, load_image, save_image
 from .methods import register as register_method, unregister as unregister_method
 from .models import ModelStore, resolve_models_dir
+from .motion import FAR as BACKGROUND_DEPTH
 from .pipeline import METHODS, StyleResult, stylize, stylize_with
 from .runtime import Runtime, available_providers, clear_runtimes, get_runtime
 from .settings import MIN_WORK_SIZE, Settings
@@ -19,7 +20,7 @@ __version__ = "0.1.0"
 __all__ = [
     "stylize", "stylize_with", "Settings", "StyleResult", "METHODS", "MIN_WORK_SIZE",
     "register_method", "unregister_method",
-    "Coherence", "DEFAULT_COHERENCE",
+    "Coherence", "DEFAULT_COHERENCE", "BACKGROUND_DEPTH",
     "load_image", "save_image", "STYLE_DECODE_SIDE",
     "srgb_to_linear", "linear_to_srgb", "premultiply", "unpremultiply", "preserve_color",
     "ViewInverse", "mask_union",

@@ -103,6 +103,11 @@ def live_node_in_an_animation_render():
         layer = bpy.context.view_layer          # a coherent render turns passes on, then off
         flags_before = addon_module("passes").pass_flags(layer)
         nst.temporal_coherence = 1.0
+        cameras = addon_module("cameras")     # Apply Styles with Temporal Coherence, in background
+        cameras.KNOWN.clear()                   # mode: each frame's camera, for the renders to come
+        bpy.ops.nst.compositor_apply()
+        known = sorted(f for name, f in cameras.KNOWN if name == scene.name)
+        probed = all(np.allclose(cameras.known(scene, f), cameras.view(scene, f)) for f in FRAMES)
         scene.render.filepath = os.path.join(env.work, "coherent") + os.sep + "frame_"
         bpy.ops.render.render(animation=True)
         flags_kept = flags_before == addon_module("passes").pass_flags(layer)
@@ -117,7 +122,8 @@ def live_node_in_an_animation_render():
     identical = [bool(np.array_equal(live_px[0], x)) for x in live_px[1:]]
     return {"applied": applied, "precision": precision, "recall": recall,
             "identical_to_first": identical, "nodes_left": left, "pass_flags_kept": flags_kept,
-            "pass_flags_before": flags_before, "metadata": metadata}
+            "pass_flags_before": flags_before, "metadata": metadata,
+            "cameras_known": [known[0], known[-1]] if known else [], "cameras_probed": probed}
 
 
 def _metadata(folder: str, frame: int) -> dict:
@@ -140,6 +146,14 @@ def test_each_written_frame_is_that_frames_stylization(facts):
     assert not any(f["identical_to_first"]), f
     assert f["nodes_left"] == [], f                      # the capture went with the render
     assert f["pass_flags_kept"] and not f["pass_flags_before"]["use_pass_vector"], f   # and its passes
+
+
+def test_apply_styles_works_out_each_frames_camera_for_a_command_line_render(facts):
+    """Blender run from the command line cannot work a frame's camera out while it renders
+    (Debian's 4.3 crashed): Apply Styles with Temporal Coherence does it for the scene's frames
+    and the 16 before them, as the scene's camera evaluated at each frame gives it."""
+    f = fact(facts, "live_node_in_an_animation_render")
+    assert f["cameras_known"] == [FRAMES[0] - 16, FRAMES[-1]] and f["cameras_probed"], f
 
 
 def test_written_frames_keep_blenders_metadata(facts):
