@@ -26,6 +26,7 @@ PROBE = "NST camera probe"
 BEFORE = 16     # frames before a scene's first whose cameras are worked out too (a farm
                 # chunk's warm-up, which may start before the shot)
 KNOWN: dict = {}    # (scene name, frame) -> (camera name, view): worked out as a file opened
+                    # or Apply Styles ran (``remember``)
 
 
 def camera_at(scene, frame: int):

@@ -11,8 +11,7 @@ from .nst_core import (BACKGROUND_DEPTH, DEFAULT_COHERENCE, METHODS, MIN_WORK_SI
                        user_styles_dir)
 
 __all__ = ["BACKGROUND_DEPTH", "CancelledError", "Coherence", "DEFAULT_COHERENCE", "ImageError",
-           "METHODS",
-           "STYLE_DECODE_SIDE",
+           "METHODS", "STYLE_DECODE_SIDE",
            "METHOD_ITEMS", "MIN_WORK_SIZE", "ModelStore", "NSTError", "Settings", "UserError",
            "ViewInverse", "available_providers", "available_styles", "clear_runtimes",
            "get_runtime", "linear_to_srgb", "load_image", "mask_union", "premultiply", "preview_path",

@@ -62,16 +62,19 @@ def background(backward: np.ndarray, depth: np.ndarray | None, view: np.ndarray 
     """The world background's motion, which Cycles' Vector pass leaves at 0 even while the
     camera turns (docs/animation.md: a turning camera's sky kept its first strokes on the
     screen; Eevee's moves it, at the clip end's depth, and is left as it is), from the two
-    frames' cameras, in place: ``backward`` of this frame and
-    ``previous_forward`` of the previous one, where their depth is at least FAR; nothing
-    without both views. A view (3×3) takes (column, row, 1) of a pixel (rows top first) to its
-    ray's direction in the world, so the background at p lies at view_then⁻¹ · view_now · p."""
+    frames' cameras, in place (C-contiguous flows, as ``flows`` makes them): ``backward`` of
+    this frame and ``previous_forward`` of the previous one, where their depth is at least
+    FAR; nothing without both views. A view (3×3) takes (column, row, 1) of a pixel (rows top
+    first) to its ray's direction in the world: the background at p lies at
+    view_then⁻¹ · view_now · p."""
     if view is None or previous_view is None:
         return
     for flow, far, here, there in ((backward, depth, view, previous_view),
                                    (previous_forward, previous_depth, previous_view, view)):
         if flow is None or far is None:
             continue
+        if not flow.flags.c_contiguous:         # (written through a flat view of it)
+            raise StyleError(f"a flow to fill in place must be C-contiguous, got {flow.strides}")
         where = np.flatnonzero(np.asarray(far) >= FAR)
         row, col = np.divmod(where, flow.shape[1])
         x, y = col.astype(np.float32), row.astype(np.float32)
@@ -79,7 +82,7 @@ def background(backward: np.ndarray, depth: np.ndarray | None, view: np.ndarray 
         q = [np.float32(g[i, 0]) * x + np.float32(g[i, 1]) * y + np.float32(g[i, 2]) for i in range(3)]
         behind = q[2] <= 1e-9                   # (the direction is behind that camera)
         q[2][behind] = 1.0
-        flat = flow.reshape(-1, flow.shape[-1])     # (a view: the flows are contiguous)
+        flat = flow.reshape(-1, flow.shape[-1])
         for k in range(flow.shape[-1]):             # x, y (Blender 4.x's forward: x alone)
             p = q[k] / q[2] - (x, y)[k]
             p[behind] = OUTSIDE

@@ -171,3 +171,13 @@ def test_the_world_background_turns_with_the_camera_and_nothing_else_does():
     backward[:] = 0.0
     motion.background(backward, depth, None, forward, depth, then)
     assert not backward.any()
+
+
+def test_the_background_refuses_a_flow_it_cannot_fill_in_place():
+    """A flow that is a strided view (not C-contiguous) would be filled in a copy and left as it
+    was: it is refused, saying so."""
+    h, w = 8, 12
+    depth = np.full((h, w), 1e10, np.float32)
+    strided = np.zeros((h, w, 4), np.float32)[..., ::2]
+    with pytest.raises(nst_core.StyleError, match="C-contiguous"):
+        motion.background(strided, depth, _view(0.1, h, w, 50.0), None, None, _view(0.0, h, w, 50.0))
