@@ -250,10 +250,9 @@ def evaluate_frames(plain: list[np.ndarray], stylized: list[np.ndarray], vectors
             "clear_difference_plain": cd_plain, "clear_difference": cd,
             "clear_ratio": cd / cd_plain if cd_plain > 0 else float("inf"),
             "still_fraction": float(np.mean([m.mean() for m in still])),
-            **({} if alone is None else _against_alone(stylized, alone, vectors))}
+            **({} if alone is None else _against_alone(stylized, alone, moves))}
 
 
-def _against_alone(stylized, alone, vectors) -> dict:
-    moving = [np.abs(v).max(-1) > STILL_PX for v in vectors]
+def _against_alone(stylized, alone, moving) -> dict:
     return {"ghost_ratio": ghost_ratio(stylized, alone, moving),
             "sharpness_ratio": sharpness_ratio(stylized, alone, moving)}
