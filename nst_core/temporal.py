@@ -9,9 +9,10 @@ has the measurements behind each choice and the history of the constants.
   what moves before a still camera (``filter_content``): render noise that changes every frame
   (an animated seed) no longer changes the strokes. The previous colour is clamped to the
   pixel's 3×3 neighbourhood: a moving shadow or a change of light is taken at once.
-- The content statistics every stage's transform is computed from are a moving average over
-  frames (``smooth``, the pipeline's ``statistics`` hook), so a moving object does not change
-  WCT's whitening of the whole picture and repaint still regions.
+- While the camera moves, the content statistics every stage's transform is computed from are
+  a moving average over frames (``smooth``, the pipeline's ``statistics`` hook); before a still
+  camera the frame's own: the canvas keeps the set, and what moves is painted as alone (held,
+  WCT's painting of a moving ball broke up: docs/animation.md, 2026-12-06).
 - The result is blended with the previous result warped onto it (``blend``, by the method's
   ``result_blend``; before a still camera, at least SURFACE_SHARE on what moves), moving
   surfaces included, so the strokes stay on the surfaces; the blend's local contrast is then
@@ -43,14 +44,13 @@ from .images import check_array
 from .methods import ResultBlend
 from .settings import Settings
 
-STATISTICS_SHARE = 0.8  # at strength 1: the previous statistics' share in the moving average
+STATISTICS_SHARE = 0.8  # at strength 1, while the camera moves: the previous statistics' share
 CONTENT_SHARE = 0.95    # at strength 1: the previous (filtered) render's share in what the networks see
 STILL_CAMERA_PX = 0.5   # px a frame: most of the picture moving less than this is a still camera
 SURFACE_SHARE = 0.8     # at strength 1: the previous result's share in the blend, at least, on what
                         # moves before a still camera (whatever the method's share and halving;
                         # the canvas's CARRIED_MOVING: 0.7 left the 720p Suzanne at 2.04 / 2.11)
-PHASE = tiling.ALIGN    # px: the encoders' coarsest stride; content moved by a multiple of it is
-                        # painted the same, moved
+PHASE = tiling.ALIGN    # px: the encoders' coarsest stride (content moved by it: painted the same)
 DEFAULT_STRENGTH = 1.0  # the Temporal Coherence artists get (add-on, CLI) unless they choose
 STIRRING_PX = 0.05      # px a frame: a pixel that moves at all (the clean plate's fit, canvas.py)
 
@@ -89,7 +89,7 @@ class Coherence:
         painting stays for where it still fits (``Canvas.cut``)."""
         self.previous: np.ndarray | None = None
         self.previous_content: np.ndarray | None = None
-        self._statistics: dict = {}
+        self._statistics, self._still = {}, False     # (``smooth``: this frame's camera is still)
         self._motion = None
         self._grid = np.zeros(2)        # (x, y): the picture's travel since the cut, px (see ``align``)
         if keep_plate and hasattr(self, "canvas"):
@@ -122,8 +122,7 @@ class Coherence:
         neighbourhood), so render noise that changes every frame (an animated seed) does not
         change the strokes; not on ``moving`` pixels (what moves before a still camera, whose
         painting the canvas carries: averaged along a rolling ball's texture, the ball grew
-        brighter, flatter and softer over the shot, docs/animation.md). At strength 0 the
-        content itself."""
+        brighter, flatter and softer, docs/animation.md). At strength 0 the content itself."""
         share = self.content_share
         if share <= 0:
             return content
@@ -154,10 +153,10 @@ class Coherence:
 
     def smooth(self, key, m: Moments) -> Moments:
         """The content statistics ``m`` of this frame under ``key`` (stage, region), averaged
-        with the previous frames': what the transform of this frame is computed from."""
+        with the previous frames' while the camera moves: what this frame's transform uses."""
         if m is None or m.weight <= 0:
             return m
-        share = self.statistics_share
+        share = 0.0 if self._still else self.statistics_share
         prev = self._statistics.get(key)
         now = _normalised(m)
         if prev is not None and share > 0:
@@ -352,6 +351,7 @@ class Coherence:
         smoothed, the result blended inside the style masks."""
         motion = self.motion(vector, depth, view) if self.strength > 0 else None
         moving, still = (None, 0) if self.strength <= 0 or vector is None else self._moving(motion)
+        self._still = bool(still)
         content = self.filter_content(content, motion, moving if still else None)
         rgb = np.ascontiguousarray(content[..., :3], np.float32)
         refresh = backdrop = surface = None
