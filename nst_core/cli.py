@@ -197,7 +197,8 @@ def cmd_evaluate_frames(args) -> int:
               f"plain {scores['still_difference_plain']:.2f}, stylized {scores['still_difference']:.2f}, "
               f"ratio {scores['still_ratio']:.2f} (worst pair {scores['still_ratio_worst']:.2f}); away "
               f"from what moves (>= {CLEAR_PX} px): ratio {scores['clear_ratio']:.2f}"
-              + (f"\nghost ratio (behind / ahead of what moves): {scores['ghost_ratio']:.2f}\n"
+              + (f"\nghost ratio (behind / ahead of what moves): {scores['ghost_ratio']:.2f}; "
+                 f"with its shadow: {scores['shadow_ghost_ratio']:.2f}\n"
                  f"sharpness of what moves in the last frames (stylized / alone): "
                  f"{scores['sharpness_ratio']:.2f}" if alone else ""))
     return 0

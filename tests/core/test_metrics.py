@@ -10,6 +10,7 @@ import nst_core
 import torch_models as tm
 from conftest import styles_for
 from nst_core import metrics
+from nst_core.filters import grow
 
 
 def test_scores_match_direct_torch_formulas(runtime, weights_dir, photo, painting):
@@ -125,6 +126,32 @@ def test_ghost_ratio_sees_a_trail_behind_a_moving_object():
     assert metrics.ghost_ratio(trail, alone, masks) > 3
     with pytest.raises(ValueError, match="ghost ratio"):
         metrics.ghost_ratio(alone[:6], alone[:6], masks[:6])
+
+
+def test_the_shadow_ghost_ratio_sees_a_trail_in_the_shadow_of_a_moving_object():
+    """A square moving over a still set casts a shadow below it; a trail left where the shadow
+    was is outside what the square covered, so the ghost ratio of what moves misses it; over
+    the footprints (what the render shows touched: the shadow too) it reads well above 1."""
+    h, w, speed = 40, 90, 6
+    rng = np.random.default_rng(3)
+    set_ = rng.random((h, w, 3)).astype(np.float32) * 0.3 + 0.6
+    squares = [_passing_square(t) for t in range(12)]
+    shadows = [np.roll(m, 8, 0) & ~m for m in squares]          # the 8 rows below the square
+    plain = [np.where(m[..., None], 1.0, np.where(sh[..., None], set_ * 0.4, set_))
+             for m, sh in zip(squares, shadows)]
+    found = metrics.footprints(plain, squares)
+    assert all(not ((m | sh) & ~f).any() and not (f & ~grow(m | sh, 2)).any()   # (5×5 px averages)
+               for f, m, sh in zip(found, squares, shadows))
+    alone = [rng.random((h, w, 3)).astype(np.float32) for _ in squares]
+    trail = [a + 0.05 for a in alone]                  # (a coherent sequence differs everywhere)
+    for t in range(1, len(squares)):
+        for k in range(1, min(t, 4) + 1):               # the shadow's last four places, fading
+            trail[t][shadows[t - k] & ~shadows[t] & ~squares[t]] += 0.4 / k
+    assert metrics.ghost_ratio(trail, alone, squares) < 1.3
+    assert metrics.ghost_ratio(trail, alone, found) > 1.5
+    vectors = [np.where(m[..., None], np.float32([-speed, 0, -speed, 0]), np.float32(0)) for m in squares]
+    scores = metrics.evaluate_frames(plain, trail, vectors, alone=alone)
+    assert scores["shadow_ghost_ratio"] > 1.5 > 1.3 > scores["ghost_ratio"]
 
 
 def test_sharpness_ratio_reads_a_blurred_object_below_one_and_ignores_the_set():
