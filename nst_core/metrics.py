@@ -21,7 +21,6 @@ from .images import check_array, fit_long_side, resize, to_nchw
 from .runtime import Runtime, get_runtime
 from . import motion
 from .filters import box_blur, grow
-from .temporal import STILL_CAMERA_PX
 
 METRIC_SIZE = 512
 FEATURES = "features"
@@ -280,7 +279,7 @@ def evaluate_frames(plain: list[np.ndarray], stylized: list[np.ndarray], vectors
 
 def _against_alone(plain, stylized, alone, moving, pairs) -> dict:
     shadow = float("nan")               # (the median is the set only before a still camera)
-    if all(np.abs(np.median(b[::4, ::4].reshape(-1, 2), 0)).max() < STILL_CAMERA_PX for b, _ in pairs):
+    if all(motion.still_camera(*pair) for pair in pairs):
         try:
             shadow = ghost_ratio(stylized, alone, footprints(plain, moving))
         except ValueError:              # (a footprint so wide nothing lies behind it)

@@ -28,6 +28,7 @@ DEPTH_TOLERANCE = 0.05  # relative change of depth along the flow that still cou
 BORDER_PX = 16          # px from the picture's edge whose painting of what moves is not carried
 TAPS = 6                # taps a side of a carried painting's sub-pixel sample (``_taps`` makes 6)
 SHARPEN = 1.45          # ``_taps``' sharpening: the most for which no frequency gains at any shift
+STILL_CAMERA_PX = 0.5   # px a frame: most of the picture moving less than this is a still camera
 FAR = 1e9               # depth from which a pixel shows the world background (Blender's is 1e10)
 OUTSIDE = 1e6           # px: a flow that lands outside any picture (a direction behind a camera)
 
@@ -54,6 +55,14 @@ def flows(vector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             f[..., 1] = s[..., 3]
     in_bands(rows, v.shape)
     return backward, forward
+
+
+def still_camera(*flows: np.ndarray) -> bool:
+    """Whether the camera stands still in each of ``flows`` (H×W×2, or Blender 4.x's forward
+    H×W×1): their median over every 4th pixel each way moves under STILL_CAMERA_PX."""
+    step = (slice(None, None, 4), slice(None, None, 4))
+    return all(np.abs(np.median(f[step].reshape(-1, f.shape[-1]), 0)).max() < STILL_CAMERA_PX
+               for f in flows)
 
 
 def background(backward: np.ndarray, depth: np.ndarray | None, view: np.ndarray | None,

@@ -39,14 +39,14 @@ from .errors import StyleError
 from .features import Moments, mask_union
 from .canvas import CROP_CONTEXT, MOVING_PX, Canvas, most
 from .filters import CONTRAST_CELL, fill, match_contrast, neighbourhood, per_channel
-from .motion import Motion, Sampler, background, dominant_motion, flows, not_from_the_border, valid
+from .motion import (Motion, Sampler, background, dominant_motion, flows, not_from_the_border,
+                     still_camera, valid)
 from .images import check_array
 from .methods import ResultBlend
 from .settings import Settings
 
 STATISTICS_SHARE = 0.8  # at strength 1, while the camera moves: the previous statistics' share
 CONTENT_SHARE = 0.95    # at strength 1: the previous (filtered) render's share in what the networks see
-STILL_CAMERA_PX = 0.5   # px a frame: most of the picture moving less than this is a still camera
 SURFACE_SHARE = 0.8     # at strength 1: the previous result's share in the blend, at least, on what
                         # moves before a still camera (whatever the method's share and halving;
                         # the canvas's CARRIED_MOVING: 0.7 left the 720p Suzanne at 2.04 / 2.11)
@@ -319,10 +319,7 @@ class Coherence:
             speed2 = motion.speed2((r0, r1)) if motion is not None else square(backward[r0:r1])
             np.logical_or(speed2 > px ** 2, square(forward[r0:r1]) > px ** 2, out=moving[r0:r1])
         in_bands(rows, moving.shape)
-        step = (slice(None, None, 4), slice(None, None, 4))
-        still = all(np.abs(np.median(f[step].reshape(-1, f.shape[-1]), 0)).max() < STILL_CAMERA_PX
-                    for f in (backward, forward))
-        return moving, still
+        return moving, still_camera(backward, forward)
 
     def motion(self, vector: np.ndarray | None, depth: np.ndarray | None = None,
                view: np.ndarray | None = None) -> Motion | None:
