@@ -8,10 +8,10 @@ registers its own classes, in this order, and they are unregistered in reverse.
 from __future__ import annotations
 
 from . import (cameras, compositor, jobs, live, operators, panels, preferences, properties, render,
-               results, styles)
+               results, seams, styles)
 
-MODULES = (jobs, styles, properties, preferences, results, operators, render, live, cameras,
-           compositor, panels)
+MODULES = (jobs, styles, properties, preferences, results, operators, render, live, seams,
+           cameras, compositor, panels)
 
 
 def register():

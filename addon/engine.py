@@ -4,18 +4,19 @@ file by scripts/build_extension.py) passes through here, and only from nst_core'
 from __future__ import annotations
 
 from .nst_core import (BACKGROUND_DEPTH, DEFAULT_COHERENCE, METHODS, MIN_WORK_SIZE,
-                       STYLE_DECODE_SIDE, CancelledError, Coherence,
-                       ImageError, ModelStore, NSTError, Settings, ViewInverse, available_providers,
-                       available_styles, clear_runtimes, get_runtime, linear_to_srgb, load_image,
-                       mask_union, premultiply, preview_path, srgb_to_linear, stylize_with, unpremultiply,
-                       user_styles_dir)
+                       STYLE_DECODE_SIDE, CancelledError, Coherence, ImageError, ModelStore,
+                       NSTError, Settings, ViewInverse, available_providers, available_styles,
+                       clear_runtimes, dissolve, get_runtime, linear_to_srgb, load_image,
+                       mask_union, premultiply, preview_path, srgb_to_linear, stylize_with,
+                       unpremultiply, user_styles_dir)
 
 __all__ = ["BACKGROUND_DEPTH", "CancelledError", "Coherence", "DEFAULT_COHERENCE", "ImageError",
            "METHODS", "STYLE_DECODE_SIDE",
            "METHOD_ITEMS", "MIN_WORK_SIZE", "ModelStore", "NSTError", "Settings", "UserError",
            "ViewInverse", "available_providers", "available_styles", "clear_runtimes",
-           "get_runtime", "linear_to_srgb", "load_image", "mask_union", "premultiply", "preview_path",
-           "srgb_to_linear", "stylize", "unpremultiply", "user_styles_dir"]
+           "dissolve", "get_runtime", "linear_to_srgb", "load_image", "mask_union",
+           "premultiply", "preview_path", "srgb_to_linear", "stylize", "unpremultiply",
+           "user_styles_dir"]
 
 # The Method menu: each method's own label and description; the key is its name in capitals
 # (Settings takes it in any case).

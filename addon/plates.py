@@ -112,7 +112,8 @@ def make(scene, view_layer, coherence: float, frames: range | None = None) -> st
     nst["shot_start"] = scene.frame_start   # and where it starts (`-s 13` sets frame_start)
     if not nst["plate_wanted"]:
         _drop(nst)
-        return f"; {whole}, so no clean plate: render this shot in one process" if whole else ""
+        return (f"; {whole}, so no clean plate: render this shot in one process, or in chunks "
+                "whose seams are dissolved (docs/farm.md)") if whole else ""
     hidden = [ob for ob in moving if not ob.hide_render]
     muted = [c for ob in hidden for c in _visibility_curves(ob)]    # (else the render sets
     try:                                                            # their visibility back)
@@ -175,4 +176,5 @@ MISFIT = ("Neural Style Transfer: the clean plate does not fit this shot's frame
 MID_SHOT = ("Neural Style Transfer: {reason}, so this shot has no clean plate, and this render "
             "starts at frame {frame}, mid-shot: its strokes will not match the frames before it "
             "rendered by another process (a farm chunk's first frame pops, however many frames "
-            "it warms up on); render the shot in one process (docs/farm.md)")
+            "it warms up on); render the shot in one process, or dissolve the seam into the "
+            "chunk before (nst.dissolve_seam, as the Flamenco job type does: docs/farm.md)")

@@ -4,6 +4,7 @@ from .color import linear_to_srgb, premultiply, preserve_color, srgb_to_linear, 
 from .errors import (CancelledError, DeviceError, ImageError, ModelError, NSTError, StyleError,
                      ViewTransformError)
 from .features import mask_union
+from .filters import dissolve
 from .images import STYLE_DECODE_SIDE, load_image, save_image
 from .methods import register as register_method, unregister as unregister_method
 from .models import ModelStore, resolve_models_dir
@@ -23,7 +24,7 @@ __all__ = [
     "Coherence", "DEFAULT_COHERENCE", "BACKGROUND_DEPTH",
     "load_image", "save_image", "STYLE_DECODE_SIDE",
     "srgb_to_linear", "linear_to_srgb", "premultiply", "unpremultiply", "preserve_color",
-    "ViewInverse", "mask_union",
+    "ViewInverse", "mask_union", "dissolve",
     "Runtime", "get_runtime", "clear_runtimes", "available_providers",
     "ModelStore", "resolve_models_dir",
     "available_styles", "preview_path", "user_styles_dir",

@@ -146,6 +146,24 @@ def match_contrast(image: np.ndarray, reference: np.ndarray, cell: int = CONTRAS
     return np.clip(out, 0.0, 1.0, out=out)
 
 
+def dissolve(a: np.ndarray, b: np.ndarray, w: float) -> np.ndarray:
+    """Two paintings of one frame (H×W×C, C ≥ 3, e.g. a render farm's two chunks where they
+    overlap) mixed, ``w`` of ``b``, the strokes' local contrast raised back to the nearer
+    one's (``match_contrast``: two paintings whose strokes do not line up average to a washed
+    out one). Where the two are the same pixel, it is kept exactly; values outside [0, 1] (an
+    OpenEXR's highlights) are kept: the contrast is restored on the colours clipped to it."""
+    a, b = np.asarray(a, np.float32), np.asarray(b, np.float32)
+    if a.shape != b.shape:
+        raise ValueError(f"cannot dissolve a {a.shape} painting into a {b.shape} one")
+    out = a + np.float32(w) * (b - a)
+    clipped = np.clip(out[..., :3], 0.0, 1.0)
+    nearer = np.clip((a if w < 0.5 else b)[..., :3], 0.0, 1.0)
+    out[..., :3] += match_contrast(clipped, nearer) - clipped
+    same = (a == b).all(-1)
+    out[same] = a[same]
+    return out
+
+
 def fill(image: np.ndarray, unknown: np.ndarray) -> np.ndarray:
     """``image`` (H×W×3) with its ``unknown`` pixels filled from the known ones beside them,
     row by row, mirrored across the gap's ends (each half from its nearer side), so the

@@ -8,10 +8,12 @@
 // (the extension stylizes each frame as Blender writes it). Temporal Coherence carries from frame
 // to frame within one Blender process; a chunk that starts mid-shot therefore first renders
 // `warmup_frames` frames before it into a scratch folder, in the same Blender process, and then
-// its own frames. The still set comes from the shot's clean plate (a still camera), the same in
-// every chunk, so the chunk boundary does not pop.
-// A shot without one (its camera or a light moves: Apply Styles said so) renders in one task
-// (`whole_shot`): its chunks' strokes would not match, whatever the warm-up (docs/farm.md).
+// its own frames. Two processes still paint the shot differently (where the camera moves, the
+// whole picture: a chunk's first frame popped 2.3-3.7x the usual change), so once both chunks
+// are done a seam task dissolves the earlier chunk's frames where the warm-up overlaps them into
+// the later chunk's painting, a little more each frame (`nst.dissolve_seam`, docs/farm.md). A
+// shot with a clean plate (a still camera) paints its still set the same in every chunk, and
+// needs only a short overlap (2 frames); one without (its camera or a light moves) 8.
 
 const JOB_TYPE = {
     label: "NST Stylized Render",
@@ -24,11 +26,9 @@ const JOB_TYPE = {
         { key: "chunk_size", type: "int32", default: 12, visible: "submission",
           description: "Frames one worker renders in one task" },
         { key: "warmup_frames", type: "int32", default: 2, visible: "submission",
-          description: "Frames rendered before each chunk (not kept) so Temporal Coherence starts warm; 0: none" },
-        { key: "whole_shot", type: "bool", visible: "submission",
-          eval: "bool(C.scene.nst.get('no_plate'))",
-          evalInfo: { showLinkButton: true, description: "The shot has no clean plate (Apply Styles said why)" },
-          description: "Render the shot in one task: a shot whose camera or light moves has no clean plate, and its chunks would not match" },
+          eval: "8 if C.scene.nst.get('no_plate') else 2",
+          evalInfo: { showLinkButton: true, description: "8 where the shot has no clean plate (its camera or a light moves), else 2" },
+          description: "Frames each chunk renders before its own, dissolved into the chunk before (the seam); 0: none" },
         { key: "shot_start", type: "int32", eval: "C.scene.frame_start", visible: "hidden",
           description: "First frame of the shot: warm-up never reaches before it" },
         { key: "render_output_path", type: "string", subtype: "file_path", required: true,
@@ -47,15 +47,23 @@ const JOB_TYPE = {
 function compileJob(job) {
     const settings = job.settings;
     const range = parseRange(settings.frames);
-    const chunkSize = settings.whole_shot ? range[1] - range[0] + 1 : settings.chunk_size;
-    const renderTasks = frameChunker(settings.frames, chunkSize)
-        .map(chunk => authorRenderTask(settings, parseRange(chunk), range));
-    for (const task of renderTasks) {
+    const chunks = frameChunker(settings.frames, settings.chunk_size).map(parseRange);
+    const renderTasks = chunks.map(chunk => authorRenderTask(settings, chunk, range));
+    const seamTasks = [];
+    for (let i = 1; i < chunks.length; i++) {
+        const seam = authorSeamTask(settings, chunks[i], chunks[i - 1], range);
+        if (seam) {
+            seam.addDependency(renderTasks[i - 1]);
+            seam.addDependency(renderTasks[i]);
+            seamTasks.push(seam);
+        }
+    }
+    for (const task of renderTasks.concat(seamTasks)) {
         job.addTask(task);
     }
     if (settings.make_video) {
         const video = authorVideoTask(settings);
-        for (const task of renderTasks) {
+        for (const task of renderTasks.concat(seamTasks)) {
             video.addDependency(task);
         }
         job.addTask(video);
@@ -76,20 +84,50 @@ function parseRange(text) {
     return [first, last];
 }
 
-function authorRenderTask(settings, chunk, range) {
-    const [first, last] = chunk;
+// The frames a chunk renders before its own (its warm-up), [first, last], or null; and where.
+function warmUp(settings, chunk, range) {
+    const first = chunk[0];
     const shotStart = Math.min(settings.shot_start === undefined ? range[0] : settings.shot_start, first);
     const warmFirst = Math.max(first - Math.max(settings.warmup_frames || 0, 0), shotStart);
+    if (warmFirst >= first) {
+        return null;
+    }
+    const scratch = path.join(path.dirname(settings.render_output_path),
+                              "_nst_warmup", `chunk_${first}`, "######");
+    return { frames: [warmFirst, first - 1], output: scratch };
+}
+
+function authorRenderTask(settings, chunk, range) {
+    const [first, last] = chunk;
+    const warm = warmUp(settings, chunk, range);
     const args = [];
-    if (warmFirst < first) {
-        const scratch = path.join(path.dirname(settings.render_output_path),
-                                  "_nst_warmup", `chunk_${first}`, "######");
-        args.push("--render-output", scratch, "--render-format", settings.format,
-                  "--frame-start", String(warmFirst), "--frame-end", String(first - 1), "--render-anim");
+    if (warm) {
+        args.push("--render-output", warm.output, "--render-format", settings.format,
+                  "--frame-start", String(warm.frames[0]), "--frame-end", String(warm.frames[1]),
+                  "--render-anim");
     }
     args.push("--render-output", settings.render_output_path, "--render-format", settings.format,
               "--frame-start", String(first), "--frame-end", String(last), "--render-anim");
-    const task = author.Task(`render-${first}-${last}`, "blender");
+    return blenderTask(`render-${first}-${last}`, settings, args);
+}
+
+// The chunk before `chunk` rendered the frames of its warm-up too: they are dissolved from that
+// chunk's painting into this one's (only those it rendered, so two seams never share a frame).
+function authorSeamTask(settings, chunk, before, range) {
+    const warm = warmUp(settings, chunk, range);
+    if (!warm) {
+        return null;
+    }
+    const first = Math.max(warm.frames[0], before[0]);
+    const call = `bpy.ops.nst.dissolve_seam(output=${JSON.stringify(settings.render_output_path)}, ` +
+        `overlap=${JSON.stringify(warm.output)}, frame_start=${first}, frame_end=${warm.frames[1]})`;
+    return blenderTask(`seam-${chunk[0]}`, settings, [
+        "--python-exit-code", "1",
+        "--python-expr", `import bpy; assert ${call} == {'FINISHED'}`]);
+}
+
+function blenderTask(name, settings, args) {
+    const task = author.Task(name, "blender");
     task.addCommand(author.Command("blender-render", {
         exe: "{blender}",
         exeArgs: "{blenderArgs}",

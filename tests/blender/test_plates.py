@@ -31,8 +31,8 @@ np.save(sys.argv[3], buf)
 """
 
 
-# the Flamenco job type's whole_shot setting, as its submit panel evaluates it in Blender
-WHOLE_SHOT = re.search(r'key: "whole_shot".*?eval: "([^"]*)"', (
+# the Flamenco job type's warm-up frames, as its submit panel evaluates them in Blender
+WARM_UP = re.search(r'key: "warmup_frames".*?eval: "([^"]*)"', (
     Path(__file__).resolve().parents[2] / "scripts" / "flamenco" / "nst_stylized_render.js"
 ).read_text(), re.S).group(1)
 
@@ -154,7 +154,7 @@ def clean_plate_at_apply():
             out["plate_camera_moves"] = nst.clean_plate is not None
             out["old_plate_left"] = out["plate"]["name"] in bpy.data.images
             out["no_plate"] = nst.get("no_plate")
-            out["whole_shot"] = eval(WHOLE_SHOT, {"C": bpy.context})  # the job type's setting
+            out["warm_up"] = eval(WARM_UP, {"C": bpy.context})     # the job type's setting
             for frame in (1, 3):        # a still of the shot's first frame; one mid-shot (-f 3)
                 scene.frame_set(frame)
                 printed = io.StringIO()
@@ -196,15 +196,15 @@ def test_apply_renders_the_set_without_what_moves(facts):
     assert f["plate_camera_moves"] is False and f["old_plate_left"] is False, f
 
 
-def test_a_shot_whose_camera_moves_renders_in_one_process(facts):
+def test_a_shot_whose_camera_moves_says_its_chunks_need_their_seams_dissolved(facts):
     """No clean plate when the camera moves: Apply records why, the Flamenco job type's
-    ``whole_shot`` (evaluated as its submit panel does) is then on, and a render that starts
-    mid-shot (a still, ``-f 3``; a chunk, ``-s 3 -e 4 -a``, in a new process) says on the
-    console that it will not match the frames before it (an artist trial: a farm chunk of a
-    pan popped 2.85×, however many frames it warmed up on); one of the shot's first frame
-    does not."""
+    warm-up (evaluated as its submit panel does) is then 8 frames, which its seam tasks
+    dissolve, and a render that starts mid-shot (a still, ``-f 3``; a chunk, ``-s 3 -e 4 -a``,
+    in a new process) says on the console that it will not match the frames before it (an
+    artist trial: a farm chunk of a pan popped 2.85×, however many frames it warmed up on);
+    one of the shot's first frame does not."""
     f = fact(facts, "clean_plate_at_apply")
-    assert f["no_plate"] == "the camera moves" and f["whole_shot"] is True, f
+    assert f["no_plate"] == "the camera moves" and f["warm_up"] == 8, f
     assert f["said_at_1"] == [], f
     assert len(f["said_at_3"]) == 1 and "frame 3" in f["said_at_3"][0], f
     assert "one process" in f["said_at_3"][0], f

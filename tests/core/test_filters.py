@@ -42,6 +42,30 @@ def test_match_contrast_gives_a_blend_of_two_patterns_its_contrast_back():
         assert np.array_equal(filters.match_contrast(x, x), x)
 
 
+def test_dissolve_mixes_two_paintings_without_washing_them_out():
+    """A farm's two chunks where they overlap (docs/farm.md): the mix moves from one painting
+    to the other by ``w``, keeps the strokes' contrast (a plain mix halfway has about 1/√2 of
+    it), leaves the pixels the two share exactly, and an OpenEXR's highlights as they were."""
+    rng = np.random.default_rng(7)
+    a, b = (rng.random((64, 96, 4), dtype=np.float32) * 0.5 + 0.25 for _ in range(2))
+    a[..., 3] = b[..., 3] = 1.0
+    b[:, :32] = a[:, :32]                           # a part both chunks painted alike
+    a[:4, :4, :3] = b[:4, :4, :3] = 7.5             # a highlight there (scene-linear)
+    assert np.array_equal(filters.dissolve(a, b, 0.0), a)
+    assert np.array_equal(filters.dissolve(a, b, 1.0), b)
+    half = filters.dissolve(a, b, 0.5)
+    assert np.array_equal(half[:, :32], a[:, :32])
+    plain = (a + b)[:, 32:, :3] / 2
+    assert plain.std() < 0.75 * b[:, 32:, :3].std()
+    assert half[:, 32:, :3].std() == pytest.approx(b[:, 32:, :3].std(), rel=0.05)
+    cells = lambda x: x.reshape(8, 8, 8, 8, 3).mean(axis=(1, 3))        # noqa: E731
+    assert np.abs(cells(half[:, 32:, :3]) - cells(plain)).max() < 0.01  # the local mean: the mix
+    near_a = filters.dissolve(a, b, 0.25)[:, 32:, :3]
+    assert np.abs(near_a - a[:, 32:, :3]).mean() < np.abs(near_a - b[:, 32:, :3]).mean()
+    with pytest.raises(ValueError, match="dissolve"):
+        filters.dissolve(a, b[:10], 0.5)
+
+
 @pytest.mark.parametrize("radius", [0, 1, 3, 7, 40])
 def test_grow_is_a_square_dilation(radius):
     """Against the direct definition: a pixel is in the grown mask if any pixel of the mask is

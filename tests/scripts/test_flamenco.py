@@ -38,19 +38,55 @@ def blender_command(task: dict) -> list[str]:
     return ["blender", "-b", "-y", *p["argsBefore"], p["blendfile"], *p["args"]]
 
 
-def test_a_shot_without_a_clean_plate_renders_in_one_task():
-    """``whole_shot`` (set by Apply Styles' ``no_plate``: the camera or a light moves): one task
-    for the whole range, with nothing to warm up on, whatever the chunk size."""
-    tasks = compile_job({**SETTINGS, "whole_shot": True})["tasks"]
-    assert [t["name"] for t in tasks] == ["render-1-10", "video"]
-    assert blender_command(tasks[0])[4:] == [
-        "--render-output", "/shots/s01/frames/######", "--render-format", "PNG",
-        "--frame-start", "1", "--frame-end", "10", "--render-anim"]
+def seam_call(task: dict) -> str:
+    """The Python a seam task's Blender runs (``--python-expr``), with ``--python-exit-code 1``."""
+    args = blender_command(task)[4:]
+    assert args[:3] == ["--python-exit-code", "1", "--python-expr"] and len(args) == 4, args
+    return args[3]
+
+
+def test_each_seam_is_dissolved_once_both_its_chunks_are_done():
+    """Where a chunk's warm-up overlaps the chunk before it, a seam task (``nst.dissolve_seam``,
+    tests/blender/test_seams.py) turns that chunk's frames into the later chunk's painting;
+    it waits for both chunks, and the video waits for every seam."""
+    tasks = {t["name"]: t for t in compile_job(SETTINGS)["tasks"]}
+    assert list(tasks) == ["render-1-4", "render-5-8", "render-9-10", "seam-5", "seam-9", "video"]
+    assert tasks["seam-5"]["dependencies"] == ["render-1-4", "render-5-8"]
+    assert tasks["seam-9"]["dependencies"] == ["render-5-8", "render-9-10"]
+    assert seam_call(tasks["seam-5"]) == (
+        'import bpy; assert bpy.ops.nst.dissolve_seam(output="/shots/s01/frames/######", '
+        'overlap="/shots/s01/frames/_nst_warmup/chunk_5/######", frame_start=3, frame_end=4) '
+        "== {'FINISHED'}")
+    assert "frame_start=7, frame_end=8" in seam_call(tasks["seam-9"])
+    assert tasks["video"]["dependencies"] == list(tasks)[:-1]
+    # a warm-up longer than the chunk before: only that chunk's frames are dissolved, so no two
+    # seams rewrite one frame
+    tasks = {t["name"]: t for t in compile_job({**SETTINGS, "warmup_frames": 6})["tasks"]}
+    assert "frame_start=5, frame_end=8" in seam_call(tasks["seam-9"])
+    assert blender_command(tasks["render-9-10"])[9:12] == ["3", "--frame-end", "8"]
+
+
+def test_the_warm_up_is_longer_where_the_shot_has_no_clean_plate():
+    """The submit panel's default, as Blender evaluates it: 8 frames for a shot whose camera
+    or a light moves (Apply Styles stored why: ``no_plate``), else 2 (tests/blender/
+    test_plates.py evaluates it in Blender)."""
+    job_type = compile_job(SETTINGS)["job_type"]
+    (warm,) = [s for s in job_type["settings"] if s["key"] == "warmup_frames"]
+
+    class Scene:
+        def __init__(self, nst):
+            self.nst = nst
+
+    class C:
+        scene = Scene({"no_plate": "the camera moves"})
+    assert eval(warm["eval"], {"C": C}) == 8
+    C.scene = Scene({})
+    assert eval(warm["eval"], {"C": C}) == 2
 
 
 def test_chunks_warm_up_on_the_frames_before_them():
     tasks = compile_job(SETTINGS)["tasks"]
-    assert [t["name"] for t in tasks] == ["render-1-4", "render-5-8", "render-9-10", "video"]
+    assert [t["name"] for t in tasks][:3] == ["render-1-4", "render-5-8", "render-9-10"]
     first, second, third = (blender_command(t) for t in tasks[:3])
     # the shot's first chunk has nothing before it; the others render the 2 frames before them
     # into a scratch folder, then their own, in the same Blender process (the still set comes
@@ -64,8 +100,9 @@ def test_chunks_warm_up_on_the_frames_before_them():
                           "--render-format", "PNG", "--frame-start", "5", "--frame-end", "8",
                           "--render-anim"]
     assert third[9:12] == ["7", "--frame-end", "8"]
-    video = tasks[3]
-    assert video["type"] == "ffmpeg" and video["dependencies"] == ["render-1-4", "render-5-8", "render-9-10"]
+    video = tasks[-1]
+    assert video["type"] == "ffmpeg" and video["dependencies"][:3] == ["render-1-4", "render-5-8",
+                                                                       "render-9-10"]
     assert video["commands"][0]["parameters"]["inputGlob"] == "/shots/s01/frames/*.png"
 
 

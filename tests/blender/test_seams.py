@@ -1,0 +1,141 @@
+"""addon/seams.py: a render farm's seam, dissolved (``nst.dissolve_seam``, what the Flamenco
+job type runs once two chunks are done): the earlier chunk's frames where the later chunk's
+warm-up overlaps them turn into the later chunk's painting, frame by frame. Its use on real
+chunks rendered by two Blender processes: tests/gui/test_farm.py."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from harness import env, error_of, fact, pixels, scenario
+
+bpy = pytest.importorskip("bpy")
+
+W, H, FRAMES = 64, 48, (5, 6, 7)
+
+
+def _save(px: np.ndarray, path: str, file_format: str) -> None:
+    """H×W×4 pixels (top row first) to a file, by Blender's image writer (OpenEXR: its render
+    writer with the scene's settings, as a render writes it; Blender 4.2's ``Image.save`` wrote
+    a float image's values sRGB-encoded: 7.5 read back 2.39)."""
+    image = bpy.data.images.new("seam test", px.shape[1], px.shape[0], alpha=True,
+                                float_buffer=file_format == "OPEN_EXR")
+    try:
+        image.pixels.foreach_set(np.ascontiguousarray(px[::-1], np.float32).ravel())
+        if file_format == "OPEN_EXR":
+            image.save_render(path, scene=bpy.context.scene)
+        else:
+            image.filepath_raw, image.file_format = path, file_format
+            image.save()
+    finally:
+        bpy.data.images.remove(image)
+
+
+def _load(path: str) -> np.ndarray:
+    image = bpy.data.images.load(path, check_existing=False)
+    try:
+        return pixels(image)[::-1].copy()
+    finally:
+        bpy.data.images.remove(image)
+
+
+def _chunks(folder: str, file_format: str, ext: str, highlight: float = 1.0) -> dict:
+    """Two chunks' paintings of FRAMES: alike on the left half, apart on the right."""
+    rng = np.random.default_rng(3)
+    paths = {}
+    for f in FRAMES:
+        a, b = (rng.random((H, W, 4), dtype=np.float32) * 0.6 + 0.2 for _ in range(2))
+        a[..., 3] = b[..., 3] = 1.0
+        b[:, :W // 2] = a[:, :W // 2]
+        a[:4, :4, :3] = b[:4, :4, :3] = highlight
+        mine, theirs = (os.path.join(folder, sub, f"frame_{f:04d}{ext}") for sub in ("shot", "warm"))
+        for px, path in ((a, mine), (b, theirs)):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            _save(px, path, file_format)
+        paths[f] = (mine, theirs)
+    return paths
+
+
+@scenario(94)
+def seam_dissolved():
+    scene = bpy.context.scene
+    settings = scene.render.image_settings
+    saved = (settings.file_format, settings.color_mode, settings.color_depth, scene.render.filepath)
+    out = {}
+    try:
+        settings.file_format, settings.color_mode, settings.color_depth = "PNG", "RGBA", "8"
+        folder = os.path.join(env.work, "seam_png")
+        paths = _chunks(folder, "PNG", ".png")
+        before = {f: (_load(a), _load(b)) for f, (a, b) in paths.items()}
+        dissolve = lambda: bpy.ops.nst.dissolve_seam(        # noqa: E731
+            output=os.path.join(folder, "shot", "frame_####"),
+            overlap=os.path.join(folder, "warm", "frame_####"), frame_start=FRAMES[0],
+            frame_end=FRAMES[-1])
+        out["result"] = sorted(dissolve())
+        written = {f: _load(paths[f][0]) for f in FRAMES}
+        half = W // 2
+        out["left_same"] = [bool(np.array_equal(written[f][:, :half], before[f][0][:, :half]))
+                            for f in FRAMES]
+        out["to_earlier"] = [float(np.abs(written[f] - before[f][0])[:, half:, :3].mean())
+                             for f in FRAMES]
+        out["to_later"] = [float(np.abs(written[f] - before[f][1])[:, half:, :3].mean())
+                           for f in FRAMES]
+        middle = FRAMES[1]
+        out["contrast"] = float(written[middle][:, half:, :3].std()
+                                / before[middle][1][:, half:, :3].std())
+        out["plain_mix_contrast"] = float(((before[middle][0] + before[middle][1]) / 2)[:, half:, :3].std()
+                                          / before[middle][1][:, half:, :3].std())
+        out["kept"] = [bool(np.array_equal(_load(os.path.join(folder, "warm", f"before_frame_{f:04d}.png")),
+                                           before[f][0])) for f in FRAMES]
+        dissolve()                                  # a farm task requeued: the same frames
+        out["again_same"] = all(np.array_equal(_load(paths[f][0]), written[f]) for f in FRAMES)
+        os.remove(paths[FRAMES[-1]][1])
+        out["missing"] = error_of(dissolve)
+        # OpenEXR: scene-linear, its highlights kept where both chunks painted alike
+        settings.file_format = "OPEN_EXR"
+        folder = os.path.join(env.work, "seam_exr")
+        paths = _chunks(folder, "OPEN_EXR", ".exr", highlight=7.5)
+        bpy.ops.nst.dissolve_seam(output=os.path.join(folder, "shot", "frame_####"),
+                                  overlap=os.path.join(folder, "warm", "frame_####"),
+                                  frame_start=FRAMES[0], frame_end=FRAMES[-1])
+        out["exr_highlight"] = float(_load(paths[middle][0])[:2, :2, :3].min())
+        if hasattr(settings, "media_type"):         # Blender 5: multilayer is a media type
+            settings.media_type = "MULTI_LAYER_IMAGE"
+        settings.file_format = "OPEN_EXR_MULTILAYER"
+        out["multilayer"] = error_of(lambda: bpy.ops.nst.dissolve_seam(
+            output=os.path.join(folder, "shot", "frame_####"),
+            overlap=os.path.join(folder, "warm", "frame_####"), frame_start=5, frame_end=7))
+    finally:
+        if hasattr(settings, "media_type"):
+            settings.media_type = "IMAGE"
+        (settings.file_format, settings.color_mode, settings.color_depth,
+         scene.render.filepath) = saved
+    return out
+
+
+def test_a_seam_turns_one_chunks_painting_into_the_nexts(facts):
+    """Frame 5 of 5-7 takes a quarter of the later chunk's painting, frame 7 three quarters
+    (each nearer the later one than the frame before), with the strokes' contrast kept (a plain
+    halfway mix keeps about 1/√2 of it); where the chunks painted alike the frame is the same
+    bytes; the earlier chunk's frames are kept beside the overlap, and a second run (a requeued
+    farm task) writes the same frames."""
+    f = fact(facts, "seam_dissolved")
+    assert f["result"] == ["FINISHED"], f
+    assert all(f["left_same"]), f
+    assert f["to_earlier"] == sorted(f["to_earlier"]) and f["to_later"] == sorted(f["to_later"], reverse=True), f
+    assert f["to_earlier"][0] < f["to_later"][0] and f["to_earlier"][-1] > f["to_later"][-1], f
+    assert f["plain_mix_contrast"] < 0.8 and f["contrast"] > 0.9, f
+    assert all(f["kept"]) and f["again_same"], f
+
+
+def test_a_seam_it_cannot_dissolve_says_what_is_missing(facts):
+    f = fact(facts, "seam_dissolved")
+    assert "frame_0007.png" in f["missing"] and "warm-up frame" in f["missing"], f
+    assert "multilayer" in f["multilayer"], f
+
+
+def test_an_openexr_seam_keeps_its_highlights(facts):
+    assert fact(facts, "seam_dissolved")["exr_highlight"] == pytest.approx(7.5, abs=0.01)
