@@ -175,6 +175,6 @@ MISFIT = ("Neural Style Transfer: the clean plate does not fit this shot's frame
           "frames instead (chunks of a farm may not match); run Apply Styles again")
 MID_SHOT = ("Neural Style Transfer: {reason}, so this shot has no clean plate, and this render "
             "starts at frame {frame}, mid-shot: its strokes will not match the frames before it "
-            "rendered by another process (a farm chunk's first frame pops, however many frames "
-            "it warms up on); render the shot in one process, or dissolve the seam into the "
-            "chunk before (nst.dissolve_seam, as the Flamenco job type does: docs/farm.md)")
+            "rendered by another process. If this is a farm chunk's warm-up, dissolve its seam "
+            "into the chunk before once both are done (nst.dissolve_seam; the Flamenco job type "
+            "does); else render the shot in one process (docs/farm.md)")

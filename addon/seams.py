@@ -12,6 +12,7 @@ the later chunk's painting, a little more each frame, with the strokes' contrast
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 
@@ -22,19 +23,43 @@ from bpy.props import IntProperty, StringProperty
 from . import outputs, pixels
 from .engine import NSTError, UserError, dissolve
 
-BEFORE = "before_"      # the earlier chunk's frame as it rendered it, kept beside the overlap
+BEFORE = "before_"      # the earlier chunk's frame as it rendered it, kept beside the overlap,
+WROTE = ".dissolved"    # and beside that the SHA-256 of the dissolved frame written from it
 
 
 def frame_file(scene, pattern: str, frame: int) -> str:
     """The file a render whose output is ``pattern`` (as ``-o`` takes it: # for the frame's
-    digits, // for the .blend's folder) writes for ``frame``, with the scene's extension."""
+    digits, // for the .blend's folder) writes for ``frame``, with the scene's extension, as
+    an absolute path (a relative one is taken from the current folder)."""
     render = scene.render
     saved = render.filepath
     try:
         render.filepath = pattern
-        return bpy.path.abspath(render.frame_path(frame=frame))
+        return os.path.abspath(bpy.path.abspath(render.frame_path(frame=frame)))
     finally:
         render.filepath = saved
+
+
+def _missing(path: str, scene) -> str:
+    """What to say of a frame file that is not there: the same frame in another format, if
+    that is there."""
+    stem = os.path.splitext(path)[0]
+    folder = os.path.dirname(path)
+    others = sorted(n for n in (os.listdir(folder) if os.path.isdir(folder) else ())
+                    if os.path.splitext(n)[0] == os.path.basename(stem))
+    if not others:
+        return f"{path} is missing"
+    return (f"{path} is missing, {others[0]} is there: the seam reads and writes the scene's "
+            f"output format ({scene.render.image_settings.file_format}): set it to the "
+            "chunks' (blender -F FORMAT before --python-expr)")
+
+
+def _size(path: str) -> tuple[int, int]:
+    image = bpy.data.images.load(path, check_existing=False)
+    try:
+        return tuple(image.size)
+    finally:
+        bpy.data.images.remove(image)
 
 
 def _read(path: str, linear: bool) -> np.ndarray:
@@ -48,31 +73,60 @@ def _read(path: str, linear: bool) -> np.ndarray:
         bpy.data.images.remove(image)
 
 
+def _digest(path: str) -> str:
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def _written_by_a_seam(mine: str, kept: str, stamp: str) -> bool:
+    """Whether the shot's frame ``mine`` is what a seam wrote from ``kept`` (or gone, with
+    ``kept`` there): not a frame rendered since."""
+    if not (os.path.isfile(stamp) and os.path.isfile(kept)):
+        return False
+    if not os.path.isfile(mine):
+        return True
+    with open(stamp) as f:
+        return f.read().strip() == _digest(mine)
+
+
 def dissolve_seam(scene, output: str, overlap: str, first: int, last: int) -> list[int]:
     """Frames ``first``-``last`` of the shot (files of the ``output`` pattern, the earlier
     chunk's) dissolved into the later chunk's paintings of them (the ``overlap`` pattern, its
     warm-up), each written whole in the scene's output format; frame ``first`` takes 1/(n+1)
-    of the later painting, frame ``last`` n/(n+1). The earlier chunk's files are first kept
-    beside the overlap's (``before_``...), and every run dissolves from those: run again (a
-    farm task requeued), it writes the same frames. Returns the frames written."""
+    of the later painting, frame ``last`` n/(n+1). Nothing is written unless every frame is
+    there, in pairs of one size. Each earlier frame is first kept beside the overlap's
+    (``before_``...); run again (a farm task requeued), the seam dissolves from those where the
+    shot's frame is still the one it wrote, and writes the same frames; a frame rendered since
+    (a job submitted again into the same folder) is kept anew. Returns the frames written."""
     outputs.check_output(scene)
     linear = scene.render.image_settings.file_format == "OPEN_EXR"
     frames = list(range(first, last + 1))
     if not frames:
-        raise UserError(f"no frames to dissolve: {first}-{last} is empty")
+        raise UserError(f"no frames to dissolve: frame_start {first} to frame_end {last} is "
+                        "empty (give the overlap's first and last frame)")
     paths = [(frame_file(scene, output, f), frame_file(scene, overlap, f)) for f in frames]
+    sizes = set()
     for f, (mine, theirs) in zip(frames, paths):
         kept = os.path.join(os.path.dirname(theirs), BEFORE + os.path.basename(mine))
+        if os.path.dirname(mine) == os.path.dirname(theirs):
+            raise UserError(f"the overlap {overlap} is in the shot's own folder: give the later "
+                            "chunk's warm-up frames, rendered into a folder of their own")
         if not os.path.isfile(theirs):
-            raise UserError(f"frame {f}: the later chunk's warm-up frame {theirs} is missing "
-                            "(render that chunk, with its warm-up, before its seam)")
+            raise UserError(f"frame {f}: the later chunk's warm-up frame "
+                            f"{_missing(theirs, scene)} (render that chunk, with its warm-up, "
+                            "before its seam)")
         if not os.path.isfile(kept) and not os.path.isfile(mine):
-            raise UserError(f"frame {f}: the shot's frame {mine} is missing (render the chunk "
-                            "before the seam first)")
+            raise UserError(f"frame {f}: the shot's frame {_missing(mine, scene)} (render the "
+                            "chunk before the seam first)")
+        sizes |= {_size(theirs), _size(mine if os.path.isfile(mine) else kept)}
+    if len(sizes) > 1:
+        raise UserError(f"the frames are of {len(sizes)} sizes ("
+                        + ", ".join(f"{w}×{h}" for w, h in sorted(sizes))
+                        + " px): both chunks must render the same shot, at one size")
     done = []
     for i, (f, (mine, theirs)) in enumerate(zip(frames, paths)):
         try:
-            _dissolve_frame(scene, f, mine, theirs, (i + 1) / (len(frames) + 1), linear)
+            _dissolve_frame(scene, mine, theirs, (i + 1) / (len(frames) + 1), linear)
         except (UserError, NSTError, OSError, RuntimeError, ValueError) as exc:
             so_far = f"frames {first}-{done[-1]} are dissolved, " if done else ""
             raise UserError(f"{so_far}frame {f} and after are as the chunk before rendered "
@@ -81,20 +135,21 @@ def dissolve_seam(scene, output: str, overlap: str, first: int, last: int) -> li
     return done
 
 
-def _dissolve_frame(scene, frame: int, mine: str, theirs: str, w: float, linear: bool) -> None:
+def _dissolve_frame(scene, mine: str, theirs: str, w: float, linear: bool) -> None:
+    """One frame: ``mine`` (kept first as it was) dissolved ``w`` into ``theirs``, written whole."""
     kept = os.path.join(os.path.dirname(theirs), BEFORE + os.path.basename(mine))
-    if not os.path.isfile(kept):
+    stamp = kept + WROTE
+    if not _written_by_a_seam(mine, kept, stamp):   # the chunk's own render: kept as it is
         shutil.copy2(mine, kept + ".partial")
         os.replace(kept + ".partial", kept)
-    a, b = _read(kept, linear), _read(theirs, linear)
-    if a.shape != b.shape:
-        raise UserError(f"{mine} is {a.shape[1]}×{a.shape[0]} px and {theirs} "
-                        f"{b.shape[1]}×{b.shape[0]}: both chunks must render the same shot")
-    mixed = dissolve(a, b, w)
+    mixed = dissolve(_read(kept, linear), _read(theirs, linear), w)
     if linear:
         outputs.write_exr(scene, mixed, mine)
     else:
         outputs.write_frame(scene, np.clip(mixed, 0.0, 1.0), mine)
+    with open(stamp + ".partial", "w") as f:
+        f.write(_digest(mine))
+    os.replace(stamp + ".partial", stamp)
 
 
 class NST_OT_dissolve_seam(bpy.types.Operator):
@@ -109,8 +164,10 @@ class NST_OT_dissolve_seam(bpy.types.Operator):
                            "(# for the frame's digits); empty: the scene's output path")
     overlap: StringProperty(name="Overlap", description="The later chunk's warm-up frames, as "
                             "-o took them")
-    frame_start: IntProperty(name="First frame", description="First frame of the overlap")
-    frame_end: IntProperty(name="Last frame", description="Last frame of the overlap")
+    frame_start: IntProperty(name="First frame", description="First frame of the overlap",
+                             default=1)
+    frame_end: IntProperty(name="Last frame", description="Last frame of the overlap",
+                           default=0)
 
     def execute(self, context):
         scene = context.scene

@@ -122,7 +122,7 @@ function authorSeamTask(settings, chunk, before, range) {
     const call = `bpy.ops.nst.dissolve_seam(output=${JSON.stringify(settings.render_output_path)}, ` +
         `overlap=${JSON.stringify(warm.output)}, frame_start=${first}, frame_end=${warm.frames[1]})`;
     return blenderTask(`seam-${chunk[0]}`, settings, [
-        "--python-exit-code", "1",
+        "--render-format", settings.format, "--python-exit-code", "1",
         "--python-expr", `import bpy; assert ${call} == {'FINISHED'}`]);
 }
 

@@ -92,7 +92,35 @@ def seam_dissolved():
                                            before[f][0])) for f in FRAMES]
         dissolve()                                  # a farm task requeued: the same frames
         out["again_same"] = all(np.array_equal(_load(paths[f][0]), written[f]) for f in FRAMES)
+        out["same_folder"] = error_of(lambda: bpy.ops.nst.dissolve_seam(
+            output=os.path.join(folder, "shot", "frame_####"),
+            overlap=os.path.join(folder, "shot", "warm_####"), frame_start=5, frame_end=7))
+        out["no_range"] = error_of(lambda: bpy.ops.nst.dissolve_seam(
+            output=os.path.join(folder, "shot", "frame_####"),
+            overlap=os.path.join(folder, "warm", "frame_####")))
+        # the chunk before rendered again into the same folder (a job submitted again): its new
+        # frame is dissolved, not the one kept from the first job
+        rng = np.random.default_rng(11)
+        new = rng.random((H, W, 4), dtype=np.float32) * 0.6 + 0.2
+        new[..., 3] = 1.0
+        _save(new, paths[FRAMES[0]][0], "PNG")
+        new = _load(paths[FRAMES[0]][0])
+        dissolve()
+        again = _load(paths[FRAMES[0]][0])[:, half:, :3]
+        out["rerendered"] = [float(np.abs(again - new[:, half:, :3]).mean()),
+                             float(np.abs(again - written[FRAMES[0]][:, half:, :3]).mean())]
+        # a warm-up frame of another size: nothing is written
+        first = open(paths[FRAMES[0]][0], "rb").read()
+        os.replace(paths[FRAMES[1]][1], paths[FRAMES[1]][1] + ".was")
+        _save(np.ones((H // 2, W // 2, 4), np.float32), paths[FRAMES[1]][1], "PNG")
+        out["sizes"] = error_of(dissolve)
+        out["sizes_untouched"] = open(paths[FRAMES[0]][0], "rb").read() == first
+        os.replace(paths[FRAMES[1]][1] + ".was", paths[FRAMES[1]][1])
+        # the warm-up rendered as JPEG while the scene says PNG; then not at all
+        _save(before[FRAMES[-1]][1], paths[FRAMES[-1]][1][:-4] + ".jpg", "JPEG")
         os.remove(paths[FRAMES[-1]][1])
+        out["other_format"] = error_of(dissolve)
+        os.remove(paths[FRAMES[-1]][1][:-4] + ".jpg")
         out["missing"] = error_of(dissolve)
         # OpenEXR: scene-linear, its highlights kept where both chunks painted alike
         settings.file_format = "OPEN_EXR"
@@ -134,7 +162,20 @@ def test_a_seam_turns_one_chunks_painting_into_the_nexts(facts):
 def test_a_seam_it_cannot_dissolve_says_what_is_missing(facts):
     f = fact(facts, "seam_dissolved")
     assert "frame_0007.png" in f["missing"] and "warm-up frame" in f["missing"], f
+    assert "shot's own folder" in f["same_folder"], f       # (its kept frames would join the shot)
+    assert "first and last frame" in f["no_range"], f
+    assert "2 sizes" in f["sizes"] and "64×48" in f["sizes"] and "32×24" in f["sizes"], f
+    assert f["sizes_untouched"], f                          # checked before any frame is written
+    assert "frame_0007.jpg is there" in f["other_format"] and "(PNG)" in f["other_format"], f
     assert "multilayer" in f["multilayer"], f
+
+
+def test_a_chunk_rendered_again_is_dissolved_anew(facts):
+    """A seam run after the chunk before was rendered again into the same folder (a job
+    submitted again) dissolves the new frame, not the one it kept from the first job (an
+    artist trial: the first job's frame 5 came back, 43/255 from the new job's)."""
+    to_new, to_first_job = fact(facts, "seam_dissolved")["rerendered"]
+    assert to_new < 0.5 * to_first_job, (to_new, to_first_job)
 
 
 def test_an_openexr_seam_keeps_its_highlights(facts):

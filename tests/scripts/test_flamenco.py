@@ -39,10 +39,12 @@ def blender_command(task: dict) -> list[str]:
 
 
 def seam_call(task: dict) -> str:
-    """The Python a seam task's Blender runs (``--python-expr``), with ``--python-exit-code 1``."""
+    """The Python a seam task's Blender runs (``--python-expr``), with ``--python-exit-code 1``
+    and the chunks' format (the seam reads and writes the scene's)."""
     args = blender_command(task)[4:]
-    assert args[:3] == ["--python-exit-code", "1", "--python-expr"] and len(args) == 4, args
-    return args[3]
+    assert args[:5] == ["--render-format", "PNG", "--python-exit-code", "1", "--python-expr"], args
+    assert len(args) == 6, args
+    return args[5]
 
 
 def test_each_seam_is_dissolved_once_both_its_chunks_are_done():
