@@ -73,6 +73,11 @@ def _read(path: str, linear: bool) -> np.ndarray:
         bpy.data.images.remove(image)
 
 
+def _kept(mine: str, theirs: str) -> str:
+    """Where the shot's frame ``mine`` is kept as rendered: beside the overlap's ``theirs``."""
+    return os.path.join(os.path.dirname(theirs), BEFORE + os.path.basename(mine))
+
+
 def _digest(path: str) -> str:
     with open(path, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()
@@ -107,7 +112,7 @@ def dissolve_seam(scene, output: str, overlap: str, first: int, last: int) -> li
     paths = [(frame_file(scene, output, f), frame_file(scene, overlap, f)) for f in frames]
     sizes = set()
     for f, (mine, theirs) in zip(frames, paths):
-        kept = os.path.join(os.path.dirname(theirs), BEFORE + os.path.basename(mine))
+        kept = _kept(mine, theirs)
         if os.path.dirname(mine) == os.path.dirname(theirs):
             raise UserError(f"the overlap {overlap} is in the shot's own folder: give the later "
                             "chunk's warm-up frames, rendered into a folder of their own")
@@ -137,7 +142,7 @@ def dissolve_seam(scene, output: str, overlap: str, first: int, last: int) -> li
 
 def _dissolve_frame(scene, mine: str, theirs: str, w: float, linear: bool) -> None:
     """One frame: ``mine`` (kept first as it was) dissolved ``w`` into ``theirs``, written whole."""
-    kept = os.path.join(os.path.dirname(theirs), BEFORE + os.path.basename(mine))
+    kept = _kept(mine, theirs)
     stamp = kept + WROTE
     if not _written_by_a_seam(mine, kept, stamp):   # the chunk's own render: kept as it is
         shutil.copy2(mine, kept + ".partial")
