@@ -52,8 +52,7 @@ MATCH = 6               # px: the ring around a new patch of the plate its paint
 MATCH_LEAST = 16        # pixels of that ring, at least, to match on
 CROP_CONTEXT = 64       # px of the set around a new patch the networks see when they paint it
 CROP_MOST = 0.5         # a crop above this share of the frame: the whole backdrop is painted
-REVEALED_SHARE = 0.02   # the least share of the frame newly seen clear that is worth painting the
-                        # backdrop again for (a network pass: batched, not every frame)
+REVEALED_SHARE = 0.02   # the least share of the frame newly seen clear worth painting again for (batched)
 SEEN_SHARE = 0.006      # or seen for the first time (what an object uncovers of where it was when
                         # the plate was made): painted at once, or it shows the frame's painting
                         # until the next batch, then jumps to the plate's
@@ -218,6 +217,7 @@ class Canvas:
             self.painted = self.reference = self.provisional = None
         else:
             r, c = window or (slice(None), slice(None))
+            motion.keep(self.painted, c)    # (the result blend carries it again: ``Motion.keep``)
             reference, painted = np.zeros(rgb.shape, np.float32), np.zeros(rgb.shape, np.float32)
             ref, held = reference[r, c], painted[r, c]      # (views: the window worked in)
             if window is not None:

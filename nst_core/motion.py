@@ -316,13 +316,44 @@ class Motion:
     flow: np.ndarray
     carried: tuple[int, int] = (0, 0)   # (x, y) px: how far the networks' grid moved with the picture
     sharp: bool = False                 # paintings carried between pixels (``carry``)
+    kept: tuple | None = None           # (painting, its carry, rows carried, columns): ``keep``
+
+    def keep(self, painting: np.ndarray, columns: slice | None = None) -> None:
+        """From now on ``carry`` keeps what it carries of ``painting`` over ``columns`` (None:
+        all) and gives it again to a later ask (copied): the canvas and the result blend carry
+        the same painting along the same motion, the same values (at 720p a large moving
+        object's sub-pixel carry cost some 80 ms a painting, docs/benchmarks.md)."""
+        self.kept = (painting, np.empty(painting.shape, np.float32), np.zeros(len(painting), bool),
+                     slice(*(columns or slice(None)).indices(painting.shape[1])[:2]))
 
     def carry(self, painting: np.ndarray, rows: tuple[int, int] | None = None,
               columns: slice | None = None) -> np.ndarray:
         """A painting warped along the motion, as ``sample`` (with ``sharp``: ``Sampler.sharp``:
         set for a still camera, where only what moves is resampled; a pan's every pixel
-        would cost 0.9 s at 720p)."""
-        return (self.sample.sharp if self.sharp else self.sample)(painting, rows, columns)
+        would cost 0.9 s at 720p); of a painting kept (``keep``), what was carried before is
+        taken from what was kept."""
+        fn = self.sample.sharp if self.sharp else self.sample
+        if self.kept is None or self.kept[0] is not painting or rows is None:
+            return fn(painting, rows, columns)
+        _, store, done, k = self.kept
+        (r0, r1), c = rows, slice(*(columns or slice(None)).indices(painting.shape[1])[:2])
+        if c == k and not done[r0:r1].any():        # carried now, and kept
+            store[r0:r1, c] = out = fn(painting, rows, columns)
+            done[r0:r1] = True
+            return out
+        out = np.empty((r1 - r0, c.stop - c.start) + painting.shape[2:], np.float32)
+        a, b = max(c.start, k.start), min(c.stop, k.stop)   # the columns kept, if carried
+        cuts = [0, *(np.flatnonzero(np.diff(done[r0:r1].view(np.int8))) + 1), r1 - r0]
+        for s0, s1 in zip(cuts[:-1], cuts[1:]):     # runs of rows carried before, or not
+            if not done[r0 + s0] or a >= b:
+                out[s0:s1] = fn(painting, (r0 + s0, r0 + s1), columns)
+                continue
+            out[s0:s1, a - c.start:b - c.start] = store[r0 + s0:r0 + s1, a:b]
+            for e0, e1 in ((c.start, a), (b, c.stop)):  # beside them
+                if e0 < e1:
+                    out[s0:s1, e0 - c.start:e1 - c.start] = fn(painting, (r0 + s0, r0 + s1),
+                                                                slice(e0, e1))
+        return out
 
     def speed2(self, rows: tuple[int, int] | None = None,
                columns: slice = slice(None)) -> np.ndarray:

@@ -77,6 +77,40 @@ def test_sharp_moves_a_smooth_image_exactly_between_pixels_and_as_nearest_on_who
     assert np.allclose(sample.sharp(image[..., 2], (8, 22)), out[8:22, :, 2], rtol=1e-6, atol=1e-5)
 
 
+def test_a_kept_painting_is_carried_once_and_given_again_the_same():
+    """``Motion.keep``: the canvas carries the kept painting, and the result blend asks again
+    for rows and columns of it, some carried already, some not. Every ask gives the values of a
+    carry of its own, to the bit; what was carried is not carried again; the answer is the
+    asker's to change; another painting (the render it was made from) is carried as usual."""
+    h, w = 40, 60
+    rng = np.random.default_rng(3)
+    painting, render = rng.random((h, w, 3), dtype=np.float32), rng.random((h, w, 3), dtype=np.float32)
+    flow = np.zeros((h, w, 2), np.float32)
+    flow[5:35, 10:50] = (0.4, -1.3)
+    m = motion.Motion(motion.Sampler(flow), np.ones((h, w), np.float32), flow, sharp=True)
+    alone = m.sample.sharp(painting)
+    overlap = lambda a, b: max(0, min(a[1], b[1]) - max(a[0], b[0]))   # noqa: E731
+    asked = []
+    sharp = m.sample.sharp
+    m.sample.sharp = lambda image, rows=None, columns=None: (
+        asked.append((rows[1] - rows[0]) * len(range(*(columns or slice(None)).indices(w)))),
+        sharp(image, rows, columns))[1]
+    m.keep(painting, slice(10, 45))
+    first = m.carry(painting, (8, 30), slice(10, 45))
+    assert np.array_equal(first, alone[8:30, 10:45]) and asked == [22 * 35]
+    first[:] = -1.0                                 # the asker's own array
+    assert np.array_equal(m.carry(painting, (12, 20), slice(15, 40)), alone[12:20, 15:40])
+    assert asked == [22 * 35]                       # given again, not carried
+    for rows, columns in (((0, 40), None), ((25, 38), slice(0, 30)), ((2, 10), slice(40, 60))):
+        asked.clear()
+        got = m.carry(painting, rows, columns)
+        assert np.array_equal(got, alone[rows[0]:rows[1], columns or slice(None)]), (rows, columns)
+        c0, c1 = (columns or slice(0, w)).start, (columns or slice(0, w)).stop
+        kept = overlap(rows, (8, 30)) * overlap((c0, c1), (10, 45))     # given again, the rest carried
+        assert sum(asked) == (rows[1] - rows[0]) * (c1 - c0) - kept, (rows, columns, asked)
+    assert np.array_equal(m.carry(render, (8, 30), slice(10, 45)), sharp(render, (8, 30), slice(10, 45)))
+
+
 def test_sharp_carries_fine_strokes_for_many_frames_with_little_drift_or_blur():
     """A painting of fine strokes (5 px) carried 8 times by a shearing flow (each row moves by
     its own fraction of a pixel, as a rolling ball's surface does). By the nearest pixel each
