@@ -1,11 +1,9 @@
 """What an animation keeps of its earlier paintings: ``Canvas``.
 
-Each frame of a sequence is painted by the networks afresh, and a fresh painting of an
-unchanged picture is not the same painting: WCT's whitening and AdaIN's statistics are those of
-the whole frame, and the networks see far (at 240 px wide, the whole frame), so a ball rolling
-across one corner repaints every other corner, and the strokes boil even on a clean render. And
-what the networks paint around a moving object carries a halo of it, which, kept, leaves copies
-of the object's edge behind it (a ghost trail). So:
+A fresh painting of an unchanged picture is not the same painting: the networks' statistics
+are the whole frame's and they see far, so a ball rolling across one corner repaints every
+other corner (the strokes boil even on a clean render), and what they paint around a moving
+object carries a halo of it, which, kept, leaves copies of its edge behind it. So:
 
 - **Kept**: where the warp is valid and the render (as the networks see it) differs from what a
   painting was made from by at most REPAINT_CHANGE (smoothed over a few pixels: render noise is
@@ -13,18 +11,19 @@ of the object's edge behind it (a ghost trail). So:
   light that dims, a bounce of colour). A moving surface carries its strokes the same way.
 - **The clean plate** (a still camera): the set without its moving objects, painted on its own
   (the backdrop: the render with the moving objects filled in from around them, and, as they
-  move, what they uncover; what is not seen yet filled again each time it is painted). Still
-  parts show the plate's painting, up to the moving objects' antialiased silhouettes, so what an
-  object uncovers or leaves behind is painted as if it had never been there: no halo, no trail,
-  and no new strokes where nothing changed. The backdrop is painted again only when an object
-  uncovers some of the set never seen before (at once, so what it uncovers is not shown first
-  with the frame's painting; from a crop around it, temporal.Coherence), and then only those
-  pixels of the plate change.
+  move, what they uncover). Still parts show the plate's painting, up to the moving objects'
+  antialiased silhouettes, so what an object uncovers or leaves behind is painted as if it had
+  never been there: no halo, no trail, no new strokes where nothing changed. The backdrop is
+  painted again (from a crop, temporal.Coherence) only when an object uncovers some of the set
+  never seen before, at once, and then only those pixels of the plate change.
 - **A clean plate** (``Canvas(clean)``): the set without its moving objects as Blender rendered
   it, once for the shot. Where it fits the frame, it is the backdrop, whole from the start: the
   plate is painted once from it and never learnt patch by patch, so it is the same picture in
   every process that renders the shot, whichever frames it saw (a render farm's chunks), and
   what an object uncovers was painted before it was uncovered.
+- **A shadow on the set** (darker, each channel by about as much: ``filters.shading``): the
+  plate's painting darkened as the render is, not the frame's painting, which held the
+  object's outline, kept where the shadow stayed: streaks and crescents in it.
 - **Painted afresh**: a larger change, what a moving object uncovers where no plate fits, with a
   ramp of REPAINT_FEATHER px into what is kept. Without a plate (a moving camera), a painting
   made within HALO px of a moving object is painted once more from the frame alone when the
@@ -36,7 +35,7 @@ from __future__ import annotations
 import numpy as np
 
 from .bands import around, in_bands
-from .filters import bounds, box_blur, coverage, fill, grow, per_channel
+from .filters import bounds, box_blur, coverage, fill, grow, per_channel, shading
 from .motion import Motion
 
 REPAINT_CHANGE = 0.08   # a change of the render (0-1, the largest channel) above this is painted afresh
@@ -53,14 +52,12 @@ MATCH_LEAST = 16        # pixels of that ring, at least, to match on
 CROP_CONTEXT = 64       # px of the set around a new patch the networks see when they paint it
 CROP_MOST = 0.5         # a crop above this share of the frame: the whole backdrop is painted
 REVEALED_SHARE = 0.02   # the least share of the frame newly seen clear worth painting again for (batched)
-SEEN_SHARE = 0.006      # or seen for the first time (what an object uncovers of where it was when
-                        # the plate was made): painted at once, or it shows the frame's painting
-                        # until the next batch, then jumps to the plate's
-CLEAN_MISFIT = 0.25     # the clean plate (``Canvas(clean)``) is taken when at most this share of
-                        # the set seen clear of moving objects differs from it by over REPAINT_CHANGE
-                        # (where it differs, the frame's painting shows, as for any misfit: an
-                        # object that stands still before it moves is not in the plate; at 0.05
-                        # one of 7 % of the frame refused it: a ghost of it for the whole shot)
+SEEN_SHARE = 0.006      # or seen for the first time (where an object was when the plate was made): at
+                        # once, or it shows the frame's painting until the batch, then the plate's
+CLEAN_MISFIT = 0.25     # the clean plate (``Canvas(clean)``) is taken when at most this share of the
+                        # set seen clear of moving objects differs from it by over REPAINT_CHANGE (an
+                        # object that stands still before it moves is not in the plate; at 0.05 one of
+                        # 7 % of the frame refused it: a ghost of it for the whole shot)
 
 
 def _crop(new: np.ndarray) -> tuple[slice, slice] | None:
@@ -93,14 +90,12 @@ def _ramp(mask: np.ndarray, reach: int, wanted: np.ndarray | None = None) -> np.
 
 def _change(rgb: np.ndarray, reference: np.ndarray, wanted: np.ndarray | None = None,
             apart: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The render's change since a painting (H×W×3), averaged over (2·CHANGE_SMOOTHING + 1)²
-    px (a change of light is smooth, render noise is not), and its size: the largest
-    channel's (H×W); ``wanted``: as ``in_bands``, 0 in the bands left out. ``apart`` (H×W
-    bool, e.g. what moves): pixels left out of the average of the others, so a still pixel
-    beside a moving object is measured by the set around it, not by the object (averaged
-    with it, the 2 px around the object changed every frame by the object's colour: the
-    still set there boiled; not taken with ``wanted``). (Over 2×2 px cells, cheaper, a
-    moving object's painting went blocky: its warping error 3×.)"""
+    """The render's change since a painting (H×W×3), averaged over (2·CHANGE_SMOOTHING + 1)² px
+    (a change of light is smooth, render noise is not), and its size: the largest channel's
+    (H×W); ``wanted``: as ``in_bands``, 0 in the bands left out. ``apart`` (H×W bool, e.g. what
+    moves): pixels left out of the average of the others, so a still pixel beside a moving
+    object is measured by the set around it (averaged with the object, the 2 px around it
+    boiled; not with ``wanted``). (Over 2×2 px cells a moving object's painting went blocky.)"""
     cells, size = np.zeros(rgb.shape, np.float32), np.zeros(rgb.shape[:2], np.float32)
 
     def rows(r0, r1):
@@ -142,13 +137,13 @@ class Canvas:
         self.clean = clean                          # the clean plate, or None (see ``plan``),
         self.clean_misfit = False                   # and whether a frame found it did not fit
         self.painted = self.reference = None        # the last painting, the render it was made from
-        self.backdrop = self.known = None           # the set without moving objects, where it was seen,
-        self.settled = None                         # and where seen clear of them
+        self.backdrop = self.known = self.settled = None    # the set without moving objects,
+                                                    # where it was seen, where seen clear of them
         self._pending = None                        # learnt since the plate was painted
         self.crop = None                            # (rows, columns) of the backdrop to paint
         self.plate = self.plate_ok = None           # the backdrop's painting, where it is one
         self.provisional = None                     # H×W: made near a moving object (no plate)
-        self._plan = self._weights = None
+        self._plan = self._weights = self._shaded = None
         self.shows = self.window = None             # the columns where the frame's result shows,
                                                     # the (rows, columns) outside which it cannot
 
@@ -211,6 +206,12 @@ class Canvas:
             backdrop = self.backdrop            # painted when enough is new (the first time:
                                                 # all of it); the plate takes what is new
             self.crop = None if self.plate is None else _crop(self._pending)
+        delta, size = self._backdrop_change if still_camera else (None, None)   # a shadow on the
+        self._shaded = still_camera and shading(rgb, self.backdrop, delta, (size > np.float32(
+            REPAINT_CHANGE)) & self.known & ~object_, CHANGE_SMOOTHING) or None     # set fits:
+        if self._shaded is not None:        # the plate shows, darkened (``paint``)
+            (r, c), at, _ = self._shaded
+            size[r, c][at] = 0.0
         refresh, (wanted, window) = None, self._shows_carried(moving)
         self.window = window
         if motion is None or self.painted is None:
@@ -272,11 +273,9 @@ class Canvas:
 
     def _shows_carried(self, moving: np.ndarray) -> tuple:
         """Where the painting carried along the motion (what ``plan`` works out) may show
-        through the plate, with what the change and the ramp read around it: (the rows, H bool,
-        or None: all; the window of rows and columns around it, with as much again on each side
-        for the filters' edges, or None where that is over CROP_MOST of the frame). (The plate is
-        painted over whole away from what does not fit it: far from the moving objects, on a
-        clean render most of the frame.)"""
+        through the plate (not far from what does not fit it), with what the change and the ramp
+        read around it: (the rows, H bool, or None: all; the window of rows and columns around
+        it, as much again on each side for the filters' edges, or None: over CROP_MOST)."""
         if self.plate is None:
             return None, None
         fits = (self._backdrop_change[1] <= np.float32(REPAINT_CHANGE)) & ~moving & self.plate_ok
@@ -338,12 +337,10 @@ class Canvas:
 
     def _patch(self, painting: np.ndarray, new: np.ndarray) -> None:
         """The plate's ``new`` pixels from ``painting``, another painting of the set, matched
-        to the plate around them: each channel's mean and spread over a MATCH px ring where
-        both paint the same set (so what differs there is the painting's look, not the set).
-        Copied as they were, they showed as boxes of another colour behind a moving cube (an
-        artist trial, WCT at 160×90); matched, the colour step at their edges is smaller, the
-        strokes still differ. (Faded into the plate over 4 px as well, the still set changed
-        more: clear ratio 1.03 -> 1.20 for WCT on the clean scene.)"""
+        to the plate around them: each channel's mean and spread over a MATCH px ring where both
+        paint the same set. Copied as they were, they showed as boxes of another colour behind a
+        moving cube (an artist trial, WCT at 160×90). (Faded into the plate over 4 px as well,
+        the still set changed more: clear ratio 1.03 -> 1.20 for WCT on the clean scene.)"""
         ring = grow(new, MATCH) & ~new & self.plate_ok
         if np.count_nonzero(ring) >= MATCH_LEAST:
             a, b = painting[ring], self.plate[ring]
@@ -362,6 +359,9 @@ class Canvas:
             return out
         keep, held, source, plate = self._weights
         self.painted = painted = np.empty_like(rgb)
+        if plate is not None and self._shaded is not None:     # a shadow: the plate's painting
+            (r, c), at, factor = self._shaded                   # × its factors (not + the change)
+            self._backdrop_change[0][r, c][at] = self.plate[r, c][at] * (factor[at] - 1)
 
         def rows(r0, r1):                   # the plate's painting, with the render's change,
             r = slice(r0, r1)               # over what is kept; that over the frame

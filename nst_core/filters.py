@@ -209,3 +209,36 @@ def coverage(rgb: np.ndarray, backdrop: np.ndarray, inside: np.ndarray
     alpha = np.clip(((rgb - backdrop) * span).sum(-1) / np.maximum(length, 1e-6), 0.0, 1.0)
     alpha[(n <= 0) | (length < np.float32(0.05 ** 2))] = 1.0
     return window, edge, alpha.astype(np.float32)
+
+
+SHADE_LEAST = 0.04      # the set's brightness (0-1, smoothed) below which a shadow on it is not told
+SHADE_MOST = 0.97       # a shading darkens the set to at most this share of its brightness
+SHADE_TINT = 1.6        # and each channel by about as much (the largest factor at most this × the least)
+SHADE_TEXTURE = 0.08    # and keeps its texture: the render within this of the set × the factors (mean)
+SHADE_EDGE = 0.1        # (but where the factors change by over this in 2 px: a shadow's soft edge)
+
+
+def shading(rgb: np.ndarray, backdrop: np.ndarray, change: np.ndarray, where: np.ndarray,
+            radius: int) -> tuple[tuple[slice, slice], np.ndarray, np.ndarray] | None:
+    """Where the render ``rgb`` differs from the set behind it (``backdrop``; ``change``: H×W×3,
+    rgb − backdrop averaged over (2·radius + 1)² px) by a shading of the set, a shadow that
+    falls on it, over ``where`` (H×W bool): darker, each channel by about the same factor, and
+    the set's texture kept (so not a grey object with a texture of its own on a grey floor).
+    Returns the window worked in (rows, columns), the shaded pixels in it (bool) and each one's
+    factors (×3: the render is about the backdrop × them), or None (none)."""
+    window = bounds(where, radius)
+    if window is None:
+        return None
+    lit = box_blur(backdrop[window], radius)
+    shaded = lit + change[window]
+    floor = np.float32(SHADE_LEAST / 2)
+    factor = shaded / np.maximum(lit, floor)
+    least, most, brightness = factor.min(-1), factor.max(-1), lit.mean(-1)
+    at = where[window] & (brightness > np.float32(SHADE_LEAST)) & (least > 0) & (most <= 1.05)
+    at &= shaded.mean(-1) / np.maximum(brightness, floor) < np.float32(SHADE_MOST)
+    at &= most <= np.float32(SHADE_TINT) * least + np.float32(0.05)
+    texture = box_blur(np.abs(rgb[window] - backdrop[window] * factor), radius).max(-1)
+    f = np.pad(factor.mean(-1), 1, mode="edge")     # (not at a shadow's edge, where the factors
+    edge = np.abs(f[2:, 1:-1] - f[:-2, 1:-1]) + np.abs(f[1:-1, 2:] - f[1:-1, :-2])  # change
+    at &= (texture <= np.float32(SHADE_TEXTURE)) | (edge > np.float32(SHADE_EDGE))  # within it)
+    return (window, at, np.clip(factor, 0.0, 1.05)) if at.any() else None

@@ -766,3 +766,28 @@ def test_a_moving_objects_silhouette_is_antialiased_as_the_render_draws_it(monke
     monkeypatch.setattr(canvas_module, "coverage", lambda *_: None)
     cut = edge_ratio()
     assert soft < 0.8 * cut, (soft, cut)
+
+
+def test_a_shadow_on_the_set_is_the_plates_painting_darkened_and_leaves_no_trail(monkeypatch):
+    """The square casts a shadow (the set × 0.4, a square below it) that moves with it, before
+    a still camera with the clean plate. Where the shadow lies away from the square (beyond the
+    fade from its edge), the frame shows the plate's painting × 0.4, not the frame's painting (which holds the square's halo
+    and, kept where the shadow stayed, left streaks and crescents in it: Blender's turning
+    Suzanne, WCT); where the shadow has passed, the plate itself."""
+    monkeypatch.setattr(temporal.pipeline, "stylize_with", _painter([]))
+    settings = Settings("adain", np.zeros((8, 8, 3), np.float32))
+    coherence = temporal.Coherence(1.0, clean=_clean_plate())
+    coherence.content_share = 0.0       # (the render filter off: the shadow exactly × 0.4)
+    plate = _painter([])(_clean_plate(), settings).image
+    shadows = []
+    for t in range(10):
+        frame, v, d, mask = _scene(t)
+        shadow = np.roll(mask, (SIZE, 4), (0, 1)) & ~mask
+        frame[shadow] *= np.float32(0.4)
+        shadows.append(shadow)
+        out = coherence.stylize(frame, settings, vector=v, depth=d).image
+        inner = shadow & ~grow(~shadow, canvas_module.CHANGE_SMOOTHING + 1) & ~grow(mask, 6)
+        assert inner.any() and np.abs(out[inner] - 0.4 * plate[inner]).max() < 0.02, t
+        if t >= 4:
+            passed = shadows[t - 3] & ~grow(shadow | mask, 8)
+            assert passed.any() and np.abs(out[passed] - plate[passed]).max() < 0.02, t

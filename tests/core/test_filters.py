@@ -113,3 +113,26 @@ def test_coverage_reads_an_antialiased_edge_from_the_render_and_the_set_behind()
     grey = np.full((h, w, 3), 0.5, np.float32)
     assert filters.coverage(grey, grey, inside)[2][edge].min() == 1.0
     assert filters.coverage(rgb, set_, np.zeros((h, w), bool)) is None
+
+
+def test_shading_tells_a_shadow_from_a_change_of_colour():
+    """A textured set darkened to 0.5 in every channel is a shading, its factors 0.5; one whose
+    red alone falls, one that grows lighter, a grey object with a texture of its own as dark on
+    average, and a set too dark to tell are not."""
+    rng = np.random.default_rng(2)
+    backdrop = rng.random((20, 30, 3), dtype=np.float32) * 0.6 + 0.2
+    backdrop[..., 1:] = backdrop[..., :1]                       # (grey, textured)
+    where = np.zeros((20, 30), bool)
+    where[5:15, 5:25] = True
+    other = backdrop[::-1, ::-1] * np.float32(0.5)              # another texture, as dark
+    cases = ((backdrop * np.float32(0.5), backdrop, True),
+             (backdrop * np.float32([0.3, 1, 1]), backdrop, False),
+             (backdrop * np.float32(1.3), backdrop, False),
+             (other, backdrop, False),
+             (backdrop * np.float32(0.025), backdrop * np.float32(0.05), False))
+    for rgb, b, shaded in cases:
+        got = filters.shading(rgb, b, filters.box_blur(rgb - b, 2), where, 2)
+        assert (got is not None and got[1].sum() > where.sum() / 2) == shaded
+        if shaded:
+            (r, c), at, factor = got
+            assert at.sum() == where.sum() and np.allclose(factor[at], 0.5, atol=1e-4)
