@@ -241,4 +241,10 @@ def shading(rgb: np.ndarray, backdrop: np.ndarray, change: np.ndarray, where: np
     f = np.pad(factor.mean(-1), 1, mode="edge")     # (not at a shadow's edge, where the factors
     edge = np.abs(f[2:, 1:-1] - f[:-2, 1:-1]) + np.abs(f[1:-1, 2:] - f[1:-1, :-2])  # change
     at &= (texture <= np.float32(SHADE_TEXTURE)) | (edge > np.float32(SHADE_EDGE))  # within it)
-    return (window, at, np.clip(factor, 0.0, 1.05)) if at.any() else None
+    if not at.any():
+        return None
+    # each pixel darkened by its own ratio (the average's, ±radius px, made a small shadow a
+    # pale smudge: an artist trial), coloured as the average
+    own = rgb[window].mean(-1) / np.maximum(backdrop[window].mean(-1), floor)
+    factor *= (own / np.maximum(factor.mean(-1), np.float32(1e-3)))[..., None]
+    return window, at, np.clip(factor, 0.0, 1.05)

@@ -136,3 +136,25 @@ def test_shading_tells_a_shadow_from_a_change_of_colour():
         if shaded:
             (r, c), at, factor = got
             assert at.sum() == where.sum() and np.allclose(factor[at], 0.5, atol=1e-4)
+
+
+def test_a_narrow_shadow_is_as_dark_as_the_render():
+    """A shadow 3 px wide (a small object's, at a low resolution) on a textured set: each of
+    its pixels taken for a shading is darkened by its own ratio, 0.4, not by the 5×5
+    average's (0.5-0.8 there: a pale smudge where the render has a crisp dark shadow, an
+    artist trial); the set beside it, taken in with the average, is not darkened."""
+    rng = np.random.default_rng(5)
+    backdrop = rng.random((20, 30, 3), dtype=np.float32) * 0.4 + 0.4
+    rgb = backdrop.copy()
+    rgb[4:16, 10:13] *= np.float32(0.4)
+    (r, c), at, factor = filters.shading(rgb, backdrop, filters.box_blur(rgb - backdrop, 2),
+                                         np.ones((20, 30), bool), 2)
+    full, taken = np.ones((20, 30, 3), np.float32), np.zeros((20, 30), bool)
+    full[r, c][at], taken[r, c] = factor[at], at
+    stripe = np.zeros((20, 30), bool)
+    stripe[6:14, 10:13] = True
+    assert taken[6:14, 10].all() and taken[6:14, 12].all()
+    assert np.abs(full[stripe & taken] - 0.4).max() < 0.02
+    beside = np.zeros((20, 30), bool)
+    beside[6:14, 7:10] = beside[6:14, 13:16] = True
+    assert np.abs(full[beside] - 1.0).max() < 0.03     # (the tint of the average's colours)
