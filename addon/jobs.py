@@ -123,12 +123,25 @@ def run_blocking(job, watched: bool = True) -> None:
     try:
         work = next(job)
         while True:
-            result = work(_progress, STATE.cancel.is_set) if watched else work(None, None)
+            try:
+                result = work(_progress, STATE.cancel.is_set) if watched else work(None, None)
+            except ERRORS as exc:
+                work = _thrown(job, exc)
+                continue
             work = job.send(result)
     except StopIteration:
         pass
     finally:
         job.close()
+
+
+def _thrown(job, error: BaseException):
+    """The work's error raised inside the job where it yielded the work, so that the job's own
+    handlers see it (a frame of a render that fails is that frame's: it is written plain, said,
+    and the render goes on, live.py); a cancel is not thrown in: it ends the job."""
+    if isinstance(error, CancelledError):
+        raise error
+    return job.throw(error)
 
 
 class JobOperator:
@@ -228,10 +241,14 @@ class JobOperator:
             return {"RUNNING_MODAL"}
         if self._thread.is_alive():
             return {"RUNNING_MODAL"}
-        if "error" in self._done:
-            return self._finish(context, self._done["error"])
+        error = self._done.get("error")
+        if error is not None and not isinstance(error, ERRORS):
+            return self._finish(context, error)
         try:
-            self._start(self._job.send(self._done.get("result")))
+            if error is not None:
+                self._start(_thrown(self._job, error))
+            else:
+                self._start(self._job.send(self._done.get("result")))
         except StopIteration:
             return self._finish(context, None)
         except ERRORS as exc:

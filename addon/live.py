@@ -12,10 +12,11 @@ window shows it (scene-linear for an OpenEXR output), its masks' passes and, wit
 Coherence, its Vector and Depth passes to a temporary folder (each frame's files removed once
 read). After Blender writes a frame (``render_write``) the frame is stylized from them (as Apply
 Styles does it: frames.py), following the frame before along the motion, and written over
-Blender's file, whole. A frame that cannot be stylized keeps Blender's plain file and the render
-says so on the console. A still rendered in a window (F12) writes no file: when it ends whole
-(``render_complete``) its capture is handed to render.py, which stylizes it as a job and shows
-it in the Render window as the image 'NST Render'. The handlers run in the render's thread;
+Blender's file, whole (a video is encoded again once its frames are: videos.py). A frame that
+cannot be stylized keeps Blender's plain one and the render says so on the console. A still
+rendered in a window (F12) writes no file: when it ends whole (``render_complete``) its capture
+is handed to render.py, which stylizes it as a job and shows it in the Render window as the
+image 'NST Render'. The handlers run in the render's thread;
 in a window they change no data the window draws except the capture nodes and the passes they
 need, added before the render starts and removed, or set back, after it: once the render has
 ended, a job (render.py's ``NST_OT_stylize_written``) reads, stylizes and writes each frame in
@@ -36,7 +37,7 @@ from dataclasses import dataclass, field, replace
 import bpy
 from bpy.app.handlers import persistent
 
-from . import cameras, engine, frames, jobs, outputs, passes, pixels, plates
+from . import cameras, engine, frames, jobs, outputs, passes, pixels, plates, videos
 from .nodegroup import live_node
 from .engine import NSTError, UserError
 from .handlers import attach, detach
@@ -66,6 +67,7 @@ class _Render:
     misfit_said: bool = False           # and said not to fit
     mid_shot_said: bool = False         # plates.MID_SHOT said
     camera_said: bool = False           # cameras.UNKNOWN said
+    video: tuple = ()                   # a video output: (Blender's file, first frame, step)
 
 
 _RENDER: _Render | None = None
@@ -124,6 +126,8 @@ def _init(scene, *_):
         flags = passes.pass_flags(layer)
         shown = scene.render.image_settings.file_format != "OPEN_EXR"   # else scene-linear
         added = passes.capture(scene, layer, slots, directory, coherence is not None, shown=shown)
+        video = (scene.render.frame_path(frame=scene.frame_start), scene.frame_start,
+                 scene.frame_step) if videos.is_video(scene) else ()
     except (UserError, NSTError) as exc:
         node.mute = True                # plain frames, all of them: not Apply's picture at its
         _MUTED[:] = [scene.name, node.name]                 # frame either (an artist trial)
@@ -131,15 +135,14 @@ def _init(scene, *_):
         return
     _after(scene, node)
     _RENDER = _Render(scene.name, directory, [n.name for n in added], slots, settings, layer.name,
-                      flags, shown, coherence, last)
+                      flags, shown, coherence, last, video=video)
     _CARRIED[:] = [key, _RENDER] if coherence is not None else [None, None]
 
 
 def _output_folder(scene) -> None:
-    """The folder the frames go to, made now if missing, by any number of processes at once: two
-    farm workers starting together on a shot whose folder did not exist yet raced in Blender
-    4.3's own making of it, and the loser's first save failed ("No such file or directory"),
-    which ended its whole command line (the farm test, once)."""
+    """The folder the frames go to, made now if missing, by any number of processes at once:
+    two farm workers making it in Blender 4.3 at once, the loser's first save failed ("No such
+    file or directory"), which ended its whole command line (the farm test, once)."""
     try:
         os.makedirs(os.path.dirname(scene.render.frame_path(frame=scene.frame_current)),
                     exist_ok=True)
@@ -245,17 +248,22 @@ def frame_job(job: _Render, frame: int, between=lambda: ()):
             print(plates.MISFIT)
         yield from between()
         scene = scene_of(job)
-        cover, path = engine.mask_union(masks), outputs.written_file(scene, frame)
-        if not job.shown:                   # OpenEXR: scene-linear, the render's own outside
-            if job.inverse is None:         # the view is the same for every frame of a render
-                name = scene.name
-                job.inverse = engine.ViewInverse(
-                    lambda linear: pixels.shown(bpy.data.scenes[name], linear))
-            outputs.write_exr(scene, frames.scene_linear(job.inverse, styled, image, cover), path)
+        cover = engine.mask_union(masks)
+        if job.video:                       # encoded once the frames are done (_close)
+            videos.write_frame(scene, frames.over(styled, px, cover), job.directory, frame)
         else:
-            outputs.write_frame(scene, frames.over(styled, px, cover), path)
+            path = outputs.written_file(scene, frame)
+            if not job.shown:               # OpenEXR: scene-linear, the render's own outside
+                if job.inverse is None:     # the view is the same for every frame of a render
+                    name = scene.name
+                    job.inverse = engine.ViewInverse(
+                        lambda linear: pixels.shown(bpy.data.scenes[name], linear))
+                outputs.write_exr(scene, frames.scene_linear(job.inverse, styled, image, cover),
+                                  path)
+            else:
+                outputs.write_frame(scene, frames.over(styled, px, cover), path)
+            job.last_file = path
         job.written.append(frame)
-        job.last_file = path
     except (UserError, NSTError, OSError, RuntimeError, ValueError) as exc:
         job.failed[frame] = str(exc)
         _unstylized(f"frame {frame} is written plain, not stylized: {exc}")
@@ -328,6 +336,13 @@ def _queue_unsaid(job: _Render, scene) -> None:
 
 
 def _close(job: _Render) -> None:
+    if job.video and job.written and job.scene in bpy.data.scenes:
+        try:                            # (the frames not stylized keep Blender's own)
+            videos.encode(bpy.data.scenes[job.scene], job.directory, *job.video)
+        except (OSError, RuntimeError) as exc:
+            job.failed.update({f: str(exc) for f in job.written})
+            job.written.clear()
+            _unstylized(f"the video {job.video[0]} keeps Blender's plain frames: {exc}")
     shutil.rmtree(job.directory, ignore_errors=True)
     if job.last_file and not bpy.app.background:    # the Render window shows the last one
         SHOW[:] = [job.last_file]

@@ -10,7 +10,7 @@ import struct
 import bpy
 import numpy as np
 
-from . import pixels
+from . import pixels, videos
 from .engine import UserError
 
 IMAGE_FORMATS = {"PNG", "JPEG", "TIFF", "BMP", "TARGA", "TARGA_RAW", "WEBP"}    # written stylized
@@ -28,8 +28,9 @@ def written_file(scene, frame: int) -> str:
 
 
 def check_output(scene) -> None:
-    """What the live node can write stylized, said before the render: an image format for an
-    sRGB display, or OpenEXR (one layer, any display); else Blender's plain frames are kept."""
+    """What the live node can write stylized, said before the render: an image format or an
+    FFmpeg video for an sRGB display, or OpenEXR (one layer, any display); else Blender's plain
+    frames are kept."""
     settings = scene.render.image_settings
     if settings.file_format == "OPEN_EXR_MULTILAYER":
         raise UserError("the live node cannot rewrite a multilayer OpenEXR (its passes are "
@@ -37,10 +38,9 @@ def check_output(scene) -> None:
                         "Output node for the passes")
     if settings.file_format == "OPEN_EXR":
         return
-    if settings.file_format not in IMAGE_FORMATS:
+    if settings.file_format not in IMAGE_FORMATS and not videos.is_video(scene):
         raise UserError(f"the live node writes image formats (PNG, JPEG, TIFF, BMP, Targa, WebP, "
-                        f"OpenEXR), not {settings.file_format}; render to images and join them "
-                        "into a video afterwards")
+                        f"OpenEXR) and FFmpeg video, not {settings.file_format}")
     if scene.display_settings.display_device != "sRGB":
         raise UserError(f"the live node writes image formats for an sRGB display, not "
                         f"{scene.display_settings.display_device}; choose OpenEXR, or the sRGB "

@@ -6,6 +6,7 @@ and its output node, which Blender 5 and 4.x keep in different places."""
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -21,14 +22,21 @@ _TEMP = "NST temporary"
 _OWN = []              # set while the add-on renders for itself: the live node stays out of it
 
 
-def render(scene) -> None:
-    """Render ``scene``'s current frame for the add-on itself (blocking): the live 'NST Style'
-    node (live.py) takes no part in it."""
+@contextlib.contextmanager
+def for_us(scene):
+    """While the add-on renders ``scene`` for itself: the live 'NST Style' node (live.py)
+    takes no part in it."""
     _OWN.append(scene.name)
     try:
-        bpy.ops.render.render(scene=scene.name)
+        yield
     finally:
         _OWN.pop()
+
+
+def render(scene) -> None:
+    """Render ``scene``'s current frame for the add-on itself (blocking)."""
+    with for_us(scene):
+        bpy.ops.render.render(scene=scene.name)
 
 
 def rendering_for_us() -> bool:

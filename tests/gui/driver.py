@@ -396,6 +396,43 @@ def steps():
         bpy.data.images.remove(a)
         bpy.data.images.remove(b)
 
+    # Ctrl+F12 again, to an FFmpeg video (lossless FFV1): the same job stylizes the frames once
+    # the render has ended, then the video is encoded again with them, over Blender's.
+    settings, ffmpeg = scene.render.image_settings, scene.render.ffmpeg
+    settings.file_format = "FFMPEG"
+    ffmpeg.format, ffmpeg.codec = "MKV", "FFV1"
+    scene.render.filepath = f"{OUT}/live_video/shot_"
+    ended.clear()
+    jobs.STATE.last_report = ""
+    with bpy.context.temp_override(window=window, area=area):
+        bpy.ops.render.render("INVOKE_DEFAULT", animation=True)
+    since = time.time()
+    while (not ended or jobs.STATE.running or not jobs.STATE.last_report) \
+            and time.time() - since < 180:
+        yield 0.1
+    FACTS["video_report"] = jobs.STATE.last_report
+    video = scene.render.frame_path(frame=1)
+    settings.file_format = "PNG"
+    FACTS["video_files"] = sorted(os.listdir(f"{OUT}/live_video"))
+    if os.path.isfile(video):               # its frame 2, decoded by Blender, against the plain
+        temp = bpy.data.scenes.new("decode")
+        editor = temp.sequence_editor_create()
+        strips = editor.strips if hasattr(editor, "strips") else editor.sequences
+        strips.new_movie("movie", video, 1, 1)
+        temp.render.resolution_x, temp.render.resolution_y = 160, 90
+        temp.render.resolution_percentage, temp.render.dither_intensity = 100, 0.0
+        temp.view_settings.view_transform = "Standard"
+        temp.frame_start = temp.frame_end = 2
+        temp.render.filepath = f"{OUT}/video_decoded_"
+        bpy.ops.render.render(animation=True, scene=temp.name)
+        bpy.data.scenes.remove(temp)
+        a, b = (bpy.data.images.load(path, check_existing=False)
+                for path in (f"{OUT}/video_decoded_0002.png", f"{OUT}/f12_plain.png"))
+        FACTS["video_frame2_off_plain"] = float(numpy.abs(
+            numpy.array(a.pixels[:]) - numpy.array(b.pixels[:])).mean() * 255)
+        bpy.data.images.remove(a)
+        bpy.data.images.remove(b)
+
     # Stylize Animation, run modally; Esc once a frame is on disk: the frames finished stay,
     # whole, and the report says which.
     area.type = "IMAGE_EDITOR"

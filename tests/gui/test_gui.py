@@ -164,6 +164,15 @@ def test_ctrl_f12_writes_stylized_frames_and_esc_leaves_whole_ones(gui):
     assert gui["live_report"] == f"frames 1–{len(files)} written stylized", gui["live_report"]
 
 
+def test_ctrl_f12_to_a_video_encodes_the_stylized_frames(gui):
+    """Blender's own animation render in a window to an FFmpeg video: the job after the render
+    stylizes its frames and the video file is encoded again with them (frame 2 decoded is not
+    the plain render)."""
+    assert gui["video_report"] == "frames 1–4 written stylized", gui["video_report"]
+    assert gui["video_files"] == ["shot_0001-0004.mkv"], gui["video_files"]
+    assert gui["video_frame2_off_plain"] > 10, gui["video_frame2_off_plain"]
+
+
 def test_escape_during_an_animation_keeps_the_finished_frames_and_says_so(gui):
     assert gui["animation_invoke"] == ["RUNNING_MODAL"], gui["animation_invoke"]
     said, files = gui["animation_report"], gui["animation_files"]

@@ -1,0 +1,111 @@
+"""A video output (FFmpeg: Output Properties › Output › File Format) of the live 'NST Style' node
+(live.py). Blender encodes each frame into the video as it renders it, so a video cannot be
+rewritten frame by frame as image files are: each stylized frame goes to an uncompressed
+Targa file in the render's capture folder, and once the frames are stylized (headless: as the render completes; in a
+window: once the job after it is done or cancelled) the video is encoded again by Blender's own
+encoder with the scene's FFmpeg settings (a render of a temporary scene's sequencer) and put
+over Blender's file, whole (a partial file, renamed). Under the stylized frames the temporary
+sequencer holds Blender's own video, so a frame that was not stylized (it failed, or the job
+was cancelled) keeps Blender's plain frame, and the video's sound is Blender's."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+
+import bpy
+import numpy as np
+
+from . import passes, pixels
+
+FOLDER = "video"                        # inside the render's capture folder
+
+
+def is_video(scene) -> bool:
+    settings = scene.render.image_settings
+    return getattr(settings, "media_type", "") == "VIDEO" or settings.file_format == "FFMPEG"
+
+
+def frame_file(directory: str, frame: int) -> str:
+    return os.path.join(directory, FOLDER, f"stylized_{frame:04d}.tga")
+
+
+def write_frame(scene, px: np.ndarray, directory: str, frame: int) -> str:
+    """The stylized frame (display-encoded straight H×W×4) as a file for the video to come: over
+    black unless the video keeps alpha, as Blender's encoder takes an RGB render."""
+    rgba = np.array(px, np.float32)
+    if scene.render.image_settings.color_mode != "RGBA":
+        rgba[..., :3] *= rgba[..., 3:]
+        rgba[..., 3] = 1.0
+    path = frame_file(directory, frame)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    pixels.save_png(rgba, path, "TARGA_RAW")    # (uncompressed: a PNG took 0.24 s at 720p)
+    return path
+
+
+def _strips(scene):
+    editor = scene.sequence_editor_create()
+    return editor.strips if hasattr(editor, "strips") else editor.sequences     # Blender 5 / 4.x
+
+
+def _copy_output(scene, to) -> None:
+    """``scene``'s picture size, frame rate and video settings onto ``to``, whose colour
+    management passes the frames' display values through unchanged."""
+    r, t = scene.render, to.render
+    for key in ("resolution_x", "resolution_y", "resolution_percentage", "pixel_aspect_x",
+                "pixel_aspect_y", "fps", "fps_base"):
+        setattr(t, key, getattr(r, key))
+    if hasattr(t.image_settings, "media_type"):
+        t.image_settings.media_type = "VIDEO"
+    t.image_settings.file_format = "FFMPEG"
+    t.image_settings.color_mode = r.image_settings.color_mode
+    for key in ["format", "codec"] + [p.identifier for p in r.ffmpeg.bl_rna.properties
+                                      if not p.is_readonly and p.identifier != "rna_type"]:
+        try:
+            setattr(t.ffmpeg, key, getattr(r.ffmpeg, key))
+        except (AttributeError, TypeError, ValueError):     # (another Blender's setting)
+            pass
+    t.dither_intensity, t.use_compositing, t.use_sequencer = 0.0, False, True
+    to.display_settings.display_device = "sRGB"
+    view = to.view_settings
+    view.view_transform, view.look, view.exposure, view.gamma = "Standard", "None", 0.0, 1.0
+    view.use_curve_mapping = False
+    to.sequencer_colorspace_settings.name = "sRGB"
+
+
+def encode(scene, directory: str, video: str, first: int, step: int) -> None:
+    """Blender's video ``video`` (frames ``first``, ``first + step``, ... of ``scene``) encoded
+    again with the stylized frames in ``directory`` over its own."""
+    folder = os.path.join(directory, FOLDER)
+    done = sorted(int(name[-8:-4]) for name in os.listdir(folder)) if os.path.isdir(folder) else []
+    if not done:
+        return
+    temp = bpy.data.scenes.new("NST video")
+    out = tempfile.mkdtemp(prefix="nst_video_")
+    try:
+        _copy_output(scene, temp)
+        strips = _strips(temp)
+        plain = strips.new_movie("plain", video, 1, first)
+        n = plain.frame_final_duration
+        if scene.render.ffmpeg.audio_codec != "NONE":
+            try:
+                strips.new_sound("sound", video, 3, first)
+            except RuntimeError:        # the video has no sound (the scene has none)
+                pass
+        for frame in done:
+            at = first + (frame - first) // step        # (the video's frames follow on)
+            if first <= at < first + n:
+                strip = strips.new_image(f"stylized {frame}", frame_file(directory, frame), 2, at)
+                strip.blend_type = "REPLACE"
+        temp.frame_start, temp.frame_end = first, first + n - 1
+        temp.render.filepath = os.path.join(out, "video_")
+        with passes.for_us(temp):
+            bpy.ops.render.render(animation=True, scene=temp.name)
+        written = temp.render.frame_path(frame=first)
+        partial = video + ".partial"
+        shutil.move(written, partial)
+        os.replace(partial, video)
+    finally:
+        bpy.data.scenes.remove(temp)
+        shutil.rmtree(out, ignore_errors=True)
