@@ -67,7 +67,7 @@ class _Render:
     misfit_said: bool = False           # and said not to fit
     mid_shot_said: bool = False         # plates.MID_SHOT said
     camera_said: bool = False           # cameras.UNKNOWN said
-    video: tuple = ()                   # a video output: (Blender's file, first frame, step)
+    video: list = field(default_factory=list)   # a video: Blender's file, first, step, frames
 
 
 _RENDER: _Render | None = None
@@ -126,8 +126,8 @@ def _init(scene, *_):
         flags = passes.pass_flags(layer)
         shown = scene.render.image_settings.file_format != "OPEN_EXR"   # else scene-linear
         added = passes.capture(scene, layer, slots, directory, coherence is not None, shown=shown)
-        video = (scene.render.frame_path(frame=scene.frame_start), scene.frame_start,
-                 scene.frame_step) if videos.is_video(scene) else ()
+        video = [scene.render.frame_path(frame=scene.frame_start), scene.frame_start,
+                 scene.frame_step, 0] if videos.is_video(scene) else []
     except (UserError, NSTError) as exc:
         node.mute = True                # plain frames, all of them: not Apply's picture at its
         _MUTED[:] = [scene.name, node.name]                 # frame either (an artist trial)
@@ -151,8 +151,7 @@ def _output_folder(scene) -> None:
 
 
 def _after(scene, node) -> None:
-    """Says which nodes the stylized frames leave out: those the NST Style node feeds, but the
-    output and Viewers (the stylized frame replaces the composite)."""
+    """Names the nodes the stylized frame leaves out: those after the node, but Viewers."""
     out = passes.output_node(passes.scene_tree(scene))
     after = sorted({link.to_node.name for link in node.outputs[0].links
                     if link.to_node != out and link.to_node.type != "VIEWER"})
@@ -174,8 +173,7 @@ _MUTED: list = []                       # the NST Style node muted for a render 
 
 def _exit_status() -> None:
     """``blender -b`` exits with status 1 when its renders left frames plain that the NST Style
-    node should have stylized, so a render farm marks the task failed: not a silently plain
-    shot (the files Blender wrote are all there)."""
+    node should have stylized: a render farm marks the task failed, not a silently plain shot."""
     if _UNSTYLIZED:
         print(f"Neural Style Transfer: exit status 1: {len(_UNSTYLIZED)} render(s) or frame(s) "
               "not stylized (see above)", flush=True)
@@ -195,6 +193,7 @@ def _write(scene, *_):
     job = _RENDER
     if job is None or scene.name != job.scene:
         return
+    job.video[3:] = [job.video[3] + 1] if job.video else []     # the frames Blender wrote
     if bpy.app.background:
         jobs.run_blocking(frame_job(job, scene.frame_current), watched=False)
     else:                                   # in a window: the main thread does it (QUEUE)
@@ -336,14 +335,15 @@ def _queue_unsaid(job: _Render, scene) -> None:
 
 
 def _close(job: _Render) -> None:
-    if job.video and job.written and job.scene in bpy.data.scenes:
-        try:                            # (the frames not stylized keep Blender's own)
+    try:
+        if job.video and job.written and job.scene in bpy.data.scenes:
             videos.encode(bpy.data.scenes[job.scene], job.directory, *job.video)
-        except (OSError, RuntimeError) as exc:
-            job.failed.update({f: str(exc) for f in job.written})
-            job.written.clear()
-            _unstylized(f"the video {job.video[0]} keeps Blender's plain frames: {exc}")
-    shutil.rmtree(job.directory, ignore_errors=True)
+    except (OSError, RuntimeError, TypeError, ValueError) as exc:   # (the frames not stylized
+        job.failed.update({f: str(exc) for f in job.written})       # keep Blender's own)
+        job.written.clear()
+        _unstylized(f"the video {job.video[0]} keeps Blender's plain frames: {exc}")
+    finally:
+        shutil.rmtree(job.directory, ignore_errors=True)
     if job.last_file and not bpy.app.background:    # the Render window shows the last one
         SHOW[:] = [job.last_file]
     if job.written or job.failed:

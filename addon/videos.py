@@ -1,12 +1,13 @@
-"""A video output (FFmpeg: Output Properties › Output › File Format) of the live 'NST Style' node
-(live.py). Blender encodes each frame into the video as it renders it, so a video cannot be
-rewritten frame by frame as image files are: each stylized frame goes to an uncompressed
-Targa file in the render's capture folder, and once the frames are stylized (headless: as the render completes; in a
-window: once the job after it is done or cancelled) the video is encoded again by Blender's own
-encoder with the scene's FFmpeg settings (a render of a temporary scene's sequencer) and put
-over Blender's file, whole (a partial file, renamed). Under the stylized frames the temporary
-sequencer holds Blender's own video, so a frame that was not stylized (it failed, or the job
-was cancelled) keeps Blender's plain frame, and the video's sound is Blender's."""
+"""A video output (FFmpeg: Output Properties > Output > File Format) of the live 'NST Style'
+node (live.py). Blender encodes each frame into the video as it renders it, so a video cannot
+be rewritten frame by frame as image files are: each stylized frame goes to an uncompressed
+Targa file in the render's capture folder, and once the frames are stylized (headless: as the
+render completes; in a window: once the job after it is done or cancelled) the video is
+encoded again by Blender's own encoder with the scene's FFmpeg settings (a render of a
+temporary scene's sequencer) and put over Blender's file, whole (a partial file, renamed).
+Under the stylized frames the temporary sequencer holds Blender's own video, so a frame that
+was not stylized (it failed, or the job was cancelled) keeps Blender's plain frame; the sound
+is the scene's, mixed down as Blender's encoder mixes it."""
 
 from __future__ import annotations
 
@@ -16,10 +17,13 @@ import tempfile
 
 import bpy
 import numpy as np
+from bpy.app.handlers import persistent
 
 from . import passes, pixels
+from .handlers import attach, detach
 
 FOLDER = "video"                        # inside the render's capture folder
+SCENE = "NST video"                     # the temporary scene that encodes the video
 
 
 def is_video(scene) -> bool:
@@ -59,13 +63,14 @@ def _copy_output(scene, to) -> None:
     if hasattr(t.image_settings, "media_type"):
         t.image_settings.media_type = "VIDEO"
     t.image_settings.file_format = "FFMPEG"
-    t.image_settings.color_mode = r.image_settings.color_mode
     for key in ["format", "codec"] + [p.identifier for p in r.ffmpeg.bl_rna.properties
                                       if not p.is_readonly and p.identifier != "rna_type"]:
         try:
             setattr(t.ffmpeg, key, getattr(r.ffmpeg, key))
         except (AttributeError, TypeError, ValueError):     # (another Blender's setting)
             pass
+    for key in ("color_mode", "color_depth"):   # (after the codec, which says what it takes)
+        setattr(t.image_settings, key, getattr(r.image_settings, key))
     t.dither_intensity, t.use_compositing, t.use_sequencer = 0.0, False, True
     to.display_settings.display_device = "sRGB"
     view = to.view_settings
@@ -74,38 +79,78 @@ def _copy_output(scene, to) -> None:
     to.sequencer_colorspace_settings.name = "sRGB"
 
 
-def encode(scene, directory: str, video: str, first: int, step: int) -> None:
-    """Blender's video ``video`` (frames ``first``, ``first + step``, ... of ``scene``) encoded
-    again with the stylized frames in ``directory`` over its own."""
+def _sound(scene, folder: str, first: int) -> str:
+    """The scene's sound over the rendered range, mixed down losslessly as Blender's encoder
+    mixes it (so the video's sound is encoded once, not Blender's encoded sound again: AAC
+    and MP3 then came out delayed and quieter, an artist trial); '' where there is none."""
+    f = scene.render.ffmpeg
+    if f.audio_codec == "NONE":
+        return ""
+    path = os.path.join(folder, "sound.wav")
+    start = scene.frame_start
+    try:
+        scene.frame_start = first
+        with bpy.context.temp_override(scene=scene):
+            bpy.ops.sound.mixdown(filepath=path, check_existing=False, container="WAV",
+                                  codec="PCM", format="F32", mixrate=f.audio_mixrate,
+                                  channels=f.audio_channels)
+    except (RuntimeError, TypeError):   # a Blender without sound (bpy 4.2.0 from PyPI)
+        return ""
+    finally:
+        scene.frame_start = start
+    return path
+
+
+def encode(scene, directory: str, video: str, first: int, step: int, count: int) -> None:
+    """Blender's video ``video`` of ``count`` frames (``first``, ``first + step``, ... of
+    ``scene``) encoded again with the stylized frames in ``directory`` over its own."""
     folder = os.path.join(directory, FOLDER)
-    done = sorted(int(name[-8:-4]) for name in os.listdir(folder)) if os.path.isdir(folder) else []
+    done = sorted(int(name[-8:-4]) for name in os.listdir(folder)
+                  if name.startswith("stylized_")) if os.path.isdir(folder) else []
     if not done:
         return
-    temp = bpy.data.scenes.new("NST video")
+    temp = bpy.data.scenes.get(SCENE) or bpy.data.scenes.new(SCENE)
     out = tempfile.mkdtemp(prefix="nst_video_")
     try:
         _copy_output(scene, temp)
         strips = _strips(temp)
-        plain = strips.new_movie("plain", video, 1, first)
-        n = plain.frame_final_duration
-        if scene.render.ffmpeg.audio_codec != "NONE":
-            try:
-                strips.new_sound("sound", video, 3, first)
-            except RuntimeError:        # the video has no sound (the scene has none)
-                pass
+        strips.new_movie("plain", video, 1, first)      # (its length counts its sound too)
         for frame in done:
             at = first + (frame - first) // step        # (the video's frames follow on)
-            if first <= at < first + n:
+            if first <= at < first + count:
                 strip = strips.new_image(f"stylized {frame}", frame_file(directory, frame), 2, at)
                 strip.blend_type = "REPLACE"
-        temp.frame_start, temp.frame_end = first, first + n - 1
+        sound = _sound(scene, folder, first)
+        if sound:
+            strips.new_sound("sound", sound, 3, first)
+        temp.frame_start, temp.frame_end = first, first + count - 1
         temp.render.filepath = os.path.join(out, "video_")
         with passes.for_us(temp):
             bpy.ops.render.render(animation=True, scene=temp.name)
-        written = temp.render.frame_path(frame=first)
         partial = video + ".partial"
-        shutil.move(written, partial)
+        shutil.move(temp.render.frame_path(frame=first), partial)
         os.replace(partial, video)
     finally:
-        bpy.data.scenes.remove(temp)
         shutil.rmtree(out, ignore_errors=True)
+        temp.sequence_editor_clear()
+        if not bpy.app.background:      # headless it is kept: removing the scene just rendered,
+            bpy.data.scenes.remove(temp)    # inside the render's handler, crashed Blender 4.3
+
+
+@persistent
+def _not_saved(*_):
+    """save_pre: the encoding scene a headless render kept is not saved into the file."""
+    temp = bpy.data.scenes.get(SCENE)
+    if temp is not None:
+        bpy.data.scenes.remove(temp)
+
+
+HANDLERS = ((bpy.app.handlers.save_pre, _not_saved),)
+
+
+def register():
+    attach(HANDLERS)
+
+
+def unregister():
+    detach(HANDLERS)

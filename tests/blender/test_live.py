@@ -618,6 +618,16 @@ def live_node_writes_a_video():
             with contextlib.redirect_stdout(said):
                 bpy.ops.render.render(animation=True)
             out["silent_said"] = said.getvalue()[-2000:]
+            settings.color_mode = "RGBA"        # FFV1 keeps alpha
+            scene.render.filepath = os.path.join(env.work, "video_rgba", "shot_")
+            said = io.StringIO()
+            with contextlib.redirect_stdout(said):
+                bpy.ops.render.render(animation=True)
+            out["rgba_said"] = said.getvalue()[-2000:]
+            rgba = _decoded(scene.render.frame_path(frame=1), 1, len(FRAMES),
+                            os.path.join(env.work, "dec_rgba"))
+            out["rgba_off_plain"] = float(np.abs(rgba[1] - plain[1]).max() * 255)
+            settings.color_mode = "RGB"
             out["blender"], out["aud"] = list(bpy.app.version), aud is not None
             if aud is not None:                 # (bpy 4.2.0 from PyPI has no sound at all)
                 out.update(_sound_kept(scene, group, aud))
@@ -638,7 +648,8 @@ def live_node_writes_a_video():
         recall.append(float((changed & cube).sum() / max(cube.sum(), 1)))
     out["precision"], out["recall"] = precision, recall
     out["video_vs_png"] = [float(np.abs(a - b).max() * 255) for a, b in zip(live, pngs)]
-    out["scenes_left"] = [s.name for s in bpy.data.scenes]
+    bpy.ops.wm.save_as_mainfile(filepath=os.path.join(env.work, "video.blend"), copy=True)
+    out["scenes_saved"] = [s.name for s in bpy.data.scenes]     # (the encoding scene not saved)
     nst.slots.clear()
     return out
 
@@ -667,7 +678,9 @@ def _frame_fails(scene, frame: int) -> list:
 
 
 def _sound_kept(scene, group, aud) -> dict:
-    """A tone in the scene's sequencer: the stylized video's sound is the plain video's."""
+    """A tone in the scene's sequencer, encoded lossless (FLAC) and lossy (AAC): the stylized
+    video's sound is the plain video's (lossy too: encoded once from the scene, not Blender's
+    encoded sound again, which came out delayed), and it is as long, not a frame more."""
     ffmpeg, out = scene.render.ffmpeg, {}
     tone = os.path.join(env.work, "tone.wav")
     with wave.open(tone, "wb") as w:
@@ -677,21 +690,26 @@ def _sound_kept(scene, group, aud) -> dict:
     editor = scene.sequence_editor_create()
     strips = editor.strips if hasattr(editor, "strips") else editor.sequences
     strips.new_sound("tone", tone, 1, 1)
-    sounds = {}
+    n = round(len(FRAMES) / scene.render.fps * scene.render.fps_base
+              * ffmpeg.audio_mixrate)           # the shot's length (the encoder pads after it)
     try:
-        for name, mute in (("live", False), ("plain", True)):
-            group.mute = mute
-            scene.render.filepath = os.path.join(env.work, f"video_sound_{name}", "shot_")
-            bpy.ops.render.render(animation=True)
-            sounds[name] = aud.Sound(scene.render.frame_path(frame=1)).data()
+        for codec in ("FLAC", "AAC"):
+            ffmpeg.audio_codec, sounds, lengths = codec, {}, {}
+            for name, mute in (("live", False), ("plain", True)):
+                group.mute = mute
+                scene.render.filepath = os.path.join(env.work, f"video_{codec}_{name}", "shot_")
+                bpy.ops.render.render(animation=True)
+                path = scene.render.frame_path(frame=1)
+                sounds[name] = aud.Sound(path).data()
+                lengths[name] = strips.new_movie("length", path, 5, 1).frame_final_duration
+                strips.remove(strips["length"])
+            out[codec] = {"peak": float(np.abs(sounds["plain"][:n]).max()),
+                          "off_plain": float(np.abs(sounds["live"][:n] - sounds["plain"][:n]).max()),
+                          "long_enough": [len(sounds["live"]) >= n, len(sounds["plain"]) >= n],
+                          "lengths": [lengths["live"], lengths["plain"]]}
     finally:
         group.mute = False
         scene.sequence_editor_clear()
-    n = round(len(FRAMES) / scene.render.fps * scene.render.fps_base
-              * ffmpeg.audio_mixrate)           # the shot's length (the encoder pads after it)
-    out["sound_peak"] = float(np.abs(sounds["plain"][:n]).max())
-    out["sound_off_plain"] = float(np.abs(sounds["live"][:n] - sounds["plain"][:n]).max())
-    out["sound_samples"] = [len(sounds["live"]) >= n, len(sounds["plain"]) >= n]
     return out
 
 
@@ -701,12 +719,15 @@ def test_a_video_output_holds_each_frames_stylization(facts):
     assert max(f["video_vs_png"]) <= 1.0, f         # the PNGs' frames, losslessly
     assert "stylized 4 frame(s)" in f["live_said"], f
     assert f["live_files"] == ["shot_0001-0004.mkv"] == f["plain_files"], f
-    assert f["scenes_left"] == ["Scene"], f
+    assert f["scenes_saved"] == ["Scene"], f
     off = f["one_failed_off_plain"]         # frame 3 failed: Blender's plain frame, the rest not
     assert off[2] <= 1.0 and min(off[:2] + off[3:]) > 10, f
     assert "written plain: [3]" in f["one_failed_said"], f
     assert "stylized 4 frame(s)" in f["silent_said"], f     # a sound codec, no sound in the scene
     assert f["aud"] or f["blender"] < [4, 3], f      # the sound read back, but in bpy 4.2.0
-    if f["aud"]:
-        assert f["sound_peak"] > 0.2 and f["sound_off_plain"] < 1e-3, f     # the sound kept
-        assert f["sound_samples"] == [True, True], f
+    for codec, off in (("FLAC", 1e-3), ("AAC", 0.02)) if f["aud"] else ():
+        sound = f[codec]                    # (AAC encoded again, delayed 9 ms: off by ~0.3)
+        assert sound["peak"] > 0.2 and sound["off_plain"] < off, f     # the sound kept
+        assert sound["long_enough"] == [True, True], f
+        assert sound["lengths"][0] == sound["lengths"][1], f    # no plain frame after the shot
+    assert "stylized 4 frame(s)" in f["rgba_said"] and f["rgba_off_plain"] > 10, f

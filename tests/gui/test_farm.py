@@ -51,10 +51,13 @@ def farm(tmp_path_factory):
     zip_path = chroot.extension_zip(work)
     shutil.copy2(style, work / "style.jpg")
     shutil.copy2(HERE / "farm_shot.py", work / "farm_shot.py")
+    shutil.copy2(HERE / "decode_video.py", work / "decode_video.py")
     mute = ("import bpy; [setattr(n, 'mute', True) for n in bpy.context.scene.node_tree.nodes "
             "if n.type == 'GROUP']")
     missing = "import bpy; bpy.context.scene.nst.slots[0].style_path = '/nst/gone.jpg'"
     alone = "import bpy; bpy.context.scene.nst.temporal_coherence = 0.0"
+    video = ("import bpy; r = bpy.context.scene.render; r.image_settings.file_format = 'FFMPEG'; "
+             "r.ffmpeg.format, r.ffmpeg.codec = 'MKV', 'FFV1'")     # lossless: frames compared
     fixed = ("import bl_ext.user_default.neural_style_transfer.cameras as c; "   # no camera known:
              "c.known = lambda *a: None")                       # the sky as Cycles' vectors say
     b = "blender -b"
@@ -75,6 +78,9 @@ def farm(tmp_path_factory):
         f"{b} --python /nst/farm_shot.py -- {CUBE_FRAMES} 0 cube /nst/cube/shot.blend",
         f"{b} /nst/cube/shot.blend -a > /nst/cube.log 2>&1",
         f'{b} /nst/cube/shot.blend --python-expr "{mute}" -o //plain/frame_ -a > /dev/null 2>&1',
+        f'{b} /nst/cube/shot.blend --python-expr "{video}" -o //video/shot_ -a > /nst/video.log 2>&1',
+        f"{b} --python /nst/decode_video.py -- /nst/cube/video/shot_0001-{CUBE_FRAMES:04d}.mkv "
+        f"{CUBE_FRAMES} /nst/cube/decoded/frame_ > /dev/null 2>&1",
         # the style image gone before the render: plain frames, and the process says it failed
         f'({b} /nst/cube/shot.blend --python-expr "{missing}" -o //broken/frame_ -a '
         "> /nst/broken.log 2>&1; echo $? > /nst/broken.rc)",
@@ -103,7 +109,7 @@ def farm(tmp_path_factory):
     r = chroot.run(root, work, command, timeout=900)
     assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])
     logs = {name: (work / f"{name}.log").read_text(errors="replace")
-            for name in ("cube", "seam", "w1", "w2", "w3", "flamenco0", "flamenco1", "broken",
+            for name in ("cube", "video", "seam", "w1", "w2", "w3", "flamenco0", "flamenco1", "broken",
                          "sky", "pan0", "pan1", "pan2")}
     logs["broken_rc"] = (work / "broken.rc").read_text().strip()
     return work, logs
@@ -128,6 +134,18 @@ def test_blender_b_a_writes_each_frames_own_stylization(farm):
     assert all(0.03 < s < 0.5 for s in shares), shares          # a cube, not the whole frame
     assert all(x < y for x, y in zip(centres, centres[1:])), centres     # it follows the cube
     assert not any(np.array_equal(live[0], x) for x in live[1:])
+
+
+def test_blender_b_a_to_a_video_holds_the_stylized_frames(farm):
+    """The same shot rendered by `blender -b shot.blend -a` to an FFmpeg video (FFV1, lossless):
+    each of its frames, decoded by Blender, is the stylized frame the PNG render wrote."""
+    work, logs = farm
+    live = _frames(work / "cube" / "frames", CUBE_FRAMES)
+    decoded = _frames(work / "cube" / "decoded", CUBE_FRAMES)
+    assert all(x is not None for x in decoded), logs["video"][-2000:]
+    assert f"stylized {CUBE_FRAMES} frame(s)" in logs["video"], logs["video"][-2000:]
+    off = [float(np.abs(a - b).mean() * 255) for a, b in zip(decoded, live)]
+    assert max(off) < 0.5, off
 
 
 def _turn(views: np.ndarray, shape: tuple[int, int]) -> tuple[list, list]:
