@@ -39,8 +39,8 @@ from .errors import StyleError
 from .features import Moments, mask_union
 from .canvas import CROP_CONTEXT, MOVING_PX, Canvas, most
 from .filters import CONTRAST_CELL, fill, match_contrast, neighbourhood, per_channel
-from .motion import (Motion, Sampler, background, dominant_motion, flows, not_from_the_border,
-                     still_camera, valid)
+from .motion import (BORDER_PX, Motion, Sampler, background, dominant_motion, flows,
+                     not_from_the_border, still_camera, valid)
 from .images import check_array
 from .methods import ResultBlend
 from .settings import Settings
@@ -193,14 +193,17 @@ class Coherence:
         the frame's padding), at the content statistics the last whole frame was painted with
         (``smooth``'s; at the plate's, the 720p sphere's own warping ratio rose 4.4 -> 7.3 and
         the style gain dropped 0.02 more, AdaIN); around it the plate's painting. Else the whole
-        frame, its statistics averaged (``smooth``): the first frame after a cut or a jump, and
-        with masks (a small masked object's statistics held from another frame whitened it
-        ever harder: its contrast rose 33 -> 55 over 12 frames, an artist trial's ball)."""
+        frame, its statistics averaged (``smooth``): after a cut or a jump; with masks (a small
+        masked object's statistics held from another frame whitened it ever harder, an
+        artist trial's ball); while the window is within BORDER_PX of the picture's edge (an
+        object coming in: its crop painted bright bands the carry kept, a trial's cube, WCT)."""
         window = self.canvas.window if self.strength > 0 else None
-        if window is None or not self._statistics or settings.seamless or settings.regions \
-                or any(m is not None for m in settings.masks or ()):
-            return paint(content, self.smooth if self.strength > 0 else None, progress)
         (h, w), (x, y) = content.shape[:2], at
+        if window is None or not self._statistics or settings.seamless or settings.regions \
+                or any(m is not None for m in settings.masks or ()) \
+                or min(window[0].start, window[1].start, h - window[0].stop,
+                       w - window[1].stop) < BORDER_PX:
+            return paint(content, self.smooth if self.strength > 0 else None, progress)
 
         def span(side: slice, n: int, pad: int) -> slice:
             start = (max(side.start - CROP_CONTEXT, 0) + pad) // PHASE * PHASE - pad

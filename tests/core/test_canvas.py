@@ -386,7 +386,7 @@ def test_a_new_patch_of_a_large_frame_is_painted_from_a_crop(monkeypatch):
     for t in range(12):
         frame = base.copy()
         mask = np.zeros((h, w), bool)
-        mask[100:100 + size, 40 + speed * t:40 + speed * t + size] = True
+        mask[100:100 + size, max(start + speed * t, 0):max(start + speed * t + size, 0)] = True
         frame[mask] = 0.95
         v = np.zeros((h, w, 4), np.float32)
         v[mask] = (-speed, 0, -speed, 0)
@@ -587,7 +587,8 @@ def test_an_object_that_stands_still_before_it_moves_does_not_refuse_the_plate(m
     assert np.abs(out[14:36, 44:60] - alone[14:36, 44:60]).max() < 0.05   # the object as painted
 
 
-def _large_scene(t: int, h: int = 240, w: int = 480, size: int = 48, speed: int = 16):
+def _large_scene(t: int, h: int = 240, w: int = 480, size: int = 48, speed: int = 16,
+                 start: int = 40):
     """A 240×480 textured set with a bright square crossing it (a few % of the frame), with an
     alpha channel (a darker band half transparent: a film-transparent render)."""
     rng = np.random.default_rng(5)
@@ -595,7 +596,7 @@ def _large_scene(t: int, h: int = 240, w: int = 480, size: int = 48, speed: int 
                             np.ones((h, w, 1), np.float32)], -1)
     frame[:40, :, 3] = 0.5
     mask = np.zeros((h, w), bool)
-    mask[100:100 + size, 40 + speed * t:40 + speed * t + size] = True
+    mask[100:100 + size, max(start + speed * t, 0):max(start + speed * t + size, 0)] = True
     clean = frame.copy()
     frame[mask, :3] = 0.95
     v = np.zeros((h, w, 4), np.float32)
@@ -676,6 +677,29 @@ def test_the_window_is_painted_at_the_whole_frames_statistics(monkeypatch):
         coherence.stylize(f, settings, vector=v, depth=d)
     (after, _), (next_, mean) = seen[-2:]
     assert after == (h, w) and next_ != (h, w) and not np.allclose(mean, first), seen[-2:]
+
+
+def test_an_object_coming_in_at_the_pictures_edge_is_painted_in_the_whole_frame(monkeypatch):
+    """A square coming in at the picture's left edge: while what does not fit the plate lies
+    within BORDER_PX of the edge, the frame is painted whole (its crop, at the whole frame's
+    statistics, drew bright bands there that the carry kept: an artist trial's cube, WCT);
+    once the square is in, only the window around it."""
+    calls = []
+    monkeypatch.setattr(temporal.pipeline, "stylize_with", _grid_painter(calls))
+    scenes = [_large_scene(t, start=-32) for t in range(8)]
+    settings = Settings("adain", np.zeros((8, 8, 3), np.float32))
+    coherence = temporal.Coherence(1.0, clean=scenes[0][4])
+    h, w = scenes[0][0].shape[:2]
+    painted, near = [], []
+    for f, v, d, _, _ in scenes:
+        calls.clear()
+        coherence.stylize(f, settings, vector=v, depth=d)
+        painted.append(calls[-1])
+        window = coherence.canvas.window
+        near.append(window is not None and window[1].start < temporal.BORDER_PX)
+    assert near[1] and near[2] and not near[-1], near      # the square at -16 and 0, then at 80
+    assert all(p == (h, w) for p, n in zip(painted, near) if n), (painted, near)
+    assert painted[-1] != (h, w), painted
 
 
 def test_with_masks_the_frame_is_painted_whole(monkeypatch):
