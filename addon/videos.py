@@ -37,11 +37,14 @@ def frame_file(directory: str, frame: int) -> str:
 
 def write_frame(scene, px: np.ndarray, directory: str, frame: int) -> str:
     """The stylized frame (display-encoded straight H×W×4) as a file for the video to come: over
-    black unless the video keeps alpha, as Blender's encoder takes an RGB render."""
+    black unless the video keeps alpha (an artist trial: colour under transparent pixels,
+    where Blender's video has none), as Blender's encoder takes a render."""
     rgba = np.array(px, np.float32)
     if scene.render.image_settings.color_mode != "RGBA":
         rgba[..., :3] *= rgba[..., 3:]
         rgba[..., 3] = 1.0
+    else:                               # no colour under no alpha, as Blender's video has
+        rgba[rgba[..., 3] <= 0, :3] = 0.0
     path = frame_file(directory, frame)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     pixels.save_png(rgba, path, "TARGA_RAW")    # (uncompressed: a PNG took 0.24 s at 720p)

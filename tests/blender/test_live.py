@@ -537,9 +537,9 @@ def test_odd_outputs_are_stylized_or_said(facts):
     assert "covered no pixel" not in bw["said"], bw
 
 
-def _decoded(video: str, first: int, n: int, folder: str) -> list[np.ndarray]:
+def _decoded(video: str, first: int, n: int, folder: str, alpha: bool = False) -> list[np.ndarray]:
     """A video's frames as Blender's own decoder gives them (a sequencer render to PNG, the
-    Standard view: the display values the video holds), top row first, RGB."""
+    Standard view: the display values the video holds), top row first, RGB (or RGBA)."""
     temp = bpy.data.scenes.new("decode")
     try:
         editor = temp.sequence_editor_create()
@@ -552,12 +552,13 @@ def _decoded(video: str, first: int, n: int, folder: str) -> list[np.ndarray]:
         temp.view_settings.view_transform = "Standard"
         temp.render.dither_intensity = 0.0
         temp.render.image_settings.file_format = "PNG"
+        temp.render.image_settings.color_mode = "RGBA" if alpha else "RGB"
         temp.render.filepath = os.path.join(folder, "frame_")
         bpy.ops.render.render(animation=True, scene=temp.name)
         out = []
         for f in range(first, first + n):
             image = bpy.data.images.load(temp.render.frame_path(frame=f), check_existing=False)
-            out.append(pixels(image)[::-1][..., :3].copy())
+            out.append(pixels(image)[::-1][..., :4 if alpha else 3].copy())
             bpy.data.images.remove(image)
         return out
     finally:
@@ -618,16 +619,23 @@ def live_node_writes_a_video():
             with contextlib.redirect_stdout(said):
                 bpy.ops.render.render(animation=True)
             out["silent_said"] = said.getvalue()[-2000:]
-            settings.color_mode = "RGBA"        # FFV1 keeps alpha
+            settings.color_mode = "RGBA"        # FFV1 keeps alpha (the film transparent),
+            scene.render.film_transparent = True    # the style everywhere, the clear parts too
+            slot.mask_source = "NONE"
             scene.render.filepath = os.path.join(env.work, "video_rgba", "shot_")
             said = io.StringIO()
             with contextlib.redirect_stdout(said):
                 bpy.ops.render.render(animation=True)
             out["rgba_said"] = said.getvalue()[-2000:]
             rgba = _decoded(scene.render.frame_path(frame=1), 1, len(FRAMES),
-                            os.path.join(env.work, "dec_rgba"))
-            out["rgba_off_plain"] = float(np.abs(rgba[1] - plain[1]).max() * 255)
-            settings.color_mode = "RGB"
+                            os.path.join(env.work, "dec_rgba"), alpha=True)
+            out["rgba_off_plain"] = float(np.abs(rgba[1][..., :3] - plain[1]).max() * 255)
+            clear = [f[..., 3] <= 0 for f in rgba]
+            out["rgba_clear_share"] = float(np.mean([c.mean() for c in clear]))
+            out["rgba_colour_under_clear"] = max(float(f[..., :3][c].max(initial=0)) * 255
+                                                 for f, c in zip(rgba, clear))
+            settings.color_mode, scene.render.film_transparent = "RGB", False
+            slot.mask_source = "OBJECT_INDEX"
             out["blender"], out["aud"] = list(bpy.app.version), aud is not None
             if aud is not None:                 # (bpy 4.2.0 from PyPI has no sound at all)
                 out.update(_sound_kept(scene, group, aud))
@@ -731,3 +739,4 @@ def test_a_video_output_holds_each_frames_stylization(facts):
         assert sound["long_enough"] == [True, True], f
         assert sound["lengths"][0] == sound["lengths"][1], f    # no plain frame after the shot
     assert "stylized 4 frame(s)" in f["rgba_said"] and f["rgba_off_plain"] > 10, f
+    assert f["rgba_clear_share"] > 0.05 and f["rgba_colour_under_clear"] == 0, f
