@@ -386,7 +386,7 @@ def test_a_new_patch_of_a_large_frame_is_painted_from_a_crop(monkeypatch):
     for t in range(12):
         frame = base.copy()
         mask = np.zeros((h, w), bool)
-        mask[100:100 + size, max(start + speed * t, 0):max(start + speed * t + size, 0)] = True
+        mask[100:100 + size, 40 + speed * t:40 + speed * t + size] = True
         frame[mask] = 0.95
         v = np.zeros((h, w, 4), np.float32)
         v[mask] = (-speed, 0, -speed, 0)
