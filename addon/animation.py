@@ -91,7 +91,7 @@ def animation_frames(op, scene, frames, folder: str, render, work, coherence=Non
             result = yield work(render())
             path = os.path.join(folder, f"frame_{frame:04d}.png")
             partial = path + ".partial.png"     # a frame appears whole or not at all
-            pixels.save_png(result, partial)
+            pixels.save_8bit(result, partial)
             os.replace(partial, path)
     finally:
         if name in bpy.data.scenes:

@@ -140,9 +140,8 @@ def _init(scene, *_):
 
 
 def _output_folder(scene) -> None:
-    """The folder the frames go to, made now if missing, by any number of processes at once:
-    two farm workers making it in Blender 4.3 at once, the loser's first save failed ("No such
-    file or directory"), which ended its whole command line (the farm test, once)."""
+    """The frames' folder, made now if missing (two farm workers making it in Blender 4.3 at
+    once: the loser's first save failed, which ended its whole command line; the farm test)."""
     try:
         os.makedirs(os.path.dirname(scene.render.frame_path(frame=scene.frame_current)),
                     exist_ok=True)
@@ -193,7 +192,8 @@ def _write(scene, *_):
     job = _RENDER
     if job is None or scene.name != job.scene:
         return
-    job.video[3:] = [job.video[3] + 1] if job.video else []     # the frames Blender wrote
+    if job.video:
+        job.video[3] += 1                   # the frames Blender wrote: the video's length
     if bpy.app.background:
         jobs.run_blocking(frame_job(job, scene.frame_current), watched=False)
     else:                                   # in a window: the main thread does it (QUEUE)

@@ -3,7 +3,7 @@
 Blender float images (and renders) hold scene-linear, premultiplied pixels; byte images hold
 their colour space's encoded values with straight alpha. The engine wants sRGB-encoded,
 straight colour, top row first: ``read_image`` and ``read_render_result`` give that,
-``write_image`` and ``save_png`` take it back. The Render Result is read as the Render window
+``write_image`` and ``save_8bit`` take it back. The Render Result is read as the Render window
 shows it (the scene's view transform applied) through an 8-bit PNG; render passes, which cannot
 be read from Python, through EXR files.
 """
@@ -267,9 +267,9 @@ def stored_pixels(image: bpy.types.Image) -> np.ndarray:
     return np.ascontiguousarray(px)
 
 
-def save_png(pixels: np.ndarray, path: str, file_format: str = "PNG") -> None:
-    """sRGB straight H×W×4 pixels to an 8-bit PNG file (or another 8-bit ``file_format``:
-    TARGA_RAW writes a 720p frame in a tenth of a PNG's time)."""
+def save_8bit(pixels: np.ndarray, path: str, file_format: str = "PNG") -> None:
+    """sRGB straight H×W×4 pixels to an 8-bit file, PNG unless ``file_format`` says otherwise
+    (TARGA_RAW writes a 720p frame in a tenth of a PNG's time)."""
     image = bpy.data.images.new("nst_frame", pixels.shape[1], pixels.shape[0], alpha=True)
     try:
         image.pixels.foreach_set(np.ascontiguousarray(pixels[::-1], np.float32).ravel())
