@@ -127,7 +127,7 @@ def _init(scene, *_):
         shown = scene.render.image_settings.file_format != "OPEN_EXR"   # else scene-linear
         added = passes.capture(scene, layer, slots, directory, coherence is not None, shown=shown)
         video = [scene.render.frame_path(frame=scene.frame_start), scene.frame_start,
-                 scene.frame_step, 0] if videos.is_video(scene) else []
+                 scene.frame_step, 0] if outputs.is_video(scene) else []
     except (UserError, NSTError) as exc:
         node.mute = True                # plain frames, all of them: not Apply's picture at its
         _MUTED[:] = [scene.name, node.name]                 # frame either (an artist trial)

@@ -10,7 +10,7 @@ import struct
 import bpy
 import numpy as np
 
-from . import pixels, videos
+from . import pixels
 from .engine import UserError
 
 IMAGE_FORMATS = {"PNG", "JPEG", "TIFF", "BMP", "TARGA", "TARGA_RAW", "WEBP"}    # written stylized
@@ -27,6 +27,24 @@ def written_file(scene, frame: int) -> str:
     return max(found, key=os.path.getmtime)
 
 
+def is_video(scene) -> bool:
+    """An FFmpeg video output (written stylized by videos.py)."""
+    settings = scene.render.image_settings
+    return getattr(settings, "media_type", "") == "VIDEO" or settings.file_format == "FFMPEG"
+
+
+def as_written(px: np.ndarray, color_mode: str) -> np.ndarray:
+    """Display-encoded straight H×W×4 pixels as a file of ``color_mode`` holds them: RGB over
+    black, as Blender writes a render; RGBA with no colour under no alpha."""
+    rgba = np.array(px, np.float32)
+    if color_mode != "RGBA":
+        rgba[..., :3] *= rgba[..., 3:]
+        rgba[..., 3] = 1.0
+    else:
+        rgba[rgba[..., 3] <= 0, :3] = 0.0
+    return rgba
+
+
 def check_output(scene) -> None:
     """What the live node can write stylized, said before the render: an image format or an
     FFmpeg video for an sRGB display, or OpenEXR (one layer, any display); else Blender's plain
@@ -38,7 +56,7 @@ def check_output(scene) -> None:
                         "Output node for the passes")
     if settings.file_format == "OPEN_EXR":
         return
-    if settings.file_format not in IMAGE_FORMATS and not videos.is_video(scene):
+    if settings.file_format not in IMAGE_FORMATS and not is_video(scene):
         raise UserError(f"the live node writes image formats (PNG, JPEG, TIFF, BMP, Targa, WebP, "
                         f"OpenEXR) and FFmpeg video, not {settings.file_format}")
     if scene.display_settings.display_device != "sRGB":
@@ -59,10 +77,7 @@ def write_frame(scene, px: np.ndarray, path: str) -> None:
     which only the render writer writes as grey: ``Image.save`` wrote RGB). A PNG keeps
     what Blender wrote beside its pixels: the render's metadata, EXIF, pixel density."""
     settings = scene.render.image_settings
-    rgba = np.array(px, np.float32)
-    if settings.color_mode != "RGBA":       # as Blender writes RGB: over black
-        rgba[..., :3] *= rgba[..., 3:]
-        rgba[..., 3] = 1.0
+    rgba = as_written(px, settings.color_mode)
     if settings.color_mode == "BW":
         rgba[..., :3] = rgba[..., :3] @ np.array([0.2126, 0.7152, 0.0722], np.float32)[:, None]
     deep = getattr(settings, "color_depth", "") == "16" or settings.color_mode == "BW"
@@ -85,8 +100,7 @@ def write_frame(scene, px: np.ndarray, path: str) -> None:
             view.use_curve_mapping = False
             pixels.write_raw(pixels.straight_srgb_to_linear(rgba), image)
             image.save_render(partial, scene=scene)
-        else:                               # no colour under no alpha, as a float image has
-            rgba[rgba[..., 3] <= 0, :3] = 0.0
+        else:
             pixels.write_raw(rgba, image)
             image.save(filepath=partial, quality=settings.quality)
         if settings.file_format == "PNG":

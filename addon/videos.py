@@ -19,16 +19,11 @@ import bpy
 import numpy as np
 from bpy.app.handlers import persistent
 
-from . import passes, pixels
+from . import outputs, passes, pixels
 from .handlers import attach, detach
 
 FOLDER = "video"                        # inside the render's capture folder
 SCENE = "NST video"                     # the temporary scene that encodes the video
-
-
-def is_video(scene) -> bool:
-    settings = scene.render.image_settings
-    return getattr(settings, "media_type", "") == "VIDEO" or settings.file_format == "FFMPEG"
 
 
 def frame_file(directory: str, frame: int) -> str:
@@ -36,18 +31,13 @@ def frame_file(directory: str, frame: int) -> str:
 
 
 def write_frame(scene, px: np.ndarray, directory: str, frame: int) -> str:
-    """The stylized frame (display-encoded straight H×W×4) as a file for the video to come: over
-    black unless the video keeps alpha (an artist trial: colour under transparent pixels,
-    where Blender's video has none), as Blender's encoder takes a render."""
-    rgba = np.array(px, np.float32)
-    if scene.render.image_settings.color_mode != "RGBA":
-        rgba[..., :3] *= rgba[..., 3:]
-        rgba[..., 3] = 1.0
-    else:                               # no colour under no alpha, as Blender's video has
-        rgba[rgba[..., 3] <= 0, :3] = 0.0
+    """The stylized frame (display-encoded straight H×W×4) as a file for the video to come, as
+    the video holds it (``outputs.as_written``: an artist trial found colour under an RGBA
+    video's transparent pixels, where Blender's video has none)."""
     path = frame_file(directory, frame)
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    pixels.save_8bit(rgba, path, "TARGA_RAW")    # (uncompressed: a PNG took 0.24 s at 720p)
+    pixels.save_8bit(outputs.as_written(px, scene.render.image_settings.color_mode), path,
+                     "TARGA_RAW")       # (uncompressed: a PNG took 0.24 s at 720p)
     return path
 
 
