@@ -103,8 +103,9 @@ def _init(scene, *_):
     try:
         try:
             outputs.check_output(scene)
+            outputs.say_stamp_left_out(scene)
             writes = True
-            _output_folder(scene)
+            outputs.make_folder(scene)
         except UserError:
             if bpy.app.background:
                 raise
@@ -125,7 +126,9 @@ def _init(scene, *_):
         layer = _view_layer(scene, node)
         flags = passes.pass_flags(layer)
         shown = scene.render.image_settings.file_format != "OPEN_EXR"   # else scene-linear
-        added = passes.capture(scene, layer, slots, directory, coherence is not None, shown=shown)
+        stamp = shown and scene.render.use_stamp and not outputs.is_video(scene)   # stamps.py
+        added = passes.capture(scene, layer, slots, directory, coherence is not None, shown=shown,
+                               composite=stamp)
         video = [scene.render.frame_path(frame=scene.frame_start), scene.frame_start,
                  scene.frame_step, 0] if outputs.is_video(scene) else []
     except (UserError, NSTError) as exc:
@@ -137,16 +140,6 @@ def _init(scene, *_):
     _RENDER = _Render(scene.name, directory, [n.name for n in added], slots, settings, layer.name,
                       flags, shown, coherence, last, video=video)
     _CARRIED[:] = [key, _RENDER] if coherence is not None else [None, None]
-
-
-def _output_folder(scene) -> None:
-    """The frames' folder, made now if missing (two farm workers making it in Blender 4.3 at
-    once: the loser's first save failed, which ended its whole command line; the farm test)."""
-    try:
-        os.makedirs(os.path.dirname(scene.render.frame_path(frame=scene.frame_current)),
-                    exist_ok=True)
-    except OSError:
-        pass                            # Blender's own save says what is wrong with the path
 
 
 def _after(scene, node) -> None:
@@ -253,12 +246,11 @@ def frame_job(job: _Render, frame: int, between=lambda: ()):
         else:
             path = outputs.written_file(scene, frame)
             if not job.shown:               # OpenEXR: scene-linear, the render's own outside
-                if job.inverse is None:     # the view is the same for every frame of a render
-                    name = scene.name
-                    job.inverse = engine.ViewInverse(
-                        lambda linear: pixels.shown(bpy.data.scenes[name], linear))
-                outputs.write_exr(scene, frames.scene_linear(job.inverse, styled, image, cover),
+                outputs.write_exr(scene, frames.scene_linear(_inverse(job), styled, image, cover),
                                   path)
+            elif scene.render.use_stamp:    # Blender's stamp, burned into its file, carried
+                outputs.write_frame(scene, frames.over(styled, px, cover), path, _inverse(job),
+                                    passes.read_composite(scene, job.directory, frame))
             else:
                 outputs.write_frame(scene, frames.over(styled, px, cover), path)
             job.last_file = path
@@ -270,6 +262,14 @@ def frame_job(job: _Render, frame: int, between=lambda: ()):
         for pattern in (f"*{frame:04d}.*", f"*{frame:04d}"):   # (File Extensions off: no .*)
             for path in glob.glob(os.path.join(job.directory, pattern)):
                 os.remove(path)
+
+
+def _inverse(job: _Render):
+    """The inverse of the scene's view (the same for every frame of a render), made once."""
+    if job.inverse is None:
+        name = job.scene
+        job.inverse = engine.ViewInverse(lambda linear: pixels.shown(bpy.data.scenes[name], linear))
+    return job.inverse
 
 
 def scene_of(job: _Render):

@@ -10,7 +10,7 @@ import struct
 import bpy
 import numpy as np
 
-from . import pixels
+from . import pixels, stamps
 from .engine import UserError
 
 IMAGE_FORMATS = {"PNG", "JPEG", "TIFF", "BMP", "TARGA", "TARGA_RAW", "WEBP"}    # written stylized
@@ -45,6 +45,16 @@ def as_written(px: np.ndarray, color_mode: str) -> np.ndarray:
     return rgba
 
 
+def make_folder(scene) -> None:
+    """The frames' folder, made now if missing (two farm workers making it in Blender 4.3 at
+    once: the loser's first save failed, which ended its whole command line; the farm test)."""
+    try:
+        os.makedirs(os.path.dirname(scene.render.frame_path(frame=scene.frame_current)),
+                    exist_ok=True)
+    except OSError:
+        pass                            # Blender's own save says what is wrong with the path
+
+
 def check_output(scene) -> None:
     """What the live node can write stylized, said before the render: an image format or an
     FFmpeg video for an sRGB display, or OpenEXR (one layer, any display); else Blender's plain
@@ -65,7 +75,50 @@ def check_output(scene) -> None:
                         "display (Color Management)")
 
 
-def write_frame(scene, px: np.ndarray, path: str) -> None:
+def read_file(path: str, linear: bool) -> np.ndarray:
+    """A frame file's pixels as the writers take them: scene-linear premultiplied (``linear``:
+    OpenEXR) or display-encoded straight (image formats, 8 or 16 bits)."""
+    image = bpy.data.images.load(path, check_existing=False)
+    try:
+        px = pixels.stored_pixels(image)
+        return px if linear or not image.is_float else pixels.linear_to_straight_srgb(px)
+    finally:
+        bpy.data.images.remove(image)
+
+
+def with_stamp(scene, rgba: np.ndarray, shown: np.ndarray, path: str, inverse) -> np.ndarray:
+    """The frame to write (as the file holds it, ``as_written``) with the stamp (Output ›
+    Metadata › Burn Into Image) that Blender drew onto ``shown`` (display-encoded straight:
+    what its compositor's output showed) in its file at ``path`` laid over it (stamps.py;
+    ``inverse``: the view's ViewInverse). Exact from a lossless file (dither aside), near from
+    a JPEG or a lossy WebP."""
+    r, settings = scene.render, scene.render.image_settings
+    if not r.use_stamp or settings.color_mode == "BW":
+        return rgba
+    written = read_file(path, linear=False)
+    if written.shape != rgba.shape:
+        return rgba
+    lossy = settings.file_format == "JPEG" or (settings.file_format == "WEBP"
+                                               and settings.quality < 100)
+    deep = getattr(settings, "color_depth", "") == "16"
+    noise = stamps.LOSSY if lossy else (0.5 + (0.0 if deep else r.dither_intensity)) / 255
+    return stamps.lay_stamp(written, as_written(shown, settings.color_mode), rgba,
+                            r.stamp_background, r.stamp_foreground, inverse,
+                            lambda linear: pixels.shown(scene, linear), noise, vote=lossy)
+
+
+def say_stamp_left_out(scene) -> None:
+    """Burn Into Image with an output whose stylized frames do not carry the stamp: said when
+    the render starts (the frames are still stylized)."""
+    settings = scene.render.image_settings
+    left = "a video" if is_video(scene) else "OpenEXR" if settings.file_format == "OPEN_EXR" \
+        else "BW" if settings.color_mode == "BW" else None
+    if scene.render.use_stamp and left:
+        print(f"Neural Style Transfer: the stylized frames of {left} do not carry Blender's "
+              "stamp (Metadata › Burn Into Image); image formats in RGB or RGBA do")
+
+
+def write_frame(scene, px: np.ndarray, path: str, inverse=None, shown=None) -> None:
     """The stylized frame (display-encoded straight H×W×4, as the Render window shows it) over
     Blender's file at ``path``, whole (a partial file, renamed), in the scene's output format
     (PNG, JPEG, TIFF, ...; ``check_output``), colour mode, colour depth and quality. Never
@@ -75,9 +128,13 @@ def write_frame(scene, px: np.ndarray, path: str) -> None:
     the compression level and TIFF codec are Blender's defaults); 16 bits: Blender's render
     writer, with the output's own view (an override) set to Standard for the write (also BW,
     which only the render writer writes as grey: ``Image.save`` wrote RGB). A PNG keeps
-    what Blender wrote beside its pixels: the render's metadata, EXIF, pixel density."""
+    what Blender wrote beside its pixels: the render's metadata, EXIF, pixel density; given
+    the view's ``inverse`` and what Blender's file ``shown`` before its stamp, the stamp
+    (``with_stamp``)."""
     settings = scene.render.image_settings
     rgba = as_written(px, settings.color_mode)
+    if shown is not None:
+        rgba = with_stamp(scene, rgba, shown, path, inverse)
     if settings.color_mode == "BW":
         rgba[..., :3] = rgba[..., :3] @ np.array([0.2126, 0.7152, 0.0722], np.float32)[:, None]
     deep = getattr(settings, "color_depth", "") == "16" or settings.color_mode == "BW"

@@ -159,12 +159,13 @@ def _as_shown(node) -> None:
 
 
 def capture(scene, view_layer, slots, directory: str, motion: bool = False,
-            with_image: bool = True, shown: bool = False) -> list:
+            with_image: bool = True, shown: bool = False, composite: bool = False) -> list:
     """Nodes in the scene's compositor that make every render write, into ``directory``, what
     ``read_captured`` reads: the active view layer's image as rendered (before any other node;
     with ``shown``, as the Render window shows it instead of scene-linear), the passes the
     slots' masks need and, with ``motion``, the Vector and Depth passes (turned on in the view
-    layer). Returns the nodes added, for the caller to remove."""
+    layer); with ``composite``, what the compositor's output shows too (``read_composite``).
+    Returns the nodes added, for the caller to remove."""
     kinds = {s.mask_source for s in slots}
     if motion:
         view_layer.use_pass_vector = view_layer.use_pass_z = True
@@ -206,7 +207,18 @@ def capture(scene, view_layer, slots, directory: str, motion: bool = False,
         tree.links.new(_output(rl, "Vector"), _find_input(fo, "vector"))
         add("depth", "FLOAT")
         tree.links.new(_output(rl, "Depth", "Z"), _find_input(fo, "depth"))
+    out = output_node(tree)
+    if composite and out.inputs[0].links:
+        add("composite", "RGBA")
+        tree.links.new(out.inputs[0].links[0].from_socket, _find_input(fo, "composite"))
+        _as_shown(fo)
     return added
+
+
+def read_composite(scene, directory: str, frame: int) -> np.ndarray:
+    """What the compositor's output showed at ``frame`` (``capture`` with ``composite``): the
+    picture Blender writes, before its stamp (at Apply's frame, Apply's picture), as shown."""
+    return pixels.read_shown(scene, _pass_file(directory, "composite", frame, "tif"))
 
 
 def read_captured(scene, directory: str, slots, motion: bool = False, with_image: bool = True,

@@ -62,17 +62,6 @@ def _size(path: str) -> tuple[int, int]:
         bpy.data.images.remove(image)
 
 
-def _read(path: str, linear: bool) -> np.ndarray:
-    """A frame file's pixels as the writers take them: scene-linear premultiplied (``linear``:
-    OpenEXR) or display-encoded straight (image formats, 8 or 16 bits)."""
-    image = bpy.data.images.load(path, check_existing=False)
-    try:
-        px = pixels.stored_pixels(image)
-        return px if linear or not image.is_float else pixels.linear_to_straight_srgb(px)
-    finally:
-        bpy.data.images.remove(image)
-
-
 def _kept(mine: str, theirs: str) -> str:
     """Where the shot's frame ``mine`` is kept as rendered: beside the overlap's ``theirs``."""
     return os.path.join(os.path.dirname(theirs), BEFORE + os.path.basename(mine))
@@ -147,7 +136,7 @@ def _dissolve_frame(scene, mine: str, theirs: str, w: float, linear: bool) -> No
     if not _written_by_a_seam(mine, kept, stamp):   # the chunk's own render: kept as it is
         shutil.copy2(mine, kept + ".partial")
         os.replace(kept + ".partial", kept)
-    mixed = dissolve(_read(kept, linear), _read(theirs, linear), w)
+    mixed = dissolve(outputs.read_file(kept, linear), outputs.read_file(theirs, linear), w)
     if linear:
         outputs.write_exr(scene, mixed, mine)
     else:

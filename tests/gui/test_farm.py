@@ -52,12 +52,17 @@ def farm(tmp_path_factory):
     shutil.copy2(style, work / "style.jpg")
     shutil.copy2(HERE / "farm_shot.py", work / "farm_shot.py")
     shutil.copy2(HERE / "decode_video.py", work / "decode_video.py")
-    mute = ("import bpy; [setattr(n, 'mute', True) for n in bpy.context.scene.node_tree.nodes "
-            "if n.type == 'GROUP']")
+    muted = ("[setattr(n, 'mute', True) for n in bpy.context.scene.node_tree.nodes "
+             "if n.type == 'GROUP']")
+    mute = "import bpy; " + muted
     missing = "import bpy; bpy.context.scene.nst.slots[0].style_path = '/nst/gone.jpg'"
     alone = "import bpy; bpy.context.scene.nst.temporal_coherence = 0.0"
     video = ("import bpy; r = bpy.context.scene.render; r.image_settings.file_format = 'FFMPEG'; "
              "r.ffmpeg.format, r.ffmpeg.codec = 'MKV', 'FFV1'")     # lossless: frames compared
+    stamp = ("import bpy; r = bpy.context.scene.render; r.use_stamp = True; "    # the .blend's
+             "[setattr(r, k, k in ('use_stamp_filename', 'use_stamp_note', 'use_stamp_frame')) "
+             "for k in dir(r) if k.startswith('use_stamp_')]; "    # name, a note and the frame
+             "r.stamp_note_text, r.stamp_font_size = 'NST farm', 16")    # (the same each render)
     fixed = ("import bl_ext.user_default.neural_style_transfer.cameras as c; "   # no camera known:
              "c.known = lambda *a: None")                       # the sky as Cycles' vectors say
     b = "blender -b"
@@ -79,6 +84,9 @@ def farm(tmp_path_factory):
         f"{b} /nst/cube/shot.blend -a > /nst/cube.log 2>&1",
         f'{b} /nst/cube/shot.blend --python-expr "{mute}" -o //plain/frame_ -a > /dev/null 2>&1',
         f'{b} /nst/cube/shot.blend --python-expr "{video}" -o //video/shot_ -a > /nst/video.log 2>&1',
+        f'{b} /nst/cube/shot.blend --python-expr "{stamp}" -o //stamped/frame_ -a > /dev/null 2>&1',
+        f'{b} /nst/cube/shot.blend --python-expr "{stamp}; {muted}" '
+        "-o //stamped_plain/frame_ -a > /dev/null 2>&1",
         f"{b} --python /nst/decode_video.py -- /nst/cube/video/shot_0001-{CUBE_FRAMES:04d}.mkv "
         f"{CUBE_FRAMES} /nst/cube/decoded/frame_ > /dev/null 2>&1",
         # the style image gone before the render: plain frames, and the process says it failed
@@ -134,6 +142,33 @@ def test_blender_b_a_writes_each_frames_own_stylization(farm):
     assert all(0.03 < s < 0.5 for s in shares), shares          # a cube, not the whole frame
     assert all(x < y for x, y in zip(centres, centres[1:])), centres     # it follows the cube
     assert not any(np.array_equal(live[0], x) for x in live[1:])
+
+
+def test_blender_b_a_carries_blenders_stamp_into_the_stylized_frames(farm):
+    """Burn Into Image on (the file's name, a note, the frame; Debian's 4.3, `blender -b -a`):
+    away from the stylized cube each frame is Blender's own stamped plain frame of that frame
+    (its number too), to the level; over the cube the stamp changes the painting, which in the
+    rows it leaves alone is the frame stylized without a stamp. (How exactly the stamp is laid
+    over a painting: tests/blender/test_live.py, against Blender's own.)"""
+    work, logs = farm
+    count = CUBE_FRAMES
+    stamped, stamped_plain = (_frames(work / "cube" / k, count)
+                              for k in ("stamped", "stamped_plain"))
+    live, plain = _frames(work / "cube" / "frames", count), _frames(work / "cube" / "plain", count)
+    for s, sp, a, b in zip(stamped, stamped_plain, live, plain):
+        painted = _changed(a, b)
+        near = painted.copy()
+        for axis in (0, 1):
+            for shift in (-2, -1, 1, 2):
+                near |= np.roll(painted, shift, axis)
+        stamp = np.abs(sp - b).max(-1) > 2 / 255
+        assert stamp.sum() > 500 and (stamp & painted).sum() > 100, \
+            (stamp.sum(), (stamp & painted).sum())      # a stamp, over the cube in part
+        off = np.abs(s - sp).max(-1)[~near]
+        assert (off > 1.01 / 255).mean() < 0.001 and off.max() < 12 / 255    # (1 pixel seen)
+        free = painted & ~stamp.any(1)[:, None]     # rows the stamp leaves alone
+        assert free.sum() > 20 and np.abs(s - a).max(-1)[free].max() <= 1.01 / 255
+        assert np.abs(s - a).max(-1)[painted & stamp].mean() > 10 / 255
 
 
 def test_blender_b_a_to_a_video_holds_the_stylized_frames(farm):

@@ -1,0 +1,146 @@
+"""Blender's stamp (Output › Metadata › Burn Into Image) laid over a stylized frame as Blender
+laid it over the render.
+
+Blender draws the stamp onto the render's scene-linear pixels before the view transform: each
+field a box of the background colour (its alpha mixing it over what lies under; boxes that
+overlap mix twice) and the text over it (the foreground colour, by the glyphs' coverage), both
+colours display-encoded. No Python API draws it onto other pixels (``Image.save_render`` does
+not), so it is read back from the frame Blender wrote: where that differs from the render, each
+pixel is fitted as ``t·F + (1 − t)·(kⁿ·R + (1 − kⁿ)·B)`` in scene-linear (R the render, B and F
+the colours, k = 1 − the background's alpha, n = 0, 1 or 2 boxes, t the text's coverage), and
+the same mix is laid over the stylized pixel. Where the render under a box is too dark to tell
+box from no box, the pixel takes what its row's nearest told pixels are (the boxes are
+rectangles)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+LAYERS = 3          # 0, 1 or 2 boxes over a pixel
+TOLD = 1.5 / 255    # a model this much better than the others (sRGB-encoded) tells the pixel
+LOSSY = 8 / 255     # how far a JPEG may be from the render where no stamp is (99 %: 6/255)
+VOTE_REACH = 2      # in a lossy file, the pixels this near each vote for its boxes
+
+
+_LUMINANCE = np.array([0.2126, 0.7152, 0.0722])
+
+
+def _srgb(linear: np.ndarray) -> np.ndarray:
+    x = np.clip(linear, 0.0, 1.0)
+    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055)
+
+
+def _linear(srgb: np.ndarray) -> np.ndarray:
+    x = np.asarray(srgb, np.float64)
+    return np.where(x <= 0.04045, x / 12.92, np.power((x + 0.055) / 1.055, 2.4))
+
+
+def _boxes(written, render, back, k):
+    """Each pure box model's error (sRGB-encoded) at each pixel (N×3 scene-linear ``written``
+    and ``render``): LAYERS×N, n boxes and no text."""
+    seen = _srgb(written)
+    return np.stack([np.abs(_srgb(k ** n * render + (1 - k ** n) * back) - seen).max(-1)
+                     for n in range(LAYERS)])
+
+
+def _coverage(written, base, fore):
+    """The text's coverage (times its alpha) that mixes ``fore`` over ``base`` nearest to
+    ``written`` (N×3 scene-linear each)."""
+    toward = fore - base
+    return np.clip(((written - base) * toward).sum(-1) / np.maximum((toward ** 2).sum(-1), 1e-12),
+                   0.0, 1.0)
+
+
+def _mean_around(error: np.ndarray, rows: int, reach: int = VOTE_REACH) -> np.ndarray:
+    """Each model's error (LAYERS×N over ``rows`` rows) averaged over the pixels within
+    ``reach`` of each (a lossy file's pixels vote: a box is a rectangle)."""
+    e = error.reshape(len(error), rows, -1)
+    for axis in (1, 2):
+        c = np.cumsum(np.pad(e, [(0, 0)] + [(reach + 1, reach) if a == axis else (0, 0)
+                                           for a in (1, 2)], "edge"), axis=axis)
+        n = e.shape[axis]
+        e = (np.take(c, np.arange(2 * reach + 1, n + 2 * reach + 1), axis)
+             - np.take(c, np.arange(n), axis)) / (2 * reach + 1)
+    return e.reshape(len(error), -1)
+
+
+def _row_neighbours(label: np.ndarray, told: np.ndarray):
+    """For each pixel the labels (H×W) of the nearest told pixels left and right of it in its
+    row (the other's where a side has none; 0 in a row with none), and whether the right one is
+    nearer."""
+    h, w = label.shape
+    cols = np.broadcast_to(np.arange(w), (h, w))
+    left = np.maximum.accumulate(np.where(told, cols, -1), axis=1)
+    right = np.minimum.accumulate(np.where(told, cols, w)[:, ::-1], axis=1)[:, ::-1]
+    rows = np.broadcast_to(np.arange(h)[:, None], (h, w))
+    on_left = np.where(left >= 0, label[rows, np.clip(left, 0, w - 1)], -1)
+    on_right = np.where(right < w, label[rows, np.clip(right, 0, w - 1)], -1)
+    on_left = np.where(on_left < 0, np.maximum(on_right, 0), on_left)
+    on_right = np.where(on_right < 0, on_left, on_right)
+    return on_left, on_right, (left < 0) | ((right < w) & (right - cols < cols - left))
+
+
+def _text_error(written, render, back, fore, k, n):
+    """How far (sRGB-encoded) the best text over ``n`` boxes is from ``written`` (N×C each;
+    ``n`` per pixel), and its coverage."""
+    kn = (k ** n)[:, None]
+    base = kn * render + (1 - kn) * back
+    t = _coverage(written, base, fore)
+    return np.abs(_srgb(base + t[:, None] * (fore - base)) - _srgb(written)).max(-1), t
+
+
+def lay_stamp(written: np.ndarray, render: np.ndarray, styled: np.ndarray,
+              background, foreground, to_linear: Callable, to_display: Callable,
+              noise: float, vote: bool = False) -> np.ndarray:
+    """``styled`` (display-encoded H×W×3 or ×4) with the stamp Blender drew on ``render`` to
+    give ``written`` (as ``styled``) laid over it as Blender laid it; ``background`` and
+    ``foreground`` the stamp's RGBA colours (display-encoded); ``to_linear`` and ``to_display``
+    the scene's view transform's inverse and the transform (N×3 -> N×3); ``noise``: how much the
+    written file may differ from the render with no stamp (dither, a lossy format); ``vote``:
+    a lossy file, whose pixels are told box or not by their neighbours too."""
+    out = np.array(styled, np.float32)
+    differs = np.abs(written[..., :3] - render[..., :3]).max(-1) > noise
+    rows = np.nonzero(differs.any(1))[0]
+    if not len(rows):
+        return out
+    w = written[rows, :, :3].reshape(-1, 3)
+    r = render[rows, :, :3].reshape(-1, 3)
+    wl, rl = (np.asarray(to_linear(v), np.float64) for v in (w, r))
+    back, fore = _linear(background[:3])[None], _linear(foreground[:3])[None]
+    k = 1.0 - float(background[3])
+    # A lossy file is told by its luminance: a JPEG halves the colours' resolution, and a
+    # glyph's pixels take the colour around them.
+    fit = (lambda x: x @ _LUMINANCE[:, None]) if vote else (lambda x: x)
+    own = _boxes(fit(wl), fit(rl), fit(back), k)
+    error = _mean_around(np.minimum(own, 2 * noise), len(rows)) if vote else own
+    ranked = np.sort(error, axis=0)
+    told = (ranked[0] <= noise + TOLD) & (ranked[1] - ranked[0] > TOLD)   # (no text there)
+    # A pixel not told (text, or too dark under a box to tell) has the boxes of a told one
+    # beside it in its row (boxes are rectangles): the one whose boxes its text fits, else the
+    # nearer one.
+    left, right, nearer = (a.ravel() for a in _row_neighbours(
+        np.argmin(error, axis=0).reshape(len(rows), -1), told.reshape(len(rows), -1)))
+    wf, rf, bf, ff = fit(wl), fit(rl), fit(back), fit(fore)
+    off_left, t_left = _text_error(wf, rf, bf, ff, k, left)
+    off_right, t_right = _text_error(wf, rf, bf, ff, k, right)
+    use_right = (off_right < off_left - TOLD) | (nearer & (off_right <= off_left + TOLD))
+    layers = np.where(told, np.argmin(error, axis=0), np.where(use_right, right, left))
+    shows = differs[rows].ravel()
+    text = shows & (np.take_along_axis(own, layers[None], 0)[0] > noise + TOLD)
+    t = np.where(text, _text_error(wf, rf, bf, ff, k, layers)[1], 0.0)
+    drawn = (layers > 0) | (t > 0)
+    if not drawn.any():
+        return out
+    s = out[rows, :, :3].reshape(-1, 3)
+    kn = (k ** layers[drawn])[:, None]
+    tt = t[drawn][:, None]
+    sl = np.asarray(to_linear(s[drawn]), np.float64)
+    s[drawn] = to_display(tt * fore + (1 - tt) * (kn * sl + (1 - kn) * back))
+    out[rows, :, :3] = s.reshape(len(rows), -1, 3)
+    if out.shape[-1] == 4 and written.shape[-1] == 4:
+        a = out[rows, :, 3].reshape(-1)
+        a[drawn] = written[rows, :, 3].reshape(-1)[drawn]
+        out[rows, :, 3] = a.reshape(len(rows), -1)
+    return out
