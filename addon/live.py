@@ -126,9 +126,8 @@ def _init(scene, *_):
         layer = _view_layer(scene, node)
         flags = passes.pass_flags(layer)
         shown = scene.render.image_settings.file_format != "OPEN_EXR"   # else scene-linear
-        stamp = shown and scene.render.use_stamp and not outputs.is_video(scene)   # stamps.py
         added = passes.capture(scene, layer, slots, directory, coherence is not None, shown=shown,
-                               composite=stamp)
+                               composite=shown and scene.render.use_stamp)   # (stamps.py)
         video = [scene.render.frame_path(frame=scene.frame_start), scene.frame_start,
                  scene.frame_step, 0] if outputs.is_video(scene) else []
     except (UserError, NSTError) as exc:
@@ -145,8 +144,8 @@ def _init(scene, *_):
 def _after(scene, node) -> None:
     """Names the nodes the stylized frame leaves out: those after the node, but Viewers."""
     out = passes.output_node(passes.scene_tree(scene))
-    after = sorted({link.to_node.name for link in node.outputs[0].links
-                    if link.to_node != out and link.to_node.type != "VIEWER"})
+    after = sorted({link.to_node.name for link in node.outputs[0].links if link.to_node != out
+                    and link.to_node.type != "VIEWER" and link.to_node.label != passes.TEMP})
     if after:
         print(f"Neural Style Transfer: the nodes after the NST Style node ({', '.join(after)}) "
               "are not in the stylized frames written; put it just before the output")
@@ -337,7 +336,7 @@ def _queue_unsaid(job: _Render, scene) -> None:
 def _close(job: _Render) -> None:
     try:
         if job.video and job.written and job.scene in bpy.data.scenes:
-            videos.encode(bpy.data.scenes[job.scene], job.directory, *job.video)
+            videos.encode(bpy.data.scenes[job.scene], job.directory, *job.video, lambda: _inverse(job))
     except (OSError, RuntimeError, TypeError, ValueError) as exc:   # (the frames not stylized
         job.failed.update({f: str(exc) for f in job.written})       # keep Blender's own)
         job.written.clear()

@@ -86,23 +86,19 @@ def read_file(path: str, linear: bool) -> np.ndarray:
         bpy.data.images.remove(image)
 
 
-def with_stamp(scene, rgba: np.ndarray, shown: np.ndarray, path: str, inverse) -> np.ndarray:
+def with_stamp(scene, rgba: np.ndarray, shown: np.ndarray, written: np.ndarray, inverse,
+               lossy: bool) -> np.ndarray:
     """The frame to write (as the file holds it, ``as_written``) with the stamp (Output ›
     Metadata › Burn Into Image) that Blender drew onto ``shown`` (display-encoded straight:
-    what its compositor's output showed) in its file at ``path`` laid over it (stamps.py;
-    ``inverse``: the view's ViewInverse). Exact from a lossless file (dither aside), near from
-    a JPEG or a lossy WebP."""
-    r, settings = scene.render, scene.render.image_settings
-    if not r.use_stamp or settings.color_mode == "BW":
+    what its compositor's output showed) to give ``written`` (its frame as it holds it) laid
+    over it (stamps.py; ``inverse``: the view's ViewInverse). Exact from a lossless file
+    (dither aside), near from a ``lossy`` one (JPEG, a lossy WebP, most video codecs)."""
+    r = scene.render
+    if not r.use_stamp or r.image_settings.color_mode == "BW" or written.shape != rgba.shape:
         return rgba
-    written = read_file(path, linear=False)
-    if written.shape != rgba.shape:
-        return rgba
-    lossy = settings.file_format == "JPEG" or (settings.file_format == "WEBP"
-                                               and settings.quality < 100)
-    deep = getattr(settings, "color_depth", "") == "16"
+    deep = getattr(r.image_settings, "color_depth", "") == "16"
     noise = stamps.LOSSY if lossy else (0.5 + (0.0 if deep else r.dither_intensity)) / 255
-    return stamps.lay_stamp(written, as_written(shown, settings.color_mode), rgba,
+    return stamps.lay_stamp(written, as_written(shown, r.image_settings.color_mode), rgba,
                             r.stamp_background, r.stamp_foreground, inverse,
                             lambda linear: pixels.shown(scene, linear), noise, vote=lossy)
 
@@ -111,11 +107,11 @@ def say_stamp_left_out(scene) -> None:
     """Burn Into Image with an output whose stylized frames do not carry the stamp: said when
     the render starts (the frames are still stylized)."""
     settings = scene.render.image_settings
-    left = "a video" if is_video(scene) else "OpenEXR" if settings.file_format == "OPEN_EXR" \
-        else "BW" if settings.color_mode == "BW" else None
+    left = "OpenEXR" if settings.file_format == "OPEN_EXR" else "BW" \
+        if settings.color_mode == "BW" else None
     if scene.render.use_stamp and left:
         print(f"Neural Style Transfer: the stylized frames of {left} do not carry Blender's "
-              "stamp (Metadata › Burn Into Image); image formats in RGB or RGBA do")
+              "stamp (Metadata › Burn Into Image); image formats and videos in RGB or RGBA do")
 
 
 def write_frame(scene, px: np.ndarray, path: str, inverse=None, shown=None) -> None:
@@ -134,7 +130,9 @@ def write_frame(scene, px: np.ndarray, path: str, inverse=None, shown=None) -> N
     settings = scene.render.image_settings
     rgba = as_written(px, settings.color_mode)
     if shown is not None:
-        rgba = with_stamp(scene, rgba, shown, path, inverse)
+        lossy = settings.file_format == "JPEG" or (settings.file_format == "WEBP"
+                                                   and settings.quality < 100)
+        rgba = with_stamp(scene, rgba, shown, read_file(path, linear=False), inverse, lossy)
     if settings.color_mode == "BW":
         rgba[..., :3] = rgba[..., :3] @ np.array([0.2126, 0.7152, 0.0722], np.float32)[:, None]
     deep = getattr(settings, "color_depth", "") == "16" or settings.color_mode == "BW"

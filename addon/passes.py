@@ -18,7 +18,7 @@ import numpy as np
 from . import pixels
 from .engine import UserError
 
-_TEMP = "NST temporary"
+TEMP = "NST temporary"
 _OWN = []              # set while the add-on renders for itself: the live node stays out of it
 
 
@@ -80,14 +80,14 @@ def render_layers(tree, scene, view_layer, temporary: bool = True):
             return node, False
     node = tree.nodes.new("CompositorNodeRLayers")
     if temporary:
-        node.name = node.label = _TEMP
+        node.name = node.label = TEMP
     node.scene, node.layer = scene, view_layer.name
     return node, True
 
 
 def _file_output(tree, directory: str):
     node = tree.nodes.new("CompositorNodeOutputFile")
-    node.name = node.label = _TEMP
+    node.name = node.label = TEMP
     fmt = node.format
     if hasattr(fmt, "media_type"):
         fmt.media_type = "IMAGE"
@@ -196,7 +196,7 @@ def capture(scene, view_layer, slots, directory: str, motion: bool = False,
     for i, slot in enumerate(slots):
         if slot.mask_source == "CRYPTOMATTE":
             crypto = tree.nodes.new("CompositorNodeCryptomatteV2")
-            crypto.name = crypto.label = _TEMP
+            crypto.name = crypto.label = TEMP
             added.append(crypto)
             crypto.scene, crypto.layer_name = scene, f"{view_layer.name}.CryptoObject"
             crypto.matte_id = slot.mask_objects

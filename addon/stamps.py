@@ -8,9 +8,10 @@ colours display-encoded. No Python API draws it onto other pixels (``Image.save_
 not), so it is read back from the frame Blender wrote: where that differs from the render, each
 pixel is fitted as ``t·F + (1 − t)·(kⁿ·R + (1 − kⁿ)·B)`` in scene-linear (R the render, B and F
 the colours, k = 1 − the background's alpha, n = 0, 1 or 2 boxes, t the text's coverage), and
-the same mix is laid over the stylized pixel. Where the render under a box is too dark to tell
-box from no box, the pixel takes what its row's nearest told pixels are (the boxes are
-rectangles)."""
+the same mix is laid over the stylized pixel (premultiplied, so that RGBA's alpha mixes as
+Blender's does). Where the render under a box is too dark to tell box from no box, the pixel
+takes what its row's nearest told pixels are (the boxes are rectangles); where a small
+picture's fields overlap, a later field's box may lie over a text."""
 
 from __future__ import annotations
 
@@ -82,38 +83,58 @@ def _row_neighbours(label: np.ndarray, told: np.ndarray):
     return on_left, on_right, (left < 0) | ((right < w) & (right - cols < cols - left))
 
 
-def _text_error(written, render, back, fore, k, n):
-    """How far (sRGB-encoded) the best text over ``n`` boxes is from ``written`` (N×C each;
-    ``n`` per pixel), and its coverage."""
-    kn = (k ** n)[:, None]
+def _stamped(under, back, fore, k, n, t, over):
+    """``under`` (N×C) with ``n`` boxes over it, text of coverage ``t`` over them, then
+    ``over`` boxes of a field drawn later over the text (all per pixel)."""
+    kn, ko = (k ** n)[:, None], (k ** over)[:, None]
+    return ko * (t[:, None] * fore + (1 - t[:, None]) * (kn * under + (1 - kn) * back)) \
+        + (1 - ko) * back
+
+
+def _text_error(written, render, back, fore, k, n, over=None):
+    """How far (sRGB-encoded) the best text over ``n`` boxes (and under ``over`` more) is from
+    ``written`` (N×C each; ``n``, ``over`` per pixel), and its coverage."""
+    over = np.zeros_like(n) if over is None else over
+    kn, ko = (k ** n)[:, None], (k ** over)[:, None]
     base = kn * render + (1 - kn) * back
-    t = _coverage(written, base, fore)
-    return np.abs(_srgb(base + t[:, None] * (fore - base)) - _srgb(written)).max(-1), t
+    t = _coverage((written - (1 - ko) * back) / ko, base, fore)
+    return np.abs(_srgb(_stamped(render, back, fore, k, n, t, over)) - _srgb(written)).max(-1), t
+
+
+def _premultiplied(px: np.ndarray, to_linear: Callable) -> np.ndarray:
+    """Display-encoded straight N×3 or N×4 pixels as scene-linear premultiplied N×4."""
+    alpha = px[:, 3:4].astype(np.float64) if px.shape[-1] == 4 else np.ones((len(px), 1))
+    return np.concatenate([np.asarray(to_linear(px[:, :3]), np.float64) * alpha, alpha], -1)
 
 
 def lay_stamp(written: np.ndarray, render: np.ndarray, styled: np.ndarray,
               background, foreground, to_linear: Callable, to_display: Callable,
               noise: float, vote: bool = False) -> np.ndarray:
-    """``styled`` (display-encoded H×W×3 or ×4) with the stamp Blender drew on ``render`` to
-    give ``written`` (as ``styled``) laid over it as Blender laid it; ``background`` and
-    ``foreground`` the stamp's RGBA colours (display-encoded); ``to_linear`` and ``to_display``
-    the scene's view transform's inverse and the transform (N×3 -> N×3); ``noise``: how much the
-    written file may differ from the render with no stamp (dither, a lossy format); ``vote``:
-    a lossy file, whose pixels are told box or not by their neighbours too."""
+    """``styled`` (display-encoded straight H×W×3 or ×4) with the stamp Blender drew on
+    ``render`` to give ``written`` (as ``styled``) laid over it as Blender laid it;
+    ``background`` and ``foreground`` the stamp's RGBA colours (display-encoded); ``to_linear``
+    and ``to_display`` the scene's view transform's inverse and the transform (N×3 -> N×3);
+    ``noise``: how much the written file may differ from the render with no stamp (dither, a
+    lossy format); ``vote``: a lossy file, whose pixels are told box or not by their
+    neighbours too. Alpha (RGBA) is mixed as Blender mixes it, premultiplied: a box over a
+    transparent pixel is its colour at its alpha."""
     out = np.array(styled, np.float32)
-    differs = np.abs(written[..., :3] - render[..., :3]).max(-1) > noise
+    channels = min(written.shape[-1], render.shape[-1], out.shape[-1])
+    differs = np.abs(written[..., :channels] - render[..., :channels]).max(-1) > noise
     rows = np.nonzero(differs.any(1))[0]
     if not len(rows):
         return out
-    w = written[rows, :, :3].reshape(-1, 3)
-    r = render[rows, :, :3].reshape(-1, 3)
-    wl, rl = (np.asarray(to_linear(v), np.float64) for v in (w, r))
-    back, fore = _linear(background[:3])[None], _linear(foreground[:3])[None]
+    flat = lambda px: px[rows, :, :channels].reshape(len(rows) * px.shape[1], -1)  # noqa: E731
+    wl, rl = _premultiplied(flat(written), to_linear), _premultiplied(flat(render), to_linear)
+    back = np.append(_linear(background[:3]), 1.0)[None]
+    fore = np.append(_linear(foreground[:3]), 1.0)[None]
     k = 1.0 - float(background[3])
     # A lossy file is told by its luminance: a JPEG halves the colours' resolution, and a
     # glyph's pixels take the colour around them.
-    fit = (lambda x: x @ _LUMINANCE[:, None]) if vote else (lambda x: x)
-    own = _boxes(fit(wl), fit(rl), fit(back), k)
+    fit = (lambda x: np.concatenate([x[:, :3] @ _LUMINANCE[:, None], x[:, 3:]], -1)) if vote \
+        else (lambda x: x)
+    wf, rf, bf, ff = fit(wl), fit(rl), fit(back), fit(fore)
+    own = _boxes(wf, rf, bf, k)
     error = _mean_around(np.minimum(own, 2 * noise), len(rows)) if vote else own
     ranked = np.sort(error, axis=0)
     told = (ranked[0] <= noise + TOLD) & (ranked[1] - ranked[0] > TOLD)   # (no text there)
@@ -122,25 +143,32 @@ def lay_stamp(written: np.ndarray, render: np.ndarray, styled: np.ndarray,
     # nearer one.
     left, right, nearer = (a.ravel() for a in _row_neighbours(
         np.argmin(error, axis=0).reshape(len(rows), -1), told.reshape(len(rows), -1)))
-    wf, rf, bf, ff = fit(wl), fit(rl), fit(back), fit(fore)
-    off_left, t_left = _text_error(wf, rf, bf, ff, k, left)
-    off_right, t_right = _text_error(wf, rf, bf, ff, k, right)
+    off_left = _text_error(wf, rf, bf, ff, k, left)[0]
+    off_right = _text_error(wf, rf, bf, ff, k, right)[0]
     use_right = (off_right < off_left - TOLD) | (nearer & (off_right <= off_left + TOLD))
     layers = np.where(told, np.argmin(error, axis=0), np.where(use_right, right, left))
-    shows = differs[rows].ravel()
-    text = shows & (np.take_along_axis(own, layers[None], 0)[0] > noise + TOLD)
-    t = np.where(text, _text_error(wf, rf, bf, ff, k, layers)[1], 0.0)
-    drawn = (layers > 0) | (t > 0)
+    text = differs[rows].ravel() & (np.take_along_axis(own, layers[None], 0)[0] > noise + TOLD)
+    # Text under the box of a field drawn after it (small pictures' fields overlap): one of
+    # the pixel's boxes over its text, where that fits better.
+    off, t = _text_error(wf, rf, bf, ff, k, layers)
+    off_under, t_under = _text_error(wf, rf, bf, ff, k, np.maximum(layers - 1, 0),
+                                     np.minimum(layers, 1))
+    under = (off_under < off).astype(int)
+    decided = text & (layers > 0) & (np.abs(off_under - off) > TOLD)   # else as a glyph beside
+    left, right, nearer = (a.ravel() for a in _row_neighbours(          # it (a faint edge fits
+        under.reshape(len(rows), -1), decided.reshape(len(rows), -1)))  # either way)
+    over = np.where(decided, under, np.where(nearer, right, left)) * (text & (layers > 0))
+    layers -= over
+    t = np.where(text, np.where(over > 0, t_under, t), 0.0)
+    drawn = (layers > 0) | (t > 0) | (over > 0)
     if not drawn.any():
         return out
-    s = out[rows, :, :3].reshape(-1, 3)
-    kn = (k ** layers[drawn])[:, None]
-    tt = t[drawn][:, None]
-    sl = np.asarray(to_linear(s[drawn]), np.float64)
-    s[drawn] = to_display(tt * fore + (1 - tt) * (kn * sl + (1 - kn) * back))
-    out[rows, :, :3] = s.reshape(len(rows), -1, 3)
-    if out.shape[-1] == 4 and written.shape[-1] == 4:
-        a = out[rows, :, 3].reshape(-1)
-        a[drawn] = written[rows, :, 3].reshape(-1)[drawn]
-        out[rows, :, 3] = a.reshape(len(rows), -1)
+    s = flat(out)
+    mixed = _stamped(_premultiplied(s[drawn], to_linear), back, fore, k, layers[drawn],
+                     t[drawn], over[drawn])
+    alpha = mixed[:, 3:]
+    s[drawn, :3] = np.where(alpha > 0, to_display(mixed[:, :3] / np.maximum(alpha, 1e-12)), 0.0)
+    if channels == 4:
+        s[drawn, 3] = alpha[:, 0]
+    out[rows, :, :channels] = s.reshape(len(rows), -1, channels)
     return out

@@ -26,8 +26,8 @@ FOLDER = "video"                        # inside the render's capture folder
 SCENE = "NST video"                     # the temporary scene that encodes the video
 
 
-def frame_file(directory: str, frame: int) -> str:
-    return os.path.join(directory, FOLDER, f"stylized_{frame:04d}.tga")
+def frame_file(directory: str, frame: int, kind: str = "stylized") -> str:
+    return os.path.join(directory, FOLDER, f"{kind}_{frame:04d}.tga")
 
 
 def write_frame(scene, px: np.ndarray, directory: str, frame: int) -> str:
@@ -36,8 +36,13 @@ def write_frame(scene, px: np.ndarray, directory: str, frame: int) -> str:
     video's transparent pixels, where Blender's video has none)."""
     path = frame_file(directory, frame)
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    pixels.save_8bit(outputs.as_written(px, scene.render.image_settings.color_mode), path,
+    mode = scene.render.image_settings.color_mode
+    pixels.save_8bit(outputs.as_written(px, mode), path,
                      "TARGA_RAW")       # (uncompressed: a PNG took 0.24 s at 720p)
+    if scene.render.use_stamp:          # what Blender's frame held before its stamp (_stamp)
+        shown = passes.read_composite(scene, directory, frame)
+        pixels.save_8bit(outputs.as_written(shown, mode), frame_file(directory, frame, "shown"),
+                         "TARGA_RAW")
     return path
 
 
@@ -97,9 +102,44 @@ def _sound(scene, folder: str, first: int) -> str:
     return path
 
 
-def encode(scene, directory: str, video: str, first: int, step: int, count: int) -> None:
+# Codecs that give back the frames they were given (in RGB): a stamp is read from them exactly
+LOSSLESS = {"FFV1", "PNG", "QTRLE", "HUFFYUV"}
+
+
+def _stamp(scene, temp, directory: str, video: str, done: list, first: int, step: int,
+           count: int, inverse, out: str) -> None:
+    """Blender's stamp (Burn Into Image), read from its own video's frames (decoded by a
+    render of ``temp``'s sequencer) against what its compositor showed, laid over the stylized
+    frames (stamps.py, ``outputs.with_stamp``)."""
+    _copy_output(scene, temp)
+    settings = temp.render.image_settings
+    if hasattr(settings, "media_type"):
+        settings.media_type = "IMAGE"
+    settings.file_format = "TARGA_RAW"
+    settings.color_mode = "RGBA" if scene.render.image_settings.color_mode == "RGBA" else "RGB"
+    _strips(temp).new_movie("plain", video, 1, first)
+    temp.frame_start, temp.frame_end = first, first + count - 1
+    temp.render.filepath = os.path.join(out, "decoded_")
+    with passes.for_us(temp):
+        bpy.ops.render.render(animation=True, scene=temp.name)
+    temp.sequence_editor_clear()
+    lossy = scene.render.ffmpeg.codec not in LOSSLESS
+    for frame in done:
+        at = first + (frame - first) // step
+        shown = frame_file(directory, frame, "shown")
+        if first <= at < first + count and os.path.isfile(shown):
+            path = frame_file(directory, frame)
+            laid = outputs.with_stamp(
+                scene, outputs.read_file(path, False), outputs.read_file(shown, False),
+                outputs.read_file(temp.render.frame_path(frame=at), False), inverse, lossy)
+            pixels.save_8bit(laid, path, "TARGA_RAW")
+
+
+def encode(scene, directory: str, video: str, first: int, step: int, count: int,
+           inverse=lambda: None) -> None:
     """Blender's video ``video`` of ``count`` frames (``first``, ``first + step``, ... of
-    ``scene``) encoded again with the stylized frames in ``directory`` over its own."""
+    ``scene``) encoded again with the stylized frames in ``directory`` over its own (with
+    Blender's stamp, if it burns one in: ``inverse()`` gives the view's inverse)."""
     folder = os.path.join(directory, FOLDER)
     done = sorted(int(name[-8:-4]) for name in os.listdir(folder)
                   if name.startswith("stylized_")) if os.path.isdir(folder) else []
@@ -108,6 +148,8 @@ def encode(scene, directory: str, video: str, first: int, step: int, count: int)
     temp = bpy.data.scenes.get(SCENE) or bpy.data.scenes.new(SCENE)
     out = tempfile.mkdtemp(prefix="nst_video_")
     try:
+        if scene.render.use_stamp:
+            _stamp(scene, temp, directory, video, done, first, step, count, inverse(), out)
         _copy_output(scene, temp)
         strips = _strips(temp)
         strips.new_movie("plain", video, 1, first)      # (its length counts its sound too)
