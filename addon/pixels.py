@@ -226,6 +226,12 @@ def _saved_as_render(image, scene, deep: bool = False) -> np.ndarray:
         keys.insert(0, "media_type")
     saved = [(settings, k, getattr(settings, k)) for k in keys]
     saved.append((r, "dither_intensity", r.dither_intensity))
+    # Blender 4.x sets a video's codec to H.264 when the file format is set back to FFmpeg
+    # (a lossless FFV1 shot was encoded again as H.264, and the scene kept it): all of the
+    # video's settings are set back after it, where this Blender takes them
+    saved += [(r.ffmpeg, k, getattr(r.ffmpeg, k)) for k in ["format", "codec"] + [
+        p.identifier for p in r.ffmpeg.bl_rna.properties
+        if not p.is_readonly and p.identifier not in ("rna_type", "format", "codec")]]
     tmp = tempfile.mkdtemp(prefix="nst_render_")
     try:
         if hasattr(settings, "media_type"):
@@ -249,7 +255,10 @@ def _saved_as_render(image, scene, deep: bool = False) -> np.ndarray:
             bpy.data.images.remove(loaded)
     finally:
         for owner, k, v in saved:
-            setattr(owner, k, v)
+            try:
+                setattr(owner, k, v)
+            except (AttributeError, TypeError, ValueError):    # (another Blender's setting)
+                pass
         shutil.rmtree(tmp, ignore_errors=True)
     return px
 

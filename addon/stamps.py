@@ -39,23 +39,24 @@ def _linear(srgb: np.ndarray) -> np.ndarray:
 
 
 def _boxes(written, render, back, k):
-    """Each pure box model's error (sRGB-encoded) at each pixel (N×3 scene-linear ``written``
-    and ``render``): LAYERS×N, n boxes and no text."""
+    """Each pure box model's error (sRGB-encoded) at each pixel (N×C premultiplied
+    scene-linear ``written`` and ``render``): n boxes and no text, for each n that looks
+    different (an opaque box looks the same twice) by N."""
     seen = _srgb(written)
     return np.stack([np.abs(_srgb(k ** n * render + (1 - k ** n) * back) - seen).max(-1)
-                     for n in range(LAYERS)])
+                     for n in range(LAYERS if k > 0 else 2)])
 
 
 def _coverage(written, base, fore):
     """The text's coverage (times its alpha) that mixes ``fore`` over ``base`` nearest to
-    ``written`` (N×3 scene-linear each)."""
+    ``written`` (N×C premultiplied scene-linear each)."""
     toward = fore - base
     return np.clip(((written - base) * toward).sum(-1) / np.maximum((toward ** 2).sum(-1), 1e-12),
                    0.0, 1.0)
 
 
 def _mean_around(error: np.ndarray, rows: int, reach: int = VOTE_REACH) -> np.ndarray:
-    """Each model's error (LAYERS×N over ``rows`` rows) averaged over the pixels within
+    """Each model's error (models×N over ``rows`` rows) averaged over the pixels within
     ``reach`` of each (a lossy file's pixels vote: a box is a rectangle)."""
     e = error.reshape(len(error), rows, -1)
     for axis in (1, 2):
@@ -97,7 +98,7 @@ def _text_error(written, render, back, fore, k, n, over=None):
     over = np.zeros_like(n) if over is None else over
     kn, ko = (k ** n)[:, None], (k ** over)[:, None]
     base = kn * render + (1 - kn) * back
-    t = _coverage((written - (1 - ko) * back) / ko, base, fore)
+    t = _coverage((written - (1 - ko) * back) / np.maximum(ko, 1e-6), base, fore)
     return np.abs(_srgb(_stamped(render, back, fore, k, n, t, over)) - _srgb(written)).max(-1), t
 
 
@@ -153,6 +154,8 @@ def lay_stamp(written: np.ndarray, render: np.ndarray, styled: np.ndarray,
     off, t = _text_error(wf, rf, bf, ff, k, layers)
     off_under, t_under = _text_error(wf, rf, bf, ff, k, np.maximum(layers - 1, 0),
                                      np.minimum(layers, 1))
+    if k <= 0:                          # (under an opaque box no text shows)
+        off_under[:] = np.inf
     under = (off_under < off).astype(int)
     decided = text & (layers > 0) & (np.abs(off_under - off) > TOLD)   # else as a glyph beside
     left, right, nearer = (a.ravel() for a in _row_neighbours(          # it (a faint edge fits
