@@ -866,10 +866,7 @@ def live_node_burns_blenders_stamp():
         for kind in kinds:
             if kind == "RGBA":                  # (another render: the film transparent)
                 stamp = np.abs(frames["blender_RGBA"][i] - frames["bare_RGBA"][i]).max(-1) > 1.5 / 255
-            near = stamp.copy()                 # the stamp and 2 px around it (faint edges)
-            for axis in (0, 1):
-                for shift in (-2, -1, 1, 2):
-                    near |= np.roll(stamp, shift, axis)
+            near = _near(_near(stamp))          # the stamp and 2 px around it (faint edges)
             err = np.abs(frames[f"live_{kind}"][i] - frames[f"blender_{kind}"][i]).max(-1) * 255
             own = np.abs(frames[f"blender_{kind}"][i] - truth).max(-1) * 255    # the format's
             out.setdefault(kind, []).append([float(np.percentile(err[stamp], q)) for q in (50, 90, 99)]
