@@ -7,11 +7,11 @@ registers its own classes, in this order, and they are unregistered in reverse.
 
 from __future__ import annotations
 
-from . import (cameras, compositor, jobs, live, operators, panels, preferences, properties, render,
+from . import (after, cameras, compositor, jobs, live, operators, panels, preferences, properties, render,
                results, seams, styles, videos)
 
-MODULES = (jobs, styles, properties, preferences, results, operators, render, live, videos, seams,
-           cameras, compositor, panels)
+MODULES = (jobs, styles, properties, preferences, results, operators, render, live, videos, after,
+           seams, cameras, compositor, panels)
 
 
 def register():

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field, replace
 import bpy
 from bpy.app.handlers import persistent
 
-from . import cameras, engine, frames, jobs, outputs, passes, pixels, plates, videos
+from . import after, cameras, engine, frames, jobs, outputs, passes, pixels, plates, videos
 from .nodegroup import live_node
 from .engine import NSTError, UserError
 from .handlers import attach, detach
@@ -68,6 +68,7 @@ class _Render:
     mid_shot_said: bool = False         # plates.MID_SHOT said
     camera_said: bool = False           # cameras.UNKNOWN said
     video: list = field(default_factory=list)   # a video: Blender's file, first, step, frames
+    after: object = None                # the nodes after the NST Style node (after.py)
 
 
 _RENDER: _Render | None = None
@@ -89,9 +90,9 @@ def _view_layer(scene, node):
 @persistent
 def _init(scene, *_):
     global _RENDER
-    _end()
-    if passes.rendering_for_us():
+    if passes.rendering_for_us():       # (the add-on's own render, maybe inside this one)
         return
+    _end()
     node = live_node(scene)
     if node is None:
         if live_node(scene, compositing=False) is not None:
@@ -128,6 +129,7 @@ def _init(scene, *_):
         shown = scene.render.image_settings.file_format != "OPEN_EXR"   # else scene-linear
         added = passes.capture(scene, layer, slots, directory, coherence is not None, shown=shown,
                                composite=shown and scene.render.use_stamp)   # (stamps.py)
+        nodes_after = after.capture(scene, node, layer, directory, added)
         video = [scene.render.frame_path(frame=scene.frame_start), scene.frame_start,
                  scene.frame_step, 0] if outputs.is_video(scene) else []
     except (UserError, NSTError) as exc:
@@ -135,20 +137,9 @@ def _init(scene, *_):
         _MUTED[:] = [scene.name, node.name]                 # frame either (an artist trial)
         _unstylized(f"this render is not stylized (Blender's plain frames are written): {exc}")
         return
-    _after(scene, node)
     _RENDER = _Render(scene.name, directory, [n.name for n in added], slots, settings, layer.name,
-                      flags, shown, coherence, last, video=video)
+                      flags, shown, coherence, last, video=video, after=nodes_after)
     _CARRIED[:] = [key, _RENDER] if coherence is not None else [None, None]
-
-
-def _after(scene, node) -> None:
-    """Names the nodes the stylized frame leaves out: those after the node, but Viewers."""
-    out = passes.output_node(passes.scene_tree(scene))
-    after = sorted({link.to_node.name for link in node.outputs[0].links if link.to_node != out
-                    and link.to_node.type != "VIEWER" and link.to_node.label != passes.TEMP})
-    if after:
-        print(f"Neural Style Transfer: the nodes after the NST Style node ({', '.join(after)}) "
-              "are not in the stylized frames written; put it just before the output")
 
 
 def _unstylized(said: str) -> None:
@@ -240,18 +231,20 @@ def frame_job(job: _Render, frame: int, between=lambda: ()):
         yield from between()
         scene = scene_of(job)
         cover = engine.mask_union(masks)
+        path = "" if job.video else outputs.written_file(scene, frame)    # ("": a still's)
+        out = frames.over(styled, px, cover) if job.after is None and job.shown else \
+            after.composited(job.after, scene, frame, styled, image, cover, inverse(job), job.shown,
+                             path not in ("", scene.render.frame_path(frame=frame)))
         if job.video:                       # encoded once the frames are done (_close)
-            videos.write_frame(scene, frames.over(styled, px, cover), job.directory, frame)
+            videos.write_frame(scene, out, job.directory, frame, lambda: inverse(job))
         else:
-            path = outputs.written_file(scene, frame)
-            if not job.shown:               # OpenEXR: scene-linear, the render's own outside
-                outputs.write_exr(scene, frames.scene_linear(_inverse(job), styled, image, cover),
-                                  path)
+            if not job.shown:               # OpenEXR
+                outputs.write_exr(scene, out, path)
             elif scene.render.use_stamp:    # Blender's stamp, burned into its file, carried
-                outputs.write_frame(scene, frames.over(styled, px, cover), path, _inverse(job),
+                outputs.write_frame(scene, out, path, lambda: inverse(job),
                                     passes.read_composite(scene, job.directory, frame))
             else:
-                outputs.write_frame(scene, frames.over(styled, px, cover), path)
+                outputs.write_frame(scene, out, path, lambda: inverse(job))
             job.last_file = path
         job.written.append(frame)
     except (UserError, NSTError, OSError, RuntimeError, ValueError) as exc:
@@ -263,7 +256,7 @@ def frame_job(job: _Render, frame: int, between=lambda: ()):
                 os.remove(path)
 
 
-def _inverse(job: _Render):
+def inverse(job: _Render):
     """The inverse of the scene's view (the same for every frame of a render), made once."""
     if job.inverse is None:
         name = job.scene
@@ -323,12 +316,15 @@ def _end(*_):
 
 def _queue_unsaid(job: _Render, scene) -> None:
     """A frame Blender wrote just as Esc cancelled the render, without calling render_write
-    (a window test: frame 3 was left plain): queued too, when its capture and file are there."""
+    (a window test: frame 3 was left plain): queued too, when its capture and file are there,
+    the file written after the capture (an F12 still at a frame an earlier render wrote was
+    taken for one: its file overwritten, the still left unstylized, a window test)."""
     said = set(job.written) | set(job.failed) | {f for j, f in QUEUE if j is job}
     for path in sorted(glob.glob(os.path.join(job.directory, "nst_image*"))):
         digits = os.path.splitext(path)[0][-4:]
-        if digits.isdigit() and int(digits) not in said \
-                and os.path.isfile(scene.render.frame_path(frame=int(digits))):
+        written = scene.render.frame_path(frame=int(digits)) if digits.isdigit() else ""
+        if written and int(digits) not in said and os.path.isfile(written) \
+                and os.path.getmtime(written) >= os.path.getmtime(path):
             job.queued += 1
             QUEUE.append((job, int(digits)))
 
@@ -336,13 +332,14 @@ def _queue_unsaid(job: _Render, scene) -> None:
 def _close(job: _Render) -> None:
     try:
         if job.video and job.written and job.scene in bpy.data.scenes:
-            videos.encode(bpy.data.scenes[job.scene], job.directory, *job.video, lambda: _inverse(job))
+            videos.encode(bpy.data.scenes[job.scene], job.directory, *job.video, lambda: inverse(job))
     except (OSError, RuntimeError, TypeError, ValueError) as exc:   # (the frames not stylized
         job.failed.update({f: str(exc) for f in job.written})       # keep Blender's own)
         job.written.clear()
         _unstylized(f"the video {job.video[0]} keeps Blender's plain frames: {exc}")
     finally:
         shutil.rmtree(job.directory, ignore_errors=True)
+        after.remove(job.after)
     if job.last_file and not bpy.app.background:    # the Render window shows the last one
         SHOW[:] = [job.last_file]
     if job.written or job.failed:
@@ -364,6 +361,8 @@ SHOW: list = []                         # the last frame an animation render in 
 def _complete(*_):
     """The render job ended whole: a still rendered in a window is handed on (render.py shows
     it stylized in the Render window); then the capture goes."""
+    if passes.rendering_for_us():       # (the add-on's own render inside this one: after.py)
+        return
     job = _RENDER
     if job is not None and not job.written and not job.queued and not job.failed \
             and not bpy.app.background:
@@ -380,7 +379,7 @@ def read_still(job: _Render, frame: int):
     return (image if job.shown else frames.as_shown(scene, image)), masks
 
 
-_done = persistent(lambda *args: _end(*args))
+_done = persistent(lambda *args: None if passes.rendering_for_us() else _end(*args))
 
 HANDLERS = ((bpy.app.handlers.render_init, _init), (bpy.app.handlers.render_write, _write),
             (bpy.app.handlers.render_complete, _complete),

@@ -33,15 +33,25 @@ def is_video(scene) -> bool:
     return getattr(settings, "media_type", "") == "VIDEO" or settings.file_format == "FFMPEG"
 
 
-def as_written(px: np.ndarray, color_mode: str) -> np.ndarray:
-    """Display-encoded straight H×W×4 pixels as a file of ``color_mode`` holds them: RGB over
-    black, as Blender writes a render; RGBA with no colour under no alpha."""
+def as_written(px: np.ndarray, color_mode: str, scene=None, inverse=None) -> np.ndarray:
+    """Display-encoded straight H×W×4 pixels as a file of ``color_mode`` holds them: RGBA with
+    no colour under no alpha; RGB as Blender writes a render, the premultiplied colour shown
+    (over black in scene-linear): exactly through ``scene``'s view (``inverse()``: its
+    ViewInverse, made only for partly transparent pixels), else the display colour times alpha,
+    which is that only where alpha is 0 or 1 (Standard view, alpha 0.5 of linear 0.5: Blender
+    writes 137/255, not 94/255: a transparent film's edges, a Lens Distortion's border)."""
     rgba = np.array(px, np.float32)
-    if color_mode != "RGBA":
-        rgba[..., :3] *= rgba[..., 3:]
-        rgba[..., 3] = 1.0
-    else:
+    if color_mode == "RGBA":
         rgba[rgba[..., 3] <= 0, :3] = 0.0
+        return rgba
+    part = (rgba[..., 3] > 0) & (rgba[..., 3] < 1)
+    rgba[..., :3] *= rgba[..., 3:]
+    if inverse is not None and part.any():
+        some = rgba[part]
+        some[:, :3] = pixels.shown(scene, inverse()(np.asarray(px, np.float32)[part][:, :3])
+                                   * some[:, 3:])
+        rgba[part] = some
+    rgba[..., 3] = 1.0
     return rgba
 
 
@@ -91,15 +101,16 @@ def with_stamp(scene, rgba: np.ndarray, shown: np.ndarray, written: np.ndarray, 
     """The frame to write (as the file holds it, ``as_written``) with the stamp (Output ›
     Metadata › Burn Into Image) that Blender drew onto ``shown`` (display-encoded straight:
     what its compositor's output showed) to give ``written`` (its frame as it holds it) laid
-    over it (stamps.py; ``inverse``: the view's ViewInverse). Exact from a lossless file
+    over it (stamps.py; ``inverse()``: the view's ViewInverse). Exact from a lossless file
     (dither aside), near from a ``lossy`` one (JPEG, a lossy WebP, most video codecs)."""
     r = scene.render
-    if not r.use_stamp or r.image_settings.color_mode == "BW" or written.shape != rgba.shape:
-        return rgba
+    if not r.use_stamp or r.image_settings.color_mode == "BW" \
+            or not written.shape == shown.shape == rgba.shape:  # (Apply's picture, made at
+        return rgba                                             # another size, at its frame)
     deep = getattr(r.image_settings, "color_depth", "") == "16"
     noise = stamps.LOSSY if lossy else (0.5 + (0.0 if deep else r.dither_intensity)) / 255
-    return stamps.lay_stamp(written, as_written(shown, r.image_settings.color_mode), rgba,
-                            r.stamp_background, r.stamp_foreground, inverse,
+    return stamps.lay_stamp(written, as_written(shown, r.image_settings.color_mode, scene, inverse),
+                            rgba, r.stamp_background, r.stamp_foreground, inverse(),
                             lambda linear: pixels.shown(scene, linear), noise, vote=lossy)
 
 
@@ -125,10 +136,10 @@ def write_frame(scene, px: np.ndarray, path: str, inverse=None, shown=None) -> N
     writer, with the output's own view (an override) set to Standard for the write (also BW,
     which only the render writer writes as grey: ``Image.save`` wrote RGB). A PNG keeps
     what Blender wrote beside its pixels: the render's metadata, EXIF, pixel density; given
-    the view's ``inverse`` and what Blender's file ``shown`` before its stamp, the stamp
-    (``with_stamp``)."""
+    ``inverse()`` (the view's ViewInverse, made when needed: ``as_written``) and what Blender's
+    file ``shown`` before its stamp, the stamp (``with_stamp``)."""
     settings = scene.render.image_settings
-    rgba = as_written(px, settings.color_mode)
+    rgba = as_written(px, settings.color_mode, scene, inverse)
     if shown is not None:
         lossy = settings.file_format == "JPEG" or (settings.file_format == "WEBP"
                                                    and settings.quality < 100)

@@ -85,7 +85,7 @@ def render_layers(tree, scene, view_layer, temporary: bool = True):
     return node, True
 
 
-def _file_output(tree, directory: str):
+def file_output(tree, directory: str):
     node = tree.nodes.new("CompositorNodeOutputFile")
     node.name = node.label = TEMP
     fmt = node.format
@@ -113,14 +113,14 @@ def _output(node, *names):
     raise UserError(f"the Render Layers node has no '{names[0]}' output")
 
 
-def _find_input(node, name):
+def find_input(node, name):
     for socket in node.inputs:
         if socket.name in (name, f"nst_{name}"):
             return socket
     return node.inputs[-2] if len(node.inputs) > 1 and not node.inputs[-1].name else node.inputs[-1]
 
 
-def _pass_file(directory: str, name: str, frame: int | None = None, ext: str = "exr") -> str:
+def pass_file(directory: str, name: str, frame: int | None = None, ext: str = "exr") -> str:
     """The file of the pass ``name`` a capture wrote into ``directory`` (of ``frame``; None:
     the one file)."""
     stem = f"nst_{name}" if frame is None else f"nst_{name}{frame:04d}"
@@ -135,8 +135,8 @@ def _pass_file(directory: str, name: str, frame: int | None = None, ext: str = "
     return files[0]
 
 
-def _read_pass(directory: str, name: str, frame: int | None = None) -> np.ndarray:
-    return pixels.read_exr(_pass_file(directory, name, frame))
+def read_pass(directory: str, name: str, frame: int | None = None) -> np.ndarray:
+    return pixels.read_exr(pass_file(directory, name, frame))
 
 
 def _as_shown(node) -> None:
@@ -150,7 +150,12 @@ def _as_shown(node) -> None:
         item = node.file_slots[-1]
         item.use_node_format = False
     item.save_as_render = True
-    fmt = item.format
+    as_shown_format(item.format)
+
+
+def as_shown_format(fmt) -> None:
+    """Image format settings ``fmt`` for a file ``pixels.read_shown`` reads: a 16-bit
+    uncompressed RGBA TIFF with the scene's colour management."""
     if hasattr(fmt, "media_type"):
         fmt.media_type = "IMAGE"
     fmt.file_format, fmt.color_depth, fmt.color_mode, fmt.tiff_codec = "TIFF", "16", "RGBA", "NONE"
@@ -180,19 +185,19 @@ def capture(scene, view_layer, slots, directory: str, motion: bool = False,
     rl, made = render_layers(tree, scene, view_layer)
     if made:
         added.append(rl)
-    fo, add = _file_output(tree, directory)
+    fo, add = file_output(tree, directory)
     added.append(fo)
     if with_image:
         add("image", "RGBA")
-        tree.links.new(rl.outputs["Image"], _find_input(fo, "image"))
+        tree.links.new(rl.outputs["Image"], find_input(fo, "image"))
         if shown:
             _as_shown(fo)
     if "OBJECT_INDEX" in kinds:
         add("object", "FLOAT")
-        tree.links.new(_output(rl, "Object Index", "IndexOB"), _find_input(fo, "object"))
+        tree.links.new(_output(rl, "Object Index", "IndexOB"), find_input(fo, "object"))
     if "MATERIAL_INDEX" in kinds:
         add("material", "FLOAT")
-        tree.links.new(_output(rl, "Material Index", "IndexMA"), _find_input(fo, "material"))
+        tree.links.new(_output(rl, "Material Index", "IndexMA"), find_input(fo, "material"))
     for i, slot in enumerate(slots):
         if slot.mask_source == "CRYPTOMATTE":
             crypto = tree.nodes.new("CompositorNodeCryptomatteV2")
@@ -201,16 +206,16 @@ def capture(scene, view_layer, slots, directory: str, motion: bool = False,
             crypto.scene, crypto.layer_name = scene, f"{view_layer.name}.CryptoObject"
             crypto.matte_id = slot.mask_objects
             add(f"crypto{i}", "FLOAT")
-            tree.links.new(crypto.outputs["Matte"], _find_input(fo, f"crypto{i}"))
+            tree.links.new(crypto.outputs["Matte"], find_input(fo, f"crypto{i}"))
     if motion:
         add("vector", "RGBA")
-        tree.links.new(_output(rl, "Vector"), _find_input(fo, "vector"))
+        tree.links.new(_output(rl, "Vector"), find_input(fo, "vector"))
         add("depth", "FLOAT")
-        tree.links.new(_output(rl, "Depth", "Z"), _find_input(fo, "depth"))
+        tree.links.new(_output(rl, "Depth", "Z"), find_input(fo, "depth"))
     out = output_node(tree)
     if composite and out.inputs[0].links:
         add("composite", "RGBA")
-        tree.links.new(out.inputs[0].links[0].from_socket, _find_input(fo, "composite"))
+        tree.links.new(out.inputs[0].links[0].from_socket, find_input(fo, "composite"))
         _as_shown(fo)
     return added
 
@@ -218,7 +223,7 @@ def capture(scene, view_layer, slots, directory: str, motion: bool = False,
 def read_composite(scene, directory: str, frame: int) -> np.ndarray:
     """What the compositor's output showed at ``frame`` (``capture`` with ``composite``): the
     picture Blender writes, before its stamp (at Apply's frame, Apply's picture), as shown."""
-    return pixels.read_shown(scene, _pass_file(directory, "composite", frame, "tif"))
+    return pixels.read_shown(scene, pass_file(directory, "composite", frame, "tif"))
 
 
 def read_captured(scene, directory: str, slots, motion: bool = False, with_image: bool = True,
@@ -230,15 +235,15 @@ def read_captured(scene, directory: str, slots, motion: bool = False, with_image
     else None for each."""
     image = None
     if with_image and shown:
-        image = pixels.read_shown(scene, _pass_file(directory, "image", frame, "tif"))
+        image = pixels.read_shown(scene, pass_file(directory, "image", frame, "tif"))
     elif with_image:
-        image = _read_pass(directory, "image", frame)
+        image = read_pass(directory, "image", frame)
     masks = [_mask(slot, i, directory, image.shape[:2], frame) for i, slot in enumerate(slots)]
-    vector = _read_pass(directory, "vector", frame) if motion else None
+    vector = read_pass(directory, "vector", frame) if motion else None
     if vector is not None and not hasattr(scene, "compositing_node_group"):
         vector = vector[..., :3]        # Blender 4.x's compositor carries 3D vectors: the 4th
                                         # component (forward y) does not reach the file
-    depth = _read_pass(directory, "depth", frame)[..., 0] if motion else None
+    depth = read_pass(directory, "depth", frame)[..., 0] if motion else None
     return image, masks, vector, depth
 
 
@@ -279,11 +284,11 @@ def _mask(slot, i: int, directory: str, shape, frame: int | None = None) -> np.n
     if source == "NONE":
         return None
     if source == "OBJECT_INDEX":
-        return (np.abs(_read_pass(directory, "object", frame)[..., 0] - slot.mask_index) < 0.5).astype(np.float32)
+        return (np.abs(read_pass(directory, "object", frame)[..., 0] - slot.mask_index) < 0.5).astype(np.float32)
     if source == "MATERIAL_INDEX":
-        return (np.abs(_read_pass(directory, "material", frame)[..., 0] - slot.mask_index) < 0.5).astype(np.float32)
+        return (np.abs(read_pass(directory, "material", frame)[..., 0] - slot.mask_index) < 0.5).astype(np.float32)
     if source == "CRYPTOMATTE":
-        return np.clip(_read_pass(directory, f"crypto{i}", frame)[..., 0], 0, 1)
+        return np.clip(read_pass(directory, f"crypto{i}", frame)[..., 0], 0, 1)
     if slot.mask_image is None:
         raise UserError(f"style slot {i + 1}: choose the mask image")
     px = pixels.read_image(slot.mask_image, allow_data=True)

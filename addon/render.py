@@ -13,10 +13,10 @@ import bpy
 from bpy.app.handlers import persistent
 from bpy.props import BoolProperty
 
-from . import cameras, jobs, live, passes, pixels
+from . import after, cameras, jobs, live, passes, pixels
 from .animation import animation_frames, check_coherence, frame_props, frame_range, scene_named
-from .engine import UserError
-from .frames import stylized_over
+from .engine import UserError, mask_union, stylize
+from .frames import over
 from .handlers import attach, detach
 from .operators import STYLED_SUFFIX, stylize_work
 from .passes import render_passes
@@ -97,11 +97,16 @@ class NST_OT_stylize_still(jobs.JobOperator, bpy.types.Operator):
         if not live.STILL:
             raise UserError("no still render to stylize; render one with F12")
         job, frame = live.STILL.pop()
-        try:
+        try:                        # (its capture is kept until done: the nodes after need it)
             px, masks = live.read_still(job, frame)
+            settings = replace(job.settings, masks=masks)
+            styled = yield lambda progress, cancel: stylize(px, settings, progress, cancel)
+            cover = mask_union(masks)
+            result = over(styled, px, cover) if job.after is None else after.composited(
+                job.after, live.scene_of(job), frame, styled, None, cover, live.inverse(job), True,
+                still=True)
         finally:
             live.done_with(job)
-        result = yield stylized_over(px, replace(job.settings, masks=masks))
         image = keep(pixels.write_image(result, STILL_IMAGE))
         _show_instead_of_the_render(image)
         self.say("INFO", f"frame {frame} stylized into image '{image.name}' (the Render "
@@ -177,7 +182,8 @@ def after_render(scene, *_):
     """render_complete handler (the render's thread): each still render is stylized when the
     scene asks for it; in a window, on the main thread (``_serve``)."""
     settings = getattr(scene, "nst", None)
-    if settings is None or not settings.after_render or jobs.STATE.running:
+    if settings is None or not settings.after_render or jobs.STATE.running \
+            or passes.rendering_for_us():       # (the add-on's own: a copy of the scene)
         return
     if not bpy.app.background:
         _AFTER[:] = [scene.name]

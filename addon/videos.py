@@ -30,19 +30,19 @@ def frame_file(directory: str, frame: int, kind: str = "stylized") -> str:
     return os.path.join(directory, FOLDER, f"{kind}_{frame:04d}.tga")
 
 
-def write_frame(scene, px: np.ndarray, directory: str, frame: int) -> str:
+def write_frame(scene, px: np.ndarray, directory: str, frame: int, inverse=None) -> str:
     """The stylized frame (display-encoded straight H×W×4) as a file for the video to come, as
-    the video holds it (``outputs.as_written``: an artist trial found colour under an RGBA
-    video's transparent pixels, where Blender's video has none)."""
+    the video holds it (``outputs.as_written``, ``inverse()`` the view's ViewInverse: an artist
+    trial found colour under an RGBA video's transparent pixels, where Blender's has none)."""
     path = frame_file(directory, frame)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     mode = scene.render.image_settings.color_mode
-    pixels.save_8bit(outputs.as_written(px, mode), path,
+    pixels.save_8bit(outputs.as_written(px, mode, scene, inverse), path,
                      "TARGA_RAW")       # (uncompressed: a PNG took 0.24 s at 720p)
     if scene.render.use_stamp:          # what Blender's frame held before its stamp (_stamp)
         shown = passes.read_composite(scene, directory, frame)
-        pixels.save_8bit(outputs.as_written(shown, mode), frame_file(directory, frame, "shown"),
-                         "TARGA_RAW")
+        pixels.save_8bit(outputs.as_written(shown, mode, scene, inverse),
+                         frame_file(directory, frame, "shown"), "TARGA_RAW")
     return path
 
 
@@ -136,7 +136,7 @@ def _stamp(scene, temp, directory: str, video: str, done: list, first: int, step
 
 
 def encode(scene, directory: str, video: str, first: int, step: int, count: int,
-           inverse=lambda: None) -> None:
+           inverse) -> None:
     """Blender's video ``video`` of ``count`` frames (``first``, ``first + step``, ... of
     ``scene``) encoded again with the stylized frames in ``directory`` over its own (with
     Blender's stamp, if it burns one in: ``inverse()`` gives the view's inverse)."""
@@ -149,7 +149,7 @@ def encode(scene, directory: str, video: str, first: int, step: int, count: int,
     out = tempfile.mkdtemp(prefix="nst_video_")
     try:
         if scene.render.use_stamp:
-            _stamp(scene, temp, directory, video, done, first, step, count, inverse(), out)
+            _stamp(scene, temp, directory, video, done, first, step, count, inverse, out)
         _copy_output(scene, temp)
         strips = _strips(temp)
         strips.new_movie("plain", video, 1, first)      # (its length counts its sound too)

@@ -246,6 +246,67 @@ def make_scene():
     return scene
 
 
+SHOT = (1, 2, 3, 4)                     # the frames of moving_cube_shot
+
+
+def near(mask: np.ndarray) -> np.ndarray:
+    """``mask`` and one pixel around it (anti-aliased edges)."""
+    near = mask.copy()
+    near[1:] |= mask[:-1]
+    near[:-1] |= mask[1:]
+    near[:, 1:] |= mask[:, :-1]
+    near[:, :-1] |= mask[:, 1:]
+    return near
+
+
+def one_style(nst, coherence=None) -> None:
+    """One slot of the test's style over the whole frame: AdaIN, full strength and size."""
+    import bpy
+    nst.slots.clear()
+    bpy.ops.nst.slot_add()
+    nst.slots[0].style_path, nst.slots[0].mask_source = env.style, "NONE"
+    nst.method, nst.strength, nst.work_size = "ADAIN", 1.0, 0
+    if coherence is not None:
+        nst.temporal_coherence = coherence
+
+
+@contextlib.contextmanager
+def moving_cube_shot(scene):
+    """The cube moving across SHOT, the scene's range those frames, PNG RGB frames without
+    Blender's dither (its writer adds noise, ours does not); all set back afterwards."""
+    import bpy
+    nst, settings, cube = scene.nst, scene.render.image_settings, bpy.data.objects["Cube"]
+    start = cube.location.copy()
+    for f, x in zip(SHOT, (-1.5, -0.5, 0.5, 1.5)):
+        cube.location.x = x
+        cube.keyframe_insert("location", frame=f)
+    saved = (scene.frame_start, scene.frame_end, scene.render.filepath, settings.file_format,
+             settings.color_mode, nst.temporal_coherence, scene.render.dither_intensity)
+    scene.frame_start, scene.frame_end = SHOT[0], SHOT[-1]
+    scene.render.dither_intensity = 0.0
+    settings.file_format, settings.color_mode = "PNG", "RGB"
+    try:
+        yield
+    finally:
+        (scene.frame_start, scene.frame_end, scene.render.filepath, settings.file_format,
+         settings.color_mode, nst.temporal_coherence, scene.render.dither_intensity) = saved
+        cube.animation_data_clear()
+        cube.location = start
+        scene.frame_set(1)
+
+
+def frame_px(path: str) -> np.ndarray:
+    """A frame file's RGBA pixels, top row first, its colour premultiplied (RGB: as it is)."""
+    import bpy
+    image = bpy.data.images.load(path, check_existing=False)
+    try:
+        px = pixels(image)[::-1].copy()
+        px[..., :3] *= px[..., 3:]
+        return px
+    finally:
+        bpy.data.images.remove(image)
+
+
 def main(argv: list[str]) -> None:
     env.zip, env.style, env.work = argv[:3]
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

@@ -12,12 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import (addon_module, env, error_of, fact, object_index, pixels, render_as_shown,
-                     scenario, tree_of)
+from harness import (SHOT, addon_module, env, error_of, fact, frame_px, moving_cube_shot, near,
+                     object_index, one_style, pixels, render_as_shown, scenario, tree_of)
 
 bpy = pytest.importorskip("bpy")
-
-FRAMES = (1, 2, 3, 4)
+FRAMES = SHOT
 
 
 def _frames(folder: str) -> list[np.ndarray]:
@@ -27,16 +26,6 @@ def _frames(folder: str) -> list[np.ndarray]:
         out.append(pixels(image)[::-1][..., :3].copy())
         bpy.data.images.remove(image)
     return out
-
-
-def _near(mask: np.ndarray) -> np.ndarray:
-    """``mask`` and one pixel around it (anti-aliased edges)."""
-    near = mask.copy()
-    near[1:] |= mask[:-1]
-    near[:-1] |= mask[1:]
-    near[:, 1:] |= mask[:, :-1]
-    near[:, :-1] |= mask[:, 1:]
-    return near
 
 
 def _exr_pixel_bytes(data: bytes) -> bytes:
@@ -49,40 +38,6 @@ def _exr_pixel_bytes(data: bytes) -> bytes:
     return data[at + 1:]
 
 
-def _one_style(nst, coherence=None) -> None:
-    """One slot of the test's style over the whole frame: AdaIN, full strength and size."""
-    nst.slots.clear()
-    bpy.ops.nst.slot_add()
-    nst.slots[0].style_path, nst.slots[0].mask_source = env.style, "NONE"
-    nst.method, nst.strength, nst.work_size = "ADAIN", 1.0, 0
-    if coherence is not None:
-        nst.temporal_coherence = coherence
-
-
-@contextlib.contextmanager
-def _moving_cube_shot(scene):
-    """The cube moving across FRAMES, the scene's range those frames, PNG RGB frames without
-    Blender's dither (its writer adds noise, ours does not); all set back afterwards."""
-    nst, settings, cube = scene.nst, scene.render.image_settings, bpy.data.objects["Cube"]
-    start = cube.location.copy()
-    for f, x in zip(FRAMES, (-1.5, -0.5, 0.5, 1.5)):
-        cube.location.x = x
-        cube.keyframe_insert("location", frame=f)
-    saved = (scene.frame_start, scene.frame_end, scene.render.filepath, settings.file_format,
-             settings.color_mode, nst.temporal_coherence, scene.render.dither_intensity)
-    scene.frame_start, scene.frame_end = FRAMES[0], FRAMES[-1]
-    scene.render.dither_intensity = 0.0
-    settings.file_format, settings.color_mode = "PNG", "RGB"
-    try:
-        yield
-    finally:
-        (scene.frame_start, scene.frame_end, scene.render.filepath, settings.file_format,
-         settings.color_mode, nst.temporal_coherence, scene.render.dither_intensity) = saved
-        cube.animation_data_clear()
-        cube.location = start
-        scene.frame_set(1)
-
-
 @scenario(86)
 def live_node_in_an_animation_render():
     scene = bpy.context.scene
@@ -92,7 +47,7 @@ def live_node_in_an_animation_render():
     slot = nst.slots[0]
     slot.style_path, slot.mask_source, slot.mask_index = env.style, "OBJECT_INDEX", 3
     nst.method, nst.strength, nst.work_size, nst.temporal_coherence = "ADAIN", 1.0, 0, 0.0
-    with _moving_cube_shot(scene):
+    with moving_cube_shot(scene):
         scene.frame_set(1)
         applied = sorted(bpy.ops.nst.compositor_apply())
         tree = tree_of(scene)
@@ -127,8 +82,8 @@ def live_node_in_an_animation_render():
     precision, recall, identical = [], [], []
     for a, b, cube_mask in zip(live_px, plain_px, cubes):
         changed = np.abs(a - b).max(-1) > 3 / 255
-        near = _near(cube_mask)
-        precision.append(float((changed & near).sum() / max(changed.sum(), 1)))
+        around = near(cube_mask)
+        precision.append(float((changed & around).sum() / max(changed.sum(), 1)))
         recall.append(float((changed & cube_mask).sum() / max(cube_mask.sum(), 1)))
     identical = [bool(np.array_equal(live_px[0], x)) for x in live_px[1:]]
     return {"applied": applied, "precision": precision, "recall": recall,
@@ -183,7 +138,7 @@ def one_reading_of_the_render():
     scene = bpy.context.scene
     nst = scene.nst
     tree = tree_of(scene)
-    _one_style(nst)
+    one_style(nst)
     scene.frame_set(1)
     bpy.ops.nst.compositor_apply()                      # the group shows Apply's picture now
     bpy.ops.render.render()
@@ -264,11 +219,11 @@ def never_another_frames_picture():
             cubes[f] = np.abs(index - 3) < 0.5
         live, plain = exr["OPEN_EXR", "live", 2], exr["OPEN_EXR", "plain", 2]
         changed = np.abs(live - plain).max(-1) > 1e-4
-        out["exr_changed_on_cube"] = float((changed & _near(cubes[2])).sum() / max(changed.sum(), 1))
+        out["exr_changed_on_cube"] = float((changed & near(cubes[2])).sum() / max(changed.sum(), 1))
         out["exr_cube_changed"] = float((changed & cubes[2]).sum() / cubes[2].sum())
-        out["exr_frame1_cube_changed"] = float((changed & cubes[1] & ~_near(cubes[2])).sum()
-                                               / max((cubes[1] & ~_near(cubes[2])).sum(), 1))
-        out["exr_outside_off_plain"] = float(np.abs(live - plain)[~_near(cubes[2])].max())
+        out["exr_frame1_cube_changed"] = float((changed & cubes[1] & ~near(cubes[2])).sum()
+                                               / max((cubes[1] & ~near(cubes[2])).sum(), 1))
+        out["exr_outside_off_plain"] = float(np.abs(live - plain)[~near(cubes[2])].max())
         # not stylized, and not Apply's picture at Apply's frame (1) either: the node muted
         out["multilayer_pixels_as_plain"] = [
             _exr_pixel_bytes(a) == _exr_pixel_bytes(b)
@@ -286,17 +241,31 @@ def never_another_frames_picture():
             bpy.data.images.remove(image)
         group.mute = False
         out["still_changed"] = float((np.abs(stills["live"] - stills["plain"]).max(-1) > 4 / 255).mean())
-        blur = tree.nodes.new("CompositorNodeBlur")
-        blur.name = "Artist Blur"
+        blur = tree.nodes.new("CompositorNodeBlur")      # a node after the NST Style node: the
+        blur.name = "Artist Blur"                       # still is written through it (after.py)
+        if hasattr(blur, "size_x"):                     # Blender 4.x (5: an input)
+            blur.size_x = blur.size_y = 3
+        else:
+            blur.inputs["Size"].default_value = (3, 3)
         output = group.outputs[0].links[0].to_socket
         tree.links.new(group.outputs[0], blur.inputs[0])
         tree.links.new(blur.outputs[0], output)
-        said = io.StringIO()
-        with contextlib.redirect_stdout(said):
-            bpy.ops.render.render(write_still=True)
+        for name, mute in (("blurred", False), ("plain_blurred", True)):
+            group.mute = mute
+            said = io.StringIO()
+            scene.render.filepath = os.path.join(env.work, f"still_{name}.png")
+            with contextlib.redirect_stdout(said):
+                bpy.ops.render.render(write_still=True)
+            image = bpy.data.images.load(scene.render.filepath, check_existing=False)
+            stills[name] = pixels(image)[::-1][..., :3].copy()
+            bpy.data.images.remove(image)
+            out.setdefault("blur_said", said.getvalue())
+        group.mute = False
         tree.links.new(group.outputs[0], output)
         tree.nodes.remove(blur)
-        out["blur_said"] = said.getvalue()
+        out["sharpness"] = {k: float(np.abs(np.diff(v, axis=1)).mean() * 255) for k, v in stills.items()}
+        out["blurred_changed"] = float((np.abs(stills["blurred"] - stills["plain_blurred"]).max(-1)
+                                        > 4 / 255).mean())
         shown = addon_module("pixels").shown(scene, exr["OPEN_EXR", "live", 3][..., :3])
         styled = np.abs(stills["live"] - stills["plain"]).max(-1) > 4 / 255
         gap = np.abs(shown - stills["live"])[styled] * 255
@@ -317,7 +286,9 @@ def test_never_another_frames_picture_and_stills_are_stylized(facts):
     assert f["exr_changed_on_cube"] >= 0.9 and f["exr_cube_changed"] >= 0.6, f
     assert f["exr_frame1_cube_changed"] < 0.02, f       # not frame 1's picture
     assert 0.03 < f["still_changed"] < 0.5, f          # the cube, stylized
-    assert "nodes after the NST Style node (Artist Blur) are not in the stylized" in f["blur_said"], f
+    assert "stylized 1 frame(s)" in f["blur_said"] and "nodes after" not in f["blur_said"], f
+    assert f["sharpness"]["blurred"] < 0.8 * f["sharpness"]["live"], f    # a Blur after the
+    assert 0.5 * f["still_changed"] < f["blurred_changed"] < 0.5, f       # node: blurred, stylized
 
 
 def test_openexr_frames_are_stylized_in_scene_linear(facts):
@@ -337,7 +308,7 @@ def two_scenes_two_pictures():
     copy shares the whole compositor tree: Apply says so until it is made single-user."""
     scene = bpy.context.scene
     nst = scene.nst
-    _one_style(nst)
+    one_style(nst)
     scene.frame_set(1)
     bpy.ops.nst.compositor_apply()
     bpy.ops.render.render()
@@ -382,9 +353,9 @@ def live_render_as_apply_to_animation():
     for each); with the plain frames, the Vector and Depth passes, for the warping error."""
     scene = bpy.context.scene
     nst = scene.nst
-    _one_style(nst, coherence=1.0)
+    one_style(nst, coherence=1.0)
     passes, frames = addon_module("passes"), addon_module("frames")
-    with _moving_cube_shot(scene):
+    with moving_cube_shot(scene):
         scene.frame_set(1)
         bpy.ops.nst.compositor_apply()
         addon_module("live")._CARRIED[:] = [None, None]   # no coherence carried from a render before
@@ -485,9 +456,9 @@ def odd_outputs():
     nst, r = scene.nst, scene.render
     from PIL import Image
     live = addon_module("live")
-    _one_style(nst, coherence=1.0)
+    one_style(nst, coherence=1.0)
     out = {}
-    with _moving_cube_shot(scene):
+    with moving_cube_shot(scene):
         scene.frame_set(1)
         bpy.ops.nst.compositor_apply()
         scene.frame_end = 2
@@ -581,7 +552,7 @@ def live_node_writes_a_video():
     nst.method, nst.strength, nst.work_size, nst.temporal_coherence = "ADAIN", 1.0, 0, 0.0
     saved_ff = (ffmpeg.format, ffmpeg.codec, ffmpeg.audio_codec)
     out = {}
-    with _moving_cube_shot(scene):
+    with moving_cube_shot(scene):
         scene.frame_set(1)
         bpy.ops.nst.compositor_apply()
         group = next(n for n in tree_of(scene).nodes
@@ -650,7 +621,7 @@ def live_node_writes_a_video():
     precision, recall = [], []
     for a, b, cube in zip(live, plain, cubes):
         changed = np.abs(a - b).max(-1) > 3 / 255
-        precision.append(float((changed & _near(cube)).sum() / max(changed.sum(), 1)))
+        precision.append(float((changed & near(cube)).sum() / max(changed.sum(), 1)))
         recall.append(float((changed & cube).sum() / max(cube.sum(), 1)))
     out["precision"], out["recall"] = precision, recall
     out["video_vs_png"] = [float(np.abs(a - b).max() * 255) for a, b in zip(live, pngs)]
@@ -801,31 +772,20 @@ def _stamped_by_blender(scene, folder: str, into: str, kind: str) -> None:
         bpy.data.images.remove(image)
 
 
-def _frame_px(path: str) -> np.ndarray:
-    """A frame file's RGBA pixels, top row first, its colour premultiplied (RGB: as it is)."""
-    image = bpy.data.images.load(path, check_existing=False)
-    try:
-        px = pixels(image)[::-1].copy()
-        px[..., :3] *= px[..., 3:]
-        return px
-    finally:
-        bpy.data.images.remove(image)
-
-
 @scenario(96)
 def live_node_burns_blenders_stamp():
     """Burn Into Image on: the stylized frames written carry Blender's stamp as Blender burns it
     into those very frames (the stylized frames rendered again through the compositor)."""
     scene = bpy.context.scene
     nst = scene.nst
-    _one_style(nst, coherence=0.0)
+    one_style(nst, coherence=0.0)
     ffmpeg = scene.render.ffmpeg
     saved = (ffmpeg.format, ffmpeg.codec, ffmpeg.audio_codec)
     kinds = ("PNG", "JPEG", "FFV1", "H264", "RGBA")
     folders = {k: os.path.join(env.work, "stamp_" + k) for k in
                ["bare", "bare_RGBA"] + [f"{who}_{kind}" for who in ("live", "blender")
                                         for kind in kinds]}
-    with _moving_cube_shot(scene), _stamp(scene):
+    with moving_cube_shot(scene), _stamp(scene):
         scene.frame_set(1)
         bpy.ops.nst.compositor_apply()
         try:
@@ -853,7 +813,7 @@ def live_node_burns_blenders_stamp():
         videos = [f for f in sorted(os.listdir(folder)) if f.endswith(".mkv")]
         frames[name] = [np.concatenate([x, np.ones_like(x[..., :1])], -1) for x in _decoded(
             os.path.join(folder, videos[0]), 1, len(FRAMES), folder + "_decoded")] if videos else \
-            [_frame_px(os.path.join(folder, f)) for f in sorted(os.listdir(folder))]
+            [frame_px(os.path.join(folder, f)) for f in sorted(os.listdir(folder))]
     out = {"stamp_px": [], "unlaid": [], "said": live_said[-2000:], "codec_kept": codec_kept}
     for i in range(len(FRAMES)):
         bare, truth = frames["bare"][i], frames["blender_PNG"][i]
@@ -866,11 +826,11 @@ def live_node_burns_blenders_stamp():
         for kind in kinds:
             if kind == "RGBA":                  # (another render: the film transparent)
                 stamp = np.abs(frames["blender_RGBA"][i] - frames["bare_RGBA"][i]).max(-1) > 1.5 / 255
-            near = _near(_near(stamp))          # the stamp and 2 px around it (faint edges)
+            around = near(near(stamp))          # the stamp and 2 px around it (faint edges)
             err = np.abs(frames[f"live_{kind}"][i] - frames[f"blender_{kind}"][i]).max(-1) * 255
             own = np.abs(frames[f"blender_{kind}"][i] - truth).max(-1) * 255    # the format's
             out.setdefault(kind, []).append([float(np.percentile(err[stamp], q)) for q in (50, 90, 99)]
-                                            + [float((err[stamp] > 3).mean()), float(err[~near].max()),
+                                            + [float((err[stamp] > 3).mean()), float(err[~around].max()),
                                                float(np.median(own[stamp]))])      # own error
     return out
 

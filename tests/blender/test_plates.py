@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from harness import addon_module, env, fact, pixels, render_as_shown, scenario, tree_of
-from test_live import _moving_cube_shot
+from harness import (addon_module, env, fact, moving_cube_shot, pixels, render_as_shown, scenario,
+                     tree_of)
 
 bpy = pytest.importorskip("bpy")
 
@@ -47,7 +47,7 @@ def clean_plate_at_apply():
     nst.slots[0].style_path, nst.slots[0].mask_source = env.style, "NONE"
     nst.method, nst.strength, nst.work_size = "ADAIN", 1.0, 0
     out = {}
-    with _moving_cube_shot(scene):
+    with moving_cube_shot(scene):
         scene.frame_set(2)
         nst.temporal_coherence = 0.0
         bpy.ops.nst.compositor_apply()

@@ -32,6 +32,7 @@ OUT = ARGS["out"]
 MODULE = "bl_ext.user_default.neural_style_transfer"
 PANELS = ("NST_PT_image", "NST_PT_shader", "NST_PT_compositor")
 FACTS: dict = {"draws": {}, "draw_errors": {}}
+F12_PX: list = []                       # the first F12's 'NST Render', bottom row first
 SHOTS: list[subprocess.Popen] = []
 
 
@@ -87,6 +88,19 @@ def click(window, area, below_top: int) -> None:
     x = window.x + ui.x + ui.width // 2
     y = window.height - (ui.y + ui.height) + int(below_top * scale)
     subprocess.Popen(["xdotool", "mousemove", str(x), str(y), "click", "1"])
+
+
+def render_animation(jobs, window, area, ended: list):
+    """Ctrl+F12 in the window; done once the render has ended (``ended``, filled by the render
+    handlers) and the job that stylizes its frames has reported."""
+    ended.clear()
+    jobs.STATE.last_report = ""
+    with bpy.context.temp_override(window=window, area=area):
+        bpy.ops.render.render("INVOKE_DEFAULT", animation=True)
+    since = time.time()
+    while (not ended or jobs.STATE.running or not jobs.STATE.last_report) \
+            and time.time() - since < 180:
+        yield 0.1
 
 
 def started(jobs, seconds: float = 10.0):
@@ -341,6 +355,9 @@ def steps():
     FACTS["f12_report"] = jobs.STATE.last_report
     styled = bpy.data.images.get("NST Render")
     FACTS["f12_image_size"] = list(styled.size) if styled else None
+    if styled is not None:
+        F12_PX.append(numpy.array(styled.pixels[:], numpy.float32).reshape(
+            styled.size[1], styled.size[0], 4))
     FACTS["f12_shown"] = sorted(a.spaces.active.image.name for w in bpy.context.window_manager.windows
                                 for a in w.screen.areas
                                 if a.type == "IMAGE_EDITOR" and a.spaces.active.image)
@@ -402,14 +419,7 @@ def steps():
     settings.file_format = "FFMPEG"
     ffmpeg.format, ffmpeg.codec = "MKV", "FFV1"
     scene.render.filepath = f"{OUT}/live_video/shot_"
-    ended.clear()
-    jobs.STATE.last_report = ""
-    with bpy.context.temp_override(window=window, area=area):
-        bpy.ops.render.render("INVOKE_DEFAULT", animation=True)
-    since = time.time()
-    while (not ended or jobs.STATE.running or not jobs.STATE.last_report) \
-            and time.time() - since < 180:
-        yield 0.1
+    yield from render_animation(jobs, window, area, ended)
     FACTS["video_report"] = jobs.STATE.last_report
     video = scene.render.frame_path(frame=1)
     settings.file_format = "PNG"
@@ -432,6 +442,55 @@ def steps():
             numpy.array(a.pixels[:]) - numpy.array(b.pixels[:])).mean() * 255)
         bpy.data.images.remove(a)
         bpy.data.images.remove(b)
+
+    # A node after the NST Style node (Flip X): Ctrl+F12 writes, and F12 shows, the stylized
+    # frame through it (after.py), as Blender's compositor gives the render through it.
+    tree = scene.node_tree
+    group = next(n for n in tree.nodes if n.type == "GROUP" and n.node_tree is not None
+                 and n.node_tree.name == "NST Style")
+    composite = next(n for n in tree.nodes if n.type == "COMPOSITE")
+    flip = tree.nodes.new("CompositorNodeFlip")
+    flip.axis = "X"
+    tree.links.new(group.outputs[0], flip.inputs[0])
+    tree.links.new(flip.outputs[0], composite.inputs[0])
+    scene.frame_end = 2
+    folder = f"{OUT}/after_frames"
+    scene.render.filepath = folder + "/frame_"
+    yield from render_animation(jobs, window, area, ended)
+    FACTS["after_report"] = jobs.STATE.last_report
+    FACTS["after_files"] = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+    if os.path.isfile(f"{folder}/frame_0002.png") and os.path.isfile(f"{OUT}/live_frames/frame_0002.png"):
+        a, b = (bpy.data.images.load(path, check_existing=False)
+                for path in (f"{folder}/frame_0002.png", f"{OUT}/live_frames/frame_0002.png"))
+        pa, pb = (numpy.array(im.pixels[:], numpy.float32).reshape(im.size[1], im.size[0], 4)
+                  for im in (a, b))
+        FACTS["after_off_flipped"] = float(numpy.abs(pa - pb[:, ::-1]).mean() * 255)
+        FACTS["after_off_unflipped"] = float(numpy.abs(pa - pb).mean() * 255)
+        bpy.data.images.remove(a)
+        bpy.data.images.remove(b)
+    scene.frame_set(2)                      # F12: 'NST Render' is the earlier one flipped
+    ended.clear()
+    jobs.STATE.last_report = ""
+    with bpy.context.temp_override(window=window, area=area):
+        bpy.ops.render.render("INVOKE_DEFAULT")
+    since = time.time()
+    while not ended and time.time() - since < 60:
+        yield 0.1
+    yield from started(jobs, 5)
+    while jobs.STATE.running:
+        yield 0.05
+    FACTS["after_f12_report"] = jobs.STATE.last_report
+    styled = bpy.data.images.get("NST Render")
+    if styled is not None and F12_PX:
+        px = numpy.array(styled.pixels[:], numpy.float32).reshape(styled.size[1], styled.size[0], 4)
+        FACTS["after_f12_off_flipped"] = float(numpy.abs(px - F12_PX[0][:, ::-1]).mean() * 255)
+    for w in list(bpy.context.window_manager.windows)[1:]:       # the Render window
+        with bpy.context.temp_override(window=w):
+            bpy.ops.wm.window_close()
+    tree.nodes.remove(flip)
+    tree.links.new(group.outputs[0], composite.inputs[0])
+    scene.frame_end = 4
+    yield 0.5
 
     # Stylize Animation, run modally; Esc once a frame is on disk: the frames finished stay,
     # whole, and the report says which.

@@ -173,6 +173,18 @@ def test_ctrl_f12_to_a_video_encodes_the_stylized_frames(gui):
     assert gui["video_frame2_off_plain"] > 10, gui["video_frame2_off_plain"]
 
 
+def test_a_node_after_the_nst_node_is_in_the_frames_written_and_shown(gui):
+    """A Flip X after the NST Style node: Ctrl+F12 in the window writes each frame stylized and
+    flipped (frame 2 is the earlier render's frame 2 mirrored), and F12 shows 'NST Render'
+    mirrored too: the nodes after the node apply to the stylized frame (addon/after.py)."""
+    assert gui["after_report"] == "frames 1–2 written stylized", gui["after_report"]
+    assert gui["after_files"] == ["frame_0001.png", "frame_0002.png"], gui["after_files"]
+    assert gui["after_off_unflipped"] > 3, gui["after_off_unflipped"]     # (9.3 measured)
+    assert gui["after_off_flipped"] < 1.0, gui["after_off_flipped"]       # (0.09)
+    assert "frame 2 stylized into image 'NST Render'" in gui["after_f12_report"], gui
+    assert gui["after_f12_off_flipped"] < 1.0, gui["after_f12_off_flipped"]
+
+
 def test_escape_during_an_animation_keeps_the_finished_frames_and_says_so(gui):
     assert gui["animation_invoke"] == ["RUNNING_MODAL"], gui["animation_invoke"]
     said, files = gui["animation_report"], gui["animation_files"]
