@@ -112,14 +112,30 @@ def show_result(group, result: bpy.types.Image, frame: int) -> None:
 
 
 def live_node(scene, compositing: bool = True):
-    """The unmuted 'NST Style' instance feeding the scene's compositor output, or None (also
-    with Compositing off, unless ``compositing`` is False: the node as it is in the tree)."""
+    """The unmuted 'NST Style' instance feeding the scene's compositor output, through any
+    path, or None (also with Compositing off, unless ``compositing`` is False: the node as it is
+    in the tree). One feeding only a Viewer or a File Output is not in the frames Blender
+    writes (an artist trial: its picture was written over a render that did not show it)."""
     tree = passes.scene_tree(scene, create=False) \
         if scene.render.use_compositing or not compositing else None
     if tree is None:
         return None
     for node in tree.nodes:
         if node.type == "GROUP" and _ours(node.node_tree) and not node.mute \
-                and node.outputs[0].is_linked:
+                and _feeds_output(node):
             return node
     return None
+
+
+def _feeds_output(node) -> bool:
+    seen, todo = set(), [node]
+    while todo:
+        for out in todo.pop().outputs:
+            for link in out.links:
+                if link.is_muted or link.to_node.name in seen:
+                    continue
+                if link.to_node.type in ("GROUP_OUTPUT", "COMPOSITE"):
+                    return True
+                seen.add(link.to_node.name)
+                todo.append(link.to_node)
+    return False

@@ -203,7 +203,7 @@ def rgb_frames_as_blender_writes_them():
     saved = (r.film_transparent, r.use_stamp, r.stamp_note_text, r.resolution_x, r.resolution_y,
              scene.view_settings.view_transform)
     stamped = {k: getattr(r, k) for k in dir(r) if k.startswith("use_stamp_")}
-    out, lens, plane = {}, None, bpy.data.objects["Plane"]
+    out, lens, plane, made = {}, None, bpy.data.objects["Plane"], []
     bpy.ops.mesh.primitive_uv_sphere_add(radius=0.6, location=(0.0, 1.5, 1.2))
     sphere = bpy.context.object         # (index 0: no style on it) its edges against the film
     scene.view_settings.view_transform = "Standard"     # PNG frames back to scene-linear, exactly
@@ -264,7 +264,20 @@ def rgb_frames_as_blender_writes_them():
             err = [np.abs(a - b)[..., :3].max(-1) * 255 for a, b in zip(live, truth)]
             out["lens_stamp"] = [[float(np.percentile(e, q)) for q in (50, 99)] + [int((e > 3).sum())]
                                  for e in err]
+            r.use_stamp = False                 # the NST Style node feeding only a Viewer (and
+            viewer = tree.nodes.new("CompositorNodeViewer")     # a dangling node): not in the
+            made.append(viewer)                 # frames Blender writes, so not written over them
+            tree.links.new(group.outputs[0], viewer.inputs[0])
+            tree.links.new(next(n for n in tree.nodes if n.type == "R_LAYERS").outputs["Image"],
+                           output.inputs[0])
+            shown = _render(scene, os.path.join(env.work, "viewer_live"))
+            group.mute = True
+            plain = _render(scene, os.path.join(env.work, "viewer_plain"))
+            group.mute = False
+            out["viewer_only_off"] = max(float(np.abs(a - b).max() * 255) for a, b in zip(shown, plain))
     finally:
+        for node in made:
+            tree.nodes.remove(node)
         if lens is not None:
             tree.nodes.remove(lens)
             tree.links.new(group.outputs[0], addon_module("passes").output_node(tree).inputs[0])
@@ -291,3 +304,5 @@ def test_rgb_frames_are_written_as_blender_writes_them(facts):
     assert max(f["faint_px"]) < 0.01 * 96 * 64, f
     for median, p99, off in f["lens_stamp"]:        # 2-4 of its 32,400 pixels off by 6-62 (a
         assert median <= 1.01 and p99 <= 1.01 and off <= 10, f     # glyph's edge over black)
+    assert f["viewer_only_off"] == 0, f     # feeding only a Viewer: Blender's frames (a trial:
+                                            # they were written stylized, 87-90/255 off)
