@@ -9,6 +9,7 @@ from __future__ import annotations
 import bpy
 
 from . import passes
+from .after import nodes_after
 from .engine import UserError
 
 GROUP = "NST Style"
@@ -122,20 +123,7 @@ def live_node(scene, compositing: bool = True):
         return None
     for node in tree.nodes:
         if node.type == "GROUP" and _ours(node.node_tree) and not node.mute \
-                and _feeds_output(node):
+                and any(tree.nodes[n].type in ("GROUP_OUTPUT", "COMPOSITE")
+                        for n in nodes_after(tree, node)):
             return node
     return None
-
-
-def _feeds_output(node) -> bool:
-    seen, todo = set(), [node]
-    while todo:
-        for out in todo.pop().outputs:
-            for link in out.links:
-                if link.is_muted or link.to_node.name in seen:
-                    continue
-                if link.to_node.type in ("GROUP_OUTPUT", "COMPOSITE"):
-                    return True
-                seen.add(link.to_node.name)
-                todo.append(link.to_node)
-    return False
