@@ -212,6 +212,8 @@ def apply(nodes: Nodes, scene, frame: int, linear: np.ndarray, shown: bool,
         if scene.render.image_settings.color_mode != "RGBA":   # the colour Blender writes
             settings.color_mode = "RGB"     # in RGB: the premultiplied colour shown (over black)
     else:
+        if hasattr(settings, "media_type"):     # Blender 5 (the scene's: maybe multilayer)
+            settings.media_type = "IMAGE"
         settings.file_format, settings.color_depth, settings.exr_codec = "OPEN_EXR", "32", "NONE"
         settings.color_mode = "RGBA"
     temp.render.filepath = f"{nodes.directory}/nst_after_out" + (f"{frame:04d}" if still else "")

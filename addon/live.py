@@ -126,7 +126,7 @@ def _init(scene, *_):
         directory = tempfile.mkdtemp(prefix="nst_capture_")
         layer = _view_layer(scene, node)
         flags = passes.pass_flags(layer)
-        shown = scene.render.image_settings.file_format != "OPEN_EXR"   # else scene-linear
+        shown = not outputs.is_linear(scene)
         added = passes.capture(scene, layer, slots, directory, coherence is not None, shown=shown,
                                composite=shown and scene.render.use_stamp)   # (stamps.py)
         nodes_after = after.capture(scene, node, layer, directory, added)
@@ -239,7 +239,7 @@ def frame_job(job: _Render, frame: int, between=lambda: ()):
             videos.write_frame(scene, out, job.directory, frame, lambda: inverse(job))
         else:
             if not job.shown:               # OpenEXR
-                outputs.write_exr(scene, out, path)
+                outputs.write_exr(scene, out, path, passes.not_asked(job.layer, job.flags))
             elif scene.render.use_stamp:    # Blender's stamp, burned into its file, carried
                 outputs.write_frame(scene, out, path, lambda: inverse(job),
                                     passes.read_composite(scene, job.directory, frame))

@@ -10,10 +10,11 @@ import struct
 import bpy
 import numpy as np
 
-from . import pixels, stamps
+from . import exr, pixels, stamps
 from .engine import UserError
 
 IMAGE_FORMATS = {"PNG", "JPEG", "TIFF", "BMP", "TARGA", "TARGA_RAW", "WEBP"}    # written stylized
+EXR_FORMATS = ("OPEN_EXR", "OPEN_EXR_MULTILAYER")       # scene-linear: written with no view
 
 
 def written_file(scene, frame: int) -> str:
@@ -25,6 +26,11 @@ def written_file(scene, frame: int) -> str:
     if not found:
         raise UserError(f"cannot find the file Blender wrote for frame {frame} ({sorted(candidates)})")
     return max(found, key=os.path.getmtime)
+
+
+def is_linear(scene) -> bool:
+    """An OpenEXR output (one layer or multilayer): its frames hold scene-linear values."""
+    return scene.render.image_settings.file_format in EXR_FORMATS
 
 
 def is_video(scene) -> bool:
@@ -67,14 +73,15 @@ def make_folder(scene) -> None:
 
 def check_output(scene) -> None:
     """What the live node can write stylized, said before the render: an image format or an
-    FFmpeg video for an sRGB display, or OpenEXR (one layer, any display); else Blender's plain
-    frames are kept."""
+    FFmpeg video for an sRGB display, or OpenEXR (any display; multilayer: its composite
+    rewritten, exr.py); else Blender's plain frames are kept."""
     settings = scene.render.image_settings
-    if settings.file_format == "OPEN_EXR_MULTILAYER":
-        raise UserError("the live node cannot rewrite a multilayer OpenEXR (its passes are "
-                        "Blender's); choose OpenEXR (one layer) or an image format, and a File "
-                        "Output node for the passes")
-    if settings.file_format == "OPEN_EXR":
+    if settings.file_format == "OPEN_EXR_MULTILAYER" and bpy.app.version < (5, 0, 0) \
+            and settings.exr_codec not in exr.CODED:
+        raise UserError(f"Blender {bpy.app.version_string} writes a multilayer OpenEXR's passes "
+                        f"into one part, which the live node rewrites only with the ZIP, ZIPS or "
+                        f"None codec, not {settings.exr_codec}; choose one (Output › Codec)")
+    if is_linear(scene):
         return
     if settings.file_format not in IMAGE_FORMATS and not is_video(scene):
         raise UserError(f"the live node writes image formats (PNG, JPEG, TIFF, BMP, Targa, WebP, "
@@ -87,7 +94,10 @@ def check_output(scene) -> None:
 
 def read_file(path: str, linear: bool) -> np.ndarray:
     """A frame file's pixels as the writers take them: scene-linear premultiplied (``linear``:
-    OpenEXR) or display-encoded straight (image formats, 8 or 16 bits)."""
+    OpenEXR; a multilayer one's composite) or display-encoded straight (image formats, 8 or 16
+    bits)."""
+    if linear and exr.is_multilayer(path):
+        return _exr(exr.read, path)
     image = bpy.data.images.load(path, check_existing=False)
     try:
         px = pixels.stored_pixels(image)
@@ -118,7 +128,7 @@ def say_stamp_left_out(scene) -> None:
     """Burn Into Image with an output whose stylized frames do not carry the stamp: said when
     the render starts (the frames are still stylized)."""
     settings = scene.render.image_settings
-    left = "OpenEXR" if settings.file_format == "OPEN_EXR" else "BW" \
+    left = "OpenEXR" if settings.file_format in EXR_FORMATS else "BW" \
         if settings.color_mode == "BW" else None
     if scene.render.use_stamp and left:
         print(f"Neural Style Transfer: the stylized frames of {left} do not carry Blender's "
@@ -209,10 +219,15 @@ def _png_carried(original: str, written: str) -> None:
             f.write(_SIGNATURE + own[0] + b"".join(kept) + b"".join(own[1:]))
 
 
-def write_exr(scene, linear: np.ndarray, path: str) -> None:
+def write_exr(scene, linear: np.ndarray, path: str, drop: tuple = ()) -> None:
     """The stylized frame, scene-linear premultiplied H×W×4 (HDR where the masks leave the
     render), over Blender's OpenEXR file at ``path``, whole, with the scene's OpenEXR settings
-    (half or full float, codec, colour mode); no view transform: OpenEXR holds scene-linear."""
+    (half or full float, codec, colour mode); no view transform: OpenEXR holds scene-linear.
+    A multilayer file keeps Blender's passes but those whose names start with one of ``drop``:
+    only its composite is replaced."""
+    if scene.render.image_settings.file_format == "OPEN_EXR_MULTILAYER":
+        _exr(exr.replace, path, linear, exr.LAYER, drop)
+        return
     image = bpy.data.images.new("nst frame", linear.shape[1], linear.shape[0], alpha=True,
                                 float_buffer=True)
     partial = path + ".partial"
@@ -224,3 +239,10 @@ def write_exr(scene, linear: np.ndarray, path: str) -> None:
         bpy.data.images.remove(image)
         if os.path.exists(partial):
             os.remove(partial)
+
+
+def _exr(call, path: str, *args):
+    try:
+        return call(path, *args)
+    except (exr.ExrError, OSError) as exc:
+        raise UserError(f"{path}: {exc}") from exc

@@ -257,6 +257,19 @@ def pass_flags(view_layer) -> dict:
     return {k: getattr(view_layer, k) for k in PASS_FLAGS}
 
 
+_LAYERS = {"use_pass_vector": ("Vector.",), "use_pass_z": ("Depth.",),      # as a multilayer
+           "use_pass_object_index": ("IndexOB.", "Object Index."),      # OpenEXR names them
+           "use_pass_material_index": ("IndexMA.", "Material Index."),  # (Blender 4.x, 5)
+           "use_pass_cryptomatte_object": ("CryptoObject",)}
+
+
+def not_asked(view_layer: str, flags: dict) -> tuple:
+    """The channels (name prefixes) a multilayer OpenEXR of ``view_layer`` holds only because
+    ``capture`` turned their passes on: those off in the artist's ``flags``."""
+    return tuple(f"{view_layer}.{name}" for k, names in _LAYERS.items() if not flags[k]
+                 for name in names)
+
+
 def set_pass_flags(view_layer, flags: dict) -> None:
     for k, v in flags.items():
         setattr(view_layer, k, v)

@@ -93,7 +93,7 @@ def dissolve_seam(scene, output: str, overlap: str, first: int, last: int) -> li
     shot's frame is still the one it wrote, and writes the same frames; a frame rendered since
     (a job submitted again into the same folder) is kept anew. Returns the frames written."""
     outputs.check_output(scene)
-    linear = scene.render.image_settings.file_format == "OPEN_EXR"
+    linear = outputs.is_linear(scene)
     frames = list(range(first, last + 1))
     if not frames:
         raise UserError(f"no frames to dissolve: frame_start {first} to frame_end {last} is "

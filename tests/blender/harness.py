@@ -295,6 +295,32 @@ def moving_cube_shot(scene):
         scene.frame_set(1)
 
 
+@contextlib.contextmanager
+def compositor_scene(width: int, height: int):
+    """A scene of its own whose compositor has only what the caller adds (Blender renders no 3D
+    for it), of ``width``×``height`` px; yields (scene, tree, output node), then removes it."""
+    import bpy
+    main = bpy.context.scene
+    scene = bpy.data.scenes.new("compositor only")
+    scene.camera = main.camera
+    scene.render.resolution_x, scene.render.resolution_y = width, height
+    scene.render.resolution_percentage = 100
+    if hasattr(scene, "compositing_node_group"):                # Blender 5
+        tree = scene.compositing_node_group = bpy.data.node_groups.new("compositor only",
+                                                                       "CompositorNodeTree")
+    else:
+        scene.use_nodes = True
+        tree = scene.node_tree
+        tree.nodes.clear()
+    try:
+        yield scene, tree, addon_module("passes").output_node(tree)
+    finally:
+        group = getattr(scene, "compositing_node_group", None)
+        bpy.data.scenes.remove(scene)
+        if group is not None:
+            bpy.data.node_groups.remove(group)
+
+
 def frame_px(path: str) -> np.ndarray:
     """A frame file's RGBA pixels, top row first, its colour premultiplied (RGB: as it is)."""
     import bpy

@@ -6,11 +6,12 @@ chunks rendered by two Blender processes: tests/gui/test_farm.py."""
 from __future__ import annotations
 
 import os
+import shutil
 
 import numpy as np
 import pytest
 
-from harness import env, error_of, fact, pixels, scenario
+from harness import addon_module, compositor_scene, env, error_of, fact, pixels, scenario
 
 bpy = pytest.importorskip("bpy")
 
@@ -42,6 +43,24 @@ def _load(path: str) -> np.ndarray:
         bpy.data.images.remove(image)
 
 
+def _multilayer(settings) -> None:
+    if hasattr(settings, "media_type"):         # Blender 5: multilayer is a media type
+        settings.media_type = "MULTI_LAYER_IMAGE"
+    settings.file_format, settings.color_depth = "OPEN_EXR_MULTILAYER", "32"
+
+
+def _save_multilayer(px: np.ndarray, path: str) -> None:
+    """A multilayer OpenEXR as Blender writes one (a compositor of one colour, rendered), its
+    composite then set to ``px`` (exr.py)."""
+    with compositor_scene(px.shape[1], px.shape[0]) as (scene, tree, out):
+        colour = tree.nodes.new("CompositorNodeRGB")
+        tree.links.new(colour.outputs[0], out.inputs[0])
+        _multilayer(scene.render.image_settings)
+        scene.render.filepath = path
+        bpy.ops.render.render(write_still=True, scene=scene.name)
+    addon_module("exr").replace(path, px)
+
+
 def _chunks(folder: str, file_format: str, ext: str, highlight: float = 1.0) -> dict:
     """Two chunks' paintings of FRAMES: alike on the left half, apart on the right."""
     rng = np.random.default_rng(3)
@@ -54,7 +73,10 @@ def _chunks(folder: str, file_format: str, ext: str, highlight: float = 1.0) -> 
         mine, theirs = (os.path.join(folder, sub, f"frame_{f:04d}{ext}") for sub in ("shot", "warm"))
         for px, path in ((a, mine), (b, theirs)):
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            _save(px, path, file_format)
+            if file_format == "OPEN_EXR_MULTILAYER":
+                _save_multilayer(px, path)
+            else:
+                _save(px, path, file_format)
         paths[f] = (mine, theirs)
     return paths
 
@@ -130,12 +152,19 @@ def seam_dissolved():
                                   overlap=os.path.join(folder, "warm", "frame_####"),
                                   frame_start=FRAMES[0], frame_end=FRAMES[-1])
         out["exr_highlight"] = float(_load(paths[middle][0])[:2, :2, :3].min())
-        if hasattr(settings, "media_type"):         # Blender 5: multilayer is a media type
-            settings.media_type = "MULTI_LAYER_IMAGE"
-        settings.file_format = "OPEN_EXR_MULTILAYER"
-        out["multilayer"] = error_of(lambda: bpy.ops.nst.dissolve_seam(
-            output=os.path.join(folder, "shot", "frame_####"),
-            overlap=os.path.join(folder, "warm", "frame_####"), frame_start=5, frame_end=7))
+        # multilayer OpenEXR: the composite dissolved as one layer's frame is, in the file
+        exr = [_load(paths[f][0]) for f in FRAMES]
+        _multilayer(settings)
+        folder = os.path.join(env.work, "seam_multilayer")
+        paths = _chunks(folder, "OPEN_EXR_MULTILAYER", ".exr", highlight=7.5)
+        bpy.ops.nst.dissolve_seam(output=os.path.join(folder, "shot", "frame_####"),
+                                  overlap=os.path.join(folder, "warm", "frame_####"),
+                                  frame_start=FRAMES[0], frame_end=FRAMES[-1])
+        read = addon_module("exr").read
+        out["multilayer_vs_one_layer"] = [float(np.abs(read(paths[f][0]) - px).max())
+                                          for f, px in zip(FRAMES, exr)]
+        out["multilayer_changed"] = float(np.abs(read(paths[middle][0])
+                                                 - read(os.path.join(folder, "warm", f"before_frame_{middle:04d}.exr"))).max())
     finally:
         if hasattr(settings, "media_type"):
             settings.media_type = "IMAGE"
@@ -167,7 +196,6 @@ def test_a_seam_it_cannot_dissolve_says_what_is_missing(facts):
     assert "2 sizes" in f["sizes"] and "64×48" in f["sizes"] and "32×24" in f["sizes"], f
     assert f["sizes_untouched"], f                          # checked before any frame is written
     assert "frame_0007.jpg is there" in f["other_format"] and "(PNG)" in f["other_format"], f
-    assert "multilayer" in f["multilayer"], f
 
 
 def test_a_chunk_rendered_again_is_dissolved_anew(facts):
@@ -180,3 +208,10 @@ def test_a_chunk_rendered_again_is_dissolved_anew(facts):
 
 def test_an_openexr_seam_keeps_its_highlights(facts):
     assert fact(facts, "seam_dissolved")["exr_highlight"] == pytest.approx(7.5, abs=0.01)
+
+
+def test_a_multilayer_openexr_seam_dissolves_its_composite(facts):
+    """Multilayer frames (Blender's passes beside the composite): the composite is dissolved
+    as the same frames in one-layer OpenEXR are, highlights included."""
+    f = fact(facts, "seam_dissolved")
+    assert max(f["multilayer_vs_one_layer"]) <= 0.01 and f["multilayer_changed"] > 0.05, f

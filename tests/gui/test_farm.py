@@ -7,6 +7,7 @@ Skipped, with the reason, where the chroot cannot be made."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shlex
 import shutil
@@ -63,6 +64,8 @@ def farm(tmp_path_factory):
              "[setattr(r, k, k in ('use_stamp_filename', 'use_stamp_note', 'use_stamp_frame')) "
              "for k in dir(r) if k.startswith('use_stamp_')]; "    # name, a note and the frame
              "r.stamp_note_text, r.stamp_font_size = 'NST farm', 16")    # (the same each render)
+    multilayer = ("import bpy; s = bpy.context.scene; s.view_layers[0].use_pass_z = True; "
+                  "s.render.image_settings.file_format = 'OPEN_EXR_MULTILAYER'")
     fixed = ("import bl_ext.user_default.neural_style_transfer.cameras as c; "   # no camera known:
              "c.known = lambda *a: None")                       # the sky as Cycles' vectors say
     b = "blender -b"
@@ -87,6 +90,10 @@ def farm(tmp_path_factory):
         f'{b} /nst/cube/shot.blend --python-expr "{stamp}" -o //stamped/frame_ -a > /dev/null 2>&1',
         f'{b} /nst/cube/shot.blend --python-expr "{stamp}; {muted}" '
         "-o //stamped_plain/frame_ -a > /dev/null 2>&1",
+        f'{b} /nst/cube/shot.blend --python-expr "{multilayer}" -o //multilayer/frame_ -a '
+        "> /nst/multilayer.log 2>&1",
+        f'{b} /nst/cube/shot.blend --python-expr "{multilayer}; {muted}" '
+        "-o //multilayer_plain/frame_ -a > /dev/null 2>&1",
         f"{b} --python /nst/decode_video.py -- /nst/cube/video/shot_0001-{CUBE_FRAMES:04d}.mkv "
         f"{CUBE_FRAMES} /nst/cube/decoded/frame_ > /dev/null 2>&1",
         # the style image gone before the render: plain frames, and the process says it failed
@@ -117,7 +124,7 @@ def farm(tmp_path_factory):
     r = chroot.run(root, work, command, timeout=900)
     assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])
     logs = {name: (work / f"{name}.log").read_text(errors="replace")
-            for name in ("cube", "video", "seam", "w1", "w2", "w3", "flamenco0", "flamenco1", "broken",
+            for name in ("cube", "video", "multilayer", "seam", "w1", "w2", "w3", "flamenco0", "flamenco1", "broken",
                          "sky", "pan0", "pan1", "pan2")}
     logs["broken_rc"] = (work / "broken.rc").read_text().strip()
     return work, logs
@@ -142,6 +149,28 @@ def test_blender_b_a_writes_each_frames_own_stylization(farm):
     assert all(0.03 < s < 0.5 for s in shares), shares          # a cube, not the whole frame
     assert all(x < y for x, y in zip(centres, centres[1:])), centres     # it follows the cube
     assert not any(np.array_equal(live[0], x) for x in live[1:])
+
+
+def test_blender_b_a_to_multilayer_openexr_stylizes_its_composite_and_keeps_its_passes(farm):
+    """A multilayer OpenEXR output (Debian's 4.3 writes every pass into one part): each frame's
+    composite is stylized where the PNG frames are (the cube), and its passes (Combined, Depth)
+    are the plain render's, and no others (not the Object Index turned on for the mask)."""
+    work, logs = farm
+    spec = importlib.util.spec_from_file_location("nst_exr", ROOT / "addon" / "exr.py")
+    exr = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(exr)
+    live, plain = _frames(work / "cube" / "frames", CUBE_FRAMES), _frames(work / "cube" / "plain", CUBE_FRAMES)
+    folder = work / "cube"
+    assert f"stylized {CUBE_FRAMES} frame(s)" in logs["multilayer"], logs["multilayer"][-2000:]
+    for f, (png, png_plain) in enumerate(zip(live, plain), 1):
+        files = [folder / kind / f"frame_{f:04d}.exr" for kind in ("multilayer", "multilayer_plain")]
+        composite, composite_plain = (exr.read(path) for path in files)
+        changed, png_changed = np.abs(composite - composite_plain).max(-1) > 0.005, _changed(png, png_plain)
+        assert (changed & png_changed).sum() >= 0.9 * (changed | png_changed).sum() > 0, f
+        for layer, channels in (("ViewLayer.Combined", "RGBA"), ("ViewLayer.Depth", "Z")):
+            assert np.array_equal(*(exr.read(path, layer, channels) for path in files)), (f, layer)
+        names = [exr.channel_names(path) for path in files]
+        assert names[0] == names[1] and not any("Index" in n for n in names[0]), names
 
 
 def test_blender_b_a_carries_blenders_stamp_into_the_stylized_frames(farm):
