@@ -12,7 +12,7 @@ from .nst_core import (BACKGROUND_DEPTH, DEFAULT_COHERENCE, METHODS, MIN_WORK_SI
 
 __all__ = ["BACKGROUND_DEPTH", "CancelledError", "Coherence", "DEFAULT_COHERENCE", "ImageError",
            "METHODS", "STYLE_DECODE_SIDE",
-           "METHOD_ITEMS", "MIN_WORK_SIZE", "ModelStore", "NSTError", "Settings", "UserError",
+           "METHOD_ITEMS", "MIN_WORK_SIZE", "ModelStore", "NSTError", "Settings", "UserError", "said",
            "ViewInverse", "available_providers", "available_styles", "clear_runtimes",
            "dissolve", "get_runtime", "linear_to_srgb", "load_image", "mask_union",
            "premultiply", "preview_path", "srgb_to_linear", "stylize", "unpremultiply",
@@ -37,3 +37,13 @@ def stylize(pixels, settings: Settings, progress=None, cancel=None, coherence: C
         return stylize_with(pixels, settings, progress=progress, cancel=cancel).image
     return coherence.stylize(pixels, settings, vector=vector, depth=depth, view=view,
                              progress=progress, cancel=cancel).image
+
+
+def said(exc: Exception) -> str:
+    """What a failure tells the artist: its message; for an error of no known kind (a bug), its
+    kind too. A cancel is not a failure: raised again."""
+    if isinstance(exc, CancelledError):
+        raise exc
+    if isinstance(exc, (UserError, NSTError, OSError, RuntimeError, ValueError)):
+        return str(exc)
+    return f"{exc!r} (a bug: please report it)"

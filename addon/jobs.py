@@ -125,7 +125,7 @@ def run_blocking(job, watched: bool = True) -> None:
         while True:
             try:
                 result = work(_progress, STATE.cancel.is_set) if watched else work(None, None)
-            except ERRORS as exc:
+            except Exception as exc:    # (a bug too: a render's frame says it, live.py)
                 work = _thrown(job, exc)
                 continue
             work = job.send(result)
@@ -136,9 +136,10 @@ def run_blocking(job, watched: bool = True) -> None:
 
 
 def _thrown(job, error: BaseException):
-    """The work's error raised inside the job where it yielded the work, so that the job's own
-    handlers see it (a frame of a render that fails is that frame's: it is written plain, said,
-    and the render goes on, live.py); a cancel is not thrown in: it ends the job."""
+    """The work's error (any: a bug too) raised inside the job where it yielded the work, so
+    that the job's own handlers see it (a frame of a render that fails is that frame's: it is
+    written plain, said, and the render goes on, live.py); a cancel is not thrown in: it ends
+    the job."""
     if isinstance(error, CancelledError):
         raise error
     return job.throw(error)
@@ -242,7 +243,7 @@ class JobOperator:
         if self._thread.is_alive():
             return {"RUNNING_MODAL"}
         error = self._done.get("error")
-        if error is not None and not isinstance(error, ERRORS):
+        if error is not None and not isinstance(error, Exception):
             return self._finish(context, error)
         try:
             if error is not None:
@@ -251,7 +252,7 @@ class JobOperator:
                 self._start(self._job.send(self._done.get("result")))
         except StopIteration:
             return self._finish(context, None)
-        except ERRORS as exc:
+        except Exception as exc:        # the job's, or a bug it let through: reported
             return self._finish(context, exc)
         return {"RUNNING_MODAL"}
 

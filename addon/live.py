@@ -247,9 +247,9 @@ def frame_job(job: _Render, frame: int, between=lambda: ()):
                 outputs.write_frame(scene, out, path, lambda: inverse(job))
             job.last_file = path
         job.written.append(frame)
-    except (UserError, NSTError, OSError, RuntimeError, ValueError) as exc:
-        job.failed[frame] = str(exc)
-        _unstylized(f"frame {frame} is written plain, not stylized: {exc}")
+    except Exception as exc:            # any (a render_write handler's traceback left frames
+        job.failed[frame] = engine.said(exc)    # plain and unsaid); a cancel raised again
+        _unstylized(f"frame {frame} is written plain, not stylized: {job.failed[frame]}")
     finally:                            # read: a long render keeps no frame's capture on disk
         for pattern in (f"*{frame:04d}.*", f"*{frame:04d}"):   # (File Extensions off: no .*)
             for path in glob.glob(os.path.join(job.directory, pattern)):

@@ -80,7 +80,8 @@ def check_output(scene) -> None:
             and settings.exr_codec not in exr.CODED:
         raise UserError(f"Blender {bpy.app.version_string} writes a multilayer OpenEXR's passes "
                         f"into one part, which the live node rewrites only with the ZIP, ZIPS or "
-                        f"None codec, not {settings.exr_codec}; choose one (Output › Codec)")
+                        f"None codec, not {settings.exr_codec}; choose one (Output › Codec), "
+                        f"or render in Blender 5, which writes each pass apart")
     if is_linear(scene):
         return
     if settings.file_format not in IMAGE_FORMATS and not is_video(scene):

@@ -16,7 +16,7 @@ import bpy
 import numpy as np
 
 from . import pixels
-from .engine import UserError
+from .engine import BACKGROUND_DEPTH, UserError
 
 TEMP = "NST temporary"
 _OWN = []              # set while the add-on renders for itself: the live node stays out of it
@@ -244,7 +244,28 @@ def read_captured(scene, directory: str, slots, motion: bool = False, with_image
         vector = vector[..., :3]        # Blender 4.x's compositor carries 3D vectors: the 4th
                                         # component (forward y) does not reach the file
     depth = read_pass(directory, "depth", frame)[..., 0] if motion else None
+    outside = _outside_border(scene, image.shape[:2]) if image is not None else None
+    if outside is not None:             # empty, as Blender leaves them in its frame
+        for px, empty in ((image, 0.0), (vector, 0.0), (depth, BACKGROUND_DEPTH),
+                          *((mask, 0.0) for mask in masks)):
+            if px is not None:
+                px[outside] = empty
     return image, masks, vector, depth
+
+
+def _outside_border(scene, shape) -> np.ndarray | None:
+    """The pixels (top row first) outside a border render that is not cropped: Blender leaves
+    them empty in its frame, but the capture's files may hold what an earlier render left there
+    (Blender 4.2, an artist trial: stylized strokes painted around the border)."""
+    r = scene.render
+    if not r.use_border or r.use_crop_to_border:
+        return None
+    h, w = shape                        # (Blender's own rounding of the border: down)
+    x0, x1, y0, y1 = (int(v * n) for v, n in ((r.border_min_x, w), (r.border_max_x, w),
+                                                (r.border_min_y, h), (r.border_max_y, h)))
+    outside = np.ones((h, w), bool)
+    outside[h - y1:h - y0, x0:x1] = False
+    return outside
 
 
 PASS_FLAGS = ("use_pass_vector", "use_pass_z", "use_pass_object_index",

@@ -895,3 +895,87 @@ def test_a_stamp_is_laid_over_another_picture_as_it_was_drawn():
     laid = st.lay_stamp(drawn_rgba(render4), render4, other4, back, fore, st._linear, st._srgb,
                         0.5 / 255)
     assert np.abs(laid - drawn_rgba(other4)).max() < 1e-3
+
+
+@scenario(100)
+def border_not_cropped():
+    """A border render without crop (Output › Format › Render Region, Crop off), after a whole
+    frame's render: outside the border Blender leaves the frame empty; the capture's files held
+    what the render before left there (Blender 4.2, an artist trial: strokes painted around the
+    border, up to the whole frame)."""
+    scene = bpy.context.scene
+    r, settings = scene.render, scene.render.image_settings
+    one_style(scene.nst, coherence=1.0)
+    saved = (r.use_border, r.use_crop_to_border, r.border_min_x, r.border_max_x, r.border_min_y,
+             r.border_max_y)
+    frames = {}
+    with moving_cube_shot(scene):
+        scene.frame_set(1)
+        bpy.ops.nst.compositor_apply()
+        group = tree_of(scene).nodes["NST Style"]
+        settings.color_mode = "RGBA"
+        try:
+            for case, border, mute in (("whole", False, False), ("live", True, False),
+                                       ("plain", True, True)):
+                r.use_border, r.use_crop_to_border = border, False
+                r.border_min_x, r.border_max_x, r.border_min_y, r.border_max_y = 0.2, 0.7, 0.25, 0.8
+                group.mute = mute
+                r.filepath = os.path.join(env.work, "border_" + case, "frame_")
+                bpy.ops.render.render(animation=True)
+                frames[case] = [frame_px(r.frame_path(frame=f)) for f in SHOT]
+            group.mute = False
+            bug = _a_bug_at(scene, SHOT[1])
+        finally:
+            (r.use_border, r.use_crop_to_border, r.border_min_x, r.border_max_x, r.border_min_y,
+             r.border_max_y) = saved
+            group.mute = False
+    h, w = frames["plain"][0].shape[:2]
+    inside = np.zeros((h, w), bool)
+    inside[h - int(0.8 * h):h - int(0.25 * h), int(0.2 * w):int(0.7 * w)] = True
+    out = {"outside_off": [], "inside_changed": [], "plain_outside": [], "bug": bug}
+    for live, plain in zip(frames["live"], frames["plain"]):
+        off = np.abs(live - plain).max(-1) * 255
+        out["outside_off"].append(float(off[~inside].max()))
+        out["inside_changed"].append(float(off[inside].mean()))
+        out["plain_outside"].append(float(plain[~inside].max()))
+    return out
+
+
+def _a_bug_at(scene, frame: int) -> dict:
+    """The frames rendered again with an error of no known kind (an IndexError: a bug, as the
+    border's garbage made one) raised at ``frame``: what was said, and what the render counted
+    as plain (before, the handler's traceback left the frame plain and the render said
+    "stylized"; `blender -b` exited 0)."""
+    live = addon_module("live")
+    stylize = live.engine.stylize
+
+    def failing(*args, **kwargs):
+        if scene.frame_current == frame:
+            raise IndexError("index -2147478560 is out of bounds (a bug the test made)")
+        return stylize(*args, **kwargs)
+    live.engine.stylize, said, before = failing, io.StringIO(), len(live._UNSTYLIZED)
+    try:
+        scene.render.filepath = os.path.join(env.work, "border_bug", "frame_")
+        with contextlib.redirect_stdout(said):
+            bpy.ops.render.render(animation=True)
+    finally:
+        live.engine.stylize = stylize
+    counted = len(live._UNSTYLIZED) - before
+    del live._UNSTYLIZED[before:]                   # (this process's exit status stays 0)
+    return {"said": said.getvalue()[-2000:], "counted": counted}
+
+
+def test_a_border_render_without_crop_is_stylized_inside_its_border_only(facts):
+    """Outside the border the frames are Blender's (empty); inside, stylized."""
+    f = fact(facts, "border_not_cropped")
+    assert max(f["plain_outside"]) == 0.0, f                # (Blender leaves them empty)
+    assert max(f["outside_off"]) == 0.0 and min(f["inside_changed"]) > 10, f
+
+
+def test_a_frame_a_bug_leaves_plain_is_said_and_counted(facts):
+    """A frame whose stylization fails with an error of no known kind is said plain, named as a
+    bug, and counted (`blender -b` exits 1), not left plain behind a handler's traceback."""
+    bug = fact(facts, "border_not_cropped")["bug"]
+    assert "frame 2 is written plain, not stylized: IndexError" in bug["said"], bug
+    assert "a bug" in bug["said"] and "stylized 3 frame(s); written plain: [2]" in bug["said"], bug
+    assert bug["counted"] == 1, bug
