@@ -38,7 +38,7 @@ class _Part:
     def get(self, name: str) -> bytes | None:
         return next((value for n, _, value in self.attributes if n == name), None)
 
-    def set(self, name: str, kind: str, value: bytes) -> None:
+    def set(self, name: str, value: bytes) -> None:
         self.attributes = [(n, k, value if n == name else v) for n, k, v in self.attributes]
 
     def channels(self) -> list:
@@ -212,12 +212,13 @@ def replace(path: str, rgba: np.ndarray, layer: str = LAYER, drop: tuple = ()) -
     with open(path, "rb") as f:
         data = f.read()
     version, parts = _parse(data)
-    kept, chunks = [], []               # chunks per kept part: (y, payload), or None: as stored
+    kept, chunks, found = [], [], False     # chunks per kept part: (y, payload), or None: as stored
     for part in parts:
         part.attributes = [a for a in part.attributes if not _dropped_metadata(part, a[0], drop)]
         entries = part.channels()
         keep = [not name.startswith(drop) for name, _, _ in entries] if drop else [True] * len(entries)
         ours = _ours(part, layer)
+        found |= bool(ours)
         if not any(keep) and version & _MULTIPART:
             continue                    # a pass of its own, left out
         kept.append(part)
@@ -230,16 +231,16 @@ def replace(path: str, rgba: np.ndarray, layer: str = LAYER, drop: tuple = ()) -
                            f"{width}×{height}")
         whole = len(ours) == len(entries) and version & _MULTIPART
         if whole and CODECS[part.codec()] not in CODED:     # a part of its own: written anew
-            part.set("compression", "compression", bytes([CODECS.index("ZIP")]))
-            part.set("chunkCount", "int", struct.pack("<i", -(-height // _LINES[3])))
+            part.set("compression", bytes([CODECS.index("ZIP")]))
+            part.set("chunkCount", struct.pack("<i", -(-height // _LINES[3])))
             part.offsets = [None] * part.chunk_count()
         elif CODECS[part.codec()] not in CODED:
             raise ExrError(f"the multilayer OpenEXR is written with the {CODECS[part.codec()]} "
                            f"codec, which this Blender writes with every pass in one part: "
                            f"choose ZIP, ZIPS or None (Output › Codec)")
         chunks.append(_rewritten(data, version, part, ours, rgba, whole, keep))
-        part.set("channels", "chlist", b"".join(e for (_, _, e), k in zip(entries, keep) if k) + b"\0")
-    if not any(_ours(part, layer) for part in kept):
+        part.set("channels", b"".join(e for (_, _, e), k in zip(entries, keep) if k) + b"\0")
+    if not found:
         raise ExrError(f"{os.path.basename(path)} has no {layer} layer (the compositor's output)")
     partial = path + ".partial"
     try:

@@ -321,6 +321,13 @@ def compositor_scene(width: int, height: int):
             bpy.data.node_groups.remove(group)
 
 
+def multilayer(settings, codec: str = "ZIP", depth: str = "32") -> None:
+    """Image settings to multilayer OpenEXR (Blender 5: a media type; 4.x: a file format)."""
+    if hasattr(settings, "media_type"):
+        settings.media_type = "MULTI_LAYER_IMAGE"
+    settings.file_format, settings.exr_codec, settings.color_depth = "OPEN_EXR_MULTILAYER", codec, depth
+
+
 def frame_px(path: str) -> np.ndarray:
     """A frame file's RGBA pixels, top row first, its colour premultiplied (RGB: as it is)."""
     import bpy

@@ -10,8 +10,8 @@ import os
 import numpy as np
 import pytest
 
-from harness import (SHOT, addon_module, compositor_scene, env, fact, moving_cube_shot, one_style,
-                     pixels, scenario, tree_of)
+from harness import (SHOT, addon_module, compositor_scene, env, fact, moving_cube_shot, multilayer,
+                     one_style, pixels, scenario, tree_of)
 
 bpy = pytest.importorskip("bpy")
 
@@ -39,12 +39,6 @@ def _as_blender_reads(path: str, layer: str) -> np.ndarray:
         return px
     finally:
         bpy.data.images.remove(image)
-
-
-def _multilayer(settings, codec: str) -> None:
-    if hasattr(settings, "media_type"):                 # Blender 5
-        settings.media_type = "MULTI_LAYER_IMAGE"
-    settings.file_format, settings.exr_codec, settings.color_depth = "OPEN_EXR_MULTILAYER", codec, "16"
 
 
 @scenario(99)
@@ -86,7 +80,7 @@ def multilayer_exr_keeps_the_passes():
                     settings.file_format, settings.color_depth = "OPEN_EXR", "16"
                     settings.exr_codec = "ZIP"      # (not the lossy DWAA of "other")
                 else:
-                    _multilayer(settings, other if kind.startswith("other") else "ZIP")
+                    multilayer(settings, other if kind.startswith("other") else "ZIP", "16")
                 group.mute = kind.endswith("plain")
                 scene.render.filepath = os.path.join(folders[kind], "frame_")
                 bpy.ops.render.render(animation=True)

@@ -11,7 +11,7 @@ import shutil
 import numpy as np
 import pytest
 
-from harness import addon_module, compositor_scene, env, error_of, fact, pixels, scenario
+from harness import addon_module, compositor_scene, env, error_of, fact, multilayer, pixels, scenario
 
 bpy = pytest.importorskip("bpy")
 
@@ -43,19 +43,13 @@ def _load(path: str) -> np.ndarray:
         bpy.data.images.remove(image)
 
 
-def _multilayer(settings) -> None:
-    if hasattr(settings, "media_type"):         # Blender 5: multilayer is a media type
-        settings.media_type = "MULTI_LAYER_IMAGE"
-    settings.file_format, settings.color_depth = "OPEN_EXR_MULTILAYER", "32"
-
-
 def _save_multilayer(px: np.ndarray, path: str) -> None:
     """A multilayer OpenEXR as Blender writes one (a compositor of one colour, rendered), its
     composite then set to ``px`` (exr.py)."""
     with compositor_scene(px.shape[1], px.shape[0]) as (scene, tree, out):
         colour = tree.nodes.new("CompositorNodeRGB")
         tree.links.new(colour.outputs[0], out.inputs[0])
-        _multilayer(scene.render.image_settings)
+        multilayer(scene.render.image_settings)
         scene.render.filepath = path
         bpy.ops.render.render(write_still=True, scene=scene.name)
     addon_module("exr").replace(path, px)
@@ -154,7 +148,7 @@ def seam_dissolved():
         out["exr_highlight"] = float(_load(paths[middle][0])[:2, :2, :3].min())
         # multilayer OpenEXR: the composite dissolved as one layer's frame is, in the file
         exr = [_load(paths[f][0]) for f in FRAMES]
-        _multilayer(settings)
+        multilayer(settings)
         folder = os.path.join(env.work, "seam_multilayer")
         paths = _chunks(folder, "OPEN_EXR_MULTILAYER", ".exr", highlight=7.5)
         bpy.ops.nst.dissolve_seam(output=os.path.join(folder, "shot", "frame_####"),
