@@ -15,6 +15,14 @@ from .styles import style_for
 MIN_PREVIEW = engine.MIN_WORK_SIZE   # the engine's smallest work_size
 
 
+def slots_key(scene) -> tuple:
+    """What a carried coherence must have been made with: the method and the slots."""
+    nst = scene.nst
+    return (nst.method, nst.strength, nst.preserve_color, nst.work_size, nst.style_size,
+            tuple((s.kind, s.style_path, s.style_name, s.weight, s.mask_source, s.mask_index,
+                   s.mask_objects) for s in nst.slots))
+
+
 def slot_settings(scene):
     """The style slots of Apply Styles (weight above 0) and the Settings they and the panel
     give, checked before anything renders; the masks come with the render."""

@@ -15,13 +15,10 @@ Styles does it: frames.py), following the frame before along the motion, and wri
 Blender's file, whole (a video is encoded again once its frames are: videos.py). A frame that
 cannot be stylized keeps Blender's plain one and the render says so on the console. A still
 rendered in a window (F12) writes no file: when it ends whole (``render_complete``) its capture
-is handed to render.py, which stylizes it as a job and shows it in the Render window as the
-image 'NST Render'. The handlers run in the render's thread;
-in a window they change no data the window draws except the capture nodes and the passes they
-need, added before the render starts and removed, or set back, after it: once the render has
-ended, a job (render.py's ``NST_OT_stylize_written``) reads, stylizes and writes each frame in
-turn (image data-blocks made or removed by either thread while the render ran crashed Blender
-4.3 in a window test). The group itself: nodegroup.py.
+is handed to render.py, which shows it stylized as the image 'NST Render'. In a window the
+handlers run in the render's thread and change no data: the main thread starts the capture
+(render.py, as the render waits), stylizes the frames (QUEUE) and sets back (set_back), as data
+changed by that thread while the window drew crashed Blender 4.3. Group: nodegroup.py.
 """
 
 from __future__ import annotations
@@ -31,6 +28,7 @@ import glob
 import os
 import shutil
 import tempfile
+import threading
 from collections import deque
 from dataclasses import dataclass, field, replace
 
@@ -75,7 +73,7 @@ _RENDER: _Render | None = None
 # The last render job with its coherence, whose state the next one in the same Blender process
 # takes over when it goes on with the same scene and styles: a farm worker that renders warm-up
 # frames, then its chunk (two -a on one command line, docs/farm.md), starts the chunk warm.
-_CARRIED: list = [None, None]           # (what it was made with: _slots_key, the _Render)
+_CARRIED: list = [None, None]           # (what it was made with: frames.slots_key, the _Render)
 
 
 def _view_layer(scene, node):
@@ -89,17 +87,22 @@ def _view_layer(scene, node):
 
 @persistent
 def _init(scene, *_):
+    if threading.current_thread() is threading.main_thread() and not passes.rendering_for_us():
+        start(scene)        # (a window's render thread: render.py has the main thread do it)
+
+
+def start(scene) -> None:
+    """A render job starts (render_init, the main thread): its capture, if the node is live."""
     global _RENDER
-    if passes.rendering_for_us():       # (the add-on's own render, maybe inside this one)
-        return
     _end()
+    set_back()                          # (a render that ended just now: before this one reads)
     node = live_node(scene)
     if node is None:
         if live_node(scene, compositing=False) is not None:
-            _unstylized("this render is not stylized: Compositing is off (Output Properties › "
-                        "Post Processing), so the NST Style node is not applied and every frame "
-                        "is Blender's plain render; turn Compositing on, or mute the node for "
-                        "plain frames")
+            unstylized("this render is not stylized: Compositing is off (Output Properties › "
+                       "Post Processing), so the NST Style node is not applied and every frame "
+                       "is Blender's plain render; turn Compositing on, or mute the node for "
+                       "plain frames")
         return
     try:
         try:
@@ -113,7 +116,7 @@ def _init(scene, *_):
             writes = False              # in a window, an F12 still is shown stylized
         slots, settings = frames.slot_settings(scene)
         strength = scene.nst.temporal_coherence
-        key = (scene.name, strength, _slots_key(scene))
+        key = (scene.name, strength, frames.slots_key(scene))
         before = _CARRIED[1] if _CARRIED[0] == key else None
         coherence, last = (before.coherence, before.last) if before else (None, None)
         if strength > 0 and scene.render.use_motion_blur:
@@ -135,14 +138,14 @@ def _init(scene, *_):
     except (UserError, NSTError) as exc:
         node.mute = True                # plain frames, all of them: not Apply's picture at its
         _MUTED[:] = [scene.name, node.name]                 # frame either (an artist trial)
-        _unstylized(f"this render is not stylized (Blender's plain frames are written): {exc}")
+        unstylized(f"this render is not stylized (Blender's plain frames are written): {exc}")
         return
     _RENDER = _Render(scene.name, directory, [n.name for n in added], slots, settings, layer.name,
                       flags, shown, coherence, last, video=video, after=nodes_after)
     _CARRIED[:] = [key, _RENDER] if coherence is not None else [None, None]
 
 
-def _unstylized(said: str) -> None:
+def unstylized(said: str) -> None:
     """A render, or a frame, left plain that the NST Style node should have stylized: said, and
     counted for the exit status of Blender run from the command line (``_exit_status``)."""
     print(f"Neural Style Transfer: {said}", flush=True)
@@ -151,6 +154,7 @@ def _unstylized(said: str) -> None:
 
 _UNSTYLIZED: list = []
 _MUTED: list = []                       # the NST Style node muted for a render it cannot stylize
+_PENDING: deque = deque()               # (the _Render or None, _MUTED) of ended renders
 
 
 def _exit_status() -> None:
@@ -160,14 +164,6 @@ def _exit_status() -> None:
         print(f"Neural Style Transfer: exit status 1: {len(_UNSTYLIZED)} render(s) or frame(s) "
               "not stylized (see above)", flush=True)
         os._exit(1)
-
-
-def _slots_key(scene) -> tuple:
-    """What a carried coherence must have been made with: the method and the slots."""
-    nst = scene.nst
-    return (nst.method, nst.strength, nst.preserve_color, nst.work_size, nst.style_size,
-            tuple((s.kind, s.style_path, s.style_name, s.weight, s.mask_source, s.mask_index,
-                   s.mask_objects) for s in nst.slots))
 
 
 @persistent
@@ -249,7 +245,7 @@ def frame_job(job: _Render, frame: int, between=lambda: ()):
         job.written.append(frame)
     except Exception as exc:            # any (a render_write handler's traceback left frames
         job.failed[frame] = engine.said(exc)    # plain and unsaid); a cancel raised again
-        _unstylized(f"frame {frame} is written plain, not stylized: {job.failed[frame]}")
+        unstylized(f"frame {frame} is written plain, not stylized: {job.failed[frame]}")
     finally:                            # read: a long render keeps no frame's capture on disk
         for pattern in (f"*{frame:04d}.*", f"*{frame:04d}"):   # (File Extensions off: no .*)
             for path in glob.glob(os.path.join(job.directory, pattern)):
@@ -271,11 +267,8 @@ def scene_of(job: _Render):
     return scene
 
 
-# In a window the render's thread only queues each frame Blender wrote: reading the capture and
-# writing the stylized frame make and remove image data-blocks (done by either thread while a
-# render ran, Blender 4.3 crashed in a window test); once the render has ended, render.py's
-# timer starts a job (NST_OT_stylize_written) that stylizes them in turn, on a worker thread
-# between its main-thread reads and writes, so the window stays responsive and Esc cancels.
+# In a window the render's thread only queues each frame Blender wrote; once the render has
+# ended, render.py's timer starts a job (NST_OT_stylize_written) that stylizes them in turn.
 QUEUE: deque = deque()                  # (the render job, a frame it wrote)
 
 
@@ -288,37 +281,41 @@ def done_with(job: _Render) -> None:
 
 
 def _end(*_):
-    """The render job ended (done or cancelled): the capture nodes go, and the passes they
-    turned on are set back; its folder goes once no queued frame needs it."""
+    """The render job ended (done or cancelled): the capture nodes go, the passes they turned on
+    are set back, its folder goes once no queued frame needs it (by the main thread)."""
     global _RENDER
-    job, _RENDER = _RENDER, None
-    if _MUTED:
-        scene = bpy.data.scenes.get(_MUTED[0])
+    _PENDING.append((_RENDER, _MUTED[:]))
+    _RENDER, _MUTED[:] = None, []
+    if threading.current_thread() is threading.main_thread():
+        set_back()
+
+
+def set_back() -> None:
+    """What the render jobs that ended changed, set back (the main thread, or render_init's)."""
+    while _PENDING:
+        job, muted = _PENDING.popleft()
+        scene = bpy.data.scenes.get(job.scene if job else muted[0] if muted else "")
         tree = passes.scene_tree(scene, create=False) if scene is not None else None
-        if tree is not None and _MUTED[1] in tree.nodes:
-            tree.nodes[_MUTED[1]].mute = False
-        _MUTED.clear()
-    if job is None:
-        return
-    scene = bpy.data.scenes.get(job.scene)
-    tree = passes.scene_tree(scene, create=False) if scene is not None else None
-    for name in job.added:
-        if tree is not None and name in tree.nodes:
-            tree.nodes.remove(tree.nodes[name])
-    if scene is not None and job.layer in scene.view_layers:
-        passes.set_pass_flags(scene.view_layers[job.layer], job.flags)
-    if scene is not None and not bpy.app.background:
-        _queue_unsaid(job, scene)
-    job.ended = True
-    if not job.queued:
-        _close(job)
+        nodes = tree.nodes if tree is not None else {}
+        if muted and muted[1] in nodes:
+            nodes[muted[1]].mute = False
+        if job is None:
+            continue
+        for name in [n for n in job.added if n in nodes]:
+            nodes.remove(nodes[name])
+        if scene is not None and job.layer in scene.view_layers:
+            passes.set_pass_flags(scene.view_layers[job.layer], job.flags)
+        if scene is not None and not bpy.app.background:
+            _queue_unsaid(job, scene)
+        job.ended = True
+        if not job.queued:
+            _close(job)
 
 
 def _queue_unsaid(job: _Render, scene) -> None:
-    """A frame Blender wrote just as Esc cancelled the render, without calling render_write
-    (a window test: frame 3 was left plain): queued too, when its capture and file are there,
-    the file written after the capture (an F12 still at a frame an earlier render wrote was
-    taken for one: its file overwritten, the still left unstylized, a window test)."""
+    """A frame Blender wrote as Esc cancelled the render, without calling render_write, queued
+    too when its capture and file are there, the file written after the capture (not an
+    earlier render's: an F12 still was taken for one and left plain, window tests)."""
     said = set(job.written) | set(job.failed) | {f for j, f in QUEUE if j is job}
     for path in sorted(glob.glob(os.path.join(job.directory, "nst_image*"))):
         digits = os.path.splitext(path)[0][-4:]
@@ -336,7 +333,7 @@ def _close(job: _Render) -> None:
     except (OSError, RuntimeError, TypeError, ValueError) as exc:   # (the frames not stylized
         job.failed.update({f: str(exc) for f in job.written})       # keep Blender's own)
         job.written.clear()
-        _unstylized(f"the video {job.video[0]} keeps Blender's plain frames: {exc}")
+        unstylized(f"the video {job.video[0]} keeps Blender's plain frames: {exc}")
     finally:
         shutil.rmtree(job.directory, ignore_errors=True)
         after.remove(job.after)

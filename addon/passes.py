@@ -44,7 +44,8 @@ def rendering_for_us() -> bool:
 
 
 def scene_tree(scene, create: bool = True):
-    """The scene's compositor tree (created with Render Layers -> output when missing)."""
+    """The scene's compositor tree (created with Render Layers -> output when missing;
+    ``create=False`` changes nothing: it may run in a render's thread)."""
     if hasattr(scene, "compositing_node_group"):          # Blender 5
         tree = scene.compositing_node_group
         if tree is None and create:
@@ -57,7 +58,8 @@ def scene_tree(scene, create: bool = True):
             tree.links.new(rl.outputs["Image"], out.inputs[0])
             scene.compositing_node_group = tree
         return tree
-    scene.use_nodes = True                                  # Blender 4.x
+    if create:                                              # Blender 4.x
+        scene.use_nodes = True
     return scene.node_tree
 
 

@@ -6,7 +6,9 @@ an animation render (Ctrl+F12) wrote, stylized over their files; both as jobs on
 from __future__ import annotations
 
 import os
+import threading
 import time
+import traceback
 from dataclasses import replace
 
 import bpy
@@ -15,7 +17,7 @@ from bpy.props import BoolProperty
 
 from . import after, cameras, jobs, live, passes, pixels
 from .animation import animation_frames, check_coherence, frame_props, frame_range, scene_named
-from .engine import UserError, mask_union, stylize
+from .engine import UserError, mask_union, said, stylize
 from .frames import over
 from .handlers import attach, detach
 from .operators import STYLED_SUFFIX, stylize_work
@@ -191,12 +193,62 @@ def after_render(scene, *_):
         bpy.ops.nst.stylize_render(render=False, **style_values(settings))
 
 
+# A render in a window runs in its own thread, which waits in render_init while the main thread
+# starts the live node's capture (live.start: nodes added, passes turned on): done by the render
+# thread itself as the window drew the tree, it crashed Blender 4.3 (once in CI; in stress tests
+# with the Compositor open, at Ctrl+F12 29 and at F12 still 19: docs/farm.md).
+_STARTS: list = []                      # [scene name, done, taken] from render threads
+_LOCK = threading.Lock()
+START_WAIT = 20.0                       # seconds a render waits for the main thread
+
+
+@persistent
+def _render_init(scene, *_):
+    if threading.current_thread() is threading.main_thread() or passes.rendering_for_us():
+        return                          # (live._init starts it there)
+    request = [scene.name, threading.Event(), False]
+    with _LOCK:
+        _STARTS.append(request)
+    if request[1].wait(START_WAIT):
+        return
+    with _LOCK:
+        taken = request[2]
+        if not taken:
+            _STARTS.remove(request)
+    if taken:
+        request[1].wait()
+    else:
+        live.unstylized(f"this render is not stylized: Blender's main thread did not start its "
+                        f"capture within {START_WAIT:.0f} s (busy?); render it again")
+
+
+def _serve_starts() -> None:
+    """Main thread: the capture of each render that waits for it (``_render_init``)."""
+    while True:
+        with _LOCK:
+            if not _STARTS:
+                return
+            request = _STARTS.pop(0)
+            request[2] = True
+        try:
+            if request[0] in bpy.data.scenes:
+                live.start(bpy.data.scenes[request[0]])
+        except Exception as exc:            # (a bug: the render goes on plain, and says so)
+            traceback.print_exc()
+            live.unstylized(f"this render is not stylized: {said(exc)}")
+        finally:
+            request[1].set()
+
+
 def _serve() -> float:
-    """A window's timer: what a render in it handed on is stylized once the render has ended,
-    as a job (progress in the status bar, Esc cancels): the frames an animation render wrote
-    (then the last one is shown), a still of the 'NST Style' node, else After Each Render's."""
+    """A window's timer: a render's capture started (a render waits for it); what a render
+    handed on is stylized once it has ended, as a job (progress in the status bar, Esc cancels):
+    the frames an animation render wrote (then the last one is shown), a still of the 'NST
+    Style' node, else After Each Render's."""
+    _serve_starts()
     if bpy.app.is_job_running("RENDER"):    # data-blocks made or removed while a render
         return 0.25                         # runs crashed Blender 4.3 (a window test)
+    live.set_back()                 # what the render's capture changed (its thread left it)
     if live.SHOW:                   # Ctrl+F12 wrote stylized frames: the last one, as written
         path = live.SHOW.pop()
         if os.path.isfile(path):
@@ -225,14 +277,15 @@ classes = (NST_OT_stylize_render, NST_OT_stylize_animation, NST_OT_stylize_still
 _register_classes, _unregister_classes = bpy.utils.register_classes_factory(classes)
 
 
-HANDLERS = ((bpy.app.handlers.render_complete, after_render),)
+HANDLERS = ((bpy.app.handlers.render_complete, after_render),
+            (bpy.app.handlers.render_init, _render_init))
 
 
 def register():
     _register_classes()
     attach(HANDLERS)
     if not bpy.app.background:
-        bpy.app.timers.register(_serve, first_interval=1.0, persistent=True)
+        bpy.app.timers.register(_serve, first_interval=0.1, persistent=True)
 
 
 def unregister():

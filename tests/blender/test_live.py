@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import threading
 import wave
 from pathlib import Path
 
@@ -67,6 +68,7 @@ def live_node_in_an_animation_render():
         scene.render.filepath = os.path.join(env.work, "coherent") + os.sep + "frame_"
         bpy.ops.render.render(animation=True)
         flags_kept = flags_before == addon_module("passes").pass_flags(layer)
+        thread_end = _ended_on_the_render_thread(scene, tree, layer)
         live_px, plain_px = _frames(live), _frames(plain)
     metadata = [(_metadata(live, f), _metadata(plain, f)) for f in FRAMES]
     precision, recall, identical = [], [], []
@@ -79,7 +81,44 @@ def live_node_in_an_animation_render():
     return {"applied": applied, "precision": precision, "recall": recall,
             "identical_to_first": identical, "nodes_left": left, "pass_flags_kept": flags_kept,
             "pass_flags_before": flags_before, "metadata": metadata,
-            "cameras_known": [known[0], known[-1]] if known else [], "cameras_probed": probed}
+            "cameras_known": [known[0], known[-1]] if known else [], "cameras_probed": probed,
+            "thread_end": thread_end}
+
+
+def _ended_on_the_render_thread(scene, tree, layer) -> dict:
+    """A render in a window starts and ends on its own thread (render_init; render_cancel or
+    render_complete): the capture's nodes and passes as that thread left them, and as the main
+    thread's timer (render.py) left them (Blender 4.3 crashed as that thread changed the tree
+    while the window drew it: Esc in a CI run; 1 render in 29 in a stress test)."""
+    live, passes, render = addon_module("live"), addon_module("passes"), addon_module("render")
+    temporary = lambda: sorted(n.name for n in tree.nodes if n.label == passes.TEMP)  # noqa: E731
+    before = passes.pass_flags(layer)
+    thread = threading.Thread(target=render._render_init, args=(scene,))
+    thread.start()                              # (render_init, as a coherent render starts)
+    thread.join(0.5)
+    out = {"waiting": thread.is_alive(), "added_by_thread": temporary()}
+    while thread.is_alive():
+        render._serve_starts()                  # (the main thread's timer)
+        thread.join(0.01)
+    out.update(added=temporary(), vector_on=passes.pass_flags(layer)["use_pass_vector"])
+    thread = threading.Thread(target=live._end)
+    thread.start()
+    thread.join()
+    out.update(on_thread=temporary(), vector_on_thread=passes.pass_flags(layer)["use_pass_vector"])
+    render._serve()
+    out.update(after_timer=temporary(), flags_back=passes.pass_flags(layer) == before)
+    wait, render.START_WAIT, count = render.START_WAIT, 0.2, len(live._UNSTYLIZED)
+    try:                                        # the main thread does not answer in time
+        thread = threading.Thread(target=render._render_init, args=(scene,))
+        thread.start()
+        thread.join(10)
+    finally:
+        render.START_WAIT = wait
+    render._serve_starts()                      # (too late: nothing is started)
+    out.update(unanswered=live._UNSTYLIZED[count:], left_unanswered=temporary(),
+               unanswered_render=live._RENDER is not None)
+    del live._UNSTYLIZED[count:]                # (this process's exit status stays 0)
+    return out
 
 
 def _metadata(folder: str, frame: int) -> dict:
@@ -102,6 +141,18 @@ def test_each_written_frame_is_that_frames_stylization(facts):
     assert not any(f["identical_to_first"]), f
     assert f["nodes_left"] == [], f                      # the capture went with the render
     assert f["pass_flags_kept"] and not f["pass_flags_before"]["use_pass_vector"], f   # and its passes
+
+
+def test_a_render_thread_changes_no_data_the_main_thread_does(facts):
+    """The render's own thread changes no data: it waits while the main thread's timer starts
+    the capture (nodes, passes), and the timer sets it back once the render ends."""
+    f = fact(facts, "live_node_in_an_animation_render")["thread_end"]
+    assert f["waiting"] and f["added_by_thread"] == [], f
+    assert f["added"] and f["vector_on"], f
+    assert f["on_thread"] == f["added"] and f["vector_on_thread"], f
+    assert f["after_timer"] == [] and f["flags_back"], f
+    assert len(f["unanswered"]) == 1 and "did not start its capture" in f["unanswered"][0], f
+    assert f["left_unanswered"] == [] and not f["unanswered_render"], f
 
 
 def test_apply_styles_works_out_each_frames_camera_for_a_command_line_render(facts):

@@ -12,6 +12,7 @@ this machine's apt sources.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -93,6 +94,21 @@ def run(root: Path, work: Path, command: str, timeout: float) -> subprocess.Comp
     """``command`` (sh) inside the chroot, ``work`` at /nst."""
     return subprocess.run(_inside(root, work, command), capture_output=True, text=True,
                           timeout=timeout)
+
+
+def window_blender(root: Path, work: Path, script: str, args: dict, display: int,
+                   timeout: float) -> str:
+    """Blender in a window (Xvfb ``:display``, 1600×1000, a temporary HOME at ``work``/home)
+    running ``work``/``script`` with ``args`` (args.json), as ``blender --factory-startup
+    --python SCRIPT -- args.json``; its exit status goes to ``work``/rc. Its output returned."""
+    (work / "home").mkdir(exist_ok=True)
+    (work / "args.json").write_text(json.dumps(args))
+    command = (f"Xvfb :{display} -screen 0 1600x1000x24 -nolisten tcp > /nst/xvfb.log 2>&1 & "
+               f"X=$!; sleep 2; HOME=/nst/home DISPLAY=:{display} timeout {int(timeout) - 60} "
+               f"blender --factory-startup --python /nst/{script} -- /nst/args.json "
+               "> /nst/blender.log 2>&1; echo $? > /nst/rc; kill $X")
+    run(root, work, command, timeout=timeout)
+    return (work / "blender.log").read_text(errors="replace")
 
 
 def extension_zip(out: Path) -> Path:

@@ -37,7 +37,6 @@ def gui(tmp_path_factory):
     root = chroot.ensure_or_skip("real Blender window")
     work = tmp_path_factory.mktemp("gui")
     (work / "out").mkdir()
-    (work / "home").mkdir()
     zip_path = chroot.extension_zip(work)
     shutil.copy2(HERE / "driver.py", work / "driver.py")
     img = Image.open(photo).convert("RGB")
@@ -47,13 +46,7 @@ def gui(tmp_path_factory):
     shutil.copy2(style, work / "style.jpg")
     args = {"zip": f"/nst/{zip_path.name}", "photo": "/nst/photo.png", "style": "/nst/style.jpg",
             "out": "/nst/out", "size": SIZE}
-    (work / "args.json").write_text(json.dumps(args))
-    command = ("Xvfb :97 -screen 0 1600x1000x24 -nolisten tcp > /nst/xvfb.log 2>&1 & X=$!; sleep 2; "
-               "HOME=/nst/home DISPLAY=:97 timeout 600 blender --factory-startup "
-               "--python /nst/driver.py -- /nst/args.json > /nst/blender.log 2>&1; "
-               "echo $? > /nst/rc; kill $X")
-    chroot.run(root, work, command, timeout=700)
-    log = (work / "blender.log").read_text(errors="replace")
+    log = chroot.window_blender(root, work, "driver.py", args, 97, timeout=700)
     facts_file = work / "out" / "facts.json"
     assert facts_file.is_file(), f"the driver wrote no facts; Blender's output:\n{log[-4000:]}"
     facts = json.loads(facts_file.read_text())
