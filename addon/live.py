@@ -66,13 +66,14 @@ class _Render:
     mid_shot_said: bool = False         # plates.MID_SHOT said
     camera_said: bool = False           # cameras.UNKNOWN said
     video: list = field(default_factory=list)   # a video: Blender's file, first, step, frames
+    files: dict = field(default_factory=dict)   # frame -> the file Blender wrote (a window's)
+    output: tuple = ()                  # outputs.settings_key as the render began
     after: object = None                # the nodes after the NST Style node (after.py)
 
 
 _RENDER: _Render | None = None
-# The last render job with its coherence, whose state the next one in the same Blender process
-# takes over when it goes on with the same scene and styles: a farm worker that renders warm-up
-# frames, then its chunk (two -a on one command line, docs/farm.md), starts the chunk warm.
+# The last render job with its coherence, taken over by the next one in this process with the
+# same scene and styles (a farm worker's warm-up frames, then its chunk: two -a, docs/farm.md).
 _CARRIED: list = [None, None]           # (what it was made with: frames.slots_key, the _Render)
 
 
@@ -94,8 +95,7 @@ def _init(scene, *_):
 def start(scene) -> None:
     """A render job starts (render_init, the main thread): its capture, if the node is live."""
     global _RENDER
-    _end()
-    set_back()                          # (a render that ended just now: before this one reads)
+    _end()                              # (and set back a render that ended just now)
     node = live_node(scene)
     if node is None:
         if live_node(scene, compositing=False) is not None:
@@ -141,7 +141,8 @@ def start(scene) -> None:
         unstylized(f"this render is not stylized (Blender's plain frames are written): {exc}")
         return
     _RENDER = _Render(scene.name, directory, [n.name for n in added], slots, settings, layer.name,
-                      flags, shown, coherence, last, video=video, after=nodes_after)
+                      flags, shown, coherence, last, video=video, after=nodes_after,
+                      output=outputs.settings_key(scene))
     _CARRIED[:] = [key, _RENDER] if coherence is not None else [None, None]
 
 
@@ -175,8 +176,9 @@ def _write(scene, *_):
         job.video[3] += 1                   # the frames Blender wrote: the video's length
     if bpy.app.background:
         jobs.run_blocking(frame_job(job, scene.frame_current), watched=False)
-    else:                                   # in a window: the main thread does it (QUEUE)
-        job.queued += 1
+    else:                                   # in a window: the main thread does it (QUEUE),
+        job.queued += 1                     # into this file (the Output path may change)
+        job.files[scene.frame_current] = outputs.written_file(scene, scene.frame_current, "")
         QUEUE.append((job, scene.frame_current))
 
 
@@ -188,6 +190,8 @@ def frame_job(job: _Render, frame: int, between=lambda: ()):
         yield from between()
         scene = scene_of(job)
         outputs.check_output(scene)
+        if not bpy.app.background and outputs.settings_key(scene) != job.output:  # (in a window)
+            raise UserError("the Output properties changed after Blender wrote it; render again")
         image, masks, vector, depth = passes.read_captured(
             scene, job.directory, job.slots, job.coherence is not None, frame=frame, shown=job.shown)
         if job.coherence is not None and not job.mid_shot_said and scene.nst.get("no_plate") \
@@ -227,7 +231,7 @@ def frame_job(job: _Render, frame: int, between=lambda: ()):
         yield from between()
         scene = scene_of(job)
         cover = engine.mask_union(masks)
-        path = "" if job.video else outputs.written_file(scene, frame)    # ("": a still's)
+        path = "" if job.video else job.files.get(frame) or outputs.written_file(scene, frame)
         out = frames.over(styled, px, cover) if job.after is None and job.shown else \
             after.composited(job.after, scene, frame, styled, image, cover, inverse(job), job.shown,
                              path not in ("", scene.render.frame_path(frame=frame)))
@@ -267,9 +271,7 @@ def scene_of(job: _Render):
     return scene
 
 
-# In a window the render's thread only queues each frame Blender wrote; once the render has
-# ended, render.py's timer starts a job (NST_OT_stylize_written) that stylizes them in turn.
-QUEUE: deque = deque()                  # (the render job, a frame it wrote)
+QUEUE: deque = deque()      # (render job, frame) a window's render wrote: render.py stylizes them
 
 
 def done_with(job: _Render) -> None:
@@ -287,7 +289,7 @@ def _end(*_):
     _PENDING.append((_RENDER, _MUTED[:]))
     _RENDER, _MUTED[:] = None, []
     if threading.current_thread() is threading.main_thread():
-        set_back()
+        set_back()                      # (a window's render thread: render.py's timer does)
 
 
 def set_back() -> None:
@@ -323,6 +325,7 @@ def _queue_unsaid(job: _Render, scene) -> None:
         if written and int(digits) not in said and os.path.isfile(written) \
                 and os.path.getmtime(written) >= os.path.getmtime(path):
             job.queued += 1
+            job.files[int(digits)] = written
             QUEUE.append((job, int(digits)))
 
 
@@ -364,7 +367,7 @@ def _complete(*_):
     if job is not None and not job.written and not job.queued and not job.failed \
             and not bpy.app.background:
         job.queued += 1
-        STILL[:] = [(job, bpy.data.scenes[job.scene].frame_current)]
+        STILL.append((job, bpy.data.scenes[job.scene].frame_current))
     _end()
 
 
@@ -380,7 +383,8 @@ _done = persistent(lambda *args: None if passes.rendering_for_us() else _end(*ar
 
 HANDLERS = ((bpy.app.handlers.render_init, _init), (bpy.app.handlers.render_write, _write),
             (bpy.app.handlers.render_complete, _complete),
-            (bpy.app.handlers.render_cancel, _done))
+            (bpy.app.handlers.render_cancel, _done),
+            (bpy.app.handlers.load_post, passes.forget_saved_capture))
 
 
 def register():

@@ -17,15 +17,26 @@ IMAGE_FORMATS = {"PNG", "JPEG", "TIFF", "BMP", "TARGA", "TARGA_RAW", "WEBP"}    
 EXR_FORMATS = ("OPEN_EXR", "OPEN_EXR_MULTILAYER")       # scene-linear: written with no view
 
 
-def written_file(scene, frame: int) -> str:
+def written_file(scene, frame: int, missing: str | None = None) -> str:
     """The file Blender just wrote for ``frame``: an animation's frame path, or a still's
-    output path as given (the newest of them)."""
+    output path as given (the newest of them); none found: ``missing``, else an error."""
     path = bpy.path.abspath(scene.render.filepath)
     candidates = {scene.render.frame_path(frame=frame), path, path + scene.render.file_extension}
     found = [p for p in candidates if os.path.isfile(p)]
+    if not found and missing is not None:
+        return missing
     if not found:
         raise UserError(f"cannot find the file Blender wrote for frame {frame} ({sorted(candidates)})")
     return max(found, key=os.path.getmtime)
+
+
+def settings_key(scene) -> tuple:
+    """What Blender's writer is set to (format, colour, codec): a frame written stylized with
+    other settings than its render's would not be the file Blender wrote."""
+    s, f = scene.render.image_settings, scene.render.ffmpeg
+    return tuple(str(getattr(s, k, "")) for k in ("media_type", "file_format", "color_mode",
+                 "color_depth", "exr_codec", "quality", "compression")) + \
+        (scene.render.use_file_extension, f.format, f.codec)
 
 
 def is_linear(scene) -> bool:

@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import json
 import os
 import shutil
 import tempfile
 
 import bpy
 import numpy as np
+from bpy.app.handlers import persistent
 
 from . import pixels
 from .engine import BACKGROUND_DEPTH, UserError
 
 TEMP = "NST temporary"
+SET_BACK = "nst_set_back"   # on a capture's File Output node: [view layer, its passes before]
 _OWN = []              # set while the add-on renders for itself: the live node stays out of it
 
 
@@ -174,6 +177,7 @@ def capture(scene, view_layer, slots, directory: str, motion: bool = False,
     layer); with ``composite``, what the compositor's output shows too (``read_composite``).
     Returns the nodes added, for the caller to remove."""
     kinds = {s.mask_source for s in slots}
+    flags = json.dumps([view_layer.name, pass_flags(view_layer)])
     if motion:
         view_layer.use_pass_vector = view_layer.use_pass_z = True
     if "OBJECT_INDEX" in kinds:
@@ -188,6 +192,7 @@ def capture(scene, view_layer, slots, directory: str, motion: bool = False,
     if made:
         added.append(rl)
     fo, add = file_output(tree, directory)
+    fo[SET_BACK] = flags
     added.append(fo)
     if with_image:
         add("image", "RGBA")
@@ -220,6 +225,21 @@ def capture(scene, view_layer, slots, directory: str, motion: bool = False,
         tree.links.new(out.inputs[0].links[0].from_socket, find_input(fo, "composite"))
         _as_shown(fo)
     return added
+
+
+@persistent
+def forget_saved_capture(*_):
+    """load_post: a capture saved with the file (saved while a render ran in a window) is taken
+    out, and the passes it turned on are set back (an artist trial: kept in the file, every
+    later render also wrote its passes into the capture's long-gone temporary folder)."""
+    for scene in bpy.data.scenes:
+        tree = scene_tree(scene, create=False)
+        for node in [n for n in tree.nodes if n.label == TEMP] if tree is not None else []:
+            if SET_BACK in node:
+                name, flags = json.loads(node[SET_BACK])
+                if name in scene.view_layers:
+                    set_pass_flags(scene.view_layers[name], flags)
+            tree.nodes.remove(node)
 
 
 def read_composite(scene, directory: str, frame: int) -> np.ndarray:

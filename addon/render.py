@@ -99,10 +99,14 @@ class NST_OT_stylize_still(jobs.JobOperator, bpy.types.Operator):
         if not live.STILL:
             raise UserError("no still render to stylize; render one with F12")
         job, frame = live.STILL.pop()
+        while live.STILL:           # an earlier F12's, not stylized in time: its capture goes
+            live.done_with(live.STILL.pop()[0])
         try:                        # (its capture is kept until done: the nodes after need it)
+            yield from _while_rendering()   # (a render started meanwhile: after it)
             px, masks = live.read_still(job, frame)
             settings = replace(job.settings, masks=masks)
             styled = yield lambda progress, cancel: stylize(px, settings, progress, cancel)
+            yield from _while_rendering()
             cover = mask_union(masks)
             result = over(styled, px, cover) if job.after is None else after.composited(
                 job.after, live.scene_of(job), frame, styled, None, cover, live.inverse(job), True,
@@ -125,7 +129,7 @@ class NST_OT_stylize_written(jobs.JobOperator, bpy.types.Operator):
     label = "Stylize the Rendered Frames"
 
     def job(self, context):
-        done = []
+        done, plain = [], {}
         try:
             while live.QUEUE:
                 job, frame = live.QUEUE.popleft()
@@ -138,10 +142,16 @@ class NST_OT_stylize_written(jobs.JobOperator, bpy.types.Operator):
                     live.done_with(job)
                 if frame in job.written:
                     done.append(frame)
+                elif frame in job.failed:
+                    plain[frame] = job.failed[frame]
         finally:                        # cancelled: the frames left keep Blender's plain files
             while live.QUEUE:
                 live.done_with(live.QUEUE.popleft()[0])
-        self.say("INFO", f"{_span(done)} written stylized" if done else "no frame was stylized")
+        said = f"{_span(done)} written stylized" if done else "no frame was stylized"
+        if plain:                       # (said on the console too; the first reason here)
+            said += f"; {_span(sorted(plain))} kept Blender's plain render: " \
+                f"{next(iter(plain.values()))}"
+        self.say("WARNING" if plain else "INFO", said)
 
 
 def _span(frames: list) -> str:

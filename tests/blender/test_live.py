@@ -118,6 +118,11 @@ def _ended_on_the_render_thread(scene, tree, layer) -> dict:
     out.update(unanswered=live._UNSTYLIZED[count:], left_unanswered=temporary(),
                unanswered_render=live._RENDER is not None)
     del live._UNSTYLIZED[count:]                # (this process's exit status stays 0)
+    live.start(scene)                           # a file saved while it ran, opened (load_post)
+    out["saved_with"] = temporary()
+    passes.forget_saved_capture()
+    out.update(opened_with=temporary(), opened_flags_back=passes.pass_flags(layer) == before)
+    live._end()
     return out
 
 
@@ -153,6 +158,13 @@ def test_a_render_thread_changes_no_data_the_main_thread_does(facts):
     assert f["after_timer"] == [] and f["flags_back"], f
     assert len(f["unanswered"]) == 1 and "did not start its capture" in f["unanswered"][0], f
     assert f["left_unanswered"] == [] and not f["unanswered_render"], f
+
+
+def test_a_file_saved_during_a_render_opens_without_its_capture(facts):
+    """A capture saved with the file (saved while a render ran in a window) is taken out when the
+    file is opened, and the passes it turned on are set back (tests/gui: the real save)."""
+    f = fact(facts, "live_node_in_an_animation_render")["thread_end"]
+    assert f["saved_with"] and f["opened_with"] == [] and f["opened_flags_back"], f
 
 
 def test_apply_styles_works_out_each_frames_camera_for_a_command_line_render(facts):

@@ -37,6 +37,17 @@ def renders(tmp_path_factory):
     log = chroot.window_blender(root, work, "thread_driver.py", args, 96, timeout=1000)
     done = work / "out" / "renders.jsonl"
     lines = done.read_text().splitlines() if done.is_file() else []
+    (work / "enable.py").write_text(             # the file saved during Ctrl+F12, opened by a
+        "import addon_utils\n"                   # new Blender with the extension enabled first
+        "addon_utils.enable('bl_ext.user_default.neural_style_transfer', default_set=True)\n")
+    (work / "report.py").write_text(
+        "import bpy, json\nscene = bpy.context.scene\nlayer = scene.view_layers[0]\n"
+        "print('REOPENED ' + json.dumps({'left': [n.name for n in scene.node_tree.nodes "
+        "if n.label == 'NST temporary'], 'passes': [layer.use_pass_vector, layer.use_pass_z]}))\n")
+    opened = chroot.run(root, work, "HOME=/nst/home blender -b --python /nst/enable.py "
+                        "/nst/out/saved_mid_render.blend --python /nst/report.py", timeout=300)
+    lines += [line.split(" ", 1)[1] for line in opened.stdout.splitlines()
+              if line.startswith("REOPENED ")]
     return {"rc": (work / "rc").read_text().strip() if (work / "rc").is_file() else None,
             "done": (work / "out" / "done").is_file(), "log": log[-3000:],
             "renders": [json.loads(line) for line in lines]}
@@ -48,13 +59,21 @@ def test_blender_renders_on_without_crashing(renders):
     assert not errors, errors
     assert renders["rc"] == "0" and renders["done"], (renders["rc"], len(renders["renders"]),
                                                       renders["log"])
-    assert len(renders["renders"]) == STILLS + ANIMATIONS
+    assert len([r for r in renders["renders"] if "kind" in r]) == STILLS + ANIMATIONS + 3
+
+
+def _kind(renders, kind: str) -> dict:
+    found = [r for r in renders["renders"] if r.get("kind") == kind]
+    assert found, f"no '{kind}' in {[r.get('kind') for r in renders['renders']]}"
+    return found[0]
 
 
 def test_each_render_is_stylized_and_its_capture_goes(renders):
     """Every still is shown stylized and every frame written stylized (up to Esc); afterwards no
     capture node is left and the view layer's passes are as the artist set them."""
     for r in renders["renders"]:
+        if r.get("kind") not in ("still", "animation"):
+            continue
         if r["kind"] == "still":
             assert r["ended"] == ["complete"] and "stylized into image 'NST Render'" in r["report"], r
         else:
@@ -62,3 +81,31 @@ def test_each_render_is_stylized_and_its_capture_goes(renders):
             assert r["ended"] == (["cancelled"] if r["i"] % 2 == 0 else ["complete"]), r
             assert frames and r["report"] == f"frames 1–{len(frames)} written stylized", r
         assert r["left"] == [] and r["passes_back"], r
+
+
+def test_frames_go_into_the_files_blender_wrote_when_the_output_changes_after(renders):
+    """The Output path changed as the render ends (to a folder of earlier frames): the frames
+    are stylized into the files Blender wrote; the other folder is untouched (before: written
+    over). The format changed: the frames keep Blender's plain render, and the report says why."""
+    moved, changed = _kind(renders, "moved"), _kind(renders, "format")
+    assert moved["report"] == "frames 1–3 written stylized" and moved["earlier_untouched"], moved
+    assert len(moved["files"]) == 3 and moved["left"] == [] and moved["passes_back"], moved
+    assert "frames 1–3 kept Blender's plain render: the Output properties changed" \
+        in changed["report"] and changed["earlier_untouched"], changed
+
+
+def test_a_file_saved_during_a_render_opens_without_its_capture(renders):
+    """Saved while Ctrl+F12 ran, the file held the capture's File Output node and the passes it
+    turned on (an artist trial: every later render wrote into its gone folder); reopened, both
+    are gone, the passes as the artist set them."""
+    saved = _kind(renders, "saved")
+    reopened = [r for r in renders["renders"] if "kind" not in r and "left" in r]
+    assert reopened, "the saved file was not opened"
+    assert reopened[0]["left"] == [] and reopened[0]["passes"] == saved["passes_before"], reopened
+
+
+def test_no_capture_folder_is_left_behind(renders):
+    """Every render's temporary capture folder is removed once its frames or still are
+    stylized; two F12 in a row, the first not stylized in time, included (an artist trial: the
+    first's folder stayed)."""
+    assert _kind(renders, "saved")["capture_folders"] == [], _kind(renders, "saved")

@@ -12,11 +12,13 @@ renders before it; out/done is written when all ended. Only the standard library
 
 from __future__ import annotations
 
+import glob
 import importlib
 import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 
@@ -26,6 +28,8 @@ ARGS = json.load(open(sys.argv[sys.argv.index("--") + 1]))
 OUT = ARGS["out"]
 MODULE = "bl_ext.user_default.neural_style_transfer"
 LOG = open(f"{OUT}/renders.jsonl", "a", buffering=1)
+SAVED = f"{OUT}/saved_mid_render.blend"
+STARTED = time.time()
 
 
 def steps():
@@ -80,11 +84,14 @@ def steps():
         jobs.STATE.last_report = ""
         with bpy.context.temp_override(window=window, area=second):
             bpy.ops.render.render("INVOKE_DEFAULT", animation=kind == "animation")
-        pressed, since = False, time.time()
+        pressed, saved, since = False, False, time.time()
         while not ended and time.time() - since < 120:
             if esc and not pressed and os.path.exists(f"{folder}/frame_0002.png"):
                 pressed = True
                 subprocess.Popen(["xdotool", "key", "Escape"])
+            if (kind, i) == ("animation", 3) and not saved and os.path.exists(f"{folder}/frame_0001.png"):
+                saved = True                    # the artist saves while Ctrl+F12 runs
+                bpy.ops.wm.save_as_mainfile(filepath=SAVED, copy=True)
             big.tag_redraw()
             second.tag_redraw()
             yield 0.005
@@ -97,7 +104,59 @@ def steps():
             "files": sorted(os.listdir(folder)) if os.path.isdir(folder) else [],
             "left": [n.name for n in scene.node_tree.nodes if n.label == "NST temporary"],
             "passes_back": (layer.use_pass_vector, layer.use_pass_z) == flags}) + "\n")
+    scene.frame_end, scene.render.use_lock_interface = 3, False
+    yield from _output_changed(window, second, scene, jobs, ended, layer, flags)
+    live = importlib.import_module(MODULE + ".live")
+    ended.clear()                       # two F12 in a row, the second as soon as Blender takes
+    for first in (True, False):         # it: the first still, maybe not stylized by then,
+        while not first and (not ended or bpy.app.is_job_running("RENDER")):   # leaves no
+            yield 0.005                                                        # capture folder
+        with bpy.context.temp_override(window=window, area=second):
+            bpy.ops.render.render("INVOKE_DEFAULT")
+    since = time.time()
+    while (jobs.STATE.running or live.STILL or bpy.app.is_job_running("RENDER")) \
+            and time.time() - since < 60:
+        yield 0.1
+    yield 1.0
+    LOG.write(json.dumps({"kind": "saved", "passes_before": list(flags), "capture_folders": [
+        f for f in glob.glob(os.path.join(tempfile.gettempdir(), "nst_capture_*"))
+        if os.path.getmtime(f) >= STARTED]}) + "\n")      # (test_render_thread opens the file)
     open(f"{OUT}/done", "w").close()
+
+
+def _output_changed(window, area, scene, jobs, ended, layer, flags):
+    """Ctrl+F12, then the Output path (to a folder of earlier frames) or the format changed as
+    soon as the render ends, before the job stylizes its frames: they go into the files Blender
+    wrote, or, the format changed, stay plain and are said (an artist trial: the frames were
+    written over the other folder's files)."""
+    earlier = f"{OUT}/animation1"
+    before = {f: open(f"{earlier}/{f}", "rb").read() for f in sorted(os.listdir(earlier))}
+    for case in ("moved", "format"):
+        folder = f"{OUT}/{case}"
+        scene.render.filepath = folder + "/frame_"
+        scene.render.image_settings.file_format = "PNG"
+        ended.clear()
+        jobs.STATE.last_report = ""
+        with bpy.context.temp_override(window=window, area=area):
+            bpy.ops.render.render("INVOKE_DEFAULT", animation=True)
+        since = time.time()
+        while not ended and time.time() - since < 120:
+            yield 0.005
+        if case == "moved":
+            scene.render.filepath = earlier + "/frame_"
+        else:
+            scene.render.image_settings.file_format = "JPEG"
+        since = time.time()
+        while (jobs.STATE.running or not jobs.STATE.last_report) and time.time() - since < 60:
+            yield 0.02
+        LOG.write(json.dumps({
+            "kind": case, "ended": ended[:], "report": jobs.STATE.last_report,
+            "files": sorted(os.listdir(folder)) if os.path.isdir(folder) else [],
+            "earlier_untouched": all(open(f"{earlier}/{f}", "rb").read() == data
+                                     for f, data in before.items()),
+            "left": [n.name for n in scene.node_tree.nodes if n.label == "NST temporary"],
+            "passes_back": (layer.use_pass_vector, layer.use_pass_z) == flags}) + "\n")
+    scene.render.image_settings.file_format = "PNG"
 
 
 def main():
