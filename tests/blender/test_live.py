@@ -89,7 +89,7 @@ def _ended_on_the_render_thread(scene, tree, layer) -> dict:
     """A render in a window starts and ends on its own thread (render_init; render_cancel or
     render_complete): the capture's nodes and passes as that thread left them, and as the main
     thread's timer (render.py) left them (Blender 4.3 crashed as that thread changed the tree
-    while the window drew it: Esc in a CI run; 1 render in 29 in a stress test)."""
+    while the window drew it: Esc in a CI run; stress tests, docs/farm.md)."""
     live, passes, render = addon_module("live"), addon_module("passes"), addon_module("render")
     temporary = lambda: sorted(n.name for n in tree.nodes if n.label == passes.TEMP)  # noqa: E731
     before = passes.pass_flags(layer)

@@ -6,8 +6,11 @@ redrawn, the 'NST Style' node live (run inside the GUI chroot):
 ARGS.json: {"zip", "style", "out", "stills", "animations"}. Blender renders in a thread of its
 own in a window; the live node's capture (nodes added to the tree the editor draws, passes turned
 on) made or removed from that thread crashed Blender 4.3 (docs/farm.md: at F12 still 19 and 4,
-at Ctrl+F12 29). Each render is recorded in out/renders.jsonl as it ends, so a crash leaves the
-renders before it; out/done is written when all ended. Only the standard library and bpy.
+at Ctrl+F12 29). Then, as an artist trial found faults: the Output path or format changed as
+a render ends (``_output_changed``), a save during Ctrl+F12 (out/saved_mid_render.blend, which
+the test opens in a new Blender), two F12 in a row; last, the capture folders left on disk.
+Each render is recorded in out/renders.jsonl as it ends, so a crash leaves the renders before
+it; out/done is written when all ended. Only the standard library and bpy.
 """
 
 from __future__ import annotations
