@@ -36,6 +36,16 @@ class _State:
 
 
 STATE = _State()
+TOLD: list = []         # what a render in a window left plain or changed, for its status bar
+
+
+def tell(text: str, window: bool = True) -> None:
+    """``text`` on the console; in a window (``window``) also in its status bar and Info log
+    once the render has ended (render.py's timer reports it: the console is not where an artist
+    looks)."""
+    print(f"Neural Style Transfer: {text}", flush=True)
+    if window and not bpy.app.background:
+        TOLD.append(text)
 
 
 def busy_message() -> str | None:

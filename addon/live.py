@@ -120,9 +120,8 @@ def start(scene) -> None:
         before = _CARRIED[1] if _CARRIED[0] == key else None
         coherence, last = (before.coherence, before.last) if before else (None, None)
         if strength > 0 and scene.render.use_motion_blur:
-            print("Neural Style Transfer: Temporal Coherence is off in this render: Blender "
-                  "renders no motion vectors with Motion Blur on; turn Motion Blur off for "
-                  "coherent frames")
+            jobs.tell("Temporal Coherence is off in this render: Blender renders no motion "
+                      "vectors with Motion Blur on; turn Motion Blur off for coherent frames")
             coherence = None
         elif coherence is None and strength > 0 and writes:
             coherence = engine.Coherence(strength)
@@ -146,10 +145,11 @@ def start(scene) -> None:
     _CARRIED[:] = [key, _RENDER] if coherence is not None else [None, None]
 
 
-def unstylized(said: str) -> None:
-    """A render, or a frame, left plain that the NST Style node should have stylized: said, and
-    counted for the exit status of Blender run from the command line (``_exit_status``)."""
-    print(f"Neural Style Transfer: {said}", flush=True)
+def unstylized(said: str, window: bool = True) -> None:
+    """A render, or a frame, left plain that the NST Style node should have stylized: said (in a
+    window, unless its job's report says it: ``window``), and counted for the exit status of
+    Blender run from the command line (``_exit_status``)."""
+    jobs.tell(said, window)
     _UNSTYLIZED.append(said)
 
 
@@ -249,7 +249,7 @@ def frame_job(job: _Render, frame: int, between=lambda: ()):
         job.written.append(frame)
     except Exception as exc:            # any (a render_write handler's traceback left frames
         job.failed[frame] = engine.said(exc)    # plain and unsaid); a cancel raised again
-        unstylized(f"frame {frame} is written plain, not stylized: {job.failed[frame]}")
+        unstylized(f"frame {frame} is written plain, not stylized: {job.failed[frame]}", False)
     finally:                            # read: a long render keeps no frame's capture on disk
         for pattern in (f"*{frame:04d}.*", f"*{frame:04d}"):   # (File Extensions off: no .*)
             for path in glob.glob(os.path.join(job.directory, pattern)):

@@ -26,6 +26,7 @@ from .properties import settings_from, style_props, style_values
 from .results import keep
 
 STILL_IMAGE = "NST Render"      # a still of the 'NST Style' node rendered in a window, stylized
+SHOWN_FRAME = "NST Last Frame"  # the last frame a Ctrl+F12 in a window wrote, as written
 
 
 def render_as_shown(scene, view_layer, motion: bool = False):
@@ -121,7 +122,8 @@ class NST_OT_stylize_still(jobs.JobOperator, bpy.types.Operator):
 
 class NST_OT_stylize_written(jobs.JobOperator, bpy.types.Operator):
     """Stylize the frames an animation render in this window wrote with the 'NST Style' node,
-    each over its file, in order (Temporal Coherence follows them)"""
+    each over its file, in order (Temporal Coherence follows them); a later render's frames
+    are the next job's (its own report; Esc leaves only this render's plain)"""
 
     bl_idname = "nst.stylize_written"
     bl_label = "Stylize the Rendered Frames"
@@ -130,10 +132,11 @@ class NST_OT_stylize_written(jobs.JobOperator, bpy.types.Operator):
 
     def job(self, context):
         done, plain = [], {}
+        render = live.QUEUE[0][0] if live.QUEUE else None
         try:
-            while live.QUEUE:
+            while live.QUEUE and live.QUEUE[0][0] is render:
                 job, frame = live.QUEUE.popleft()
-                left = [frame] + [f for _, f in live.QUEUE]
+                left = [frame] + [f for j, f in live.QUEUE if j is render]
                 self.kept = (f"{_span(done)} written stylized; " if done else "") + \
                     f"{_span(left)} keep Blender's plain render"
                 try:
@@ -145,7 +148,7 @@ class NST_OT_stylize_written(jobs.JobOperator, bpy.types.Operator):
                 elif frame in job.failed:
                     plain[frame] = job.failed[frame]
         finally:                        # cancelled: the frames left keep Blender's plain files
-            while live.QUEUE:
+            while live.QUEUE and live.QUEUE[0][0] is render:
                 live.done_with(live.QUEUE.popleft()[0])
         said = f"{_span(done)} written stylized" if done else "no frame was stylized"
         if plain:                       # (said on the console too; the first reason here)
@@ -167,6 +170,41 @@ def _while_rendering():
     removed while a render ran in a window crashed Blender 4.3)."""
     while bpy.app.is_job_running("RENDER"):
         yield lambda progress, cancel: time.sleep(0.25)
+
+
+class NST_OT_say(bpy.types.Operator):
+    """Say what a render in this window left plain, in the status bar and the Info log"""
+
+    bl_idname = "nst.say"
+    bl_label = "Neural Style Transfer"
+    bl_options = {"INTERNAL"}
+    text: bpy.props.StringProperty()
+
+    def invoke(self, context, event):   # (a window shows the reports of a modal operator only)
+        self._timer = context.window_manager.event_timer_add(0.01, window=context.window)
+        context.window_manager.modal_handler_add(self)
+        return {"RUNNING_MODAL"}
+
+    def modal(self, context, event):
+        if event.type != "TIMER":
+            return {"PASS_THROUGH"}
+        context.window_manager.event_timer_remove(self._timer)
+        jobs.STATE.last_report = self.text
+        self.report({"WARNING"}, self.text)
+        return {"FINISHED"}
+
+
+def _shown_frame(path: str):
+    """The image of the last frame a Ctrl+F12 wrote, ``path``: one data-block, read again from
+    each render's file (not one more per render in the artist's file)."""
+    image = next((i for i in bpy.data.images if i.get("nst_shown_frame")), None)
+    if image is None:
+        image = bpy.data.images.load(path, check_existing=False)
+        image.name, image["nst_shown_frame"] = SHOWN_FRAME, True
+    elif bpy.path.abspath(image.filepath) != path:
+        image.filepath = path
+    image.reload()
+    return image
 
 
 def _show_instead_of_the_render(image) -> None:
@@ -262,9 +300,10 @@ def _serve() -> float:
     if live.SHOW:                   # Ctrl+F12 wrote stylized frames: the last one, as written
         path = live.SHOW.pop()
         if os.path.isfile(path):
-            image = bpy.data.images.load(path, check_existing=True)
-            image.reload()
-            _show_instead_of_the_render(image)
+            _show_instead_of_the_render(_shown_frame(path))
+    while jobs.TOLD and bpy.context.window_manager.windows:     # what the render left plain
+        with bpy.context.temp_override(window=bpy.context.window_manager.windows[0]):
+            bpy.ops.nst.say("INVOKE_DEFAULT", text=jobs.TOLD.pop(0))
     if (live.QUEUE or live.STILL or _AFTER) and not jobs.STATE.running \
             and bpy.context.window_manager.windows:
         window = bpy.context.window_manager.windows[0]
@@ -283,7 +322,7 @@ def _serve() -> float:
 
 
 classes = (NST_OT_stylize_render, NST_OT_stylize_animation, NST_OT_stylize_still,
-           NST_OT_stylize_written)
+           NST_OT_stylize_written, NST_OT_say)
 _register_classes, _unregister_classes = bpy.utils.register_classes_factory(classes)
 
 

@@ -70,6 +70,7 @@ def live_node_in_an_animation_render():
         flags_kept = flags_before == addon_module("passes").pass_flags(layer)
         thread_end = _ended_on_the_render_thread(scene, tree, layer)
         live_px, plain_px = _frames(live), _frames(plain)
+        shown = _shown_last_frames([live, plain], plain_px[-1])
     metadata = [(_metadata(live, f), _metadata(plain, f)) for f in FRAMES]
     precision, recall, identical = [], [], []
     for a, b, cube_mask in zip(live_px, plain_px, cubes):
@@ -82,7 +83,18 @@ def live_node_in_an_animation_render():
             "identical_to_first": identical, "nodes_left": left, "pass_flags_kept": flags_kept,
             "pass_flags_before": flags_before, "metadata": metadata,
             "cameras_known": [known[0], known[-1]] if known else [], "cameras_probed": probed,
-            "thread_end": thread_end}
+            "thread_end": thread_end, "shown": shown}
+
+
+def _shown_last_frames(folders: list, last: np.ndarray) -> dict:
+    """What a window shows after each of two Ctrl+F12 into two folders (render.py's timer): the
+    last frame each wrote, in one image data-block; ``last``: the second's frame as written."""
+    render = addon_module("render")
+    images = [render._shown_frame(os.path.join(f, f"frame_{FRAMES[-1]:04d}.png")) for f in folders]
+    return {"one": images[0] == images[1], "names": [i.name for i in bpy.data.images
+                                                     if i.get("nst_shown_frame")],
+            "as_written": float(np.abs(pixels(images[1])[::-1][..., :3] - last).max()),
+            "path": bpy.path.abspath(images[1].filepath).startswith(folders[1])}
 
 
 def _ended_on_the_render_thread(scene, tree, layer) -> dict:
@@ -146,6 +158,14 @@ def test_each_written_frame_is_that_frames_stylization(facts):
     assert not any(f["identical_to_first"]), f
     assert f["nodes_left"] == [], f                      # the capture went with the render
     assert f["pass_flags_kept"] and not f["pass_flags_before"]["use_pass_vector"], f   # and its passes
+
+
+def test_the_last_frames_shown_are_one_image_read_again(facts):
+    """After each Ctrl+F12 in a window the last frame shows as written, from one image
+    data-block read again (an artist trial: one more data-block per render in the file)."""
+    f = fact(facts, "live_node_in_an_animation_render")["shown"]
+    assert f["one"] and f["names"] == ["NST Last Frame"] and f["path"], f
+    assert f["as_written"] < 1e-6, f
 
 
 def test_a_render_thread_changes_no_data_the_main_thread_does(facts):

@@ -59,7 +59,7 @@ def test_blender_renders_on_without_crashing(renders):
     assert not errors, errors
     assert renders["rc"] == "0" and renders["done"], (renders["rc"], len(renders["renders"]),
                                                       renders["log"])
-    assert len([r for r in renders["renders"] if "kind" in r]) == STILLS + ANIMATIONS + 3
+    assert len([r for r in renders["renders"] if "kind" in r]) == STILLS + ANIMATIONS + 5
 
 
 def _kind(renders, kind: str) -> dict:
@@ -102,6 +102,33 @@ def test_a_file_saved_during_a_render_opens_without_its_capture(renders):
     reopened = [r for r in renders["renders"] if "kind" not in r and "left" in r]
     assert reopened, "the saved file was not opened"
     assert reopened[0]["left"] == [] and reopened[0]["passes"] == saved["passes_before"], reopened
+
+
+def test_a_render_left_plain_says_so_in_the_window(renders):
+    """F12 with Compositing off (the node not applied): the status bar and the Info log say the
+    render is not stylized and why (an artist trial: it was said on the console only)."""
+    off = _kind(renders, "compositing_off")
+    assert off["ended"] == ["complete"] and "Compositing is off" in off["report"], off
+    assert "this render is not stylized: Compositing is off" in _kind(renders, "saved")["info_log"]
+
+
+def test_two_animation_renders_in_a_row_each_have_their_own_job(renders):
+    """Ctrl+F12 again before the first's frames were stylized: each render's frames are stylized
+    by a job of their own, which says what it did (before: one report, "frames 1, 2, 3, 1, 2, 3
+    written stylized")."""
+    twice = _kind(renders, "twice")
+    assert twice["ended"] == ["complete", "complete"] and twice["files"] == [
+        ["frame_0001.png", "frame_0002.png", "frame_0003.png"]] * 2, twice
+    assert twice["report"] == "frames 1–3 written stylized", twice
+    assert "1, 2, 3, 1" not in _kind(renders, "saved")["info_log"]
+
+
+def test_the_last_frames_shown_are_one_image_data_block(renders):
+    """Each Ctrl+F12 shows its last frame as written, all in one image read again from each
+    render's file (an artist trial: one more data-block per render, frame_0003.png.001, ...)."""
+    images = _kind(renders, "saved")["images"]
+    assert [n for n, path in images.items() if path.startswith("/nst/out/")] \
+        == ["NST Last Frame"], images
 
 
 def test_no_capture_folder_is_left_behind(renders):

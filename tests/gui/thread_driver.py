@@ -8,7 +8,8 @@ own in a window; the live node's capture (nodes added to the tree the editor dra
 on) made or removed from that thread crashed Blender 4.3 (docs/farm.md: at F12 still 19 and 4,
 at Ctrl+F12 29). Then, as an artist trial found faults: the Output path or format changed as
 a render ends (``_output_changed``), a save during Ctrl+F12 (out/saved_mid_render.blend, which
-the test opens in a new Blender), two F12 in a row; last, the capture folders left on disk.
+the test opens in a new Blender), F12 with Compositing off (said in the window), two Ctrl+F12
+and two F12 in a row; last, the capture folders left on disk, the Info log and the images in the file.
 Each render is recorded in out/renders.jsonl as it ends, so a crash leaves the renders before
 it; out/done is written when all ended. Only the standard library and bpy.
 """
@@ -109,7 +110,32 @@ def steps():
             "passes_back": (layer.use_pass_vector, layer.use_pass_z) == flags}) + "\n")
     scene.frame_end, scene.render.use_lock_interface = 3, False
     yield from _output_changed(window, second, scene, jobs, ended, layer, flags)
+    scene.render.use_compositing = False            # F12 with Compositing off: said in the
+    ended.clear()                                   # window, not on the console only
+    jobs.STATE.last_report = ""
+    with bpy.context.temp_override(window=window, area=second):
+        bpy.ops.render.render("INVOKE_DEFAULT")
+    since = time.time()
+    while (not ended or not jobs.STATE.last_report) and time.time() - since < 60:
+        yield 0.02
+    LOG.write(json.dumps({"kind": "compositing_off", "ended": ended[:],
+                          "report": jobs.STATE.last_report}) + "\n")
+    scene.render.use_compositing = True
     live = importlib.import_module(MODULE + ".live")
+    ended.clear()                       # two Ctrl+F12 in a row, the second before the first's
+    for n in range(2):                  # frames are stylized: a job and a report for each
+        while n and (not ended or bpy.app.is_job_running("RENDER")):
+            yield 0.005
+        scene.render.filepath = f"{OUT}/twice{n}/frame_"
+        with bpy.context.temp_override(window=window, area=second):
+            bpy.ops.render.render("INVOKE_DEFAULT", animation=True)
+    since = time.time()
+    while (len(ended) < 2 or jobs.STATE.running or live.QUEUE
+           or bpy.app.is_job_running("RENDER")) and time.time() - since < 120:
+        yield 0.1
+    LOG.write(json.dumps({"kind": "twice", "ended": ended[:], "report": jobs.STATE.last_report,
+                          "files": [sorted(os.listdir(f"{OUT}/twice{n}")) for n in range(2)]})
+              + "\n")
     ended.clear()                       # two F12 in a row, the second as soon as Blender takes
     for first in (True, False):         # it: the first still, maybe not stylized by then,
         while not first and (not ended or bpy.app.is_job_running("RENDER")):   # leaves no
@@ -123,8 +149,19 @@ def steps():
     yield 1.0
     LOG.write(json.dumps({"kind": "saved", "passes_before": list(flags), "capture_folders": [
         f for f in glob.glob(os.path.join(tempfile.gettempdir(), "nst_capture_*"))
-        if os.path.getmtime(f) >= STARTED]}) + "\n")      # (test_render_thread opens the file)
+        if os.path.getmtime(f) >= STARTED], "info_log": _info_log(window, big),
+        "images": {i.name: bpy.path.abspath(i.filepath) for i in bpy.data.images}}) + "\n")
     open(f"{OUT}/done", "w").close()
+
+
+def _info_log(window, area) -> str:
+    """What the window's Info log holds (the reports an artist sees in the status bar)."""
+    area.type = "INFO"
+    region = next(r for r in area.regions if r.type == "WINDOW")
+    with bpy.context.temp_override(window=window, area=area, region=region):
+        bpy.ops.info.select_all(action="SELECT")
+        bpy.ops.info.report_copy()
+    return bpy.context.window_manager.clipboard
 
 
 def _output_changed(window, area, scene, jobs, ended, layer, flags):
