@@ -24,7 +24,7 @@ import bpy
 import numpy as np
 from bpy.app.handlers import persistent
 
-from . import frames, passes, pixels
+from . import frames, jobs, passes, pixels
 from .engine import UserError
 from .handlers import attach, detach
 
@@ -110,9 +110,9 @@ def capture(scene, node, view_layer, directory: str, added: list) -> Nodes | Non
     reads = sorted(n for n in names if tree.nodes[n].type == "CRYPTOMATTE_V2"
                    and tree.nodes[n].source == "RENDER")
     if reads:                   # (its matte comes from the render's metadata, not its input)
-        print(f"Neural Style Transfer: the nodes after the NST Style node are not in the "
-              f"stylized frames: {', '.join(reads)} reads the render itself; feed the "
-              "Cryptomatte node from the Render Layers node and mix the NST Style node in after it")
+        jobs.tell(f"the nodes after the NST Style node are not in the stylized frames: "
+                  f"{', '.join(reads)} reads the render itself; feed the Cryptomatte node from "
+                  "the Render Layers node and mix the NST Style node in after it")
         return None
     names, sources = _kept(tree, node, names)
     fo, add = passes.file_output(tree, directory)

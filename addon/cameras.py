@@ -95,7 +95,7 @@ def unknown(scene, frame: int) -> bool:
     return (scene.name, frame) not in KNOWN
 
 
-UNKNOWN = ("Neural Style Transfer: this render does not know the camera of frame {frame} (Blender "
+UNKNOWN = ("this render does not know the camera of frame {frame} (Blender "
            "run from the command line works the cameras out as it opens the .blend, or when Apply "
            "Styles runs), so while the camera turns the sky keeps its strokes on the screen: save "
            "the .blend and render it, or run Apply Styles before rendering")

@@ -198,7 +198,7 @@ def frame_job(job: _Render, frame: int, between=lambda: ()):
                 and frame > (scene.nst.get("shot_start", scene.frame_start)   # (Apply's: `-s`
                              if job.last is None else job.last + 1):          # moves the scene's)
             job.mid_shot_said = True        # (a chunk: cold, or after its warm-up's jump)
-            print(plates.MID_SHOT.format(reason=scene.nst["no_plate"], frame=frame))
+            jobs.tell(plates.MID_SHOT.format(reason=scene.nst["no_plate"], frame=frame))
         if job.coherence is not None and job.last is not None and frame != job.last + 1:
             job.coherence.reset(keep_plate=frame > job.last)    # a jump ahead (a chunk after
             job.plate_read &= frame > job.last      # its warm-up): only the still set's painting
@@ -222,12 +222,12 @@ def frame_job(job: _Render, frame: int, between=lambda: ()):
                 and cameras.unknown(scene, frame) and not job.camera_said \
                 and (depth >= engine.BACKGROUND_DEPTH).any():
             job.camera_said = True          # (the sky is seen: its motion is not)
-            print(cameras.UNKNOWN.format(frame=frame))
+            jobs.tell(cameras.UNKNOWN.format(frame=frame))
         styled = yield lambda progress, cancel: engine.stylize(
             px, settings, progress, cancel, job.coherence, vector, depth, view)
         if job.coherence is not None and job.coherence.canvas.clean_misfit and not job.misfit_said:
             job.misfit_said = True
-            print(plates.MISFIT)
+            jobs.tell(plates.MISFIT)
         yield from between()
         scene = scene_of(job)
         cover = engine.mask_union(masks)
@@ -346,9 +346,8 @@ def _close(job: _Render) -> None:
         print(f"Neural Style Transfer: stylized {len(job.written)} frame(s)"
               + (f"; written plain: {sorted(job.failed)}" if job.failed else ""))
     for slot, missed in job.unmasked.items():   # (stylized, yet that slot changed nothing)
-        print(f"Neural Style Transfer: the mask of style slot {slot} covered no pixel of "
-              f"{len(missed)} frame(s) ({missed[0]}-{missed[-1]}); does an object or material "
-              "have its pass index?")
+        jobs.tell(f"the mask of style slot {slot} covered no pixel of {len(missed)} frame(s) "
+                  f"({missed[0]}-{missed[-1]}); does an object or material have its pass index?")
 
 
 # A still rendered in a window (F12, which writes no file): (its render job, the frame), for

@@ -10,7 +10,7 @@ import struct
 import bpy
 import numpy as np
 
-from . import exr, pixels, stamps
+from . import exr, jobs, pixels, stamps
 from .engine import UserError
 
 IMAGE_FORMATS = {"PNG", "JPEG", "TIFF", "BMP", "TARGA", "TARGA_RAW", "WEBP"}    # written stylized
@@ -143,8 +143,8 @@ def say_stamp_left_out(scene) -> None:
     left = "OpenEXR" if settings.file_format in EXR_FORMATS else "BW" \
         if settings.color_mode == "BW" else None
     if scene.render.use_stamp and left:
-        print(f"Neural Style Transfer: the stylized frames of {left} do not carry Blender's "
-              "stamp (Metadata › Burn Into Image); image formats and videos in RGB or RGBA do")
+        jobs.tell(f"the stylized frames of {left} do not carry Blender's stamp (Metadata › "
+                  "Burn Into Image); image formats and videos in RGB or RGBA do")
 
 
 def write_frame(scene, px: np.ndarray, path: str, inverse=None, shown=None) -> None:

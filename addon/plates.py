@@ -22,7 +22,7 @@ import numpy as np
 
 import bpy
 
-from . import pixels
+from . import jobs, pixels
 from .frames import render_size
 from .passes import render_passes
 from .results import is_result, keep
@@ -157,23 +157,23 @@ def clean(scene) -> np.ndarray | None:
     image = scene.nst.clean_plate
     if image is None:
         if scene.nst.get("plate_wanted"):
-            print("Neural Style Transfer: this shot's clean plate is gone (the image was "
-                  "deleted?): the still set is learnt from the frames instead (chunks of a farm "
-                  "may not match); run Apply Styles again")
+            jobs.tell("this shot's clean plate is gone (the image was deleted?): the still set is "
+                      "learnt from the frames instead (chunks of a farm may not match); run Apply "
+                      "Styles again")
         return None
     if tuple(image.size) != render_size(scene):
         w, h = render_size(scene)
-        print(f"Neural Style Transfer: the clean plate is {image.size[0]}×{image.size[1]} px, this "
-              f"render {w}×{h}: the still set is learnt from the frames instead (chunks of a farm "
-              "may not match); run Apply Styles again at this size")
+        jobs.tell(f"the clean plate is {image.size[0]}×{image.size[1]} px, this render {w}×{h}: "
+                  "the still set is learnt from the frames instead (chunks of a farm may not "
+                  "match); run Apply Styles again at this size")
         return None
     return pixels.stored_pixels(image)[..., :3]
 
 
-MISFIT = ("Neural Style Transfer: the clean plate does not fit this shot's frames (the set or "
+MISFIT = ("the clean plate does not fit this shot's frames (the set or "
           "the camera changed since Apply Styles made it?): the still set is learnt from the "
           "frames instead (chunks of a farm may not match); run Apply Styles again")
-MID_SHOT = ("Neural Style Transfer: {reason}, so this shot has no clean plate, and this render "
+MID_SHOT = ("{reason}, so this shot has no clean plate, and this render "
             "starts at frame {frame}, mid-shot: its strokes will not match the frames before it "
             "rendered by another process. If this is a farm chunk's warm-up, dissolve its seam "
             "into the chunk before once both are done (nst.dissolve_seam; the Flamenco job type "
