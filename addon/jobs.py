@@ -98,9 +98,12 @@ def _abandon(why: str) -> None:
         STATE.cancel.set()
 
 
+OPENED = "another file was opened"
+
+
 @persistent
 def _file_loads(*_):
-    _abandon("another file was opened")
+    _abandon(OPENED)
 
 
 @persistent
@@ -183,6 +186,8 @@ class JobOperator:
     def _cancelled(self):
         why = f" because {STATE.abandoned}" if STATE.abandoned else ""
         self.say("WARNING", f"{self.label}: cancelled{why}; {self.kept or 'nothing was changed'}")
+        if STATE.abandoned == OPENED and not bpy.app.background:    # said again in the file
+            TOLD.append(STATE.last_report)      # opened (the window's reports went with the old)
         return {"CANCELLED"}
 
     def _failed(self, error: BaseException):

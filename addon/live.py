@@ -36,9 +36,10 @@ import bpy
 from bpy.app.handlers import persistent
 
 from . import after, cameras, engine, frames, jobs, outputs, passes, pixels, plates, videos
-from .nodegroup import live_node
+from .nodegroup import live_node, rendered_layer
 from .engine import NSTError, UserError
 from .handlers import attach, detach
+
 
 @dataclass
 class _Render:
@@ -77,15 +78,6 @@ _RENDER: _Render | None = None
 _CARRIED: list = [None, None]           # (what it was made with: frames.slots_key, the _Render)
 
 
-def _view_layer(scene, node):
-    """The view layer whose render feeds the NST Style node (else the active one)."""
-    for link in node.inputs[0].links:
-        source = link.from_node
-        if source.type == "R_LAYERS" and source.layer in scene.view_layers:
-            return scene.view_layers[source.layer]
-    return bpy.context.view_layer if bpy.context.scene == scene else scene.view_layers[0]
-
-
 @persistent
 def _init(scene, *_):
     if threading.current_thread() is threading.main_thread() and not passes.rendering_for_us():
@@ -104,6 +96,7 @@ def start(scene) -> None:
                        "is Blender's plain render; turn Compositing on, or mute the node for "
                        "plain frames")
         return
+    directory = ""
     try:
         try:
             outputs.check_output(scene)
@@ -125,8 +118,8 @@ def start(scene) -> None:
             coherence = None
         elif coherence is None and strength > 0 and writes:
             coherence = engine.Coherence(strength)
+        layer = rendered_layer(scene, node)
         directory = tempfile.mkdtemp(prefix="nst_capture_")
-        layer = _view_layer(scene, node)
         flags = passes.pass_flags(layer)
         shown = not outputs.is_linear(scene)
         added = passes.capture(scene, layer, slots, directory, coherence is not None, shown=shown,
@@ -135,8 +128,11 @@ def start(scene) -> None:
         video = [scene.render.frame_path(frame=scene.frame_start), scene.frame_start,
                  scene.frame_step, 0] if outputs.is_video(scene) else []
     except (UserError, NSTError) as exc:
-        node.mute = True                # plain frames, all of them: not Apply's picture at its
-        _MUTED[:] = [scene.name, node.name]                 # frame either (an artist trial)
+        node.mute = node[passes.MUTED] = True   # plain frames, all: not Apply's picture at its
+        _MUTED[:] = [scene.name, node.name]     # frame either (an artist trial); saved so, it
+                                                # is unmuted as the file opens (passes.py)
+        if directory:
+            shutil.rmtree(directory, ignore_errors=True)
         unstylized(f"this render is not stylized (Blender's plain frames are written): {exc}")
         return
     _RENDER = _Render(scene.name, directory, [n.name for n in added], slots, settings, layer.name,
@@ -214,7 +210,7 @@ def frame_job(job: _Render, frame: int, between=lambda: ()):
         px = image if job.shown else frames.as_shown(scene, image)
         if job.coherence is not None and not job.plate_read:
             job.plate_read = True       # (read here, on the main thread: not in render_init)
-            job.coherence.take_clean_plate(plates.clean(scene))
+            job.coherence.take_clean_plate(plates.clean(scene, px.shape[1::-1]))
         settings = replace(job.settings, masks=masks)
         view = None if job.coherence is None else \
             cameras.known(scene, frame) if bpy.app.background else cameras.view(scene, frame)
@@ -300,6 +296,7 @@ def set_back() -> None:
         tree = passes.scene_tree(scene, create=False) if scene is not None else None
         nodes = tree.nodes if tree is not None else {}
         if muted and muted[1] in nodes:
+            nodes[muted[1]].pop(passes.MUTED, None)
             nodes[muted[1]].mute = False
         if job is None:
             continue
@@ -380,10 +377,10 @@ def read_still(job: _Render, frame: int):
 
 _done = persistent(lambda *args: None if passes.rendering_for_us() else _end(*args))
 
-HANDLERS = ((bpy.app.handlers.render_init, _init), (bpy.app.handlers.render_write, _write),
-            (bpy.app.handlers.render_complete, _complete),
-            (bpy.app.handlers.render_cancel, _done),
-            (bpy.app.handlers.load_post, passes.forget_saved_capture))
+_H = bpy.app.handlers
+HANDLERS = ((_H.render_init, _init), (_H.render_write, _write), (_H.render_complete, _complete),
+            (_H.render_cancel, _done),
+            *((h, passes.forget_saved_capture) for h in (_H.load_post, _H.undo_post, _H.redo_post)))
 
 
 def register():

@@ -28,6 +28,38 @@ def _drive_switch(node, frame: int) -> None:
     curve.driver.expression = f"frame == {frame}"
 
 
+def rendered_layer(scene, node):
+    """The view layer whose render feeds the NST Style ``node`` (else the active one); a render
+    that does not render it cannot stylize (an artist trial: the reason said was a pass)."""
+    layer = next((scene.view_layers[link.from_node.layer] for link in node.inputs[0].links
+                  if link.from_node.type == "R_LAYERS"
+                  and link.from_node.layer in scene.view_layers), None)
+    layer = layer or (bpy.context.view_layer if bpy.context.scene == scene else None) \
+        or scene.view_layers[0]
+    if not layer.use:
+        raise UserError(f"the NST Style node reads view layer '{layer.name}', whose Use for "
+                        "Rendering is off; turn it on, or feed the node from a rendered layer")
+    active = None if bpy.app.background else next(      # (a window renders its own layer)
+        (w.view_layer for w in bpy.context.window_manager.windows if w.scene == scene), None)
+    if scene.render.use_single_layer and active not in (None, layer):
+        raise UserError(f"the NST Style node reads view layer '{layer.name}', but Render Single "
+                        f"Layer renders only the active one, '{active.name}'; make "
+                        f"'{layer.name}' active or turn Render Single Layer off")
+    return layer
+
+
+def applied_frame(scene) -> int | None:
+    """The frame whose picture Apply Styles put in the scene's live NST Style node (the frame its
+    switch is on at, and Blender writes that picture at), or None."""
+    node = live_node(scene)
+    data = node.node_tree.animation_data if node is not None else None
+    for curve in data.drivers if data is not None else ():
+        expression = curve.driver.expression
+        if expression.startswith("frame == ") and expression[9:].lstrip("-").isdigit():
+            return int(expression[9:])
+    return None
+
+
 def _ours(group) -> bool:
     """An 'NST Style' group (Blender names a second one 'NST Style.001')."""
     return group is not None and group.bl_idname == "CompositorNodeTree" \

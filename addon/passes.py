@@ -22,6 +22,7 @@ from .engine import BACKGROUND_DEPTH, UserError
 
 TEMP = "NST temporary"
 SET_BACK = "nst_set_back"   # on a capture's File Output node: [view layer, its passes before]
+MUTED = "nst_muted_for_render"  # on an NST Style node muted for a render it cannot stylize
 _OWN = []              # set while the add-on renders for itself: the live node stays out of it
 
 
@@ -229,9 +230,13 @@ def capture(scene, view_layer, slots, directory: str, motion: bool = False,
 
 @persistent
 def forget_saved_capture(*_):
-    """load_post: a capture saved with the file (saved while a render ran in a window) is taken
-    out, and the passes it turned on are set back (an artist trial: kept in the file, every
-    later render also wrote its passes into the capture's long-gone temporary folder)."""
+    """load_post, undo_post, redo_post: a render's capture in a file saved while it ran, or in
+    an undo step taken then, is taken out and the passes it turned on set back; the NST Style
+    node it muted (``MUTED``) is unmuted (artist trials: kept, every later render wrote its
+    passes into the capture's long-gone temporary folder, or the shot rendered plain for good).
+    Not while a render runs (its own capture; its thread reads the tree)."""
+    if bpy.app.is_job_running("RENDER"):
+        return
     for scene in bpy.data.scenes:
         tree = scene_tree(scene, create=False)
         for node in [n for n in tree.nodes if n.label == TEMP] if tree is not None else []:
@@ -240,6 +245,9 @@ def forget_saved_capture(*_):
                 if name in scene.view_layers:
                     set_pass_flags(scene.view_layers[name], flags)
             tree.nodes.remove(node)
+        for node in [n for n in tree.nodes if n.get(MUTED)] if tree is not None else []:
+            del node[MUTED]
+            node.mute = False
 
 
 def read_composite(scene, directory: str, frame: int) -> np.ndarray:

@@ -152,8 +152,9 @@ def _drop_image(image) -> None:
         bpy.data.images.remove(image)
 
 
-def clean(scene) -> np.ndarray | None:
-    """The clean plate of ``scene`` (H×W×3, as shown) for renders of its size, or None."""
+def clean(scene, size: tuple[int, int] | None = None) -> np.ndarray | None:
+    """The clean plate of ``scene`` (H×W×3, as shown) for frames of ``size`` (W, H: the frame
+    rendered; None: the scene's render size now), or None."""
     image = scene.nst.clean_plate
     if image is None:
         if scene.nst.get("plate_wanted"):
@@ -161,8 +162,8 @@ def clean(scene) -> np.ndarray | None:
                       "learnt from the frames instead (chunks of a farm may not match); run Apply "
                       "Styles again")
         return None
-    if tuple(image.size) != render_size(scene):
-        w, h = render_size(scene)
+    w, h = size or render_size(scene)      # (the Output size may change as a render runs)
+    if tuple(image.size) != (w, h):
         jobs.tell(f"the clean plate is {image.size[0]}×{image.size[1]} px, this render {w}×{h}: "
                   "the still set is learnt from the frames instead (chunks of a farm may not "
                   "match); run Apply Styles again at this size")

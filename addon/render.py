@@ -15,7 +15,7 @@ import bpy
 from bpy.app.handlers import persistent
 from bpy.props import BoolProperty
 
-from . import after, cameras, jobs, live, passes, pixels
+from . import after, cameras, jobs, live, nodegroup, passes, pixels
 from .animation import animation_frames, check_coherence, frame_props, frame_range, scene_named
 from .engine import UserError, mask_union, said, stylize
 from .frames import over
@@ -133,12 +133,15 @@ class NST_OT_stylize_written(jobs.JobOperator, bpy.types.Operator):
     def job(self, context):
         done, plain = [], {}
         render = live.QUEUE[0][0] if live.QUEUE else None
+        scene = bpy.data.scenes.get(render.scene) if render else None
+        applied = nodegroup.applied_frame(scene) if scene else None     # (a cancel's word)
         try:
             while live.QUEUE and live.QUEUE[0][0] is render:
                 job, frame = live.QUEUE.popleft()
                 left = [frame] + [f for j, f in live.QUEUE if j is render]
                 self.kept = (f"{_span(done)} written stylized; " if done else "") + \
-                    f"{_span(left)} keep Blender's plain render"
+                    f"{_span(left)} keep{'s' * (len(left) == 1)} Blender's plain render" + (
+                        f" (frame {applied}: Apply Styles' picture)" if applied in left else "")
                 try:
                     yield from live.frame_job(job, frame, _while_rendering)
                 finally:

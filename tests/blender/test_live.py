@@ -41,6 +41,7 @@ def live_node_in_an_animation_render():
     with moving_cube_shot(scene):
         scene.frame_set(1)
         applied = sorted(bpy.ops.nst.compositor_apply())
+        applied_frame = addon_module("nodegroup").applied_frame(scene)
         tree = tree_of(scene)
         group = next(n for n in tree.nodes if n.type == "GROUP" and n.node_tree.name == "NST Style")
         live = os.path.join(env.work, "live") + os.sep
@@ -79,7 +80,7 @@ def live_node_in_an_animation_render():
         precision.append(float((changed & around).sum() / max(changed.sum(), 1)))
         recall.append(float((changed & cube_mask).sum() / max(cube_mask.sum(), 1)))
     identical = [bool(np.array_equal(live_px[0], x)) for x in live_px[1:]]
-    return {"applied": applied, "precision": precision, "recall": recall,
+    return {"applied": applied, "applied_frame": applied_frame, "precision": precision, "recall": recall,
             "identical_to_first": identical, "nodes_left": left, "pass_flags_kept": flags_kept,
             "pass_flags_before": flags_before, "metadata": metadata,
             "cameras_known": [known[0], known[-1]] if known else [], "cameras_probed": probed,
@@ -135,6 +136,16 @@ def _ended_on_the_render_thread(scene, tree, layer) -> dict:
     passes.forget_saved_capture()
     out.update(opened_with=temporary(), opened_flags_back=passes.pass_flags(layer) == before)
     live._end()
+    slot, count = scene.nst.slots[0], len(live._UNSTYLIZED)
+    style, slot.style_path = slot.style_path, os.path.join(env.work, "no_such_style.jpg")
+    live.start(scene)                           # one it cannot stylize mutes the node; a file
+    group = next(n for n in tree.nodes if n.type == "GROUP")    # saved then, opened (or an
+    out["muted_saved"] = group.mute                             # undo step taken then)
+    passes.forget_saved_capture()
+    out["muted_opened"] = group.mute or passes.MUTED in group
+    live._end()
+    slot.style_path = style
+    del live._UNSTYLIZED[count:]
     return out
 
 
@@ -153,7 +164,7 @@ def test_each_written_frame_is_that_frames_stylization(facts):
     cube (before: all four frames were frame 1's picture, overlap 0.98, 0.79, 0.62, 0.61), and
     most of the cube changed (some stylized pixels happen to keep the plain colour)."""
     f = fact(facts, "live_node_in_an_animation_render")
-    assert f["applied"] == ["FINISHED"]
+    assert f["applied"] == ["FINISHED"] and f["applied_frame"] == 1, f  # (a cancel names it)
     assert min(f["precision"]) >= 0.9 and min(f["recall"]) >= 0.6, f
     assert not any(f["identical_to_first"]), f
     assert f["nodes_left"] == [], f                      # the capture went with the render
@@ -182,9 +193,11 @@ def test_a_render_thread_changes_no_data_the_main_thread_does(facts):
 
 def test_a_file_saved_during_a_render_opens_without_its_capture(facts):
     """A capture saved with the file (saved while a render ran in a window) is taken out when the
-    file is opened, and the passes it turned on are set back (tests/gui: the real save)."""
+    file is opened, and the passes it turned on are set back (tests/gui: the real save); an NST
+    Style node muted for a render it could not stylize is unmuted."""
     f = fact(facts, "live_node_in_an_animation_render")["thread_end"]
     assert f["saved_with"] and f["opened_with"] == [] and f["opened_flags_back"], f
+    assert f["muted_saved"] and not f["muted_opened"], f     # (the shot rendered plain for good)
 
 
 def test_apply_styles_works_out_each_frames_camera_for_a_command_line_render(facts):

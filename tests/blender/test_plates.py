@@ -101,6 +101,10 @@ def clean_plate_at_apply():
                 light.data.energy, scene.render.resolution_percentage = energy, percent
             said[case] = [line for line in printed.getvalue().splitlines() if "clean plate" in line]
         out["said"] = said
+        scene.render.resolution_percentage = 50     # changed while a render of Apply's size ran:
+        out["plate_for_the_frame_rendered"] = addon_module("plates").clean(   # the plate fits
+            scene, tuple(plate.size)) is not None                            # what was rendered
+        scene.render.resolution_percentage = percent
         # the plate deleted by the artist: said; renamed scene: the old plate goes on Apply
         bpy.data.images.remove(nst.clean_plate)
         printed = io.StringIO()
@@ -223,6 +227,8 @@ def test_a_render_that_cannot_take_the_plate_says_so(facts):
     assert said["set again"] == said["set"], said      # (before: only a process's first render)
     assert len(f["said_gone"]) == 1 and "gone" in f["said_gone"][0], f["said_gone"]
     assert all("Apply Styles again" in lines[0] for lines in [*said.values(), f["said_gone"]])
+    assert f["plate_for_the_frame_rendered"], f     # (the Output size changed as it rendered: an
+                                                    # artist trial, the plate was dropped)
 
 
 def test_what_changes_the_plate(facts):

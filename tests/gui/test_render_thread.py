@@ -59,7 +59,7 @@ def test_blender_renders_on_without_crashing(renders):
     assert not errors, errors
     assert renders["rc"] == "0" and renders["done"], (renders["rc"], len(renders["renders"]),
                                                       renders["log"])
-    assert len([r for r in renders["renders"] if "kind" in r]) == STILLS + ANIMATIONS + 5
+    assert len([r for r in renders["renders"] if "kind" in r]) == STILLS + ANIMATIONS + 6
 
 
 def _kind(renders, kind: str) -> dict:
@@ -121,6 +121,14 @@ def test_two_animation_renders_in_a_row_each_have_their_own_job(renders):
         ["frame_0001.png", "frame_0002.png", "frame_0003.png"]] * 2, twice
     assert twice["report"] == "frames 1–3 written stylized", twice
     assert "1, 2, 3, 1" not in _kind(renders, "saved")["info_log"]
+
+
+def test_esc_on_the_frames_job_says_what_each_frame_holds(renders):
+    """Esc as the frames' job starts: the frames left keep what Blender wrote, which at the
+    frame Apply Styles was made at (1) is Apply's picture, not the plain render (said before)."""
+    said = _kind(renders, "job_esc")["report"]
+    assert "cancelled" in said and "keep Blender's plain render (frame 1: Apply Styles' " \
+        "picture)" in said, said
 
 
 def test_the_last_frames_shown_are_one_image_data_block(renders):

@@ -122,6 +122,17 @@ def steps():
                           "report": jobs.STATE.last_report}) + "\n")
     scene.render.use_compositing = True
     live = importlib.import_module(MODULE + ".live")
+    scene.render.filepath = f"{OUT}/job_esc/frame_"     # Esc as the frames' job starts
+    jobs.STATE.last_report = ""
+    with bpy.context.temp_override(window=window, area=second):
+        bpy.ops.render.render("INVOKE_DEFAULT", animation=True)
+    since = time.time()
+    while not jobs.STATE.running and time.time() - since < 120:
+        yield 0.005
+    subprocess.Popen(["xdotool", "key", "Escape"])
+    while (jobs.STATE.running or not jobs.STATE.last_report) and time.time() - since < 120:
+        yield 0.05
+    LOG.write(json.dumps({"kind": "job_esc", "report": jobs.STATE.last_report}) + "\n")
     ended.clear()                       # two Ctrl+F12 in a row, the second before the first's
     for n in range(2):                  # frames are stylized: a job and a report for each
         while n and (not ended or bpy.app.is_job_running("RENDER")):
