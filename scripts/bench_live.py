@@ -17,6 +17,9 @@ inside it: their medians over the frames.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib
+import io
 import json
 import os
 import statistics
@@ -93,7 +96,20 @@ def inside_blender(zip_path: str, style: str, work: str, size: str, frames: int)
         t0 = time.perf_counter()
         engine.stylize(plain, settings)
         alone.append(time.perf_counter() - t0)
+    cli = importlib.import_module(engine.__package__ + ".nst_core.cli")    # as bundled
+    argv = ["stylize", os.path.join(work, "plain", "frame_0002.png"), "--style", style,
+            "--method", settings.method.lower(), "--alpha", str(settings.strength),
+            "-o", os.path.join(work, "standalone.png")]
+    argv += ["--work-size", str(settings.work_size)] if settings.work_size else []
+    argv += ["--style-size", str(settings.style_size)] if settings.style_size else []
+    command = []
+    for i in range(4):              # the command's own work for the frame (read, stylize,
+        t0 = time.perf_counter()    # write), its models loaded: the first call warms them
+        with contextlib.redirect_stdout(io.StringIO()):
+            cli.main(argv)
+        command.append(time.perf_counter() - t0)
     return {"size": size, "frames": frames, "seconds": seconds, "standalone_s": alone,
+            "nst_command_s": command[1:],
             "handler_s": {"live, coherence 0": handler_s["live0"],
                           "live, coherence 1": handler_s["live1"]},
             "stylize_in_handler_s": {"live, coherence 0": stylize_s["live0"],
@@ -123,7 +139,10 @@ def main() -> None:
     got = json.loads(lines[-1][len("NST-BENCH "):])
     n, s = got["frames"], got["seconds"]
     standalone = statistics.median(got["standalone_s"])
+    command = statistics.median(got["nst_command_s"])
     print(json.dumps(got, indent=2))
+    print(f"standalone: the engine's call {standalone:.3f} s; `nst stylize` of the frame (read, "
+          f"stylize, write; in one process, models loaded) {command:.3f} s")
     for name in ("live, coherence 0", "live, coherence 1"):
         extra = (s[name] - s["muted"]) / n
         handler = statistics.median(got["handler_s"][name])
@@ -133,7 +152,8 @@ def main() -> None:
               f"its handler takes {handler:.3f} s a frame ({100 * (handler / standalone - 1):+.0f} %), "
               f"of which stylize {inside:.3f} s: {handler - inside:.3f} s around it "
               f"({100 * (handler / inside - 1):+.0f} % over the engine's own call with the same "
-              f"coherence)")
+              f"coherence); the handler over `nst stylize` of the frame: "
+              f"{100 * (handler / command - 1):+.0f} %")
 
 
 if __name__ == "__main__":
