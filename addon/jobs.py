@@ -186,8 +186,9 @@ class JobOperator:
     def _cancelled(self):
         why = f" because {STATE.abandoned}" if STATE.abandoned else ""
         self.say("WARNING", f"{self.label}: cancelled{why}; {self.kept or 'nothing was changed'}")
-        if STATE.abandoned == OPENED and not bpy.app.background:    # said again in the file
-            TOLD.append(STATE.last_report)      # opened (the window's reports went with the old)
+        if STATE.abandoned:             # the window may be going (Blender quits: the console
+            tell(STATE.last_report, STATE.abandoned == OPENED)  # only), or its reports (a file
+                                                                # opened: said again in its own)
         return {"CANCELLED"}
 
     def _failed(self, error: BaseException):
