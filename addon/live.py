@@ -118,6 +118,8 @@ def start(scene) -> None:
             coherence = None
         elif coherence is None and strength > 0 and writes:
             coherence = engine.Coherence(strength)
+        if scene.render.use_multiview:      # (Individual: not found; Stereo 3D: one view in
+            raise UserError(MULTIVIEW)      # both eyes, its depth lost: tried, bpy 5.0.1)
         layer = rendered_layer(scene, node)
         directory = tempfile.mkdtemp(prefix="nst_capture_")
         flags = passes.pass_flags(layer)
@@ -149,6 +151,9 @@ def unstylized(said: str, window: bool = True) -> None:
     _UNSTYLIZED.append(said)
 
 
+MULTIVIEW = ("Stereoscopy is on (Output Properties › Stereoscopy): the NST Style node does not "
+             "stylize each eye's view; turn Stereoscopy off, or render each eye's camera as a "
+             "render of its own")
 _UNSTYLIZED: list = []
 _MUTED: list = []                       # the NST Style node muted for a render it cannot stylize
 _PENDING: deque = deque()               # (the _Render or None, _MUTED) of ended renders

@@ -522,7 +522,8 @@ def odd_outputs():
     (the capture's files had no extension, and every frame was said plain for a wrong reason),
     Compositing off with the node in the compositor (plain frames, nothing said: a farm took
     the shot as done), a BW output (written as RGB), and a slot masked to a pass index no object
-    has (said at Apply only; the render said "stylized")."""
+    has (said at Apply only; the render said "stylized"); Stereoscopy on (one view stylized
+    into both eyes of a Stereo 3D file: its depth lost, "stylized")."""
     scene = bpy.context.scene
     nst, r = scene.nst, scene.render
     from PIL import Image
@@ -534,8 +535,11 @@ def odd_outputs():
         bpy.ops.nst.compositor_apply()
         scene.frame_end = 2
         saved = (r.use_file_extension, r.use_compositing, r.image_settings.color_mode)
+        r.image_settings.views_format = "STEREO_3D"         # (one file a frame, both eyes)
         try:
-            for case in ("plain", "no_extension", "compositing_off", "bw", "no_such_index"):
+            for case in ("plain", "no_extension", "compositing_off", "bw", "no_such_index",
+                         "stereo"):
+                r.use_multiview = case == "stereo"
                 r.use_file_extension = case != "no_extension"
                 r.use_compositing = case != "compositing_off"
                 r.image_settings.color_mode = "BW" if case == "bw" else "RGB"
@@ -550,13 +554,14 @@ def odd_outputs():
                 failed = len(live._UNSTYLIZED) != unstylized
                 del live._UNSTYLIZED[unstylized:]       # (this process's exit status stays 0)
                 files = sorted(os.listdir(folder))
-                out[case] = {"files": files, "said": said.getvalue(), "unstylized": failed}
+                out[case] = {"files": files, "said": said.getvalue(), "unstylized": failed,
+                             "muted_after": tree_of(scene).nodes["NST Style"].mute}
                 with Image.open(os.path.join(folder, files[-1])) as image:
                     out[case]["mode"] = image.mode
                     out[case]["pixels"] = np.asarray(image.convert("RGB"), np.float32) / 255
         finally:
             r.use_file_extension, r.use_compositing, r.image_settings.color_mode = saved
-            tree_of(scene).nodes["NST Style"].mute = False
+            tree_of(scene).nodes["NST Style"].mute = r.use_multiview = False
     plain = out.pop("plain")["pixels"]
     for case in out.values():
         case["off_plain"] = float(np.abs(case.pop("pixels") - plain).mean() * 255)
@@ -575,6 +580,9 @@ def test_odd_outputs_are_stylized_or_said(facts):
     assert bw["mode"] == "L" and "stylized 2 frame(s)" in bw["said"] and bw["off_plain"] > 10, bw
     assert "mask of style slot 1 covered no pixel of 2 frame(s)" in f["no_such_index"]["said"], f
     assert "covered no pixel" not in bw["said"], bw
+    stereo = f["stereo"]                        # plain, said, a failure; the node live again
+    assert stereo["unstylized"] and "Stereoscopy is on" in stereo["said"], stereo
+    assert stereo["files"] == ["frame_0001.png", "frame_0002.png"] and not stereo["muted_after"]
 
 
 def _decoded(video: str, first: int, n: int, folder: str, alpha: bool = False) -> list[np.ndarray]:
