@@ -123,7 +123,9 @@ def ensure_group(group=None, result: bpy.types.Image | None = None):
 
 def insert_group(scene, group, view_layer):
     """One instance of the group in the compositor, between the view layer's render and the
-    output (idempotent)."""
+    output (idempotent): right after the render, so that the artist's nodes on its way to the
+    output (a grade) apply to the stylized picture (an artist trial: linked to the output, it
+    cut them out); where the output is not fed from the render, into the output."""
     tree = passes.scene_tree(scene)
     node = next((n for n in tree.nodes if n.type == "GROUP" and n.node_tree == group), None)
     if node is None:
@@ -131,8 +133,17 @@ def insert_group(scene, group, view_layer):
         node.node_tree = group
         node.name = node.label = GROUP
         out = passes.output_node(tree)
-        node.location = (out.location.x, out.location.y + 250)    # beside, not over, the output
-        tree.links.new(node.outputs[0], out.inputs[0])
+        rl, _ = passes.render_layers(tree, scene, view_layer, temporary=False)
+        ways = [link for link in rl.outputs["Image"].links if link.to_node == out
+                or out.name in nodes_after(tree, link.to_node)]     # (the render's way out)
+        for link in ways:
+            socket = link.to_socket
+            tree.links.remove(link)
+            tree.links.new(node.outputs[0], socket)
+        if not ways:
+            tree.links.new(node.outputs[0], out.inputs[0])
+        at = rl if ways else out                            # beside, not over, the nodes
+        node.location = (at.location.x + 100 * bool(ways), at.location.y + 250)
     if not node.inputs[0].is_linked:
         rl, _ = passes.render_layers(tree, scene, view_layer, temporary=False)
         tree.links.new(rl.outputs["Image"], node.inputs[0])

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from harness import (addon_module, env, error_of, fact, object_index, pixels, render_as_shown,
-                     render_file_output, scenario, tree_of)
+from harness import (addon_module, compositor_scene, env, error_of, fact, object_index, pixels,
+                     render_as_shown, render_file_output, scenario, tree_of)
 
 bpy = pytest.importorskip("bpy")
 
@@ -287,3 +287,42 @@ def test_a_preview_size_above_the_render_says_full_resolution(facts):
     result, said, renders = fact(facts, "compositor_says_before_rendering")["huge_preview"]
     assert result == ["FINISHED"] and renders == 1
     assert "Preview Size 100000 px is not below the render's 96 px" in said
+
+
+@scenario(35)
+def apply_into_an_artists_tree():
+    """The NST Style node put into a compositor that has the artist's grade between the render
+    and the output (Render Layers → Invert → output), and into the default one."""
+    nodegroup = addon_module("nodegroup")
+    out = {}
+    for case in ("graded", "default"):
+        with compositor_scene(32, 24) as (scene, tree, output):
+            rl = tree.nodes.new("CompositorNodeRLayers")
+            rl.scene, rl.layer = scene, scene.view_layers[0].name
+            viewer = tree.nodes.new("CompositorNodeViewer")
+            tree.links.new(rl.outputs["Image"], viewer.inputs[0])
+            if case == "graded":
+                grade = tree.nodes.new("CompositorNodeInvert")
+                tree.links.new(rl.outputs["Image"], grade.inputs["Color"])
+                tree.links.new(grade.outputs[0], output.inputs[0])
+            else:
+                grade = rl
+                tree.links.new(rl.outputs["Image"], output.inputs[0])
+            group = nodegroup.ensure_group()
+            nodegroup.insert_group(scene, group, scene.view_layers[0])
+            names = {grade.name: "grade", rl.name: "render", output.name: "output",
+                     viewer.name: "viewer", nodegroup.GROUP: "nst"}
+            out[case] = sorted(f"{names[link.from_node.name]}>{names[link.to_node.name]}"
+                               for link in tree.links)
+            bpy.data.node_groups.remove(group)
+    return out
+
+
+def test_apply_puts_the_style_before_the_artists_grade(facts):
+    """An artist trial: Apply Styles linked its node into the output, cutting the artist's grade
+    (an Invert between the render and the output) out of the picture. The style now goes in
+    right after the render, so the grade applies to the stylized frames (after.py); a Viewer
+    of the render keeps the plain render."""
+    f = fact(facts, "apply_into_an_artists_tree")
+    assert f["graded"] == ["grade>output", "nst>grade", "render>nst", "render>viewer"], f
+    assert f["default"] == ["nst>output", "render>nst", "render>viewer"], f
