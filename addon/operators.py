@@ -16,7 +16,7 @@ from bpy.props import BoolProperty, StringProperty
 from . import engine, jobs, pixels
 from .engine import UserError
 from .properties import settings_from, style_props
-from .results import keep, keep_original
+from .results import MARK, keep, keep_original
 
 STYLED_SUFFIX = "_styled"
 BACKUP_SUFFIX = ".nst_original"
@@ -25,6 +25,7 @@ BACKUP_SUFFIX = ".nst_original"
 # one over the other; the original's path is kept for Restore.
 STYLED_PATH_SUFFIX, ORIGINAL_PATH_SUFFIX = ".nst_styled", ".nst_original"
 ORIGINAL_PATH = "nst_original_path"
+EXTERNAL = "nst_original_external"      # the original was a file's, not packed nor changed
 
 
 def _own_file(image, suffix: str):
@@ -76,6 +77,8 @@ def stylize_image_job(op, image: bpy.types.Image, settings, replace: bool):
             keep(_own_file(backup, ORIGINAL_PATH_SUFFIX))
             if image.filepath_raw and ORIGINAL_PATH not in image:
                 image[ORIGINAL_PATH] = image.filepath_raw
+                image[EXTERNAL] = image.source == "FILE" and image.packed_file is None \
+                    and not image.is_dirty
         pixels.write_image(result, "", target=image, like=image, gain=over)
         keep(_own_file(image, STYLED_PATH_SUFFIX))      # unpacking never writes over the original
         op.result_name = image.name
@@ -139,10 +142,15 @@ class NST_OT_restore_image(bpy.types.Operator):
         backup.pixels.foreach_get(px)
         image.pixels.foreach_set(px)
         image.update()
-        if ORIGINAL_PATH in image:   # the original's file again (its pixels, packed)
+        if ORIGINAL_PATH in image:   # the original's file again
             image.filepath_raw = image[ORIGINAL_PATH]
             del image[ORIGINAL_PATH]
-        keep(image)                  # the original's pixels, packed over the stylized ones
+        if image.pop(EXTERNAL, False):  # read from it, not packed, as it was (an artist trial:
+            image.unpack(method="REMOVE")   # a relative file's image came back packed)
+            image.reload()
+            image.pop(MARK, None)
+        else:
+            keep(image)              # the original's pixels, packed over the stylized ones
         bpy.data.images.remove(backup)
         return {"FINISHED"}
 

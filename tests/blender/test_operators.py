@@ -104,6 +104,40 @@ def test_replace_is_restorable(facts):
     assert f["replaced_diff"] > 0.05 and f["restored_diff"] == 0.0 and not f["backup_left"]
 
 
+@scenario(16)
+def replace_and_restore_a_files_image():
+    path = os.path.join(env.work, "photo_on_disk.png")
+    made = bpy.data.images.new("on disk", 32, 32)
+    y, x = np.mgrid[0:32, 0:32]
+    made.pixels.foreach_set(np.stack([x / 32, y / 32, 0.5 + 0 * x, 1 + 0 * x], -1)
+                            .astype(np.float32).ravel())
+    made.filepath_raw, made.file_format = path, "PNG"
+    made.save()
+    bpy.data.images.remove(made)
+    on_disk = open(path, "rb").read()
+    image = bpy.data.images.load(path)
+    before = pixels(image).copy()
+    bpy.ops.nst.stylize_image(image=image.name, style_path=env.style, method="WCT", replace=True)
+    replaced = (image.packed_file is not None, float(np.abs(pixels(image) - before).mean()))
+    bpy.ops.nst.restore_image(image=image.name)
+    out = {"replaced": replaced, "packed": image.packed_file is not None,
+           "path": bpy.path.abspath(image.filepath) == path, "is_result": "nst_result" in image,
+           "restored_diff": float(np.abs(pixels(image) - before).max()),
+           "file_untouched": open(path, "rb").read() == on_disk}
+    bpy.data.images.remove(image)
+    return out
+
+
+def test_restore_gives_a_files_image_back_its_file(facts):
+    """An image read from a file, not packed, replaced then restored: it reads its file again,
+    not packed, at its path (an artist trial: it came back packed, its relative path made
+    absolute, so edits to the file no longer showed); the file was never written."""
+    f = fact(facts, "replace_and_restore_a_files_image")
+    assert f["replaced"][0] and f["replaced"][1] > 0.05, f
+    assert not f["packed"] and f["path"] and not f["is_result"], f
+    assert f["restored_diff"] == 0.0 and f["file_untouched"], f
+
+
 @scenario(15)
 def batch_textures():
     mat = bpy.data.materials["Mat"]
