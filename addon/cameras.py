@@ -92,7 +92,20 @@ def known(scene, frame: int) -> np.ndarray | None:
 
 
 def unknown(scene, frame: int) -> bool:
-    return (scene.name, frame) not in KNOWN
+    """Whether the camera of ``frame`` was not worked out before the render, and may have
+    moved: a still camera's is the one the render has (an artist trial: a fixed camera's render
+    was said not to know it)."""
+    return (scene.name, frame) not in KNOWN and (
+        any(m.camera for m in scene.timeline_markers) or _may_move(scene.camera))
+
+
+def _may_move(obj) -> bool:
+    """Whether ``obj`` (or a parent of it) is animated, driven or constrained."""
+    while obj is not None:
+        if obj.animation_data is not None or len(obj.constraints):
+            return True
+        obj = obj.parent
+    return False
 
 
 UNKNOWN = ("this render does not know the camera of frame {frame} (Blender "

@@ -46,6 +46,10 @@ class _Progress:
 def _styles(args, names: bool) -> list:
     """The --style arguments: names, or images decoded no larger than they are used."""
     side = max(STYLE_DECODE_SIDE, args.style_size or 0)
+    named = next((s for s in args.style if not Path(s).suffix and not Path(s).exists()), None)
+    if not names and named is not None:     # (a name given to an image method)
+        raise NSTError(f"--style {named}: no such file; for the StyleBank style of that name add "
+                       "--method stylebank (`nst styles` lists them)")
     return list(args.style) if names else [load_image(s, side) for s in args.style]
 
 

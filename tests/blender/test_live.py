@@ -66,6 +66,10 @@ def live_node_in_an_animation_render():
         bpy.ops.nst.compositor_apply()
         known = sorted(f for name, f in cameras.KNOWN if name == scene.name)
         probed = all(np.allclose(cameras.known(scene, f), cameras.view(scene, f)) for f in FRAMES)
+        unknown = [cameras.unknown(scene, FRAMES[-1] + 50)]     # not worked out: a still camera
+        scene.camera.keyframe_insert("location", frame=1)      # is the render's own, one that
+        unknown.append(cameras.unknown(scene, FRAMES[-1] + 50))     # is animated may have moved
+        scene.camera.animation_data_clear()
         scene.render.filepath = os.path.join(env.work, "coherent") + os.sep + "frame_"
         bpy.ops.render.render(animation=True)
         flags_kept = flags_before == addon_module("passes").pass_flags(layer)
@@ -84,6 +88,7 @@ def live_node_in_an_animation_render():
             "identical_to_first": identical, "nodes_left": left, "pass_flags_kept": flags_kept,
             "pass_flags_before": flags_before, "metadata": metadata,
             "cameras_known": [known[0], known[-1]] if known else [], "cameras_probed": probed,
+            "cameras_unknown": unknown,
             "thread_end": thread_end, "shown": shown}
 
 
@@ -206,6 +211,7 @@ def test_apply_styles_works_out_each_frames_camera_for_a_command_line_render(fac
     and the 16 before them, as the scene's camera evaluated at each frame gives it."""
     f = fact(facts, "live_node_in_an_animation_render")
     assert f["cameras_known"] == [FRAMES[0] - 16, FRAMES[-1]] and f["cameras_probed"], f
+    assert f["cameras_unknown"] == [False, True], f   # (an artist trial: a fixed camera said not known)
 
 
 def test_written_frames_keep_blenders_metadata(facts):

@@ -70,6 +70,7 @@ def test_info_lists_models_and_providers():
 
 @pytest.mark.parametrize("case, message", [
     ("missing", "no such file"),
+    ("style_name", "add --method stylebank"),
     ("truncated", "truncated"),
     ("not_image", "not an image"),
     ("method", "unknown method"),
@@ -84,6 +85,8 @@ def test_errors_are_one_line(tmp_path, images, case, message):
     extra, env = [], None
     if case == "missing":
         content = tmp_path / "nope.png"
+    elif case == "style_name":                  # a built-in style's name given to WCT
+        style = "vangogh_starry_night"
     elif case == "truncated":
         data = content.read_bytes()
         content = tmp_path / "cut.png"

@@ -403,7 +403,8 @@ def steps():
         yield 0.1
     FACTS["live_jobs"], FACTS["live_report"] = sorted(running - {""}), jobs.STATE.last_report
     scene.frame_end = 4
-    FACTS["live_shown"] = area.spaces.active.image.name if area.spaces.active.image else None
+    shown = area.spaces.active.image
+    FACTS["live_shown"] = [shown.name, os.path.basename(shown.filepath)] if shown else None
     files = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
     FACTS["live_files"] = files
     if "frame_0002.png" in files:           # frame 2 as written against the plain render of it

@@ -152,7 +152,8 @@ def test_ctrl_f12_writes_stylized_frames_and_esc_leaves_whole_ones(gui):
     assert files == [f"frame_{f:04d}.png" for f in range(1, len(files) + 1)], files
     assert all(f.endswith(".png") and "partial" not in f for f in files), files
     assert gui["live_frame2_off_plain"] > 10, gui["live_frame2_off_plain"]
-    assert gui["live_shown"] == files[-1], gui["live_shown"]    # the last one, where the render was
+    assert gui["live_shown"] == ["NST Last Frame", files[-1]], gui["live_shown"]  # the last one,
+                                                                    # where the render was shown
     assert gui["live_jobs"] == ["Stylize the Rendered Frames"], gui["live_jobs"]
     assert gui["live_report"] == f"frames 1–{len(files)} written stylized", gui["live_report"]
 
