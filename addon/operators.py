@@ -131,7 +131,8 @@ class NST_OT_restore_image(bpy.types.Operator):
         name = self.image or _context_image_name(context)
         backup = bpy.data.images.get((name or "") + BACKUP_SUFFIX)
         if backup is None:
-            self.report({"ERROR"}, f"no original kept for '{name}' (it was never replaced)")
+            self.report({"ERROR"}, f"no original kept for '{name}': it was never replaced, or "
+                        "Restore Original put it back already")
             return {"CANCELLED"}
         image = bpy.data.images.get(name)
         if image is None:
@@ -146,7 +147,8 @@ class NST_OT_restore_image(bpy.types.Operator):
             image.filepath_raw = image[ORIGINAL_PATH]
             del image[ORIGINAL_PATH]
         if image.pop(EXTERNAL, False):  # read from it, not packed, as it was (an artist trial:
-            image.unpack(method="REMOVE")   # a relative file's image came back packed)
+            if image.packed_file is not None:   # a relative file's image came back packed)
+                image.unpack(method="REMOVE")
             image.reload()
             image.pop(MARK, None)
         else:

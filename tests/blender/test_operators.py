@@ -94,7 +94,8 @@ def replace_and_restore():
     r = bpy.ops.nst.stylize_image(image="Photo", style_path=env.style, method="WCT", replace=True)
     replaced = float(np.abs(pixels(image) - before).mean())
     r2 = bpy.ops.nst.restore_image(image="Photo")
-    return {"result": sorted(r), "restore": sorted(r2), "replaced_diff": replaced,
+    again = error_of(lambda: bpy.ops.nst.restore_image(image="Photo"))
+    return {"result": sorted(r), "restore": sorted(r2), "replaced_diff": replaced, "again": again,
             "restored_diff": float(np.abs(pixels(image) - before).max()),
             "backup_left": "Photo.nst_original" in bpy.data.images}
 
@@ -102,6 +103,7 @@ def replace_and_restore():
 def test_replace_is_restorable(facts):
     f = fact(facts, "replace_and_restore")
     assert f["replaced_diff"] > 0.05 and f["restored_diff"] == 0.0 and not f["backup_left"]
+    assert "put it back already" in f["again"], f   # (said "it was never replaced": it was)
 
 
 @scenario(16)
