@@ -146,12 +146,13 @@ class NST_OT_restore_image(bpy.types.Operator):
         if ORIGINAL_PATH in image:   # the original's file again
             image.filepath_raw = image[ORIGINAL_PATH]
             del image[ORIGINAL_PATH]
-        if image.pop(EXTERNAL, False):  # read from it, not packed, as it was (an artist trial:
-            if image.packed_file is not None:   # a relative file's image came back packed)
+        external = image.pop(EXTERNAL, False)  # read from its file, not packed, as it was
+        if external and os.path.isfile(bpy.path.abspath(image.filepath_raw)):    # (an artist
+            if image.packed_file is not None:   # trial: a relative file's image came back packed)
                 image.unpack(method="REMOVE")
             image.reload()
             image.pop(MARK, None)
-        else:
+        else:                        # (its file gone: the pixels kept are the original)
             keep(image)              # the original's pixels, packed over the stylized ones
         bpy.data.images.remove(backup)
         return {"FINISHED"}

@@ -126,6 +126,10 @@ def replace_and_restore_a_files_image():
            "path": bpy.path.abspath(image.filepath) == path, "is_result": "nst_result" in image,
            "restored_diff": float(np.abs(pixels(image) - before).max()),
            "file_untouched": open(path, "rb").read() == on_disk}
+    bpy.ops.nst.stylize_image(image=image.name, style_path=env.style, method="WCT", replace=True)
+    os.remove(path)                 # its file gone before Restore: the pixels kept come back
+    bpy.ops.nst.restore_image(image=image.name)
+    out["file_gone"] = [image.packed_file is not None, float(np.abs(pixels(image) - before).max())]
     bpy.data.images.remove(image)
     return out
 
@@ -138,6 +142,7 @@ def test_restore_gives_a_files_image_back_its_file(facts):
     assert f["replaced"][0] and f["replaced"][1] > 0.05, f
     assert not f["packed"] and f["path"] and not f["is_result"], f
     assert f["restored_diff"] == 0.0 and f["file_untouched"], f
+    assert f["file_gone"] == [True, 0.0], f     # (its file deleted meanwhile: the kept pixels)
 
 
 @scenario(15)
