@@ -2,15 +2,12 @@
 
 Blender renders exact motion vectors (the Vector pass), so nothing here estimates flow. Its
 four channels, measured on a scene whose motion is known (tests/blender/test_animation.py), are
-in raster pixels with y pointing up:
-
-    (x_prev − x, y_prev − y, x − x_next, y − y_next)
-
-for the surface seen at pixel (x, y) of frame t: the first pair points to where that surface
-was in frame t − 1, the second pair away from where it will be in frame t + 1. ``flows`` turns
-them into flows in image coordinates (x right, y down, rows top first, as every array here).
-A warp is valid (``valid``) where the surface was visible in the previous frame, by
-forward-backward consistency of Blender's own vectors and by depth.
+in raster pixels with y pointing up: (x_prev − x, y_prev − y, x − x_next, y − y_next) for the
+surface seen at pixel (x, y) of frame t: the first pair points to where it was in frame t − 1,
+the second away from where it will be in frame t + 1. ``flows`` turns them into flows in image
+coordinates (x right, y down, rows top first, as every array here). A warp is valid (``valid``)
+where the surface was visible in the previous frame, by forward-backward consistency of
+Blender's own vectors and by depth.
 """
 
 from __future__ import annotations
@@ -21,11 +18,13 @@ import numpy as np
 
 from .bands import in_bands
 from .errors import StyleError
+from .filters import parts_with
 
 FB_RELATIVE = 0.01      # forward-backward consistency (Sundaram et al. 2010, Ruder et al. 2016):
 FB_ABSOLUTE = 0.5       # |f(p + b) + b|² <= 0.01 (|f|² + |b|²) + 0.5 px²
 DEPTH_TOLERANCE = 0.05  # relative change of depth along the flow that still counts as the same surface
 BORDER_PX = 16          # px from the picture's edge whose painting of what moves is not carried
+ENTERING = 0.2          # an object with this share of such pixels is coming in: none of it is
 TAPS = 6                # taps a side of a carried painting's sub-pixel sample (``_taps`` makes 6)
 SHARPEN = 1.45          # ``_taps``' sharpening: the most for which no frequency gains at any shift
 STILL_CAMERA_PX = 0.5   # px a frame: most of the picture moving less than this is a still camera
@@ -378,12 +377,12 @@ def dominant_motion(motion: Motion) -> np.ndarray:
 
 
 def not_from_the_border(motion: Motion, moving: np.ndarray) -> None:
-    """What moves away from the picture's edge and was within BORDER_PX of it in the
-    previous frame (or outside) is not carried (its ``validity`` 0; what goes out is): the
-    networks paint the edge of the picture as an edge of what they see, an outline. An
-    object coming into the picture showed a new strip at the edge each frame, painted with
-    that outline and carried: vertical stripes across a ball for the whole shot (an artist
-    trial, WCT, 160×90)."""
+    """What moves away from the picture's edge and was within BORDER_PX of it in the previous
+    frame (or outside) is not carried (its ``validity`` 0; what goes out is): the networks paint
+    the picture's edge as an outline, and an object coming in showed a new strip each frame,
+    carried: stripes across a ball for the whole shot (a trial, WCT, 160×90). Nor is an object
+    coming in (ENTERING of it so): its painting while cut by the edge was carried beside what was
+    painted after, a seam across it for the shot (a 720p sphere coming in: a third deep yellow)."""
     h, w = moving.shape
     where = np.flatnonzero(moving)
     source = motion.sample.index[where]
@@ -394,6 +393,7 @@ def not_from_the_border(motion: Motion, moving: np.ndarray) -> None:
     near |= ((row < BORDER_PX) & (dy < 0)) | ((row >= h - BORDER_PX) & (dy > 0))
     near |= ~motion.sample.inside.reshape(-1)[where]    # (coming in; going out is carried)
     if near.any():
-        validity = np.array(motion.validity, np.float32)
-        validity.reshape(-1)[where[near]] = 0.0
+        validity, seeds = np.array(motion.validity, np.float32), np.zeros((h, w), bool)
+        seeds.reshape(-1)[where[near]] = True
+        validity[seeds | parts_with(moving, seeds, ENTERING)] = 0.0
         motion.validity = validity

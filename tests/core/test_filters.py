@@ -158,3 +158,32 @@ def test_a_narrow_shadow_is_as_dark_as_the_render():
     beside = np.zeros((20, 30), bool)
     beside[6:14, 7:10] = beside[6:14, 13:16] = True
     assert np.abs(full[beside] - 1.0).max() < 0.03     # (the tint of the average's colours)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_parts_with_are_the_8_connected_parts_holding_that_share_of_seeds(seed):
+    """Against a flood fill of each 8-connected part (a breadth-first search): the parts of which
+    at least the share are seeds, whole, and nothing else; none past the most runs."""
+    rng = np.random.default_rng(seed)
+    mask = rng.random((40, 60)) > 0.55
+    seeds = mask & (rng.random(mask.shape) > 0.8)
+    want, label = np.zeros_like(mask), np.zeros(mask.shape, int)
+    for start in zip(*np.nonzero(mask)):
+        if label[start]:
+            continue
+        label[start], part, todo = 1, [start], [start]
+        while todo:
+            y, x = todo.pop()
+            for dy in (-1, 0, 1):
+                for dx in (-1, 0, 1):
+                    q = (y + dy, x + dx)
+                    if 0 <= q[0] < 40 and 0 <= q[1] < 60 and mask[q] and not label[q]:
+                        label[q] = 1
+                        part.append(q)
+                        todo.append(q)
+        ys, xs = np.array(part).T
+        if seeds[ys, xs].sum() >= 0.3 * len(part):
+            want[ys, xs] = True
+    got = filters.parts_with(mask, seeds, 0.3)
+    assert want.any() and (mask & ~want).any() and np.array_equal(got, want)
+    assert not filters.parts_with(mask, seeds, 0.3, most=10).any()
