@@ -36,7 +36,8 @@ import numpy as np
 from . import adain, fused, stylebank, wct
 from .errors import StyleError
 from .features import Affine, Moments, blend, combine, moments
-from .images import check_array, to_nchw
+from .images import check_array, fit_long_side, to_nchw
+from .tiling import mirror_pad
 from .runtime import Runtime
 
 ADAIN_DECODER = "adain_decoder4"   # our trained AdaIN decoder, when the models folder has it
@@ -97,6 +98,16 @@ def _digest(image: np.ndarray) -> str:
     return hashlib.sha1(np.ascontiguousarray(image).view(np.uint8)).hexdigest() + str(image.shape)
 
 
+def fitted(style: np.ndarray, size: int) -> np.ndarray:
+    """A style image at ``size`` px on its long side, mirror-padded for the encoders; cached (an
+    animation's every frame fitted it again: 31 ms for a 1280 px painting)."""
+    def fit():
+        out = mirror_pad(fit_long_side(style, size), 1)
+        out.flags.writeable = False         # (shared by every call that gets it)
+        return out
+    return _STYLE_CACHE.get((_digest(style), size), fit)
+
+
 def features(rt: Runtime, name: str, image: np.ndarray) -> np.ndarray:
     """Encoder ``name`` on H×W×3 -> C×h×w float32."""
     return rt.session(name)(to_nchw(image))[0]
@@ -149,7 +160,11 @@ class _AffineMethod:
         return [check_array(x, f"style {i}")[0] for i, x in enumerate(styles)]
 
     def style_stats(self, rt: Runtime, stage: Stage, style: np.ndarray):
-        return self.transform_module.StyleStats.from_moments(style_moments(rt, stage.encoder, style))
+        """Cached: WCT's colouring matrices took 36 ms a frame (an eigendecomposition a level)."""
+        key = (self.transform_module.__name__, _digest(style), rt.store.info(stage.encoder).sha256,
+               rt.device.providers)
+        return _STYLE_CACHE.get(key, lambda: self.transform_module.StyleStats.from_moments(
+            style_moments(rt, stage.encoder, style)))
 
     def mapping(self, rt: Runtime, styles, stats, whole: Moments,
                 region_moments: Sequence[Moments | None], sample=None) -> AffineMapping:

@@ -17,7 +17,7 @@ from . import fused, methods, tiling, wct
 from .color import preserve_color as _preserve_color
 from .errors import CancelledError, StyleError
 from .features import downsample_mask, moments
-from .images import alpha_of, check_image, check_mask, fit_long_side, from_nchw, resize, to_rgb
+from .images import alpha_of, check_image, check_mask, from_nchw, resize, to_rgb
 from .runtime import CUDA, Runtime, get_runtime
 from .settings import STYLE_SIZE, Settings
 
@@ -219,9 +219,8 @@ def _stylize(rt: Runtime, request: Request, progress: ProgressFn | None,
     total = sum(request.weights[i] for i in active)
     weights = [1.0 if settings.regions else request.weights[i] / total for i in active]
     masks = [request.masks[i] for i in active]
-    styles = [request.styles[i] if not method.encodes_styles
-              else tiling.mirror_pad(fit_long_side(request.styles[i], settings.style_size), 1)
-              for i in active]
+    styles = [methods.fitted(request.styles[i], settings.style_size) if method.encodes_styles
+              else request.styles[i] for i in active]
     h, w = source.shape[:2]
     has_alpha = source.shape[2] in (2, 4)
     tiles, dtype, cache = plan(request, rt.device.name, masks)
