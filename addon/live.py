@@ -18,8 +18,8 @@ rendered in a window (F12) writes no file: when it ends whole (``render_complete
 is handed to render.py, which shows it stylized as the image 'NST Render'. In a window the
 handlers run in the render's thread and change no data: the main thread starts the capture
 (render.py, as the render waits), stylizes the frames (QUEUE) and sets back (set_back), as data
-changed by that thread while the window drew crashed Blender 4.3. Group: nodegroup.py.
-"""
+changed by that thread while the window drew crashed Blender 4.3. Group: nodegroup.py. Frames
+not yet written stylized are marked on disk (pending.py)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,6 @@ import atexit
 import glob
 import os
 import shutil
-import tempfile
 import threading
 from collections import deque
 from dataclasses import dataclass, field, replace
@@ -35,7 +34,7 @@ from dataclasses import dataclass, field, replace
 import bpy
 from bpy.app.handlers import persistent
 
-from . import after, cameras, engine, frames, jobs, outputs, passes, pixels, plates, videos
+from . import after, cameras, engine, frames, jobs, outputs, passes, pending, pixels, plates, videos
 from .nodegroup import live_node, rendered_layer
 from .engine import NSTError, UserError
 from .handlers import attach, detach
@@ -118,10 +117,10 @@ def start(scene) -> None:
             coherence = None
         elif coherence is None and strength > 0 and writes:
             coherence = engine.Coherence(strength)
-        if scene.render.use_multiview:      # (Individual: not found; Stereo 3D: one view in
-            raise UserError(MULTIVIEW)      # both eyes, its depth lost: tried, bpy 5.0.1)
+        if scene.render.use_multiview:      # (Individual: not found; Stereo 3D: one view in both
+            raise UserError(MULTIVIEW)      # eyes, its depth lost: tried, bpy 5.0.1)
         layer = rendered_layer(scene, node)
-        directory = tempfile.mkdtemp(prefix="nst_capture_")
+        directory = pending.capture_folder()
         flags = passes.pass_flags(layer)
         shown = not outputs.is_linear(scene)
         added = passes.capture(scene, layer, slots, directory, coherence is not None, shown=shown,
@@ -131,29 +130,27 @@ def start(scene) -> None:
                  scene.frame_step, 0] if outputs.is_video(scene) else []
     except (UserError, NSTError) as exc:
         node.mute = node[passes.MUTED] = True   # plain frames, all: not Apply's picture at its
-        _MUTED[:] = [scene.name, node.name]     # frame either (an artist trial); saved so, it
-                                                # is unmuted as the file opens (passes.py)
-        if directory:
+        _MUTED[:] = [scene.name, node.name]     # frame either (an artist trial); saved so, it is
+        if directory:                           # unmuted as the file opens (passes.py)
             shutil.rmtree(directory, ignore_errors=True)
         unstylized(f"this render is not stylized (Blender's plain frames are written): {exc}")
         return
     _RENDER = _Render(scene.name, directory, [n.name for n in added], slots, settings, layer.name,
                       flags, shown, coherence, last, video=video, after=nodes_after,
                       output=outputs.settings_key(scene))
+    None if video else pending.say_left(scene, jobs.tell, unstylized)
     _CARRIED[:] = [key, _RENDER] if coherence is not None else [None, None]
 
 
 def unstylized(said: str, window: bool = True) -> None:
     """A render, or a frame, left plain that the NST Style node should have stylized: said (in a
-    window, unless its job's report says it: ``window``), and counted for the exit status of
-    Blender run from the command line (``_exit_status``)."""
+    window, unless its job's report says it: ``window``), and counted for ``_exit_status``."""
     jobs.tell(said, window)
     _UNSTYLIZED.append(said)
 
 
-MULTIVIEW = ("Stereoscopy is on (Output Properties › Stereoscopy): the NST Style node does not "
-             "stylize each eye's view; turn Stereoscopy off, or render each eye's camera as a "
-             "render of its own")
+MULTIVIEW = ("Stereoscopy is on (Output Properties › Stereoscopy): the NST Style node does not stylize "
+             "each eye's view; turn Stereoscopy off, or render each eye's camera as a render of its own")
 _UNSTYLIZED: list = []
 _MUTED: list = []                       # the NST Style node muted for a render it cannot stylize
 _PENDING: deque = deque()               # (the _Render or None, _MUTED) of ended renders
@@ -201,10 +198,9 @@ def frame_job(job: _Render, frame: int, between=lambda: ()):
             job.mid_shot_said = True        # (a chunk: cold, or after its warm-up's jump)
             jobs.tell(plates.MID_SHOT.format(reason=scene.nst["no_plate"], frame=frame))
         if job.coherence is not None and job.last is not None and frame != job.last + 1:
-            job.coherence.reset(keep_plate=frame > job.last)    # a jump ahead (a chunk after
-            job.plate_read &= frame > job.last      # its warm-up): only the still set's painting
-                                                    # carries over, where it fits; back (the shot
-                                                    # rendered again, maybe changed): nothing
+            job.coherence.reset(keep_plate=frame > job.last)    # a jump ahead (a chunk after its
+            job.plate_read &= frame > job.last      # warm-up): only the still set's painting carries
+                                                    # over, where it fits; back (again): nothing
         elif job.coherence is not None and job.last is not None \
                 and cameras.switched(scene, job.last, frame):
             job.coherence.reset()                   # a cut to another camera (markers)
@@ -247,6 +243,7 @@ def frame_job(job: _Render, frame: int, between=lambda: ()):
             else:
                 outputs.write_frame(scene, out, path, lambda: inverse(job))
             job.last_file = path
+            pending.done(path)
         job.written.append(frame)
     except Exception as exc:            # any (a render_write handler's traceback left frames
         job.failed[frame] = engine.said(exc)    # plain and unsaid); a cancel raised again
@@ -381,10 +378,12 @@ def read_still(job: _Render, frame: int):
 
 
 _done = persistent(lambda *args: None if passes.rendering_for_us() else _end(*args))
+_pre = persistent(lambda scene, *_: _RENDER and scene.name == _RENDER.scene and not _RENDER.video
+                  and pending.mark(scene))        # (Blender's file: not stylized until it is)
 
 _H = bpy.app.handlers
 HANDLERS = ((_H.render_init, _init), (_H.render_write, _write), (_H.render_complete, _complete),
-            (_H.render_cancel, _done),
+            (_H.render_cancel, _done), (_H.render_pre, _pre),
             *((h, passes.forget_saved_capture) for h in (_H.load_post, _H.undo_post, _H.redo_post)))
 
 

@@ -40,15 +40,15 @@ def frame_file(scene, pattern: str, frame: int) -> str:
         render.filepath = saved
 
 
-def _missing(path: str, scene) -> str:
+def _missing(path: str, scene, otherwise: str) -> str:
     """What to say of a frame file that is not there: the same frame in another format, if
-    that is there."""
+    that is there, else ``otherwise`` (what to do)."""
     stem = os.path.splitext(path)[0]
     folder = os.path.dirname(path)
     others = sorted(n for n in (os.listdir(folder) if os.path.isdir(folder) else ())
                     if os.path.splitext(n)[0] == os.path.basename(stem))
     if not others:
-        return f"{path} is missing"
+        return f"{path} is missing {otherwise}"
     return (f"{path} is missing, {others[0]} is there: the seam reads and writes the scene's "
             f"output format ({scene.render.image_settings.file_format}): set it to the "
             "chunks' (blender -F FORMAT before --python-expr)")
@@ -107,11 +107,11 @@ def dissolve_seam(scene, output: str, overlap: str, first: int, last: int) -> li
                             "chunk's warm-up frames, rendered into a folder of their own")
         if not os.path.isfile(theirs):
             raise UserError(f"frame {f}: the later chunk's warm-up frame "
-                            f"{_missing(theirs, scene)} (render that chunk, with its warm-up, "
-                            "before its seam)")
+                            + _missing(theirs, scene, "(render that chunk, with its warm-up, "
+                                       "before its seam)"))
         if not os.path.isfile(kept) and not os.path.isfile(mine):
-            raise UserError(f"frame {f}: the shot's frame {_missing(mine, scene)} (render the "
-                            "chunk before the seam first)")
+            raise UserError(f"frame {f}: the shot's frame " + _missing(
+                mine, scene, "(render the chunk before the seam first)"))
         sizes |= {_size(theirs), _size(mine if os.path.isfile(mine) else kept)}
     if len(sizes) > 1:
         raise UserError(f"the frames are of {len(sizes)} sizes ("

@@ -4,8 +4,13 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import io
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 import threading
 import wave
 from pathlib import Path
@@ -1035,6 +1040,7 @@ def border_not_cropped():
                 frames[case] = [frame_px(r.frame_path(frame=f)) for f in SHOT]
             group.mute = False
             bug = _a_bug_at(scene, SHOT[1])
+            left = _left_plain(scene)
         finally:
             (r.use_border, r.use_crop_to_border, r.border_min_x, r.border_max_x, r.border_min_y,
              r.border_max_y) = saved
@@ -1042,7 +1048,7 @@ def border_not_cropped():
     h, w = frames["plain"][0].shape[:2]
     inside = np.zeros((h, w), bool)
     inside[h - int(0.8 * h):h - int(0.25 * h), int(0.2 * w):int(0.7 * w)] = True
-    out = {"outside_off": [], "inside_changed": [], "plain_outside": [], "bug": bug}
+    out = {"outside_off": [], "inside_changed": [], "plain_outside": [], "bug": bug, "left": left}
     for live, plain in zip(frames["live"], frames["plain"]):
         off = np.abs(live - plain).max(-1) * 255
         out["outside_off"].append(float(off[~inside].max()))
@@ -1075,6 +1081,38 @@ def _a_bug_at(scene, frame: int) -> dict:
     return {"said": said.getvalue()[-2000:], "counted": counted}
 
 
+def _left_plain(scene) -> dict:
+    """After ``_a_bug_at`` (frame 2 left plain under its name, as a worker killed between
+    Blender's write and the stylized one leaves it): the marks on disk, each frame's mark as
+    Blender writes it (a handler before the add-on's), and what the next renders say and count
+    with Overwrite off (Blender skips the frames on disk), then on."""
+    live, pending, r = addon_module("live"), addon_module("pending"), scene.render
+    marks = lambda: sorted(os.path.basename(p) for p in glob.glob(  # noqa: E731
+        os.path.join(os.path.dirname(r.frame_path(frame=SHOT[0])), "*" + pending.SUFFIX)))
+    out, seen = {"marks": marks()}, []
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()          # a process that is gone, and one that runs
+    stale, alive = (tempfile.mkdtemp(prefix=f"nst_capture_{pid}_") for pid in (gone, os.getppid()))
+
+    def probe(s, *_):
+        seen.append(os.path.isfile(r.frame_path(frame=s.frame_current) + pending.SUFFIX))
+    bpy.app.handlers.render_write.insert(0, probe)
+    try:
+        for overwrite in (False, True):
+            r.use_overwrite, said, before = overwrite, io.StringIO(), len(live._UNSTYLIZED)
+            with contextlib.redirect_stdout(said):
+                bpy.ops.render.render(animation=True)
+            out[f"overwrite_{overwrite}"] = {"said": said.getvalue()[-3000:],
+                                             "counted": len(live._UNSTYLIZED) - before}
+            del live._UNSTYLIZED[before:]           # (this process's exit status stays 0)
+    finally:
+        bpy.app.handlers.render_write.remove(probe)
+        r.use_overwrite = True
+    kept = os.path.isdir(alive)
+    shutil.rmtree(alive, ignore_errors=True)
+    return {**out, "seen": seen, "marks_after": marks(), "captures": [os.path.isdir(stale), kept]}
+
+
 def test_a_border_render_without_crop_is_stylized_inside_its_border_only(facts):
     """Outside the border the frames are Blender's (empty); inside, stylized."""
     f = fact(facts, "border_not_cropped")
@@ -1089,3 +1127,20 @@ def test_a_frame_a_bug_leaves_plain_is_said_and_counted(facts):
     assert "frame 2 is written plain, not stylized: IndexError" in bug["said"], bug
     assert "a bug" in bug["said"] and "stylized 3 frame(s); written plain: [2]" in bug["said"], bug
     assert bug["counted"] == 1, bug
+
+
+def test_a_frame_left_plain_is_marked_and_said_by_the_next_render(facts):
+    """A frame Blender wrote that was not written stylized (a bug here; a worker killed between
+    the two writes, an artist trial) keeps a mark beside it; the next render says it, and with
+    Overwrite off (Blender skips it) counts it: `blender -b` exits 1, naming the frame. Each
+    frame is marked as Blender writes it, and the mark goes once it is written stylized. The
+    capture folder of a render whose process is gone is removed (15 piled up on a worker)."""
+    left = fact(facts, "border_not_cropped")["left"]
+    assert left["marks"] == ["frame_0002.png.nst-pending"], left
+    off, on = left["overwrite_False"], left["overwrite_True"]
+    assert "frame(s) 2 on disk are Blender's plain frames" in off["said"], off
+    assert "Overwrite is off" in off["said"] and off["counted"] == 1, off
+    assert "frame(s) 2 on disk" in on["said"] and on["counted"] == 0, on
+    assert left["seen"] == [True] * len(SHOT) and left["marks_after"] == [], left
+    # a killed render's capture folder goes as the next one starts; a running one's stays
+    assert left["captures"] == [False, True], left
