@@ -138,7 +138,7 @@ def start(scene) -> None:
     _RENDER = _Render(scene.name, directory, [n.name for n in added], slots, settings, layer.name,
                       flags, shown, coherence, last, video=video, after=nodes_after,
                       output=outputs.settings_key(scene))
-    None if video else pending.say_left(scene, jobs.tell, unstylized)
+    pending.say_left(scene, jobs.tell, unstylized, video)
     _CARRIED[:] = [key, _RENDER] if coherence is not None else [None, None]
 
 
@@ -286,6 +286,7 @@ def _end(*_):
     global _RENDER
     _PENDING.append((_RENDER, _MUTED[:]))
     _RENDER, _MUTED[:] = None, []
+    pending.sweep()
     if threading.current_thread() is threading.main_thread():
         set_back()                      # (a window's render thread: render.py's timer does)
 

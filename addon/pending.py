@@ -16,6 +16,7 @@ import socket
 import tempfile
 
 SUFFIX = ".nst-pending"
+_MARKED: set = set()                    # frame files this process marked, not yet written stylized
 
 
 def capture_folder() -> str:
@@ -35,19 +36,29 @@ def capture_folder() -> str:
 
 def mark(scene) -> None:
     """Before Blender renders the scene's current frame: its file marked as not stylized yet."""
+    path = scene.render.frame_path(frame=scene.frame_current)
     try:
-        with open(scene.render.frame_path(frame=scene.frame_current) + SUFFIX, "w") as f:
+        with open(path + SUFFIX, "w") as f:
             f.write(f"{socket.gethostname()} {os.getpid()}\n")
+        _MARKED.add(path)
     except OSError:
         pass                            # (a folder Blender cannot write to: its error says it)
 
 
 def done(path: str) -> None:
     """The frame at ``path`` is written stylized."""
+    _MARKED.discard(path)
     try:
         os.remove(path + SUFFIX)
     except OSError:
         pass
+
+
+def sweep() -> None:
+    """A render ended: the marks of frames Blender did not write (Esc while it rendered one)
+    go; those of frames it wrote and that are not stylized (yet) stay."""
+    for path in [p for p in _MARKED if not os.path.isfile(p)]:
+        done(path)
 
 
 def _running(marked: str) -> bool:
@@ -76,11 +87,11 @@ def left(scene) -> list[int]:
     return found
 
 
-def say_left(scene, tell, fail) -> None:
-    """Say the frames ``left`` finds, with what to do: with Overwrite on they are rendered again
-    by a render of their frames (``tell``); with it off Blender skips them (``fail``: said, and
-    Blender run from the command line exits with status 1, live.unstylized)."""
-    found = left(scene)
+def say_left(scene, tell, fail, video=False) -> None:
+    """Say the frames ``left`` finds (none for a ``video`` output), with what to do: with
+    Overwrite on they are rendered again by a render of their frames (``tell``); with it off
+    Blender skips them (``fail``: said, and `blender -b` exits with status 1, live.unstylized)."""
+    found = [] if video else left(scene)
     if not found:
         return
     shown = ", ".join(str(f) for f in found[:8]) + (" ..." if len(found) > 8 else "")

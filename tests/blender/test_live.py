@@ -8,6 +8,7 @@ import glob
 import io
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -1144,3 +1145,38 @@ def test_a_frame_left_plain_is_marked_and_said_by_the_next_render(facts):
     assert left["seen"] == [True] * len(SHOT) and left["marks_after"] == [], left
     # a killed render's capture folder goes as the next one starts; a running one's stays
     assert left["captures"] == [False, True], left
+
+
+def test_marks_stay_on_frames_written_plain_and_go_once_stylized_or_never_written(tmp_path):
+    """addon/pending.py on its own: a frame written stylized loses its mark, one Blender wrote
+    and that was not stylized keeps it and is said (with Overwrite off, counted), one Blender
+    never wrote (Esc while it rendered) loses it as the render ends (a window test's folder
+    held it); a mark of a process still running on this machine is not said."""
+    import importlib.util
+    from types import SimpleNamespace
+    spec = importlib.util.spec_from_file_location(
+        "nst_pending", Path(__file__).resolve().parents[2] / "addon" / "pending.py")
+    pending = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pending)
+    path = lambda frame: str(tmp_path / f"frame_{frame:04d}.png")   # noqa: E731
+    scene = SimpleNamespace(frame_start=1, frame_end=4, frame_step=1, frame_current=1,
+                            render=SimpleNamespace(frame_path=path, use_overwrite=False))
+    for f in (1, 2, 3):
+        scene.frame_current = f
+        pending.mark(scene)
+    for f in (1, 2):
+        Path(path(f)).write_bytes(b"Blender's frame")
+    pending.done(path(1))                   # written stylized
+    pending.sweep()                         # the render ends: 3 was never written
+    Path(path(4)).write_bytes(b"Blender's frame")
+    Path(path(4) + pending.SUFFIX).write_text(f"{socket.gethostname()} {os.getppid()}\n")  # running
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "frame_0001.png", "frame_0002.png", "frame_0002.png.nst-pending", "frame_0004.png",
+        "frame_0004.png.nst-pending"]
+    told, failed = [], []
+    pending.say_left(scene, told.append, failed.append)
+    assert told == [] and len(failed) == 1 and failed[0].startswith("frame(s) 2 on disk"), failed
+    assert "Overwrite is off" in failed[0]
+    scene.render.use_overwrite = True
+    pending.say_left(scene, told.append, failed.append)
+    assert len(told) == 1 and len(failed) == 1 and "writes them again" in told[0], told
