@@ -24,13 +24,8 @@ def capture_folder() -> str:
     of renders whose process is gone (killed: a worker's, 2.3 MB each, an artist trial found 15)
     are removed first."""
     for folder in glob.glob(os.path.join(tempfile.gettempdir(), "nst_capture_*_*")):
-        pid = os.path.basename(folder).split("_")[2]
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
+        if _alive(os.path.basename(folder).split("_")[2]) is False:
             shutil.rmtree(folder, ignore_errors=True)
-        except (OSError, ValueError):
-            pass                        # (another user's process, or not one of ours)
     return tempfile.mkdtemp(prefix=f"nst_capture_{os.getpid()}_")
 
 
@@ -61,18 +56,27 @@ def sweep() -> None:
         done(path)
 
 
+def _alive(pid: str) -> bool | None:
+    """Whether process ``pid`` of this machine runs: None when that cannot be told (another
+    user's process, or not a number)."""
+    try:
+        os.kill(int(pid), 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except (OSError, ValueError):
+        return None
+
+
 def _running(marked: str) -> bool:
     """Whether the mark was made by a render still running on this machine (a worker rendering
     that frame now), not by one that stopped."""
     try:
         with open(marked) as f:
             host, pid = f.read().split()
-        if host != socket.gethostname() or int(pid) == os.getpid():
-            return False
-        os.kill(int(pid), 0)
-        return True
     except (OSError, ValueError):
         return False
+    return host == socket.gethostname() and pid != str(os.getpid()) and _alive(pid) is True
 
 
 def left(scene) -> list[int]:
