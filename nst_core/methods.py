@@ -180,7 +180,9 @@ class WCT(_AffineMethod):
     description = "Whitening and colouring, five levels: strongest style, no training"
     transform_module = wct
     gpu_bytes_per_pixel = 4000      # every cached session keeps its arena: ten networks add up
-    result_blend = ResultBlend(0.7)     # docs/animation.md: worst gain drop 0.031, warping 0.75
+    # docs/animation.md: halved where a surface drifts 4 px a frame off the networks' grid (a
+    # camera's travel): the most shift-sensitive painting, blended there, washed the style out
+    result_blend = ResultBlend(0.7, halving=4.0)
 
     def stages(self, rt: Runtime, decoder: str | None, levels: Sequence[int],
                alpha: float = 1.0) -> list[Stage]:

@@ -63,7 +63,7 @@ class Request:
     styles: tuple                       # style images (RGB float32) or StyleBank banks
     weights: tuple[float, ...]
     masks: tuple                        # one H×W float mask or None per style
-    statistics: Callable | None = None   # (key, Moments) -> Moments: temporal.Coherence.smooth
+    statistics: Callable | None = None   # (key, Moments) -> Moments: temporal.Coherence.record
 
 
 class _Job:
@@ -138,7 +138,7 @@ def stylize_with(content: np.ndarray, settings: Settings, *, runtime: Runtime | 
     threads and models folder).
     statistics(key, moments) -> moments sees every content statistic a transform is computed
     from (key: stage index and "whole" or the style's index) and returns the one to use:
-    ``temporal.Coherence.smooth`` averages them over the frames of an animation.
+    ``temporal.Coherence.record`` keeps an animation frame's for a window painted later.
     progress(fraction, message) is called as work proceeds; when cancel() returns True the call
     raises CancelledError and returns nothing.
     """

@@ -9,10 +9,9 @@ has the measurements behind each choice and the history of the constants.
   what moves before a still camera (``filter_content``): render noise that changes every frame
   (an animated seed) no longer changes the strokes. The previous colour is clamped to the
   pixel's 3×3 neighbourhood: a moving shadow or a change of light is taken at once.
-- While the camera moves, the content statistics every stage's transform is computed from are
-  a moving average over frames (``smooth``, the pipeline's ``statistics`` hook); before a still
-  camera the frame's own: the canvas keeps the set, and what moves is painted as alone (held,
-  WCT's painting of a moving ball broke up: docs/animation.md, 2026-12-06).
+- Every stage's transform is computed from the frame's own content statistics (averaged over
+  the frames, they washed a camera's travel out: docs/animation.md, 2026-12-08); ``record``, the
+  pipeline's ``statistics`` hook, keeps them for a window painted at the whole frame's.
 - The result is blended with the previous result warped onto it (``blend``, by the method's
   ``result_blend``; before a still camera, at least SURFACE_SHARE on what moves), moving
   surfaces included, so the strokes stay on the surfaces; the blend's local contrast is then
@@ -45,7 +44,6 @@ from .images import check_array
 from .methods import ResultBlend
 from .settings import Settings
 
-STATISTICS_SHARE = 0.8  # at strength 1, while the camera moves: the previous statistics' share
 CONTENT_SHARE = 0.95    # at strength 1: the previous (filtered) render's share in what the networks see
 SURFACE_SHARE = 0.8     # at strength 1: the previous result's share in the blend, at least, on what
                         # moves before a still camera (whatever the method's share and halving;
@@ -62,7 +60,7 @@ def _normalised(m: Moments) -> Moments:
 class Coherence:
     """What carries over from one frame to the next, for one sequence stylized in order with
     the same method and styles. ``strength`` 0 stylizes every frame on its own (today's
-    behaviour), 1 is the most coherent. Use ``smooth`` as ``stylize(statistics=...)`` and pass
+    behaviour), 1 is the most coherent. Use ``record`` as ``stylize(statistics=...)`` and pass
     each stylized frame through ``blend``; ``reset`` at a cut."""
 
     def __init__(self, strength: float = DEFAULT_STRENGTH, clean: np.ndarray | None = None):
@@ -72,7 +70,6 @@ class Coherence:
             raise StyleError(f"temporal coherence must be between 0 and 1, got {strength}")
         self.strength = float(strength)
         self.content_share = CONTENT_SHARE * self.strength
-        self.statistics_share = STATISTICS_SHARE * self.strength
         self.clean = None
         self.reset()
         self.take_clean_plate(clean)
@@ -89,7 +86,7 @@ class Coherence:
         painting stays for where it still fits (``Canvas.cut``)."""
         self.previous: np.ndarray | None = None
         self.previous_content: np.ndarray | None = None
-        self._statistics, self._still = {}, False     # (``smooth``: this frame's camera is still)
+        self._statistics: dict = {}     # (stage, region) -> the last whole frame's (``record``)
         self._motion = None
         self._grid = np.zeros(2)        # (x, y): the picture's travel since the cut, px (see ``align``)
         if keep_plate and hasattr(self, "canvas"):
@@ -151,19 +148,12 @@ class Coherence:
         self.previous_content = rgb
         return rgb if alpha is None else np.concatenate([rgb, alpha[..., None]], axis=-1)
 
-    def smooth(self, key, m: Moments) -> Moments:
-        """The content statistics ``m`` of this frame under ``key`` (stage, region), averaged
-        with the previous frames' while the camera moves: what this frame's transform uses."""
-        if m is None or m.weight <= 0:
-            return m
-        share = 0.0 if self._still else self.statistics_share
-        prev = self._statistics.get(key)
-        now = _normalised(m)
-        if prev is not None and share > 0:
-            now = Moments(1.0, share * prev.sum + (1 - share) * now.sum,
-                          share * prev.outer + (1 - share) * now.outer)
-        self._statistics[key] = now
-        return Moments(m.weight, now.sum * m.weight, now.outer * m.weight)
+    def record(self, key, m: Moments) -> Moments:
+        """The content statistics ``m`` of the whole frame under ``key`` (stage, region), kept
+        for a window painted later at them (``_held``); the transform uses them as they are."""
+        if m is not None and m.weight > 0:
+            self._statistics[key] = _normalised(m)
+        return m
 
     def blend(self, frame: np.ndarray, motion: Motion | None, result_blend: ResultBlend,
               where: np.ndarray | None = None, refresh: np.ndarray | None = None) -> np.ndarray:
@@ -191,9 +181,9 @@ class Coherence:
         what does not fit it (``Canvas.window``: a moving object, its shadow), only that window
         is painted, with CROP_CONTEXT px of the set around it, from the networks' grid (``at``:
         the frame's padding), at the content statistics the last whole frame was painted with
-        (``smooth``'s; at the plate's, the 720p sphere's own warping ratio rose 4.4 -> 7.3 and
+        (``record``'s; at the plate's, the 720p sphere's own warping ratio rose 4.4 -> 7.3 and
         the style gain dropped 0.02 more, AdaIN); around it the plate's painting. Else the whole
-        frame, its statistics averaged (``smooth``): after a cut or a jump; with masks (a small
+        frame, at its own statistics (``record``): after a cut or a jump; with masks (a small
         masked object's statistics held from another frame whitened it ever harder, an
         artist trial's ball); while the window is within BORDER_PX of the picture's edge (an
         object coming in: its crop painted bright bands the carry kept, a trial's cube, WCT)."""
@@ -203,14 +193,14 @@ class Coherence:
                 or any(m is not None for m in settings.masks or ()) \
                 or min(window[0].start, window[1].start, h - window[0].stop,
                        w - window[1].stop) < BORDER_PX:
-            return paint(content, self.smooth if self.strength > 0 else None, progress)
+            return paint(content, self.record if self.strength > 0 else None, progress)
 
         def span(side: slice, n: int, pad: int) -> slice:
             start = (max(side.start - CROP_CONTEXT, 0) + pad) // PHASE * PHASE - pad
             return slice(max(start, 0), min(side.stop + CROP_CONTEXT, n))
         crop = (span(window[0], h, y), span(window[1], w, x))
         if most(crop, (h, w)) or pipeline.runs_scaled(settings, content[crop].shape[:2]):
-            return paint(content, self.smooth, progress)
+            return paint(content, self.record, progress)
         part = paint(np.ascontiguousarray(content[crop]), self._held(self._statistics), progress,
                      at=(x if crop[1].start == 0 else 0, y if crop[0].start == 0 else 0))
         out = np.empty(content.shape[:2] + part.image.shape[2:], np.float32)
@@ -348,10 +338,9 @@ class Coherence:
         """``pipeline.stylize_with`` of the next frame with its Vector pass and depth as Blender
         rendered them (top row first; None: a cut, nothing carries over) and its camera's
         ``view`` (``motion.background``): the render filtered along the motion, its statistics
-        smoothed, the result blended inside the style masks."""
+        the frame's own, the result blended inside the style masks."""
         motion = self.motion(vector, depth, view) if self.strength > 0 else None
         moving, still = (None, 0) if self.strength <= 0 or vector is None else self._moving(motion)
-        self._still = bool(still)
         content = self.filter_content(content, motion, moving if still else None)
         rgb = np.ascontiguousarray(content[..., :3], np.float32)
         refresh = backdrop = surface = None

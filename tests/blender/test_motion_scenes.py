@@ -1,7 +1,7 @@
 """Temporal Coherence on the scenes where it used to fail (issue 45), rendered by Blender: a
 plain-coloured shadowless sphere crossing a still set (ghost trails behind it; a clean render's
 still parts must stay still), the same render noisy, a fast sphere (30 px a frame, then it
-stops), a camera pan, and a turning textured Suzanne. Each scene is rendered once through the
+stops), a camera turning, a camera trucking beside the sphere, and a turning textured Suzanne. Each scene is rendered once through the
 add-on's own pass route; the engine-side measurements are below and in
 scripts/animation_eval.py --scene."""
 
@@ -23,9 +23,11 @@ SCENES = {  # name: (samples, clean, sphere travel in units (start, end, last fr
     "clean": (64, True, (-1.8, 1.8, 14), False, False),
     "noisy": (4, False, (-1.8, 1.8, 14), False, False),
     "fast": (64, True, (-3.2, 3.2, 8), False, False),
-    "pan": (64, True, (-1.8, 1.8, 14), True, False),
+    "pan": (64, True, (-1.8, 1.8, 14), "turn", False),
+    "truck": (64, True, (-1.8, 1.8, 14), "truck", False),
     "turning": (64, True, None, False, True),
 }
+CAMERA_MOVES = ("pan", "truck")     # the camera turns in place; it travels sideways beside the sphere
 FRAMES = int(os.environ.get("NST_SCENE_FRAMES", "14"))     # more: the Suzanne turns on at its speed
 SIZE = tuple(int(x) for x in os.environ.get("NST_SCENE_SIZE", "240x180").split("x"))
 ONLY = os.environ.get("NST_SCENES", ",".join(SCENES)).split(",")
@@ -96,11 +98,16 @@ def _build(name, borrowed):
         mover.location.x = end
         mover.keyframe_insert("location", frame=last)
     cam = add_object(col, "NST camera", bpy.data.cameras.new("NST camera"), (0, -8, 3.2),
-                     (math.radians(72), 0, math.radians(5 if pan else 0)))
-    if pan:
+                     (math.radians(72), 0, math.radians(5 if pan == "turn" else 0)))
+    if pan == "turn":
         cam.keyframe_insert("rotation_euler", frame=1)
         cam.rotation_euler[2] = math.radians(-5)
         cam.keyframe_insert("rotation_euler", frame=FRAMES)
+    elif pan == "truck":        # two thirds of the sphere's travel: the set comes in at the right edge
+        cam.location.x = -1.2
+        cam.keyframe_insert("location", frame=1)
+        cam.location.x = -1.2 + 2.4 * (FRAMES - 1) / 13         # on at its speed past frame 14
+        cam.keyframe_insert("location", frame=FRAMES)
     for curve in _curves(mover) + _curves(cam):     # at a steady speed, not eased in and out
         for key in curve.keyframe_points:
             key.interpolation = "LINEAR"
@@ -165,7 +172,7 @@ def motion_scenes():
 def test_the_scenes_are_what_they_say(facts):
     """The clean render is clean (still parts change < 1.5/255 a frame), the noisy one is not,
     and the mover moves about as fast as the scene says."""
-    from nst_core import metrics
+    from nst_core import metrics, motion
     paths = fact(facts, "motion_scenes")["paths"]
     still = {}
     for name, path in paths.items():
@@ -179,12 +186,18 @@ def test_the_scenes_are_what_they_say(facts):
             speed = np.median(np.abs(np.diff(centres)))
             assert (9 <= speed <= 14) if name == "clean" else speed >= 25, (name, speed)
     assert still["clean"] < 1.5 < still["noisy"], still
+    if "truck" in paths:    # the set travels across the picture, its depths at their own speeds
+        truck = np.load(paths["truck"])
+        for v, m, d in zip(truck["vectors"][1:], truck["masks"][1:], truck["depths"][1:]):
+            x = np.abs(motion.flows(v)[0][..., 0][(m < 0.5) & (d < motion.FAR)])
+            assert 5 <= np.median(x) <= 9 and np.percentile(x, 90) - np.percentile(x, 10) >= 4, \
+                np.percentile(x, (10, 50, 90))
     # what plates.py hides for the clean plate: the mover, moved or turned; none with a pan
     moving = fact(facts, "motion_scenes")["moving"]
     for name, (objects, whole) in moving.items():
-        assert (objects, whole) == (["NST mover"], "the camera moves" if name == "pan" else ""), \
+        assert (objects, whole) == (["NST mover"], "the camera moves" if name in CAMERA_MOVES else ""), \
             (name, moving)
-        assert ("clean" in np.load(paths[name])) == (name != "pan"), name
+        assert ("clean" in np.load(paths[name])) == (name not in CAMERA_MOVES), name
 
 
 @pytest.fixture(scope="module")
@@ -326,3 +339,31 @@ def test_a_turning_cameras_sky_keeps_its_strokes_on_the_sky(scenes, runtime, met
     fixed, alone = sky_error(1.0, False), sky_error(0.0, False)
     print(f"SKY {method} followed {followed:.5f} fixed {fixed:.5f} alone {alone:.5f}")
     assert followed < 0.4 * min(fixed, alone), (followed, fixed, alone)
+
+
+@pytest.mark.parametrize("method", ["wct", "adain", "stylebank"])
+def test_a_camera_travelling_beside_the_sphere_keeps_the_style(scenes, runtime, method):
+    """A camera trucking sideways beside the sphere (the set at its depths moving 3-7 px a
+    frame across the picture, parallax against the networks' grid): Temporal Coherence 1 keeps
+    the style of the frames alone (worst style-gain drop at most 0.05 on frames 2, 5, 8, 11;
+    measured 0.000 / 0.037 / 0.008 for WCT / AdaIN / StyleBank; with the statistics averaged
+    over the frames and WCT's blend not halved off the grid 0.036 / 0.055 / 0.057, and over 24
+    frames 0.108 / 0.085 / 0.115: washed out, streaked) and still flickers less (warping
+    error along the motion at most 0.6 of the frames alone's; measured 0.26 / 0.26 / 0.52)."""
+    from conftest import DATA
+    from nst_core import load_image, metrics, motion
+    truck = scenes[0]["truck"]
+    frames, vectors, depths = list(truck["frames"]), list(truck["vectors"]), list(truck["depths"])
+    style = load_image(DATA / "style" / "vangogh_starry_night.jpg")[..., :3]
+    coherent = _stylized(truck, runtime, method, 1.0)
+    alone = _stylized(truck, runtime, method, 0.0)
+    drops = [metrics.evaluate(frames[t], style, alone[t], runtime=runtime).style_gain
+             - metrics.evaluate(frames[t], style, coherent[t], runtime=runtime).style_gain
+             for t in range(2, len(frames), 3)]
+    flows = [motion.flows(v)[0] for v in vectors[1:]]
+    seen = [motion.valid(flows[t - 1], motion.flows(vectors[t - 1])[1], depths[t], depths[t - 1]) > 0
+            for t in range(1, len(frames))]
+    warping = metrics.warping_error(coherent, flows, seen) / metrics.warping_error(alone, flows, seen)
+    print(f"TRUCK {method} worst gain drop {max(drops):.3f} warping against alone {warping:.2f}")
+    assert max(drops) <= 0.05, drops
+    assert warping <= 0.6, warping

@@ -57,27 +57,29 @@ def test_statistics_hook_sees_every_stage(runtime, photo, painting):
     assert seen == [(k, "whole") for k in range(5)]
 
 
-def test_the_statistics_are_the_frames_own_before_a_still_camera_averaged_while_it_moves(
+def test_the_statistics_are_the_frames_own_before_a_still_camera_and_while_it_moves(
         runtime, photo, painting):
-    """Before a still camera every stage's transform uses the frame's own content statistics
-    (held from the frames before, WCT's painting of a moving ball broke up, docs/animation.md);
-    while the camera moves, the frames' average."""
+    """Every stage's transform uses the frame's own content statistics: held from the frames
+    before a still camera, WCT's painting of a moving ball broke up; averaged while the camera
+    moves, a camera travelling beside a sphere lost style (worst style-gain drop against the
+    frames alone 0.085-0.115, docs/animation.md, 2026-12-08)."""
     def changed(frames, vectors, depths):
         coherence, seen = temporal.Coherence(1.0), []
-        smooth = coherence.smooth
+        record = coherence.record
 
         def spy(key, m):
-            out = smooth(key, m)
+            out = record(key, m)
             seen.append(float(np.abs(out.sum / out.weight - m.sum / m.weight).max()))
             return out
-        coherence.smooth = spy
+        coherence.record = spy
         for f, v, d in zip(frames, vectors, depths):
             coherence.stylize(f, Settings("wct", painting), vector=v, depth=d, runtime=runtime)
         return seen
     still = changed(*zip(*[_moving_square(t, h=64, w=96) for t in range(4)]))
     assert len(still) >= 5 and max(still) == 0.0
     frames, vectors = _pan(photo[:64, :96], n=4)
-    assert max(changed(frames, vectors, [None] * 4)) > 1e-3
+    moving = changed(frames, vectors, [None] * 4)
+    assert len(moving) == 4 * 5 and max(moving) == 0.0
 
 
 def _flicker_sequence(n=6):
