@@ -58,10 +58,11 @@ def flows(vector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def still_camera(*flows: np.ndarray) -> bool:
     """Whether the camera stands still in each of ``flows`` (H×W×2, or Blender 4.x's forward
-    H×W×1): their median over every 4th pixel each way moves under STILL_CAMERA_PX."""
+    H×W×1): the median of each pixel's motion (its larger component; every 4th pixel each way)
+    is under STILL_CAMERA_PX. (Each component's median is 0 for a camera moving in, the picture
+    growing every way: a trial's dolly was taken for a still camera, a ring and patches.)"""
     step = (slice(None, None, 4), slice(None, None, 4))
-    return all(np.abs(np.median(f[step].reshape(-1, f.shape[-1]), 0)).max() < STILL_CAMERA_PX
-               for f in flows)
+    return all(np.median(np.abs(f[step]).max(-1)) < STILL_CAMERA_PX for f in flows)
 
 
 def background(backward: np.ndarray, depth: np.ndarray | None, view: np.ndarray | None,

@@ -101,7 +101,7 @@ def main() -> None:
     # the object: the motion scenes' masks, or what moves once the camera is still (half-way)
     half = 0 if masks else n // 2
     moving = masks or [np.abs(v).max(-1) > metrics.STILL_PX for v in vectors]
-    still_camera = masks is not None and args.scene not in ("pan", "truck")
+    still_camera = masks is not None and args.scene not in ("pan", "truck", "dolly")
     # the pan's set moves: the ghost ratio follows it (each frame's median backward flow off the object)
     shifts = None if still_camera or not masks else [
         np.median(motion.flows(v)[0][~m], 0) for v, m in zip(vectors, masks)]

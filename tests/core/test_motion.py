@@ -215,3 +215,20 @@ def test_the_background_refuses_a_flow_it_cannot_fill_in_place():
     strided = np.zeros((h, w, 4), np.float32)[..., ::2]
     with pytest.raises(nst_core.StyleError, match="C-contiguous"):
         motion.background(strided, depth, _view(0.1, h, w, 50.0), None, None, _view(0.0, h, w, 50.0))
+
+
+def test_a_camera_moving_in_is_not_a_still_camera():
+    """A still camera: most of the picture does not move. A camera moving in (a dolly) moves
+    every pixel away from the picture's centre, so each component's median is 0 while most
+    pixels move (an artist trial's dolly was taken for a still camera: its set was kept as a
+    plate, with a ring where the motion passed MOVING_PX and patches painted anew)."""
+    h, w = 90, 160
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    grow = np.stack([x - w / 2, y - h / 2], -1) * np.float32(0.03)   # 2.4 px a frame at the sides
+    assert abs(np.median(grow[..., 0])) < 0.5 and abs(np.median(grow[..., 1])) < 0.5
+    assert not motion.still_camera(grow, -grow)
+    assert not motion.still_camera(grow[..., :1])                     # Blender 4.x's forward: x alone
+    square = np.zeros((h, w, 2), np.float32)
+    square[30:60, 40:90] = (4.0, 0.0)                                  # a still set, an object moving
+    assert motion.still_camera(square, -square)
+    assert not motion.still_camera(np.full((h, w, 2), (3.0, 0.0), np.float32))   # a pan
