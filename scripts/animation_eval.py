@@ -8,7 +8,7 @@ extension through its own pass route in Blender (bpy from the dev venv):
     python scripts/animation_eval.py --size 1280x720 --frames 12 --methods adain --out build/animation720
 
 or one of tests/blender/test_motion_scenes.py's scenes (a still camera and a moving object, clean
-or noisy, a fast object, a camera turning or trucking, a turning Suzanne; 14 frames):
+or noisy, a fast object, a camera turning, trucking or moving in, a turning Suzanne; 14 frames):
 
     python scripts/animation_eval.py --scene clean --size 240x180 --coherence 0,1 --out build/clean
 
@@ -75,7 +75,7 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=24)
     ap.add_argument("--sequence", type=Path, help="an .npz from an earlier run instead of rendering")
     ap.add_argument("--scene", help="one of tests/blender/test_motion_scenes.py's scenes (clean, noisy, "
-                    "fast, pan, truck, turning) instead of the test's pan-then-still scene")
+                    "fast, pan, truck, dolly, turning) instead of the test's pan-then-still scene")
     ap.add_argument("--methods", default="wct,adain,stylebank")
     ap.add_argument("--coherence", default="0,0.5,0.75,1")
     ap.add_argument("--gain-every", type=int, default=3, help="style gain on every n-th frame")

@@ -1,9 +1,9 @@
 """Temporal Coherence on the scenes where it used to fail (issue 45), rendered by Blender: a
 plain-coloured shadowless sphere crossing a still set (ghost trails behind it; a clean render's
 still parts must stay still), the same render noisy, a fast sphere (30 px a frame, then it
-stops), a camera turning, a camera trucking beside the sphere, and a turning textured Suzanne. Each scene is rendered once through the
-add-on's own pass route; the engine-side measurements are below and in
-scripts/animation_eval.py --scene."""
+stops), a camera turning, trucking beside the sphere or moving in, and a turning textured
+Suzanne. Each scene is rendered once through the add-on's own pass route; the engine-side
+measurements are below and in scripts/animation_eval.py --scene."""
 
 from __future__ import annotations
 
