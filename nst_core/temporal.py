@@ -10,7 +10,7 @@ has the measurements behind each choice and the history of the constants.
   (an animated seed) no longer changes the strokes. The previous colour is clamped to the
   pixel's 3×3 neighbourhood: a moving shadow or a change of light is taken at once.
 - Every stage's transform is computed from the frame's own content statistics (averaged over
-  the frames, they washed a camera's travel out: docs/animation.md, 2026-12-08); ``record``, the
+  the frames, they washed a camera's travel out: docs/animation.md, 2026-12-07); ``record``, the
   pipeline's ``statistics`` hook, keeps them for a window painted at the whole frame's.
 - The result is blended with the previous result warped onto it (``blend``, by the method's
   ``result_blend``; before a still camera, at least SURFACE_SHARE on what moves), moving

@@ -62,7 +62,7 @@ def test_the_statistics_are_the_frames_own_before_a_still_camera_and_while_it_mo
     """Every stage's transform uses the frame's own content statistics: held from the frames
     before a still camera, WCT's painting of a moving ball broke up; averaged while the camera
     moves, a camera travelling beside a sphere lost style (worst style-gain drop against the
-    frames alone 0.085-0.115, docs/animation.md, 2026-12-08)."""
+    frames alone 0.085-0.115, docs/animation.md, 2026-12-07)."""
     def changed(frames, vectors, depths):
         coherence, seen = temporal.Coherence(1.0), []
         record = coherence.record
