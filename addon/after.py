@@ -128,15 +128,17 @@ def capture(scene, node, view_layer, directory: str, added: list) -> Nodes | Non
 
 
 def composited(nodes: Nodes | None, scene, frame: int, styled: np.ndarray, raw, cover, inverse,
-               shown: bool, still: bool = False) -> np.ndarray:
+               shown: bool, still: bool = False, blur=None) -> np.ndarray:
     """The stylized ``frame`` (``styled``, as shown, over the render by the masks' ``cover``) as
     the compositor's output gives it: through the nodes after the NST Style node (``nodes``;
     None: none; of a ``still`` render or an animation's frame), as shown (``shown``) or
     scene-linear (an OpenEXR output). Scene-linear, the render's own values (``raw``; with
-    nodes after: captured) stay outside the masks."""
+    nodes after: captured) stay outside the masks. ``blur``: the Motion Blur made after the
+    style (shutter.py), before the nodes after."""
     if nodes is not None:
         raw = passes.read_pass(nodes.directory, "linear", frame)
     linear = frames.scene_linear(inverse, styled, raw, cover)
+    linear = linear if blur is None else blur(linear, False)
     return linear if nodes is None else apply(nodes, scene, frame, linear, shown, still)
 
 

@@ -9,7 +9,7 @@ import os
 import bpy
 from bpy.props import FloatProperty, IntProperty, StringProperty
 
-from . import cameras, pixels, plates
+from . import cameras, pixels, plates, shutter
 from .engine import DEFAULT_COHERENCE, Coherence, UserError
 from .properties import RELATIVE
 
@@ -50,12 +50,9 @@ def frame_range(op, scene):
 def check_coherence(scene, strength: float, view_layer, frames: range):
     """A Coherence for the animation of ``frames``, or None at strength 0; what would stop the
     motion vectors from being rendered is said before the first frame. Its clean plate is
-    rendered first (plates.py)."""
+    rendered first (plates.py). (Motion Blur: made after the style, ``animation_frames``.)"""
     if strength <= 0:
         return None
-    if scene.render.use_motion_blur:
-        raise UserError("Temporal Coherence follows Blender's motion vectors, which are not rendered "
-                        "with Motion Blur on; turn Motion Blur off, or set Temporal Coherence to 0")
     if not scene.render.use_compositing:
         raise UserError("Compositing is off (Output Properties › Post Processing): Temporal "
                         "Coherence reads the motion vectors through the compositor; turn it on, "
@@ -77,9 +74,12 @@ def animation_frames(op, scene, frames, folder: str, render, work, coherence=Non
     """Job body shared by the animation operators: for each frame render() on the main thread,
     yield work(rendered) to the worker and write what comes back (sRGB straight) as
     frame_####.png, whole or not at all; ``op.kept`` names the frames already written.
-    ``coherence`` starts afresh where another camera takes over (cameras.switched)."""
+    ``coherence`` starts afresh where another camera takes over (cameras.switched). With
+    ``coherence`` and Motion Blur on, the frames are rendered sharp and blurred after the style
+    along the Vector and Depth passes that end each ``rendered`` (shutter.py)."""
     current, name = scene.frame_current, scene.name
     try:
+        blurs = shutter.take_over(scene) if coherence is not None else 0.0
         for frame in frames:
             scene = scene_named(name)
             scene.frame_set(frame)
@@ -88,7 +88,9 @@ def animation_frames(op, scene, frames, folder: str, render, work, coherence=Non
                 coherence.reset()
             if frame > frames.start:
                 op.kept = f"frames {frames.start}–{frame - 1} written to {folder}, stopped at {frame}"
-            result = yield work(render())
+            rendered = render()
+            blur, job = shutter.along(blurs, *rendered[-2:]), work(rendered)
+            result = yield job if blur is None else lambda *args: blur(job(*args), True)
             path = os.path.join(folder, f"frame_{frame:04d}.png")
             partial = path + ".partial.png"     # a frame appears whole or not at all
             pixels.save_8bit(result, partial)
@@ -96,4 +98,5 @@ def animation_frames(op, scene, frames, folder: str, render, work, coherence=Non
     finally:
         if name in bpy.data.scenes:
             bpy.data.scenes[name].frame_set(current)
+            shutter.set_back(bpy.data.scenes[name])
     op.report({"INFO"}, f"wrote frames {frames.start}..{frames.stop - 1} to {folder}")

@@ -7,14 +7,14 @@ from .nst_core import (BACKGROUND_DEPTH, DEFAULT_COHERENCE, METHODS, MIN_WORK_SI
                        STYLE_DECODE_SIDE, CancelledError, Coherence, ImageError, ModelStore,
                        NSTError, Settings, ViewInverse, available_providers, available_styles,
                        clear_runtimes, dissolve, get_runtime, linear_to_srgb, load_image,
-                       mask_union, premultiply, preview_path, srgb_to_linear, stylize_with,
-                       unpremultiply, user_styles_dir)
+                       mask_union, motion_blur, premultiply, preview_path, srgb_to_linear,
+                       stylize_with, unpremultiply, user_styles_dir)
 
 __all__ = ["BACKGROUND_DEPTH", "CancelledError", "Coherence", "DEFAULT_COHERENCE", "ImageError",
            "METHODS", "STYLE_DECODE_SIDE",
            "METHOD_ITEMS", "MIN_WORK_SIZE", "ModelStore", "NSTError", "Settings", "UserError", "said",
            "ViewInverse", "available_providers", "available_styles", "clear_runtimes",
-           "dissolve", "get_runtime", "linear_to_srgb", "load_image", "mask_union",
+           "dissolve", "get_runtime", "linear_to_srgb", "load_image", "mask_union", "motion_blur",
            "premultiply", "preview_path", "srgb_to_linear", "stylize", "unpremultiply",
            "user_styles_dir"]
 

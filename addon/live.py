@@ -34,7 +34,8 @@ from dataclasses import dataclass, field, replace
 import bpy
 from bpy.app.handlers import persistent
 
-from . import after, cameras, engine, frames, jobs, outputs, passes, pending, pixels, plates, videos
+from . import (after, cameras, engine, frames, jobs, outputs, passes, pending, pixels, plates,
+               shutter, videos)
 from .nodegroup import live_node, rendered_layer
 from .engine import NSTError, UserError
 from .handlers import attach, detach
@@ -69,6 +70,7 @@ class _Render:
     files: dict = field(default_factory=dict)   # frame -> the file Blender wrote (a window's)
     output: tuple = ()                  # outputs.settings_key as the render began
     after: object = None                # the nodes after the NST Style node (after.py)
+    shutter: float = 0.0                # Motion Blur made after the style (shutter.py)
 
 
 _RENDER: _Render | None = None
@@ -111,12 +113,9 @@ def start(scene) -> None:
         key = (scene.name, strength, frames.slots_key(scene))
         before = _CARRIED[1] if _CARRIED[0] == key else None
         coherence, last = (before.coherence, before.last) if before else (None, None)
-        if strength > 0 and scene.render.use_motion_blur:
-            jobs.tell("Temporal Coherence is off in this render: Blender renders no motion "
-                      "vectors with Motion Blur on; turn Motion Blur off for coherent frames")
-            coherence = None
-        elif coherence is None and strength > 0 and writes:
+        if coherence is None and strength > 0 and writes:
             coherence = engine.Coherence(strength)
+        blurs = shutter.take_over(scene) if coherence is not None else 0.0   # (shutter.py)
         if scene.render.use_multiview:      # (Individual: not found; Stereo 3D: one view in both
             raise UserError(MULTIVIEW)      # eyes, its depth lost: tried, bpy 5.0.1)
         layer = rendered_layer(scene, node)
@@ -137,7 +136,7 @@ def start(scene) -> None:
         return
     _RENDER = _Render(scene.name, directory, [n.name for n in added], slots, settings, layer.name,
                       flags, shown, coherence, last, video=video, after=nodes_after,
-                      output=outputs.settings_key(scene))
+                      output=outputs.settings_key(scene), shutter=blurs)
     pending.say_left(scene, jobs.tell, unstylized, video)
     _CARRIED[:] = [key, _RENDER] if coherence is not None else [None, None]
 
@@ -229,9 +228,14 @@ def frame_job(job: _Render, frame: int, between=lambda: ()):
         scene = scene_of(job)
         cover = engine.mask_union(masks)
         path = "" if job.video else job.files.get(frame) or outputs.written_file(scene, frame)
-        out = frames.over(styled, px, cover) if job.after is None and job.shown else \
-            after.composited(job.after, scene, frame, styled, image, cover, inverse(job), job.shown,
-                             path not in ("", scene.render.frame_path(frame=frame)))
+        blur = shutter.along(job.shutter, vector, depth)    # (None: the render's own)
+        if job.after is None and job.shown:
+            out = frames.over(styled, px, cover)
+            out = out if blur is None else blur(out, True)
+        else:
+            out = after.composited(job.after, scene, frame, styled, image, cover, inverse(job),
+                                   job.shown, path not in ("", scene.render.frame_path(frame=frame)),
+                                   blur)
         if job.video:                       # encoded once the frames are done (_close)
             videos.write_frame(scene, out, job.directory, frame, lambda: inverse(job))
         else:
@@ -307,6 +311,7 @@ def set_back() -> None:
             nodes.remove(nodes[name])
         if scene is not None and job.layer in scene.view_layers:
             passes.set_pass_flags(scene.view_layers[job.layer], job.flags)
+        shutter.set_back(scene)
         if scene is not None and not bpy.app.background:
             _queue_unsaid(job, scene)
         job.ended = True
@@ -370,14 +375,6 @@ def _complete(*_):
     _end()
 
 
-def read_still(job: _Render, frame: int):
-    """Main thread: the still ``job`` captured at ``frame``, as shown, and its masks."""
-    scene = bpy.data.scenes[job.scene]
-    image, masks, _, _ = passes.read_captured(scene, job.directory, job.slots, frame=frame,
-                                              shown=job.shown)
-    return (image if job.shown else frames.as_shown(scene, image)), masks
-
-
 _done = persistent(lambda *args: None if passes.rendering_for_us() else _end(*args))
 _pre = persistent(lambda scene, *_: _RENDER and scene.name == _RENDER.scene and not _RENDER.video
                   and pending.mark(scene))        # (Blender's file: not stylized until it is)
@@ -385,7 +382,8 @@ _pre = persistent(lambda scene, *_: _RENDER and scene.name == _RENDER.scene and 
 _H = bpy.app.handlers
 HANDLERS = ((_H.render_init, _init), (_H.render_write, _write), (_H.render_complete, _complete),
             (_H.render_cancel, _done), (_H.render_pre, _pre),
-            *((h, passes.forget_saved_capture) for h in (_H.load_post, _H.undo_post, _H.redo_post)))
+            *((h, f) for h in (_H.load_post, _H.undo_post, _H.redo_post)
+              for f in (passes.forget_saved_capture, shutter.forget_saved)))
 
 
 def register():

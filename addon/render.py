@@ -15,10 +15,9 @@ import bpy
 from bpy.app.handlers import persistent
 from bpy.props import BoolProperty
 
-from . import after, cameras, jobs, live, nodegroup, passes, pixels
+from . import after, cameras, frames, jobs, live, nodegroup, passes, pixels, shutter
 from .animation import animation_frames, check_coherence, frame_props, frame_range, scene_named
 from .engine import UserError, mask_union, said, stylize
-from .frames import over
 from .handlers import attach, detach
 from .operators import STYLED_SUFFIX, stylize_work
 from .passes import render_passes
@@ -104,14 +103,20 @@ class NST_OT_stylize_still(jobs.JobOperator, bpy.types.Operator):
             live.done_with(live.STILL.pop()[0])
         try:                        # (its capture is kept until done: the nodes after need it)
             yield from _while_rendering()   # (a render started meanwhile: after it)
-            px, masks = live.read_still(job, frame)
+            scene = live.scene_of(job)
+            px, masks, vector, depth = passes.read_captured(
+                scene, job.directory, job.slots, job.shutter > 0, frame=frame, shown=job.shown)
+            px = px if job.shown else frames.as_shown(scene, px)
             settings = replace(job.settings, masks=masks)
             styled = yield lambda progress, cancel: stylize(px, settings, progress, cancel)
             yield from _while_rendering()
-            cover = mask_union(masks)
-            result = over(styled, px, cover) if job.after is None else after.composited(
-                job.after, live.scene_of(job), frame, styled, None, cover, live.inverse(job), True,
-                still=True)
+            cover, blur = mask_union(masks), shutter.along(job.shutter, vector, depth)
+            if job.after is not None:
+                result = after.composited(job.after, live.scene_of(job), frame, styled, None,
+                                          cover, live.inverse(job), True, still=True, blur=blur)
+            else:
+                result = frames.over(styled, px, cover)
+                result = result if blur is None else blur(result, True)
         finally:
             live.done_with(job)
         image = keep(pixels.write_image(result, STILL_IMAGE))

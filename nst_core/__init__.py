@@ -1,5 +1,6 @@
 """nst_core: neural style transfer (WCT, AdaIN, StyleBank) on numpy arrays through onnxruntime."""
 
+from .blur import motion_blur
 from .color import linear_to_srgb, premultiply, preserve_color, srgb_to_linear, unpremultiply
 from .errors import (CancelledError, DeviceError, ImageError, ModelError, NSTError, StyleError,
                      ViewTransformError)
@@ -24,7 +25,7 @@ __all__ = [
     "Coherence", "DEFAULT_COHERENCE", "BACKGROUND_DEPTH",
     "load_image", "save_image", "STYLE_DECODE_SIDE",
     "srgb_to_linear", "linear_to_srgb", "premultiply", "unpremultiply", "preserve_color",
-    "ViewInverse", "mask_union", "dissolve",
+    "ViewInverse", "mask_union", "dissolve", "motion_blur",
     "Runtime", "get_runtime", "clear_runtimes", "available_providers",
     "ModelStore", "resolve_models_dir",
     "available_styles", "preview_path", "user_styles_dir",

@@ -249,6 +249,17 @@ def make_scene():
 SHOT = (1, 2, 3, 4)                     # the frames of moving_cube_shot
 
 
+def shot_frames(folder: str) -> list[np.ndarray]:
+    """The RGB of ``folder``'s frame_####.png of SHOT, top row first."""
+    import bpy
+    out = []
+    for f in SHOT:
+        image = bpy.data.images.load(os.path.join(folder, f"frame_{f:04d}.png"), check_existing=False)
+        out.append(pixels(image)[::-1][..., :3].copy())
+        bpy.data.images.remove(image)
+    return out
+
+
 def near(mask: np.ndarray) -> np.ndarray:
     """``mask`` and one pixel around it (anti-aliased edges)."""
     near = mask.copy()

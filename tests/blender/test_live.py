@@ -20,19 +20,11 @@ import numpy as np
 import pytest
 
 from harness import (SHOT, addon_module, env, error_of, fact, frame_px, moving_cube_shot, near,
-                     object_index, one_style, pixels, render_as_shown, scenario, tree_of)
+                     object_index, one_style, pixels, render_as_shown, scenario, shot_frames,
+                     tree_of)
 
 bpy = pytest.importorskip("bpy")
 FRAMES = SHOT
-
-
-def _frames(folder: str) -> list[np.ndarray]:
-    out = []
-    for f in FRAMES:
-        image = bpy.data.images.load(os.path.join(folder, f"frame_{f:04d}.png"), check_existing=False)
-        out.append(pixels(image)[::-1][..., :3].copy())
-        bpy.data.images.remove(image)
-    return out
 
 
 @scenario(86)
@@ -80,7 +72,7 @@ def live_node_in_an_animation_render():
         bpy.ops.render.render(animation=True)
         flags_kept = flags_before == addon_module("passes").pass_flags(layer)
         thread_end = _ended_on_the_render_thread(scene, tree, layer)
-        live_px, plain_px = _frames(live), _frames(plain)
+        live_px, plain_px = shot_frames(live), shot_frames(plain)
         shown = _shown_last_frames([live, plain], plain_px[-1])
     metadata = [(_metadata(live, f), _metadata(plain, f)) for f in FRAMES]
     precision, recall, identical = [], [], []
@@ -459,8 +451,8 @@ def live_render_as_apply_to_animation():
             vectors.append(vector)
             depths.append(depth)
         path = os.path.join(env.work, "live_vs_applied.npz")
-        np.savez(path, live=np.stack(_frames(live)), applied=np.stack(_frames(applied)),
-                 stylized=np.stack(_frames(stylized)), plain=np.stack(plain), vectors=np.stack(vectors), depths=np.stack(depths))
+        np.savez(path, live=np.stack(shot_frames(live)), applied=np.stack(shot_frames(applied)),
+                 stylized=np.stack(shot_frames(stylized)), plain=np.stack(plain), vectors=np.stack(vectors), depths=np.stack(depths))
     nst.slots.clear()
     return {"applied": result, "path": path}
 
@@ -704,7 +696,7 @@ def live_node_writes_a_video():
             if hasattr(settings, "media_type"):
                 settings.media_type = "IMAGE"
             ffmpeg.format, ffmpeg.codec, ffmpeg.audio_codec = saved_ff
-        pngs = _frames(images)
+        pngs = shot_frames(images)
         cubes = []
         for f in FRAMES:
             scene.frame_set(f)
