@@ -16,7 +16,8 @@ import socket
 import tempfile
 
 SUFFIX = ".nst-pending"
-_MARKED: set = set()                    # frame files this process marked, not yet written stylized
+_MARKED: dict = {}                      # frame files this process marked, not yet written stylized:
+                                        # their modification time when marked (None: no file)
 
 
 def capture_folder() -> str:
@@ -33,16 +34,17 @@ def mark(scene) -> None:
     """Before Blender renders the scene's current frame: its file marked as not stylized yet."""
     path = scene.render.frame_path(frame=scene.frame_current)
     try:
+        before = _modified(path)
         with open(path + SUFFIX, "w") as f:
             f.write(f"{socket.gethostname()} {os.getpid()}\n")
-        _MARKED.add(path)
+        _MARKED[path] = before
     except OSError:
         pass                            # (a folder Blender cannot write to: its error says it)
 
 
 def done(path: str) -> None:
     """The frame at ``path`` is written stylized."""
-    _MARKED.discard(path)
+    _MARKED.pop(path, None)
     try:
         os.remove(path + SUFFIX)
     except OSError:
@@ -50,10 +52,21 @@ def done(path: str) -> None:
 
 
 def sweep() -> None:
-    """A render ended: the marks of frames Blender did not write (Esc while it rendered one)
-    go; those of frames it wrote and that are not stylized (yet) stay."""
-    for path in [p for p in _MARKED if not os.path.isfile(p)]:
-        done(path)
+    """A render ended: the marks of frames Blender did not write go (Esc while it rendered one;
+    a still that writes no file, F12, whose mark had stayed beside that frame's stylized file
+    and made the next render say it was left plain); those of frames it wrote and that are not
+    stylized (yet) stay."""
+    for path, before in list(_MARKED.items()):
+        now = _modified(path)
+        if now is None or now == before:
+            done(path)
+
+
+def _modified(path: str) -> int | None:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None
 
 
 def _alive(pid: str) -> bool | None:

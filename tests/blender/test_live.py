@@ -1172,3 +1172,35 @@ def test_marks_stay_on_frames_written_plain_and_go_once_stylized_or_never_writte
     scene.render.use_overwrite = True
     pending.say_left(scene, told.append, failed.append)
     assert len(told) == 1 and len(failed) == 1 and "writes them again" in told[0], told
+
+
+def test_a_still_that_writes_no_file_leaves_no_mark_beside_an_earlier_frame(tmp_path):
+    """An animation's frames stylized on disk, then a still rendered at frame 2 (F12, or a
+    script's render without write_still): Blender writes no file, so its mark must not stay
+    beside the stylized frame_0002 (before: it did, and the next render said frame 2 was left
+    plain; with Overwrite off `blender -b` then exited 1). A frame Blender did write in this
+    render keeps its mark until it is stylized."""
+    import importlib.util
+    import time
+    from types import SimpleNamespace
+    spec = importlib.util.spec_from_file_location(
+        "nst_pending", Path(__file__).resolve().parents[2] / "addon" / "pending.py")
+    pending = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pending)
+    path = lambda frame: str(tmp_path / f"frame_{frame:04d}.png")   # noqa: E731
+    scene = SimpleNamespace(frame_start=1, frame_end=3, frame_step=1, frame_current=2,
+                            render=SimpleNamespace(frame_path=path, use_overwrite=False))
+    for f in (1, 2, 3):
+        Path(path(f)).write_bytes(b"stylized")
+    pending.mark(scene)                     # the still at frame 2: nothing written
+    pending.sweep()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "frame_0001.png", "frame_0002.png", "frame_0003.png"]
+    scene.frame_current = 3                 # an animation render that wrote frame 3 plain
+    pending.mark(scene)
+    time.sleep(0.01)
+    Path(path(3)).write_bytes(b"Blender's frame")
+    pending.sweep()
+    told, failed = [], []
+    pending.say_left(scene, told.append, failed.append)
+    assert told == [] and len(failed) == 1 and failed[0].startswith("frame(s) 3 on disk"), failed
