@@ -79,7 +79,7 @@ def animation_frames(op, scene, frames, folder: str, render, work, coherence=Non
     along the Vector and Depth passes that end each ``rendered`` (shutter.py)."""
     current, name = scene.frame_current, scene.name
     try:
-        blurs = shutter.take_over(scene) if coherence is not None else 0.0
+        blurs = shutter.take_over(scene) if coherence is not None else None
         for frame in frames:
             scene = scene_named(name)
             scene.frame_set(frame)

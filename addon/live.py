@@ -70,7 +70,7 @@ class _Render:
     files: dict = field(default_factory=dict)   # frame -> the file Blender wrote (a window's)
     output: tuple = ()                  # outputs.settings_key as the render began
     after: object = None                # the nodes after the NST Style node (after.py)
-    shutter: float = 0.0                # Motion Blur made after the style (shutter.py)
+    shutter: tuple | None = None        # Motion Blur made after the style (shutter.py)
 
 
 _RENDER: _Render | None = None
@@ -115,7 +115,7 @@ def start(scene) -> None:
         coherence, last = (before.coherence, before.last) if before else (None, None)
         if coherence is None and strength > 0 and writes:
             coherence = engine.Coherence(strength)
-        blurs = shutter.take_over(scene) if coherence is not None else 0.0   # (shutter.py)
+        blurs = shutter.take_over(scene) if coherence is not None else None   # (shutter.py)
         if scene.render.use_multiview:      # (Individual: not found; Stereo 3D: one view in both
             raise UserError(MULTIVIEW)      # eyes, its depth lost: tried, bpy 5.0.1)
         layer = rendered_layer(scene, node)

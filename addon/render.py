@@ -105,7 +105,8 @@ class NST_OT_stylize_still(jobs.JobOperator, bpy.types.Operator):
             yield from _while_rendering()   # (a render started meanwhile: after it)
             scene = live.scene_of(job)
             px, masks, vector, depth = passes.read_captured(
-                scene, job.directory, job.slots, job.shutter > 0, frame=frame, shown=job.shown)
+                scene, job.directory, job.slots, job.shutter is not None, frame=frame,
+                shown=job.shown)
             px = px if job.shown else frames.as_shown(scene, px)
             settings = replace(job.settings, masks=masks)
             styled = yield lambda progress, cancel: stylize(px, settings, progress, cancel)

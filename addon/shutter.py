@@ -4,9 +4,11 @@ Blender renders no motion vectors while Motion Blur is on (Cycles and EEVEE give
 of zeros), and Temporal Coherence follows them. So a render with the live NST Style node,
 Temporal Coherence above 0 and Motion Blur on renders its frames sharp, with their vectors:
 each frame is stylized following the one before, then blurred along the same vectors over the
-scene's shutter (nst_core/blur.py), centred on the frame, as a camera would film a moving
-painting: the strokes smear along the motion. The render's Motion Blur is set back when the
-render ends; a file saved meanwhile has it set back as it opens (``forget_saved``)."""
+scene's shutter and its position (Start on Frame, Center, End on Frame; nst_core/blur.py), as
+a camera would film a moving painting: the strokes smear along the motion. Not followed: the
+shutter curve and rolling shutter (Cycles); a shadow cast by what moves stays sharp (the set
+under it does not move). The render's Motion Blur is set back when the render ends; a file
+saved meanwhile has it set back as it opens (``forget_saved``)."""
 
 from __future__ import annotations
 
@@ -16,24 +18,31 @@ from . import jobs
 from .engine import motion_blur
 
 OFF = "nst_motion_blur_off"     # on a scene whose Motion Blur a render turned off: its shutter
+OPENS = {"START": 0.0, "CENTER": 0.5, "END": 1.0}   # the shutter's part before the frame
 
 SAID = ("Motion Blur is made after the style in this render (shutter {shutter:g} frames, "
-        "centred on each frame): Blender renders no motion vectors with Motion Blur on, and "
-        "Temporal Coherence follows them; set Temporal Coherence to 0 for Blender's own blur")
+        "{position}; what moving objects' shadows do on the set stays sharp): Blender renders "
+        "no motion vectors with Motion Blur on, and Temporal Coherence follows them; set "
+        "Temporal Coherence to 0 for Blender's own blur")
 
 
-def take_over(scene) -> float:
-    """At a render's start: the scene's shutter (frames), its Motion Blur turned off for the
-    render; 0.0 when Motion Blur is off."""
+def take_over(scene) -> tuple | None:
+    """At a render's start: (the scene's shutter in frames, its part before the frame), its
+    Motion Blur turned off for the render; None when Motion Blur is off."""
+    r = scene.render
+    opens = OPENS.get(getattr(r, "motion_blur_position", "CENTER"), 0.5)
     if scene.get(OFF) is not None:              # (turned off by a render not yet set back)
-        return float(scene[OFF])
-    if not scene.render.use_motion_blur:
-        return 0.0
-    shutter = float(scene.render.motion_blur_shutter)
+        return float(scene[OFF]), opens
+    if not r.use_motion_blur:
+        return None
+    shutter = float(r.motion_blur_shutter)
     scene[OFF] = shutter
-    scene.render.use_motion_blur = False
-    jobs.tell(SAID.format(shutter=shutter))
-    return shutter
+    r.use_motion_blur = False
+    if shutter > 0:
+        position = {0.0: "opening at each frame", 1.0: "closing at each frame"}.get(
+            opens, "centred on each frame")
+        jobs.tell(SAID.format(shutter=shutter, position=position))
+    return shutter, opens
 
 
 def set_back(scene) -> None:
@@ -51,10 +60,10 @@ def forget_saved(*_) -> None:
             set_back(scene)
 
 
-def along(shutter: float, vector, depth):
-    """What blurs a frame of a render whose Motion Blur is made here: ``blur(image,
-    straight)`` along the frame's ``vector`` and ``depth`` passes; None without (``shutter``
-    0, or no vectors)."""
-    if not shutter or vector is None:
+def along(taken: tuple | None, vector, depth):
+    """What blurs a frame of a render whose Motion Blur is made here (``taken``: take_over's):
+    ``blur(image, straight)`` along the frame's ``vector`` and ``depth`` passes; None without
+    (no Motion Blur, a shutter of 0, or no vectors)."""
+    if not taken or not taken[0] or vector is None:
         return None
-    return lambda image, straight: motion_blur(image, vector, depth, shutter, straight)
+    return lambda image, straight: motion_blur(image, vector, depth, taken[0], straight, taken[1])

@@ -32,44 +32,48 @@ SOFT_DEPTH = 0.05       # relative depth by which a surface is in front of anoth
 ARRIVE_PX = 1.0         # px: a surface this near a pixel at a moment of the shutter covers it
 
 
-def travel(backward: np.ndarray, forward: np.ndarray | None, shutter: float) -> tuple:
-    """Where each pixel's surface is when a ``shutter`` (frames) centred on the frame opens and
-    closes, as (before, after) H×W×2 (x, y) px from the pixel: the flows from the previous
-    frame and to the next, × half the shutter (a surface that stops moving at the frame is
-    blurred on one side only). Blender 4.x's compositor drops the forward y: then the
+def travel(backward: np.ndarray, forward: np.ndarray | None, shutter: float,
+           opens: float = 0.5) -> tuple:
+    """Where each pixel's surface is when a ``shutter`` (frames) opens and closes, as (before,
+    after) H×W×2 (x, y) px from the pixel: the flow from the previous frame × the part of the
+    shutter before the frame (``opens``: 0.5 centred on it, Blender's Center; 0 Start on Frame;
+    1 End on Frame), the flow to the next × the rest (a surface that stops moving at the frame
+    is blurred on one side only). Blender 4.x's compositor drops the forward y: then the
     backward's. Where a flow is unusable (it leaves every picture, or is not finite), nothing
     moves."""
-    half = np.float32(shutter / 2)
-    before = np.asarray(backward, np.float32) * half
-    after = -before
+    backward = np.asarray(backward, np.float32)
+    before = backward * np.float32(shutter * opens)
+    after = backward * np.float32(-shutter * (1.0 - opens))
     if forward is not None:
-        after[..., :forward.shape[-1]] = forward * half
+        after[..., :forward.shape[-1]] = forward * np.float32(shutter * (1.0 - opens))
     for moved in (before, after):
-        moved[~np.isfinite(moved).all(-1) | (np.abs(moved) >= OUTSIDE * half).any(-1)] = 0.0
+        moved[~np.isfinite(moved).all(-1) | (np.abs(moved) >= OUTSIDE * shutter).any(-1)] = 0.0
     return before, after
 
 
 def motion_blur(image: np.ndarray, vector: np.ndarray, depth: np.ndarray | None, shutter: float,
-                straight: bool = False) -> np.ndarray:
-    """``image`` (H×W×C float, top row first) as a shutter open ``shutter`` frames, centred on
-    it, would film it moving along Blender's Vector pass ``vector`` (H×W×4, or ×3 from Blender
-    4.x's compositor), what is nearer in its Depth pass ``depth`` (H×W, or None) passing in
-    front. ``straight``: the alpha of an H×W×4 image is straight (blurred premultiplied). A new
-    array."""
-    if not np.isfinite(shutter) or shutter < 0:
-        raise StyleError(f"a motion blur's shutter is a number of frames >= 0, got {shutter}")
+                straight: bool = False, opens: float = 0.5) -> np.ndarray:
+    """``image`` (H×W×C float, top row first) as a shutter open ``shutter`` frames would film
+    it moving along Blender's Vector pass ``vector`` (H×W×4, or ×3 from Blender 4.x's
+    compositor), what is nearer in its Depth pass ``depth`` (H×W, or None) passing in front;
+    ``opens``: the part of the shutter before the frame (``travel``). ``straight``: the alpha
+    of an H×W×4 image is straight (blurred premultiplied). A new array."""
+    if not np.isfinite(shutter) or shutter < 0 or not 0.0 <= opens <= 1.0:
+        raise StyleError(f"a motion blur's shutter is a number of frames >= 0 and the part of it "
+                         f"before the frame between 0 and 1, got {shutter} and {opens}")
     image = np.asarray(image, np.float32)
-    moved = travel(*flows(vector), shutter)
+    moved = travel(*flows(vector), shutter, opens)
     if straight and image.shape[-1] == 4:
-        return unpremultiply(blur(premultiply(image), *moved, depth))
-    return blur(image, *moved, depth)
+        return unpremultiply(blur(premultiply(image), *moved, depth, opens=opens))
+    return blur(image, *moved, depth, opens=opens)
 
 
 def blur(image: np.ndarray, before: np.ndarray, after: np.ndarray,
-         depth: np.ndarray | None = None, samples: int = SAMPLES) -> np.ndarray:
+         depth: np.ndarray | None = None, samples: int = SAMPLES, opens: float = 0.5) -> np.ndarray:
     """``image`` (H×W×C float, premultiplied where it has alpha) as the shutter sees it while
-    each pixel's surface goes from ``before`` to ``after`` (``travel``); ``depth`` (H×W, or
-    None: what moves more is in front) tells which surface passes in front. A new array."""
+    each pixel's surface goes from ``before`` to ``after`` (``travel``; ``opens`` of its moments
+    before the frame); ``depth`` (H×W, or None: what moves more is in front) tells which
+    surface passes in front. A new array."""
     image = np.asarray(image, np.float32)
     h, w = image.shape[:2]
     if before.shape != (h, w, 2) or after.shape != (h, w, 2) \
@@ -92,6 +96,7 @@ def blur(image: np.ndarray, before: np.ndarray, after: np.ndarray,
     z_flat = -radius.ravel() if depth is None else np.asarray(depth, np.float32).ravel()
     most = most.ravel()
     steps = int(min(samples, max(4, np.ceil(2 * longest / SAMPLE_PX))))
+    early = int(round(steps * opens))                   # moments before the frame
 
     def chunk(c0: int, c1: int) -> None:
         here = active[c0:c1]
@@ -102,9 +107,11 @@ def blur(image: np.ndarray, before: np.ndarray, after: np.ndarray,
         own = [way[here] for way in ways]
         far = [way[most[here]] for way in ways]
         total = np.zeros((here.size, flat.shape[1]), np.float32)
-        for k in range(steps):                          # moments of the shutter, u in (-1, 1)
-            u = np.abs((np.float32(k + 0.5) + jitter) * np.float32(2.0 / steps) - np.float32(1.0))
-            side = k >= steps / 2                       # (before the frame, then after it)
+        for k in range(steps):                          # moments of the shutter: u of the way
+            side = k >= early                           # from the frame to its opening (before
+            n, j = (early, k) if not side else (steps - early, k - early)   # it) or closing;
+            u = (np.float32(j + 0.5) + (jitter if side else -jitter)) * np.float32(1.0 / n)
+                                                        # (the jitter mirrored: antithetic)
             at = _at(xs - own[side][:, 0] * u, ys - own[side][:, 1] * u, h, w)
             seen = flat[at]                             # this pixel's own surface then (or what
             limit = np.minimum(z_flat[at] * np.float32(1.0 - SOFT_DEPTH), z_x)  # it uncovered)

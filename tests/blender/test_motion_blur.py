@@ -48,6 +48,9 @@ def live_render_with_motion_blur():
         r.use_motion_blur = True
         blurred, said = _render(scene, "blurred")
         kept = (r.use_motion_blur, "nst_motion_blur_off" in scene)
+        r.motion_blur_position = "START"                    # the shutter opens at the frame
+        ahead, _ = _render(scene, "ahead")
+        r.motion_blur_position = "CENTER"
         group.mute = True
         plain_blurred, _ = _render(scene, "plain_blurred")  # Blender's own blur, no style
         r.use_motion_blur = False
@@ -67,6 +70,9 @@ def live_render_with_motion_blur():
         "far_from_the_cube": [float(np.abs(b - s)[~m].max()) for b, s, m in zip(blurred, sharp, reach)],
         "near_the_cube": [float(np.abs(b - s)[m].mean()) for b, s, m in zip(blurred, sharp, reach)],
         "smeared": [_smeared(s, b) for s, b in zip(sharp, blurred)],
+        "middle": {name: [float(np.flatnonzero(np.abs(b - s).max(-1).max(0) > 4 / 255).mean())
+                          for s, b in zip(sharp, frames)]
+                   for name, frames in (("centred", blurred), ("ahead", ahead))},
         "smeared_by_blender": [_smeared(p, b) for p, b in zip(plain, plain_blurred)],
     }
 
@@ -77,8 +83,9 @@ def test_motion_blur_is_made_after_the_style_with_temporal_coherence(facts):
     cube nothing changes; near it the blur spans about as many columns as Blender's own blur
     of the plain render (frames 2 and 3, where the cube moves fastest: 59 and 61 against 65 and
     66; at frames 1 and 4, where its keyframes ease in and out, 43 against 26 and 29: the
-    vectors hold where it is a frame away, not how it eases); the render says so, and the
-    scene's Motion Blur is on again after it."""
+    vectors hold where it is a frame away, not how it eases); with the shutter's position Start
+    on Frame the blur lies ahead of the cube; the render says so, and the scene's Motion Blur
+    is on again after it."""
     f = fact(facts, "live_render_with_motion_blur")
     assert any("Motion Blur is made after the style" in line for line in f["said"]), f["said"]
     assert not any("Temporal Coherence is off" in line for line in f["said"]), f["said"]
@@ -87,6 +94,8 @@ def test_motion_blur_is_made_after_the_style_with_temporal_coherence(facts):
     assert min(f["near_the_cube"]) >= 2 / 255, f
     for ours, blenders in list(zip(f["smeared"], f["smeared_by_blender"]))[1:3]:
         assert 0.7 * blenders <= ours <= 1.3 * blenders, f     # frames 2, 3: the cube at speed
+    middle = f["middle"]                # Start on Frame: the blur lies ahead of the cube (right)
+    assert all(a >= c + 2 for a, c in zip(middle["ahead"][1:3], middle["centred"][1:3])), middle
 
 
 @scenario(88)

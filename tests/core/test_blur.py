@@ -43,21 +43,23 @@ def _depth(x: float) -> np.ndarray:
     return d
 
 
-def test_a_moving_square_is_blurred_as_the_shutter_averages_it():
-    """Against the exact blur (the frame averaged over 61 moments of the shutter): the sharp
-    frame is 13.1/255 off over the square's rows, the blurred one 1.7/255; the set beyond the
-    square's travel is untouched."""
+@pytest.mark.parametrize("opens", [0.5, 0.0, 1.0])
+def test_a_moving_square_is_blurred_as_the_shutter_averages_it(opens):
+    """Against the exact blur (the frame averaged over 61 moments of the shutter; ``opens`` of
+    it before the frame: Blender's Center, Start and End on Frame): the sharp frame is 13.1/255
+    off over the square's rows (centred), the blurred one 1.7/255; the set beyond the square's
+    travel is untouched."""
     set_, texture = _scene()
     x, speed, shutter = 40.0, 24.0, 0.5
     sharp = _frame(set_, texture, x)
     truth = np.mean([_frame(set_, texture, x + speed * t)
-                     for t in np.linspace(-shutter / 2, shutter / 2, 61)], 0)
-    out = nst_core.motion_blur(sharp, _vector(speed, speed, x), _depth(x), shutter)
+                     for t in np.linspace(-shutter * opens, shutter * (1 - opens), 61)], 0)
+    out = nst_core.motion_blur(sharp, _vector(speed, speed, x), _depth(x), shutter, opens=opens)
     rows = slice(TOP, TOP + SIDE)
     error, before = np.abs(out - truth)[rows].mean(), np.abs(sharp - truth)[rows].mean()
     assert error <= 0.2 * before, (error * 255, before * 255)
     untouched = np.ones((H, W), bool)
-    untouched[rows, int(x) - int(speed * shutter / 2) - 2:int(x) + SIDE + int(speed * shutter / 2) + 2] = False
+    untouched[rows, int(x - speed * shutter * opens) - 2:int(x + SIDE + speed * shutter * (1 - opens)) + 2] = False
     assert np.allclose(out[untouched], sharp[untouched], atol=1e-6)
 
 
@@ -119,5 +121,7 @@ def test_farm_chunks_blur_alike_and_bad_input_is_said():
     assert np.array_equal(nst_core.motion_blur(sharp, v, d, 0.5), nst_core.motion_blur(sharp, v, d, 0.5))
     with pytest.raises(nst_core.StyleError, match="shutter"):
         nst_core.motion_blur(sharp, v, d, -1.0)
+    with pytest.raises(nst_core.StyleError, match="between 0 and 1"):
+        nst_core.motion_blur(sharp, v, d, 0.5, opens=1.5)
     with pytest.raises(nst_core.StyleError, match="travels of 60×120×2"):
         blur.blur(sharp, np.zeros((H, W - 1, 2), np.float32), np.zeros((H, W, 2), np.float32))

@@ -66,6 +66,9 @@ def farm(tmp_path_factory):
              "r.stamp_note_text, r.stamp_font_size = 'NST farm', 16")    # (the same each render)
     multilayer = ("import bpy; s = bpy.context.scene; s.view_layers[0].use_pass_z = True; "
                   "s.render.image_settings.file_format = 'OPEN_EXR_MULTILAYER'")
+    coherent = "import bpy; bpy.context.scene.nst.temporal_coherence = 1.0"
+    blurred = (coherent + "; r = bpy.context.scene.render; r.use_motion_blur = True; "
+               "r.motion_blur_shutter = 1.0")
     fixed = ("import bl_ext.user_default.neural_style_transfer.cameras as c; "   # no camera known:
              "c.known = lambda *a: None")                       # the sky as Cycles' vectors say
     b = "blender -b"
@@ -94,6 +97,12 @@ def farm(tmp_path_factory):
         "> /nst/multilayer.log 2>&1",
         f'{b} /nst/cube/shot.blend --python-expr "{multilayer}; {muted}" '
         "-o //multilayer_plain/frame_ -a > /dev/null 2>&1",
+        # Motion Blur with Temporal Coherence: rendered sharp, blurred after the style
+        f'{b} /nst/cube/shot.blend --python-expr "{coherent}" -o //coherent/frame_ -a > /dev/null 2>&1',
+        f'{b} /nst/cube/shot.blend --python-expr "{blurred}" -o //blurred/frame_ -a '
+        "> /nst/blurred.log 2>&1",
+        f'{b} /nst/cube/shot.blend --python-expr "{blurred}; {muted}" '
+        "-o //plain_blurred/frame_ -a > /dev/null 2>&1",
         f"{b} --python /nst/decode_video.py -- /nst/cube/video/shot_0001-{CUBE_FRAMES:04d}.mkv "
         f"{CUBE_FRAMES} /nst/cube/decoded/frame_ > /dev/null 2>&1",
         # the style image gone before the render: plain frames, and the process says it failed
@@ -124,7 +133,7 @@ def farm(tmp_path_factory):
     r = chroot.run(root, work, command, timeout=900)
     assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])
     logs = {name: (work / f"{name}.log").read_text(errors="replace")
-            for name in ("cube", "video", "multilayer", "seam", "w1", "w2", "w3", "flamenco0", "flamenco1", "broken",
+            for name in ("cube", "video", "multilayer", "blurred", "seam", "w1", "w2", "w3", "flamenco0", "flamenco1", "broken",
                          "sky", "pan0", "pan1", "pan2")}
     logs["broken_rc"] = (work / "broken.rc").read_text().strip()
     return work, logs
@@ -149,6 +158,34 @@ def test_blender_b_a_writes_each_frames_own_stylization(farm):
     assert all(0.03 < s < 0.5 for s in shares), shares          # a cube, not the whole frame
     assert all(x < y for x, y in zip(centres, centres[1:])), centres     # it follows the cube
     assert not any(np.array_equal(live[0], x) for x in live[1:])
+
+
+def test_blender_b_a_with_motion_blur_blurs_each_stylized_frame(farm):
+    """Motion Blur on (shutter 1 frame) and Temporal Coherence 1, the slot masked to the cube:
+    the render says the blur is made after the style (Blender renders no vectors with its own),
+    and each frame is the coherent frame blurred along the cube's way: changed there over about
+    as many columns as Blender's own blur changes the plain render, the same elsewhere."""
+    work, logs = farm
+    got = {name: _frames(work / "cube" / name, CUBE_FRAMES)
+           for name in ("coherent", "blurred", "plain", "plain_blurred")}
+    assert all(x is not None for frames in got.values() for x in frames), logs["blurred"][-2000:]
+    assert "Motion Blur is made after the style" in logs["blurred"], logs["blurred"][-2000:]
+    assert f"stylized {CUBE_FRAMES} frame(s)" in logs["blurred"], logs["blurred"][-2000:]
+    columns, far = [], []
+    for c, b, p, pb in list(zip(*got.values()))[1:-1]:     # (the ends: the keys ease)
+        ours, blenders = _changed(c, b), _changed(p, pb)
+        columns.append((int(ours.any(0).sum()), int(blenders.any(0).sum())))
+        way = blenders.copy()               # Blender's blurred region and 4 px around it
+        for _ in range(4):
+            grown = way.copy()
+            grown[1:] |= way[:-1]
+            grown[:-1] |= way[1:]
+            grown[:, 1:] |= way[:, :-1]
+            grown[:, :-1] |= way[:, 1:]
+            way = grown
+        far.append(float(np.abs(c - b).max(-1)[~way].max()))
+    assert all(0.6 * theirs <= mine <= 1.5 * theirs for mine, theirs in columns), columns
+    assert max(far) <= 4 / 255, far
 
 
 def test_blender_b_a_to_multilayer_openexr_stylizes_its_composite_and_keeps_its_passes(farm):
