@@ -89,7 +89,8 @@ def animation_frames(op, scene, frames, folder: str, render, work, coherence=Non
             if frame > frames.start:
                 op.kept = f"frames {frames.start}–{frame - 1} written to {folder}, stopped at {frame}"
             rendered = render()
-            blur, job = shutter.along(blurs, *rendered[-2:]), work(rendered)
+            views = blurs and shutter.neighbours(scene, frame, cameras.view)  # (the sky's motion)
+            blur, job = shutter.along(blurs, *rendered[-2:], views), work(rendered)
             result = yield job if blur is None else lambda *args: blur(job(*args), True)
             path = os.path.join(folder, f"frame_{frame:04d}.png")
             partial = path + ".partial.png"     # a frame appears whole or not at all

@@ -66,6 +66,16 @@ def over(top: np.ndarray, under: np.ndarray, cover) -> np.ndarray:
     return cover[..., None] * top + (1 - cover[..., None]) * under
 
 
+def finished(styled: np.ndarray, px: np.ndarray, cover, blur, whole: bool = True) -> np.ndarray:
+    """A worker's end of a frame (the main thread stays free): ``styled`` over ``px`` by the
+    ``cover`` and blurred (``blur``: shutter.along's, or None) when ``whole``; else as it is
+    (the nodes after the NST Style node, or an OpenEXR output: the main thread composites it)."""
+    if not whole:
+        return styled
+    out = over(styled, px, cover)
+    return out if blur is None else blur(out, True)
+
+
 def scene_linear(inverse, styled: np.ndarray, raw: np.ndarray, cover) -> np.ndarray:
     """The stylized picture ``styled`` (as shown) back into scene-linear premultiplied H×W×4
     such that, shown with the scene's view transform (``inverse``: its ViewInverse), it is that

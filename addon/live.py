@@ -212,30 +212,27 @@ def frame_job(job: _Render, frame: int, between=lambda: ()):
             job.plate_read = True       # (read here, on the main thread: not in render_init)
             job.coherence.take_clean_plate(plates.clean(scene, px.shape[1::-1]))
         settings = replace(job.settings, masks=masks)
-        view = None if job.coherence is None else \
-            cameras.known(scene, frame) if bpy.app.background else cameras.view(scene, frame)
+        view_of = cameras.known if bpy.app.background else cameras.view
+        view = None if job.coherence is None else view_of(scene, frame)
         if job.coherence is not None and bpy.app.background and depth is not None \
                 and cameras.unknown(scene, frame) and not job.camera_said \
                 and (depth >= engine.BACKGROUND_DEPTH).any():
             job.camera_said = True          # (the sky is seen: its motion is not)
             jobs.tell(cameras.UNKNOWN.format(frame=frame))
-        styled = yield lambda progress, cancel: engine.stylize(
-            px, settings, progress, cancel, job.coherence, vector, depth, view)
+        views = job.shutter and shutter.neighbours(scene, frame, view_of)   # (the sky's motion)
+        cover, blur = engine.mask_union(masks), shutter.along(job.shutter, vector, depth, views)
+        whole = job.after is None and job.shown     # (else composited by the main thread)
+        styled = yield lambda progress, cancel: frames.finished(engine.stylize(
+            px, settings, progress, cancel, job.coherence, vector, depth, view), px, cover, blur, whole)
         if job.coherence is not None and job.coherence.canvas.clean_misfit and not job.misfit_said:
             job.misfit_said = True
             jobs.tell(plates.MISFIT)
         yield from between()
         scene = scene_of(job)
-        cover = engine.mask_union(masks)
         path = "" if job.video else job.files.get(frame) or outputs.written_file(scene, frame)
-        blur = shutter.along(job.shutter, vector, depth)    # (None: the render's own)
-        if job.after is None and job.shown:
-            out = frames.over(styled, px, cover)
-            out = out if blur is None else blur(out, True)
-        else:
-            out = after.composited(job.after, scene, frame, styled, image, cover, inverse(job),
-                                   job.shown, path not in ("", scene.render.frame_path(frame=frame)),
-                                   blur)
+        out = styled if whole else after.composited(
+            job.after, scene, frame, styled, image, cover, inverse(job), job.shown,
+            path not in ("", scene.render.frame_path(frame=frame)), blur)
         if job.video:                       # encoded once the frames are done (_close)
             videos.write_frame(scene, out, job.directory, frame, lambda: inverse(job))
         else:

@@ -109,15 +109,14 @@ class NST_OT_stylize_still(jobs.JobOperator, bpy.types.Operator):
                 shown=job.shown)
             px = px if job.shown else frames.as_shown(scene, px)
             settings = replace(job.settings, masks=masks)
-            styled = yield lambda progress, cancel: stylize(px, settings, progress, cancel)
+            views = job.shutter and shutter.neighbours(scene, frame, cameras.view)
+            cover, blur = mask_union(masks), shutter.along(job.shutter, vector, depth, views)
+            result = yield lambda progress, cancel: frames.finished(
+                stylize(px, settings, progress, cancel), px, cover, blur, job.after is None)
             yield from _while_rendering()
-            cover, blur = mask_union(masks), shutter.along(job.shutter, vector, depth)
             if job.after is not None:
-                result = after.composited(job.after, live.scene_of(job), frame, styled, None,
+                result = after.composited(job.after, live.scene_of(job), frame, result, None,
                                           cover, live.inverse(job), True, still=True, blur=blur)
-            else:
-                result = frames.over(styled, px, cover)
-                result = result if blur is None else blur(result, True)
         finally:
             live.done_with(job)
         image = keep(pixels.write_image(result, STILL_IMAGE))

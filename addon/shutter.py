@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import bpy
 
-from . import jobs
+from . import cameras, jobs
 from .engine import motion_blur
 
 OFF = "nst_motion_blur_off"     # on a scene whose Motion Blur a render turned off: its shutter
@@ -60,10 +60,19 @@ def forget_saved(*_) -> None:
             set_back(scene)
 
 
-def along(taken: tuple | None, vector, depth):
+def along(taken: tuple | None, vector, depth, views=None):
     """What blurs a frame of a render whose Motion Blur is made here (``taken``: take_over's):
-    ``blur(image, straight)`` along the frame's ``vector`` and ``depth`` passes; None without
-    (no Motion Blur, a shutter of 0, or no vectors)."""
+    ``blur(image, straight)`` along the frame's ``vector`` and ``depth`` passes (and the sky
+    as the camera turns: ``views``, ``neighbours``); None without (no Motion Blur, a shutter
+    of 0, or no vectors)."""
     if not taken or not taken[0] or vector is None:
         return None
-    return lambda image, straight: motion_blur(image, vector, depth, taken[0], straight, taken[1])
+    return lambda image, straight: motion_blur(image, vector, depth, taken[0], straight,
+                                               taken[1], views)
+
+
+def neighbours(scene, frame: int, view_of) -> tuple:
+    """The camera views (``view_of(scene, frame)``: cameras.view or cameras.known) of the
+    frame before ``frame``, ``frame`` and the one after, None across a cut to another camera."""
+    return tuple(None if f != frame and cameras.switched(scene, min(f, frame), max(f, frame))
+                 else view_of(scene, f) for f in (frame - 1, frame, frame + 1))

@@ -23,7 +23,7 @@ import numpy as np
 from .bands import in_bands
 from .color import premultiply, unpremultiply
 from .errors import StyleError
-from .motion import OUTSIDE, flows
+from .motion import OUTSIDE, background, flows
 
 SAMPLES = 32            # at most, along both directions together (Blender's Vector Blur: 32)
 SAMPLE_PX = 1.0         # px of the longest half-travel a sample: fewer for a short blur
@@ -52,17 +52,24 @@ def travel(backward: np.ndarray, forward: np.ndarray | None, shutter: float,
 
 
 def motion_blur(image: np.ndarray, vector: np.ndarray, depth: np.ndarray | None, shutter: float,
-                straight: bool = False, opens: float = 0.5) -> np.ndarray:
+                straight: bool = False, opens: float = 0.5, views: tuple | None = None) -> np.ndarray:
     """``image`` (H×W×C float, top row first) as a shutter open ``shutter`` frames would film
     it moving along Blender's Vector pass ``vector`` (H×W×4, or ×3 from Blender 4.x's
     compositor), what is nearer in its Depth pass ``depth`` (H×W, or None) passing in front;
     ``opens``: the part of the shutter before the frame (``travel``). ``straight``: the alpha
-    of an H×W×4 image is straight (blurred premultiplied). A new array."""
+    of an H×W×4 image is straight (blurred premultiplied). ``views``: the cameras' views (3×3,
+    ``motion.background``; each may be None) of the previous frame, this one and the next: the
+    world background, which Cycles gives no motion, moves as the camera turns. A new array."""
     if not np.isfinite(shutter) or shutter < 0 or not 0.0 <= opens <= 1.0:
         raise StyleError(f"a motion blur's shutter is a number of frames >= 0 and the part of it "
                          f"before the frame between 0 and 1, got {shutter} and {opens}")
     image = np.asarray(image, np.float32)
-    moved = travel(*flows(vector), shutter, opens)
+    backward, forward = flows(vector)
+    if views is not None and depth is not None:
+        previous, now, following = views
+        background(backward, depth, now, None, None, previous)
+        background(None, None, following, forward, depth, now)
+    moved = travel(backward, forward, shutter, opens)
     if straight and image.shape[-1] == 4:
         return unpremultiply(blur(premultiply(image), *moved, depth, opens=opens))
     return blur(image, *moved, depth, opens=opens)

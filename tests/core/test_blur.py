@@ -125,3 +125,26 @@ def test_farm_chunks_blur_alike_and_bad_input_is_said():
         nst_core.motion_blur(sharp, v, d, 0.5, opens=1.5)
     with pytest.raises(nst_core.StyleError, match="travels of 60×120×2"):
         blur.blur(sharp, np.zeros((H, W - 1, 2), np.float32), np.zeros((H, W, 2), np.float32))
+
+
+def _view(yaw: float, f: float = 100.0) -> np.ndarray:
+    """A pinhole's view (3×3: (column, row, 1) -> the ray) turned by ``yaw`` about its up axis."""
+    rays = np.array([[1.0, 0.0, -W / 2], [0.0, 1.0, -H / 2], [0.0, 0.0, f]])
+    c, s = np.cos(yaw), np.sin(yaw)
+    return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]]) @ rays
+
+
+def test_a_turning_cameras_sky_is_blurred_as_the_camera_turns():
+    """Cycles gives the world background no motion vectors (all 0) while the camera turns: with
+    the cameras' views of the frames before and after, the sky moves 10 px a frame and is
+    blurred as the sideways average over the shutter (1 frame: 10 px) says; without them it is
+    left sharp."""
+    sky = np.random.default_rng(5).random((H, W, 3), dtype=np.float32)
+    vector, depth = np.zeros((H, W, 4), np.float32), np.full((H, W), 1e10, np.float32)
+    views = (_view(-0.1), _view(0.0), _view(0.1))
+    out = nst_core.motion_blur(sky, vector, depth, 1.0, views=views)
+    assert np.allclose(nst_core.motion_blur(sky, vector, depth, 1.0), sky, atol=1e-6)
+    box = np.mean([np.roll(sky, s, axis=1) for s in range(-5, 6)], 0)   # the sideways average
+    inner = (slice(None), slice(15, W - 15))
+    error, sharp = np.abs(out - box)[inner].mean(), np.abs(sky - box)[inner].mean()
+    assert error <= 0.25 * sharp, (error, sharp)
