@@ -302,13 +302,13 @@ def set_back() -> None:
         if muted and muted[1] in nodes:
             nodes[muted[1]].pop(passes.MUTED, None)
             nodes[muted[1]].mute = False
+        shutter.set_back(scene)             # (a render that could not start too: stereo, ...)
         if job is None:
             continue
         for name in [n for n in job.added if n in nodes]:
             nodes.remove(nodes[name])
         if scene is not None and job.layer in scene.view_layers:
             passes.set_pass_flags(scene.view_layers[job.layer], job.flags)
-        shutter.set_back(scene)
         if scene is not None and not bpy.app.background:
             _queue_unsaid(job, scene)
         job.ended = True

@@ -48,6 +48,14 @@ def live_render_with_motion_blur():
         r.use_motion_blur = True
         blurred, said = _render(scene, "blurred")
         kept = (r.use_motion_blur, "nst_motion_blur_off" in scene)
+        r.use_multiview = True                  # a render the node cannot stylize (said, plain)
+        r.filepath = os.path.join(env.work, "shutter", "stereo") + os.sep + "frame_"
+        said_refused = io.StringIO()
+        with contextlib.redirect_stdout(said_refused):
+            bpy.ops.render.render(animation=True)
+        refused = said_refused.getvalue()
+        r.use_multiview = False
+        kept_refused = (r.use_motion_blur, "nst_motion_blur_off" in scene)
         r.motion_blur_position = "START"                    # the shutter opens at the frame
         ahead, _ = _render(scene, "ahead")
         r.motion_blur_position = "CENTER"
@@ -66,7 +74,8 @@ def live_render_with_motion_blur():
     reach = [near(near(t)) for t in travels]
     return {
         "said": [line for line in said.splitlines() if "Motion Blur" in line or "Coherence" in line],
-        "motion_blur_kept": list(kept),
+        "motion_blur_kept": list(kept), "motion_blur_kept_refused": list(kept_refused),
+        "refused": "Stereoscopy is on" in refused,
         "far_from_the_cube": [float(np.abs(b - s)[~m].max()) for b, s, m in zip(blurred, sharp, reach)],
         "near_the_cube": [float(np.abs(b - s)[m].mean()) for b, s, m in zip(blurred, sharp, reach)],
         "smeared": [_smeared(s, b) for s, b in zip(sharp, blurred)],
@@ -90,6 +99,7 @@ def test_motion_blur_is_made_after_the_style_with_temporal_coherence(facts):
     assert any("Motion Blur is made after the style" in line for line in f["said"]), f["said"]
     assert not any("Temporal Coherence is off" in line for line in f["said"]), f["said"]
     assert f["motion_blur_kept"] == [True, False], f
+    assert f["refused"] and f["motion_blur_kept_refused"] == [True, False], f  # (before: off)
     assert max(f["far_from_the_cube"]) <= 2 / 255, f
     assert min(f["near_the_cube"]) >= 2 / 255, f
     for ours, blenders in list(zip(f["smeared"], f["smeared_by_blender"]))[1:3]:
