@@ -1139,11 +1139,9 @@ def test_a_frame_left_plain_is_marked_and_said_by_the_next_render(facts):
     assert left["captures"] == [False, True], left
 
 
-def test_marks_stay_on_frames_written_plain_and_go_once_stylized_or_never_written(tmp_path):
-    """addon/pending.py on its own: a frame written stylized loses its mark, one Blender wrote
-    and that was not stylized keeps it and is said (with Overwrite off, counted), one Blender
-    never wrote (Esc while it rendered) loses it as the render ends (a window test's folder
-    held it); a mark of a process still running on this machine is not said."""
+def _pending_alone(tmp_path, last: int, current: int):
+    """addon/pending.py loaded on its own (no Blender), and a scene of frames 1..``last`` at
+    ``current`` whose frames are written to ``tmp_path``: (the module, frame -> path, scene)."""
     import importlib.util
     from types import SimpleNamespace
     spec = importlib.util.spec_from_file_location(
@@ -1151,8 +1149,17 @@ def test_marks_stay_on_frames_written_plain_and_go_once_stylized_or_never_writte
     pending = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(pending)
     path = lambda frame: str(tmp_path / f"frame_{frame:04d}.png")   # noqa: E731
-    scene = SimpleNamespace(frame_start=1, frame_end=4, frame_step=1, frame_current=1,
+    scene = SimpleNamespace(frame_start=1, frame_end=last, frame_step=1, frame_current=current,
                             render=SimpleNamespace(frame_path=path, use_overwrite=False))
+    return pending, path, scene
+
+
+def test_marks_stay_on_frames_written_plain_and_go_once_stylized_or_never_written(tmp_path):
+    """addon/pending.py on its own: a frame written stylized loses its mark, one Blender wrote
+    and that was not stylized keeps it and is said (with Overwrite off, counted), one Blender
+    never wrote (Esc while it rendered) loses it as the render ends (a window test's folder
+    held it); a mark of a process still running on this machine is not said."""
+    pending, path, scene = _pending_alone(tmp_path, 4, 1)
     for f in (1, 2, 3):
         scene.frame_current = f
         pending.mark(scene)
@@ -1180,16 +1187,8 @@ def test_a_still_that_writes_no_file_leaves_no_mark_beside_an_earlier_frame(tmp_
     beside the stylized frame_0002 (before: it did, and the next render said frame 2 was left
     plain; with Overwrite off `blender -b` then exited 1). A frame Blender did write in this
     render keeps its mark until it is stylized."""
-    import importlib.util
     import time
-    from types import SimpleNamespace
-    spec = importlib.util.spec_from_file_location(
-        "nst_pending", Path(__file__).resolve().parents[2] / "addon" / "pending.py")
-    pending = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(pending)
-    path = lambda frame: str(tmp_path / f"frame_{frame:04d}.png")   # noqa: E731
-    scene = SimpleNamespace(frame_start=1, frame_end=3, frame_step=1, frame_current=2,
-                            render=SimpleNamespace(frame_path=path, use_overwrite=False))
+    pending, path, scene = _pending_alone(tmp_path, 3, 2)
     for f in (1, 2, 3):
         Path(path(f)).write_bytes(b"stylized")
     pending.mark(scene)                     # the still at frame 2: nothing written
