@@ -213,13 +213,13 @@ def frame_job(job: _Render, frame: int, between=lambda: ()):
             job.coherence.take_clean_plate(plates.clean(scene, px.shape[1::-1]))
         settings = replace(job.settings, masks=masks)
         view_of = cameras.known if bpy.app.background else cameras.view
-        view = None if job.coherence is None else view_of(scene, frame)
+        views = job.shutter and shutter.neighbours(scene, frame, view_of)   # (the sky's motion)
+        view = None if job.coherence is None else views[1] if views else view_of(scene, frame)
         if job.coherence is not None and bpy.app.background and depth is not None \
                 and cameras.unknown(scene, frame) and not job.camera_said \
                 and (depth >= engine.BACKGROUND_DEPTH).any():
             job.camera_said = True          # (the sky is seen: its motion is not)
             jobs.tell(cameras.UNKNOWN.format(frame=frame))
-        views = job.shutter and shutter.neighbours(scene, frame, view_of)   # (the sky's motion)
         cover, blur = engine.mask_union(masks), shutter.along(job.shutter, vector, depth, views)
         whole = job.after is None and job.shown     # (else composited by the main thread)
         styled = yield lambda progress, cancel: frames.finished(engine.stylize(
