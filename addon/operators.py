@@ -62,9 +62,9 @@ def stylize_image_job(op, image: bpy.types.Image, settings, replace: bool):
     """Generator job: read pixels, stylize in the worker, write `<name>_styled` or replace; what
     it writes is packed into the .blend (results.keep). A float image's colours above 1 keep
     their ratio (``pixels.read_image_hdr``)."""
-    px, over = pixels.read_image_hdr(image)
     name = image.name           # data-blocks are looked up again after the worker: undo, a file
-    result = yield stylize_work(px, settings)      # load or a deletion frees the Python objects
+    px, over = yield from pixels.read_image_hdr_job(image)  # load or a deletion frees them
+    result = yield stylize_work(px, settings)
     image = bpy.data.images.get(name)
     if image is None:
         raise UserError(f"image '{name}' was deleted while it was being stylized; nothing was written")

@@ -51,6 +51,25 @@ def read_image_hdr(image: bpy.types.Image, allow_data: bool = False,
     each such pixel's colour divided by its brightest channel, so the engine sees its hue and
     shading instead of a clipped white; with that divisor (H×W, None when nothing is above 1),
     which ``write_image(gain=...)`` multiplies back: the highlights keep their ratio."""
+    _readable(image, allow_data)
+    return _straight(stored_pixels(image), image.is_float, _is_linear(image), hdr)
+
+
+def read_image_hdr_job(image: bpy.types.Image):
+    """``read_image_hdr`` as steps of a job (``yield from``): only Blender's copy of the pixels
+    runs on the main thread, into a buffer the worker has touched first, and the conversions
+    run in the worker. (A window's main thread that wrote a fresh 1024² buffer and converted it
+    was held 0.2-0.3 s, most of it the new memory's page faults.)"""
+    _readable(image, False)
+    (w, h), channels = image.size, image.channels
+    buf = yield lambda progress, cancel: np.ones(w * h * channels, np.float32)
+    image.pixels.foreach_get(buf)
+    is_float, linear = image.is_float, _is_linear(image)
+    return (yield lambda progress, cancel: _straight(_shaped(buf, w, h, channels), is_float,
+                                                     linear, True))
+
+
+def _readable(image: bpy.types.Image, allow_data: bool) -> None:
     if image.source == "TILED":
         raise UserError(f"Image '{image.name}' is a UDIM tile set; stylize each tile as its own image")
     if image.source in ("MOVIE", "SEQUENCE"):
@@ -62,8 +81,11 @@ def read_image_hdr(image: bpy.types.Image, allow_data: bool = False,
     if image.colorspace_settings.is_data and not allow_data:
         raise UserError(f"Image '{image.name}' is Non-Color data (normal, roughness, ...); "
                         "style transfer is for colour images")
-    px = stored_pixels(image)
-    if image.is_float:
+
+
+def _straight(px: np.ndarray, is_float: bool, linear: bool, hdr: bool):
+    """``read_image_hdr`` of the pixels ``stored_pixels`` gave (touches no bpy data)."""
+    if is_float:
         straight = unpremultiply(px)
         over = np.maximum(straight[..., :3].max(axis=-1), 1.0) if hdr else None
         if over is None or over.max() <= 1.0:
@@ -71,7 +93,7 @@ def read_image_hdr(image: bpy.types.Image, allow_data: bool = False,
         straight[..., :3] /= over[..., None]
         straight[..., :3] = linear_to_srgb(straight[..., :3])
         return np.clip(straight, 0.0, 1.0), over
-    if _is_linear(image):
+    if linear:
         px[..., :3] = linear_to_srgb(px[..., :3])
     return np.clip(px, 0.0, 1.0), None
 
@@ -269,11 +291,16 @@ def stored_pixels(image: bpy.types.Image) -> np.ndarray:
     w, h = image.size
     buf = np.empty(w * h * image.channels, np.float32)
     image.pixels.foreach_get(buf)
-    px = buf.reshape(h, w, image.channels)[::-1]
-    if image.channels != 4:
-        rgb = np.repeat(px[..., :1], 3, -1) if image.channels < 3 else px[..., :3]
+    return np.ascontiguousarray(_shaped(buf, w, h, image.channels))
+
+
+def _shaped(buf: np.ndarray, w: int, h: int, channels: int) -> np.ndarray:
+    """Blender's flat pixel buffer as H×W×4, top row first."""
+    px = buf.reshape(h, w, channels)[::-1]
+    if channels != 4:
+        rgb = np.repeat(px[..., :1], 3, -1) if channels < 3 else px[..., :3]
         px = np.concatenate([rgb, np.ones((h, w, 1), np.float32)], -1)
-    return np.ascontiguousarray(px)
+    return px
 
 
 def save_8bit(pixels: np.ndarray, path: str, file_format: str = "PNG") -> None:
