@@ -20,6 +20,7 @@ import importlib
 import json
 import os
 import sys
+import time
 import traceback
 
 import numpy as np
@@ -358,11 +359,15 @@ def main(argv: list[str]) -> None:
         importlib.import_module(name)
     make_scene()       # factory settings first: they would unload add-ons enabled before
     results: dict[str, dict] = {}
+    seconds: dict[str, float] = {}      # each scenario's, for sharing them out (extension.py)
     for _, fn in sorted(SCENARIOS, key=lambda item: item[0]):
+        start = time.perf_counter()
         try:
             results[fn.__name__] = fn() or {}
         except Exception:
             results[fn.__name__] = {"error": traceback.format_exc()}
+        seconds[f"{fn.__module__}.{fn.__name__}"] = round(time.perf_counter() - start, 1)
+    print("NST-SECONDS " + json.dumps(seconds))
     print("NST-RESULTS " + json.dumps(results))
 
 
