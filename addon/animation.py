@@ -9,7 +9,7 @@ import os
 import bpy
 from bpy.props import FloatProperty, IntProperty, StringProperty
 
-from . import cameras, pixels, plates, shutter
+from . import cameras, held, pixels, plates, shutter
 from .engine import DEFAULT_COHERENCE, Coherence, UserError
 from .properties import RELATIVE
 
@@ -99,5 +99,5 @@ def animation_frames(op, scene, frames, folder: str, render, work, coherence=Non
     finally:
         if name in bpy.data.scenes:
             bpy.data.scenes[name].frame_set(current)
-            shutter.set_back(bpy.data.scenes[name])
+            held.set_back(bpy.data.scenes[name])
     op.report({"INFO"}, f"wrote frames {frames.start}..{frames.stop - 1} to {folder}")

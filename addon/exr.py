@@ -17,6 +17,7 @@ import numpy as np
 LAYER = "Composite.Combined"            # the compositor's output, as Blender names it
 CODECS = ("NONE", "RLE", "ZIPS", "ZIP", "PIZ", "PXR24", "B44", "B44A", "DWAA", "DWAB")
 CODED = ("NONE", "ZIPS", "ZIP")         # what this module decodes and encodes
+LOSSLESS = ("NONE", "RLE", "ZIPS", "ZIP", "PIZ")
 _LINES = (1, 1, 1, 16, 32, 16, 32, 32, 32, 256)     # scan lines a chunk, by codec
 _TYPES = (np.dtype("<u4"), np.dtype("<f2"), np.dtype("<f4"))
 _MAGIC, _TILED, _DEEP, _MULTIPART = 20000630, 0x200, 0x800, 0x1000

@@ -34,8 +34,8 @@ from dataclasses import dataclass, field, replace
 import bpy
 from bpy.app.handlers import persistent
 
-from . import (after, cameras, engine, frames, jobs, outputs, passes, pending, pixels, plates,
-               shutter, videos)
+from . import (after, cameras, engine, frames, held, jobs, outputs, passes, pending, pixels,
+               plates, shutter, videos)
 from .nodegroup import live_node, rendered_layer
 from .engine import NSTError, UserError
 from .handlers import attach, detach
@@ -100,6 +100,7 @@ def start(scene) -> None:
     directory = ""
     try:
         try:
+            outputs.take_codec(scene)
             outputs.check_output(scene)
             outputs.say_stamp_left_out(scene)
             writes = True
@@ -302,7 +303,7 @@ def set_back() -> None:
         if muted and muted[1] in nodes:
             nodes[muted[1]].pop(passes.MUTED, None)
             nodes[muted[1]].mute = False
-        shutter.set_back(scene)             # (a render that could not start too: stereo, ...)
+        held.set_back(scene)                # (a render that could not start too: stereo, ...)
         if job is None:
             continue
         for name in [n for n in job.added if n in nodes]:
@@ -380,7 +381,7 @@ _H = bpy.app.handlers
 HANDLERS = ((_H.render_init, _init), (_H.render_write, _write), (_H.render_complete, _complete),
             (_H.render_cancel, _done), (_H.render_pre, _pre),
             *((h, f) for h in (_H.load_post, _H.undo_post, _H.redo_post)
-              for f in (passes.forget_saved_capture, shutter.forget_saved)))
+              for f in (passes.forget_saved_capture, held.forget_saved)))
 
 
 def register():

@@ -10,7 +10,7 @@ import struct
 import bpy
 import numpy as np
 
-from . import exr, jobs, pixels, stamps
+from . import exr, held, jobs, pixels, stamps
 from .engine import UserError
 
 IMAGE_FORMATS = {"PNG", "JPEG", "TIFF", "BMP", "TARGA", "TARGA_RAW", "WEBP"}    # written stylized
@@ -32,11 +32,13 @@ def written_file(scene, frame: int, missing: str | None = None) -> str:
 
 def settings_key(scene) -> tuple:
     """What Blender's writer is set to (format, colour, codec): a frame written stylized with
-    other settings than its render's would not be the file Blender wrote."""
+    other settings than its render's would not be the file Blender wrote. (A multilayer
+    OpenEXR's composite is written in the codec of the file Blender wrote: exr.py.)"""
     s, f = scene.render.image_settings, scene.render.ffmpeg
+    codec = s.exr_codec if s.file_format != "OPEN_EXR_MULTILAYER" else ""
     return tuple(str(getattr(s, k, "")) for k in ("media_type", "file_format", "color_mode",
-                 "color_depth", "exr_codec", "quality", "compression")) + \
-        (scene.render.use_file_extension, f.format, f.codec)
+                 "color_depth", "quality", "compression")) + \
+        (codec, scene.render.use_file_extension, f.format, f.codec)
 
 
 def is_linear(scene) -> bool:
@@ -82,19 +84,34 @@ def make_folder(scene) -> None:
         pass                            # Blender's own save says what is wrong with the path
 
 
-def check_output(scene) -> None:
-    """What the live node can write stylized, said before the render: an image format or an
-    FFmpeg video for an sRGB display, or OpenEXR (any display; multilayer: its composite
-    rewritten, exr.py); else Blender's plain frames are kept."""
+CODEC = "render.image_settings.exr_codec"
+ZIP_SAID = ("Blender {version} writes a multilayer OpenEXR's passes into one part, which the "
+            "NST Style node can rewrite only in the ZIP, ZIPS or None codec: this render writes "
+            "its files in ZIP (lossless{larger}) instead of {codec}, and sets the codec back "
+            "after; Blender 5 keeps each pass in its codec")
+
+
+def take_codec(scene) -> None:
+    """A render with the live node in Blender 4, into multilayer OpenEXR with a codec that
+    exr.py cannot decode (PIZ, DWAA, RLE, ...): written in ZIP for the render (held.py sets the
+    codec back), said."""
     settings = scene.render.image_settings
     if settings.file_format == "OPEN_EXR_MULTILAYER" and bpy.app.version < (5, 0, 0) \
             and settings.exr_codec not in exr.CODED:
-        raise UserError(f"Blender {bpy.app.version_string} writes a multilayer OpenEXR's passes "
-                        f"into one part, which the live node rewrites only with the ZIP, ZIPS or "
-                        f"None codec, not {settings.exr_codec}; choose one (Output › Codec), "
-                        f"or render in Blender 5, which writes each pass apart")
+        codec = settings.exr_codec
+        larger = "" if codec in exr.LOSSLESS else f"; larger files than {codec}'s"
+        jobs.tell(ZIP_SAID.format(version=bpy.app.version_string, larger=larger, codec=codec))
+        held.hold(scene, CODEC, "ZIP")
+
+
+def check_output(scene) -> None:
+    """What the live node can write stylized, said before the render: an image format or an
+    FFmpeg video for an sRGB display, or OpenEXR (any display; multilayer: its composite
+    rewritten, exr.py; Blender 4's codecs: ``take_codec``); else Blender's plain frames are
+    kept."""
     if is_linear(scene):
         return
+    settings = scene.render.image_settings
     if settings.file_format not in IMAGE_FORMATS and not is_video(scene):
         raise UserError(f"the live node writes image formats (PNG, JPEG, TIFF, BMP, Targa, WebP, "
                         f"OpenEXR) and FFmpeg video, not {settings.file_format}")

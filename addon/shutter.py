@@ -8,16 +8,14 @@ scene's shutter and its position (Start on Frame, Center, End on Frame; nst_core
 a camera would film a moving painting: the strokes smear along the motion. Not followed: the
 shutter curve and rolling shutter (Cycles); a shadow cast by what moves stays sharp (the set
 under it does not move). The render's Motion Blur is set back when the render ends; a file
-saved meanwhile has it set back as it opens (``forget_saved``)."""
+saved meanwhile has it set back as it opens (held.py)."""
 
 from __future__ import annotations
 
-import bpy
-
-from . import cameras, jobs
+from . import cameras, held, jobs
 from .engine import motion_blur
 
-OFF = "nst_motion_blur_off"     # on a scene whose Motion Blur a render turned off: its shutter
+MOTION_BLUR = "render.use_motion_blur"
 OPENS = {"START": 0.0, "CENTER": 0.5, "END": 1.0}   # the shutter's part before the frame
 
 SAID = ("Motion Blur is made after the style in this render (shutter {shutter:g} frames, "
@@ -28,36 +26,21 @@ SAID = ("Motion Blur is made after the style in this render (shutter {shutter:g}
 
 def take_over(scene) -> tuple | None:
     """At a render's start: (the scene's shutter in frames, its part before the frame), its
-    Motion Blur turned off for the render; None when Motion Blur is off."""
+    Motion Blur turned off for the render (held.py sets it back); None when Motion Blur is
+    off."""
     r = scene.render
     opens = OPENS.get(getattr(r, "motion_blur_position", "CENTER"), 0.5)
-    if scene.get(OFF) is not None:              # (turned off by a render not yet set back)
-        return float(scene[OFF]), opens
+    shutter = float(r.motion_blur_shutter)
+    if held.holds(scene, MOTION_BLUR):          # (turned off by a render not yet set back)
+        return shutter, opens
     if not r.use_motion_blur:
         return None
-    shutter = float(r.motion_blur_shutter)
-    scene[OFF] = shutter
-    r.use_motion_blur = False
+    held.hold(scene, MOTION_BLUR, False)
     if shutter > 0:
         position = {0.0: "opening at each frame", 1.0: "closing at each frame"}.get(
             opens, "centred on each frame")
         jobs.tell(SAID.format(shutter=shutter, position=position))
     return shutter, opens
-
-
-def set_back(scene) -> None:
-    """The render ended: the scene's Motion Blur on again if a render turned it off."""
-    if scene is not None and scene.get(OFF) is not None:
-        del scene[OFF]
-        scene.render.use_motion_blur = True
-
-
-def forget_saved(*_) -> None:
-    """load_post, undo_post, redo_post: Motion Blur a render turned off in a file saved (or an
-    undo step taken) while it ran, on again. Not while a render runs (its own)."""
-    if not bpy.app.is_job_running("RENDER"):
-        for scene in bpy.data.scenes:
-            set_back(scene)
 
 
 def along(taken: tuple | None, vector, depth, views=None):

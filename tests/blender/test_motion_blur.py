@@ -47,7 +47,7 @@ def live_render_with_motion_blur():
         sharp, _ = _render(scene, "sharp")                  # Temporal Coherence, no blur
         r.use_motion_blur = True
         blurred, said = _render(scene, "blurred")
-        kept = (r.use_motion_blur, "nst_motion_blur_off" in scene)
+        kept = (r.use_motion_blur, "nst_held" in scene)
         r.use_multiview = True                  # a render the node cannot stylize (said, plain)
         r.filepath = os.path.join(env.work, "shutter", "stereo") + os.sep + "frame_"
         said_refused = io.StringIO()
@@ -55,7 +55,7 @@ def live_render_with_motion_blur():
             bpy.ops.render.render(animation=True)
         refused = said_refused.getvalue()
         r.use_multiview = False
-        kept_refused = (r.use_motion_blur, "nst_motion_blur_off" in scene)
+        kept_refused = (r.use_motion_blur, "nst_held" in scene)
         r.motion_blur_position = "START"                    # the shutter opens at the frame
         ahead, _ = _render(scene, "ahead")
         r.motion_blur_position = "CENTER"
@@ -124,7 +124,7 @@ def stylize_animation_with_motion_blur():
                 result = bpy.ops.nst.stylize_animation(
                     style_path=env.style, method="ADAIN", directory=folders[name] + os.sep,
                     temporal_coherence=1.0)
-        kept = (r.use_motion_blur, "nst_motion_blur_off" in scene)
+        kept = (r.use_motion_blur, "nst_held" in scene)
         r.use_motion_blur, r.motion_blur_shutter = False, 0.5
         cubes = []
         for f in SHOT:
