@@ -28,13 +28,13 @@ ORIGINAL_PATH = "nst_original_path"
 EXTERNAL = "nst_original_external"      # the original was a file's, not packed nor changed
 
 
-def _own_file(image, suffix: str):
+def _own_file(image, suffix: str, ext: str = ""):
     """Point a file-backed image (its pixels written, about to be packed) at a file name of its
-    own: name.suffix.ext."""
+    own: name.suffix.ext (``ext``: another extension than its file's, e.g. ".png")."""
     path = image.get(ORIGINAL_PATH) or image.filepath_raw
     if path:
-        stem, ext = os.path.splitext(path)
-        image.filepath_raw = f"{stem}{suffix}{ext}"
+        stem, own = os.path.splitext(path)
+        image.filepath_raw = f"{stem}{suffix}{ext or own}"
     return image
 
 
@@ -60,31 +60,43 @@ def _image_by_name(name: str) -> bpy.types.Image:
 
 def stylize_image_job(op, image: bpy.types.Image, settings, replace: bool):
     """Generator job: read pixels, stylize in the worker, write `<name>_styled` or replace; what
-    it writes is packed into the .blend (results.keep). A float image's colours above 1 keep
-    their ratio (``pixels.read_image_hdr``)."""
+    it writes is packed into the .blend (results.keep): a byte image's as a PNG the worker
+    encodes. A float image's colours above 1 keep their ratio (``pixels.read_image_hdr``)."""
     name = image.name           # data-blocks are looked up again after the worker: undo, a file
     px, over = yield from pixels.read_image_hdr_job(image)  # load or a deletion frees them
+    first = replace and bpy.data.images.get(name + BACKUP_SUFFIX) is None    # (kept for Restore)
+    linear = None if image.is_float else pixels.holds_linear(image)
     result = yield stylize_work(px, settings)
+    png = backup_png = None
+    if linear is not None:
+        png, backup_png = yield lambda progress, cancel: (
+            pixels.png_for(result, linear), pixels.png_for(px, linear) if first else None)
     image = bpy.data.images.get(name)
     if image is None:
         raise UserError(f"image '{name}' was deleted while it was being stylized; nothing was written")
+    ext = ".png" if png is not None else ""
     if replace:
         backup = bpy.data.images.get(image.name + BACKUP_SUFFIX)
         if backup is None:           # the first Replace keeps the original for Restore Original
             backup = image.copy()
             backup.name = image.name + BACKUP_SUFFIX
-            pixels.write_image(px, "", target=backup, like=image, gain=over)
-            keep(_own_file(backup, ORIGINAL_PATH_SUFFIX))
+            if backup_png is None:
+                pixels.write_image(px, "", target=backup, like=image, gain=over)
+            keep(_own_file(backup, ORIGINAL_PATH_SUFFIX, ext), backup_png)
             if image.filepath_raw and ORIGINAL_PATH not in image:
                 image[ORIGINAL_PATH] = image.filepath_raw
                 image[EXTERNAL] = image.source == "FILE" and image.packed_file is None \
                     and not image.is_dirty
-        pixels.write_image(result, "", target=image, like=image, gain=over)
-        keep(_own_file(image, STYLED_PATH_SUFFIX))      # unpacking never writes over the original
-        op.result_name = image.name
+        if png is None:
+            pixels.write_image(result, "", target=image, like=image, gain=over)
+        keep(_own_file(image, STYLED_PATH_SUFFIX, ext), png)  # unpacking never writes over
+        op.result_name = image.name                           # the original
     else:
-        styled = keep(pixels.write_image(result, image.name + STYLED_SUFFIX, like=image, gain=over))
-        op.result_name = styled.name
+        h, w = result.shape[:2]
+        styled = pixels.image_for(image.name + STYLED_SUFFIX, w, h, image.is_float, image)
+        if png is None:
+            pixels.write_image(result, "", target=styled, like=image, gain=over)
+        op.result_name = keep(styled, png).name
 
 
 @style_props

@@ -17,11 +17,18 @@ from .handlers import attach, detach
 MARK = "nst_result"      # custom property of the images the add-on made or wrote
 
 
-def keep(image: bpy.types.Image) -> bpy.types.Image:
-    """Pack ``image`` (just written) into the .blend and give it a fake user."""
+def keep(image: bpy.types.Image, png: bytes | None = None) -> bpy.types.Image:
+    """Pack ``image`` (just written) into the .blend and give it a fake user; or pack ``png``
+    (``pixels.png_for``, made in the worker) as its pixels: the image is then read from it,
+    and Blender encodes nothing on the main thread."""
     image[MARK] = True
     image.use_fake_user = True
-    image.pack()
+    if png is None:
+        image.pack()
+        return image
+    image.pack(data=png, data_len=len(png))
+    image.source, image.file_format = "FILE", "PNG"
+    image.buffers_free()                # (read again from the packed PNG when next used)
     return image
 
 

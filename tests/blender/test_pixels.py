@@ -93,3 +93,35 @@ def test_the_capture_writes_the_render_as_shown(facts):
     f = fact(facts, "captured_as_shown")
     assert f["off"] <= 0.1, f                       # 16 bits: well within 1/255
     assert f["clear"] > 0.01 and f["partly"] > 0, f    # both kinds of transparency were there
+
+
+@scenario(22)
+def png_packed_as_blender_writes():
+    """A byte image's result packed as the PNG the worker encodes (``png_for``, results.keep)
+    against the same pixels written by Blender (``write_image``) and packed by it: sRGB and a
+    linear colour space, values over the whole range and beyond it."""
+    px_mod, results = addon_module("pixels"), addon_module("results")
+    rng = np.random.default_rng(22)
+    px = rng.uniform(-0.1, 1.1, (37, 53, 4)).astype(np.float32)
+    px[:2] = np.arange(256, dtype=np.float32)[None, :53, None] / 255 + np.float32(0.5 / 255)
+    out = {}
+    for space in ("sRGB", "Linear Rec.709"):
+        like = bpy.data.images.new("like", 4, 4, alpha=True)
+        like.colorspace_settings.name = space
+        theirs = results.keep(px_mod.write_image(px, "blender's", like=like))
+        ours = results.keep(px_mod.image_for("ours", 53, 37, False, like),
+                            px_mod.png_for(px, px_mod.holds_linear(like)))
+        out[space] = {"diff": float(np.abs(pixels(ours) - pixels(theirs)).max()),
+                      "ours": [ours.source, ours.file_format, ours.packed_file is not None,
+                               ours.is_dirty, ours.colorspace_settings.name]}
+        for image in (like, theirs, ours):
+            bpy.data.images.remove(image)
+    return out
+
+
+def test_a_packed_png_holds_what_blender_would(facts):
+    """The bytes are Blender's own (0 difference), and the image is its packed PNG file."""
+    f = fact(facts, "png_packed_as_blender_writes")
+    for space, found in f.items():
+        assert found["diff"] == 0.0, f
+        assert found["ours"] == ["FILE", "PNG", True, False, space], f
