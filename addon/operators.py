@@ -16,7 +16,7 @@ from bpy.props import BoolProperty, StringProperty
 from . import engine, jobs, pixels
 from .engine import UserError
 from .properties import settings_from, style_props
-from .results import MARK, keep, keep_original
+from .results import COLOURS, MARK, keep, keep_original
 
 STYLED_SUFFIX = "_styled"
 BACKUP_SUFFIX = ".nst_original"
@@ -74,7 +74,7 @@ def stylize_image_job(op, image: bpy.types.Image, settings, replace: bool):
     image = bpy.data.images.get(name)
     if image is None:
         raise UserError(f"image '{name}' was deleted while it was being stylized; nothing was written")
-    ext = ".png" if png is not None else ""
+    ext = ".exr" if png is None else ".png"   # (how keep packs it)
     if replace:
         backup = bpy.data.images.get(image.name + BACKUP_SUFFIX)
         if backup is None:           # the first Replace keeps the original for Restore Original
@@ -162,6 +162,8 @@ class NST_OT_restore_image(bpy.types.Operator):
         if external and os.path.isfile(bpy.path.abspath(image.filepath_raw)):    # (an artist
             if image.packed_file is not None:   # trial: a relative file's image came back packed)
                 image.unpack(method="REMOVE")
+            if COLOURS in image:                # (its file's colour space: a 16-bit PNG's sRGB)
+                image.colorspace_settings.name = image.pop(COLOURS)
             image.reload()
             image.pop(MARK, None)
         else:                        # (its file gone: the pixels kept are the original)

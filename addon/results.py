@@ -15,20 +15,34 @@ from bpy.app.handlers import persistent
 from .handlers import attach, detach
 
 MARK = "nst_result"      # custom property of the images the add-on made or wrote
+COLOURS = "nst_colorspace"  # on a float image packed here: the colour space it had before
+SCENE_LINEAR = "Linear Rec.709"     # Blender's float pixels, as packed in OpenEXR
 
 
 def keep(image: bpy.types.Image, png: bytes | None = None) -> bpy.types.Image:
     """Pack ``image`` (just written) into the .blend and give it a fake user; or pack ``png``
     (``pixels.png_for``, made in the worker) as its pixels: the image is then read from it,
-    and Blender encodes nothing on the main thread."""
+    and Blender encodes nothing on the main thread. The packed file is named as the image's
+    own path (``operators._own_file``): Blender named a float image's after the file it was
+    read from, so Unpack Resources wrote the stylized pixels over the artist's original (an
+    artist trial). A float image is packed as OpenEXR of its scene-linear pixels: tagged with
+    another colour space (a 16-bit PNG's sRGB), it read back darker; it is tagged scene-linear
+    (the colour space it had is kept for Restore Original: ``COLOURS``)."""
     image[MARK] = True
     image.use_fake_user = True
     if png is None:
         image.pack()
-        return image
-    image.pack(data=png, data_len=len(png))
-    image.source, image.file_format = "FILE", "PNG"
-    image.buffers_free()                # (read again from the packed PNG when next used)
+        if image.is_float and image.colorspace_settings.name != SCENE_LINEAR:
+            if COLOURS not in image:
+                image[COLOURS] = image.colorspace_settings.name
+            image.colorspace_settings.name = SCENE_LINEAR
+    else:
+        image.pack(data=png, data_len=len(png))
+        image.source, image.file_format = "FILE", "PNG"
+        image.buffers_free()            # (read again from the packed PNG when next used)
+    if image.filepath_raw:
+        for packed in image.packed_files:
+            packed.filepath = image.filepath_raw
     return image
 
 
@@ -50,7 +64,7 @@ def pack_changed_results(*_):
     """save_pre: results whose pixels changed since they were packed are packed again."""
     for image in bpy.data.images:
         if image.get(MARK) and image.is_dirty and image.has_data:
-            image.pack()
+            keep(image)
 
 
 HANDLERS = ((bpy.app.handlers.save_pre, pack_changed_results),)

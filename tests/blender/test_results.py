@@ -179,3 +179,98 @@ def test_restore_of_a_deleted_image_says_where_the_original_is(facts):
     f = fact(facts, "results_survive_save_and_reopen")["restore_deleted"]
     assert "no image 'Victim' to restore" in f and "'Victim.nst_original'" in f, f
     assert f.startswith("Error:") and "Traceback" not in f, f
+
+
+# A new Blender process on the saved file of ``float_textures_replaced``: each texture's pixels,
+# then Unpack Resources, the files it wrote, and Restore Original.
+REOPEN_FLOAT = """
+import glob, json, os, sys
+import bpy, numpy as np
+blend, module, names = sys.argv[1], sys.argv[2], sys.argv[3:]
+bpy.ops.wm.open_mainfile(filepath=blend)
+bpy.ops.preferences.addon_enable(module=module)
+def px(image):
+    buf = np.empty(len(image.pixels), np.float32)
+    image.pixels.foreach_get(buf)
+    return buf
+out = {}
+for name in names:
+    out[name] = {"styled": px(bpy.data.images[name]).tolist()}
+bpy.ops.file.unpack_all(method="WRITE_LOCAL")
+out["unpacked"] = sorted(os.path.basename(p) for p in glob.glob(os.path.join(
+    os.path.dirname(blend), "textures", "*")))
+for name in names:
+    image = bpy.data.images[name]
+    out[name]["restore"] = sorted(bpy.ops.nst.restore_image(image=name))
+    out[name]["restored"] = px(image).tolist()
+    out[name]["colorspace"] = image.colorspace_settings.name
+print("REOPENED " + json.dumps(out))
+"""
+
+
+@scenario(86)
+def float_textures_replaced():
+    """Replace Original on a 16-bit PNG (Blender reads it as a float image, sRGB) and on an
+    OpenEXR texture (linear): saved, reopened in a new Blender process, unpacked, restored."""
+    folder = os.path.join(env.work, "float_textures")
+    os.makedirs(os.path.join(folder, "textures"), exist_ok=True)
+    blend = os.path.join(folder, "floats.blend")
+    bpy.ops.wm.save_as_mainfile(filepath=blend, copy=True)
+    scene, out, files = bpy.context.scene, {}, {}
+    settings = scene.render.image_settings
+    kept = (settings.file_format, settings.color_depth)
+    ramp = np.zeros((24, 40, 4), np.float32)
+    ramp[..., 0], ramp[..., 1] = np.linspace(0.05, 0.95, 40)[None], np.linspace(0.1, 0.9, 24)[:, None]
+    ramp[..., 2], ramp[..., 3] = 0.3, 1.0
+    for name, fmt, depth in (("wood16.png", "PNG", "16"), ("wood.exr", "OPEN_EXR", "32")):
+        made = bpy.data.images.new("made", 40, 24, alpha=True, float_buffer=True)
+        made.pixels.foreach_set(ramp.ravel())
+        settings.file_format, settings.color_depth = fmt, depth
+        path = os.path.join(folder, "textures", name)
+        made.save_render(path, scene=scene)
+        bpy.data.images.remove(made)
+        with open(path, "rb") as f:
+            files[name] = f.read()
+        image = bpy.data.images.load(path)
+        original = pixels(image).copy()
+        result = sorted(bpy.ops.nst.stylize_image(image=name, replace=True, style_path=env.style,
+                                                  method="ADAIN"))
+        out[name] = {"float": image.is_float, "result": result, "original": original.tolist(),
+                     "styled": pixels(image).tolist(), "colorspace": image.colorspace_settings.name}
+    settings.file_format, settings.color_depth = kept
+    bpy.ops.wm.save_as_mainfile(filepath=blend, copy=True)
+    r = subprocess.run([sys.executable, "-c", REOPEN_FLOAT, blend, MODULE, *out], capture_output=True,
+                       text=True, timeout=300)
+    lines = [line for line in r.stdout.splitlines() if line.startswith("REOPENED ")]
+    for name in out:
+        bpy.ops.nst.restore_image(image=name)
+        bpy.data.images.remove(bpy.data.images[name])
+    if not lines:
+        return {"reopen_error": r.stderr[-3000:]}
+    reopened = json.loads(lines[-1][len("REOPENED "):])
+    for name, data in files.items():
+        with open(os.path.join(folder, "textures", name), "rb") as f:
+            out[name]["file_unchanged"] = f.read() == data
+    return {"made": out, "reopened": reopened}
+
+
+def test_float_textures_survive_reopen_unpack_and_restore(facts):
+    """Blender packed a replaced float texture under its original's file name and as OpenEXR of
+    linear pixels tagged with the 16-bit PNG's sRGB (an artist trial): Unpack Resources wrote the
+    stylized pixels over the original file, and the texture read back darker (0.29 off)."""
+    f = fact(facts, "float_textures_replaced")
+    assert "reopen_error" not in f, f.get("reopen_error")
+    made, reopened = f["made"], f["reopened"]
+    assert set(made) == {"wood16.png", "wood.exr"}, f
+    for name, m in made.items():
+        original, styled = np.array(m["original"]), np.array(m["styled"])
+        assert m["float"] and m["result"] == ["FINISHED"], m
+        assert np.abs(styled - original).mean() > 0.02, name           # it was stylized
+        again = reopened[name]
+        assert np.abs(np.array(again["styled"]).ravel() - styled.ravel()).max() <= 1e-3, name
+        assert m["file_unchanged"], name                                # not unpacked over
+        assert again["restore"] == ["FINISHED"], again
+        assert np.abs(np.array(again["restored"]).ravel() - original.ravel()).max() <= 1e-3, name
+    assert reopened["wood16.png"]["colorspace"] == "sRGB", reopened["wood16.png"]["colorspace"]
+    assert {"wood16.nst_styled.exr", "wood16.nst_original.exr", "wood.nst_styled.exr",
+            "wood.nst_original.exr"} <= set(reopened["unpacked"]), reopened["unpacked"]
