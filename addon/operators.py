@@ -121,13 +121,16 @@ class NST_OT_stylize_image(jobs.JobOperator, bpy.types.Operator):
     def job(self, context):
         name = self.image or _context_image_name(context)
         node = _node_name(_active_image_node(context)) if self.swap_node else None
+        again = self.replace and bpy.data.images.get((name or "") + BACKUP_SUFFIX) is not None
         yield from stylize_image_job(self, _image_by_name(name), settings_from(self), self.replace)
         node = _node(node)
         if not self.replace and node is not None and node.image is not None \
                 and node.image.name == name:
             keep_original(node.image)
             node.image = bpy.data.images[self.result_name]
-        self.say("INFO", f"wrote image '{self.result_name}'")
+        self.say("INFO", f"wrote image '{self.result_name}'" + (
+            "; it had been stylized before, so its stylized pixels were stylized again (Restore "
+            "Original gives back the original, kept from the first Replace)" if again else ""))
 
 
 class NST_OT_restore_image(bpy.types.Operator):

@@ -93,16 +93,23 @@ def replace_and_restore():
     before = pixels(image).copy()
     r = bpy.ops.nst.stylize_image(image="Photo", style_path=env.style, method="WCT", replace=True)
     replaced = float(np.abs(pixels(image) - before).mean())
+    first_said = addon_module("jobs").STATE.last_report
+    bpy.ops.nst.stylize_image(image="Photo", style_path=env.style, method="ADAIN", replace=True)
+    second_said = addon_module("jobs").STATE.last_report    # (an artist trial: said nothing)
     r2 = bpy.ops.nst.restore_image(image="Photo")
     again = error_of(lambda: bpy.ops.nst.restore_image(image="Photo"))
     return {"result": sorted(r), "restore": sorted(r2), "replaced_diff": replaced, "again": again,
             "restored_diff": float(np.abs(pixels(image) - before).max()),
-            "backup_left": "Photo.nst_original" in bpy.data.images}
+            "backup_left": "Photo.nst_original" in bpy.data.images,
+            "said": [first_said, second_said]}
 
 
 def test_replace_is_restorable(facts):
+    """Replaced twice (the second stylizes the stylized pixels, and says so), then restored:
+    the first original."""
     f = fact(facts, "replace_and_restore")
     assert f["replaced_diff"] > 0.05 and f["restored_diff"] == 0.0 and not f["backup_left"]
+    assert "stylized before" not in f["said"][0] and "stylized before" in f["said"][1], f
     assert "put it back already" in f["again"], f   # (said "it was never replaced": it was)
 
 
