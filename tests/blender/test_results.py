@@ -16,17 +16,21 @@ from harness import MODULE, env, error_of, fact, pixels, scenario
 
 bpy = pytest.importorskip("bpy")
 
-# Run by a new Blender process (the same bpy) on the saved file: each image's pixels, what the
-# plane's material shows, and Restore Original on the replaced image.
-REOPEN = """
-import json, sys
+# The start of both scripts run by a new Blender process below: the pixels of an image, flat.
+PX = """
 import bpy, numpy as np
-blend, out = sys.argv[1], sys.argv[2]
-bpy.ops.wm.open_mainfile(filepath=blend)
 def px(image):
     buf = np.empty(len(image.pixels), np.float32)
     image.pixels.foreach_get(buf)
     return buf
+"""
+
+# Run by a new Blender process (the same bpy) on the saved file: each image's pixels, what the
+# plane's material shows, and Restore Original on the replaced image.
+REOPEN = PX + """
+import json, sys
+blend, out = sys.argv[1], sys.argv[2]
+bpy.ops.wm.open_mainfile(filepath=blend)
 found = {}
 for name in ("Tex", "Tex_styled", "Render_styled", "NST Style Result", "Tex4", "Tex4.nst_original",
              "HdrTex_styled"):
@@ -183,16 +187,11 @@ def test_restore_of_a_deleted_image_says_where_the_original_is(facts):
 
 # A new Blender process on the saved file of ``float_textures_replaced``: each texture's pixels,
 # then Unpack Resources, the files it wrote, and Restore Original.
-REOPEN_FLOAT = """
+REOPEN_FLOAT = PX + """
 import glob, json, os, sys
-import bpy, numpy as np
 blend, module, names = sys.argv[1], sys.argv[2], sys.argv[3:]
 bpy.ops.wm.open_mainfile(filepath=blend)
 bpy.ops.preferences.addon_enable(module=module)
-def px(image):
-    buf = np.empty(len(image.pixels), np.float32)
-    image.pixels.foreach_get(buf)
-    return buf
 out = {}
 for name in names:
     out[name] = {"styled": px(bpy.data.images[name]).tolist()}
