@@ -16,7 +16,14 @@ from .handlers import attach, detach
 
 MARK = "nst_result"      # custom property of the images the add-on made or wrote
 COLOURS = "nst_colorspace"  # on a float image packed here: the colour space it had before
-SCENE_LINEAR = "Linear Rec.709"     # Blender's float pixels, as packed in OpenEXR
+
+
+def scene_linear() -> str:
+    """The colour space of Blender's float pixels (as packed in OpenEXR): the file's working
+    space in Blender 5 (Linear Rec.709, Linear Rec.2020 or ACEScg; tagged Linear Rec.709 in an
+    ACEScg file, a result read back 0.8 0.2 0.1 as 0.56 0.24 0.13), Linear Rec.709 before."""
+    space = getattr(bpy.data, "colorspace", None)
+    return "Linear Rec.709" if space is None else space.working_space
 
 
 def keep(image: bpy.types.Image, png: bytes | None = None) -> bpy.types.Image:
@@ -27,15 +34,16 @@ def keep(image: bpy.types.Image, png: bytes | None = None) -> bpy.types.Image:
     read from, so Unpack Resources wrote the stylized pixels over the artist's original (an
     artist trial). A float image is packed as OpenEXR of its scene-linear pixels: tagged with
     another colour space (a 16-bit PNG's sRGB), it read back darker; it is tagged scene-linear
-    (the colour space it had is kept for Restore Original: ``COLOURS``)."""
+    (``scene_linear``; the colour space it had is kept for Restore Original: ``COLOURS``)."""
     image[MARK] = True
     image.use_fake_user = True
     if png is None:
         image.pack()
-        if image.is_float and image.colorspace_settings.name != SCENE_LINEAR:
+        linear = scene_linear()
+        if image.is_float and image.colorspace_settings.name != linear:
             if COLOURS not in image:
                 image[COLOURS] = image.colorspace_settings.name
-            image.colorspace_settings.name = SCENE_LINEAR
+            image.colorspace_settings.name = linear
     else:
         image.pack(data=png, data_len=len(png))
         image.source, image.file_format = "FILE", "PNG"

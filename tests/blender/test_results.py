@@ -253,6 +253,73 @@ def float_textures_replaced():
     return {"made": out, "reopened": reopened}
 
 
+# Blender 5: a new Blender process whose file works in ACEScg makes an OpenEXR texture, replaces
+# it by its stylization and saves the file.
+ACES_NAMES = 'NAMES = ("aces.exr", "aces.exr_styled")\n'
+ACESCG = ACES_NAMES + PX + """
+import json, os, sys
+blend, module, style = sys.argv[1:4]
+bpy.ops.preferences.addon_enable(module=module)
+bpy.ops.wm.set_working_color_space(working_space="ACEScg")
+made = bpy.data.images.new("made", 40, 24, alpha=True, float_buffer=True)
+ramp = np.zeros((24, 40, 4), np.float32)
+ramp[..., 0], ramp[..., 1], ramp[..., 2], ramp[..., 3] = np.linspace(0.05, 0.95, 40)[None], 0.2, 0.1, 1
+made.pixels.foreach_set(ramp.ravel())
+settings = bpy.context.scene.render.image_settings
+settings.file_format, settings.color_depth = "OPEN_EXR", "32"
+path = os.path.join(os.path.dirname(blend), "textures", "aces.exr")
+made.save_render(path, scene=bpy.context.scene)
+image = bpy.data.images.load(path)
+result = [sorted(bpy.ops.nst.stylize_image(image="aces.exr", replace=replace, style_path=style,
+                                           method="ADAIN")) for replace in (False, True)]
+bpy.ops.wm.save_as_mainfile(filepath=blend)
+print("MADE " + json.dumps({"result": result, "space": bpy.data.colorspace.working_space,
+                            **{name: px(bpy.data.images[name]).tolist() for name in NAMES}}))
+"""
+REOPEN_ACES = ACES_NAMES + PX + """
+import json, sys
+bpy.ops.wm.open_mainfile(filepath=sys.argv[1])
+print("REOPENED " + json.dumps({name: px(bpy.data.images[name]).tolist() for name in NAMES}))
+"""
+
+
+@scenario(87)
+def float_texture_in_an_acescg_file():
+    """Blender 5's ACEScg working space: a replaced OpenEXR texture saved and reopened in new
+    Blender processes (its float pixels are ACEScg's)."""
+    if not hasattr(bpy.data, "colorspace"):
+        return {"skip": f"Blender {bpy.app.version_string} has no working colour space"}
+    folder = os.path.join(env.work, "acescg")
+    os.makedirs(os.path.join(folder, "textures"), exist_ok=True)
+    blend = os.path.join(folder, "aces.blend")
+    runs = []
+    for script, args in ((ACESCG, [blend, MODULE, env.style]), (REOPEN_ACES, [blend])):
+        r = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True,
+                           timeout=300)
+        lines = [line for line in r.stdout.splitlines() if line.startswith(("MADE ", "REOPENED "))]
+        if not lines:
+            return {"error": r.stderr[-3000:]}
+        runs.append(json.loads(lines[-1].split(" ", 1)[1]))
+    return {"made": runs[0], "reopened": runs[1]}
+
+
+def test_a_float_texture_reads_back_in_an_acescg_file(facts):
+    """A float result was tagged Linear Rec.709 whatever the file's working space: in an
+    ACEScg file (Blender 5) its pixels read back converted (0.8 0.2 0.1 as 0.56 0.24 0.13): a
+    replaced texture at once, a new `_styled` image once the file was reopened. Tagged with
+    the working space, both are the same stylization, and read back as made."""
+    f = fact(facts, "float_texture_in_an_acescg_file")
+    if "skip" in f:
+        pytest.skip(f["skip"])
+    assert "error" not in f, f.get("error")
+    made, again = f["made"], f["reopened"]
+    assert made["result"] == [["FINISHED"]] * 2 and made["space"] == "ACEScg", made
+    replaced, styled = np.array(made["aces.exr"]), np.array(made["aces.exr_styled"])
+    assert np.abs(replaced - styled).max() <= 1e-3, np.abs(replaced - styled).max()
+    for name in ("aces.exr", "aces.exr_styled"):
+        assert np.abs(np.array(again[name]) - np.array(made[name])).max() <= 1e-3, name
+
+
 def test_float_textures_survive_reopen_unpack_and_restore(facts):
     """Blender packed a replaced float texture under its original's file name and as OpenEXR of
     linear pixels tagged with the 16-bit PNG's sRGB (an artist trial): Unpack Resources wrote the
