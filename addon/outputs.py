@@ -130,7 +130,8 @@ def read_file(path: str, linear: bool) -> np.ndarray:
     image = bpy.data.images.load(path, check_existing=False)
     try:
         px = pixels.stored_pixels(image)
-        return px if linear or not image.is_float else pixels.linear_to_straight_srgb(px)
+        return px if linear or not image.is_float else pixels.linear_to_straight_srgb(
+            px, pixels.working_space())
     finally:
         bpy.data.images.remove(image)
 
@@ -203,7 +204,7 @@ def write_frame(scene, px: np.ndarray, path: str, inverse=None, shown=None) -> N
             settings.display_settings.display_device = "sRGB"
             view.view_transform, view.look, view.exposure, view.gamma = "Standard", "None", 0.0, 1.0
             view.use_curve_mapping = False
-            pixels.write_raw(pixels.straight_srgb_to_linear(rgba), image)
+            pixels.write_raw(pixels.straight_srgb_to_linear(rgba, pixels.working_space()), image)
             image.save_render(partial, scene=scene)
         else:
             pixels.write_raw(rgba, image)

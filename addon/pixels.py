@@ -23,17 +23,56 @@ from .engine import UserError, linear_to_srgb, premultiply, srgb_to_linear, unpr
 from .results import is_result
 
 
-def linear_to_straight_srgb(px: np.ndarray) -> np.ndarray:
-    """Scene-linear premultiplied H×W×4 -> sRGB straight, clipped to [0, 1]."""
+def _rgb_to_xyz(primaries, white) -> np.ndarray:
+    """The RGB -> CIE XYZ matrix of an RGB space given its primaries' and white's xy."""
+    xyz = lambda x, y: np.array([x / y, 1.0, (1 - x - y) / y])  # noqa: E731
+    p = np.stack([xyz(*c) for c in primaries], 1)
+    return p * np.linalg.solve(p, xyz(*white))
+
+
+_BRADFORD = np.array([[0.8951, 0.2664, -0.1614], [-0.7502, 1.7135, 0.0367],
+                      [0.0389, -0.0685, 1.0296]])
+_D65, _ACES_WHITE = (0.3127, 0.3290), (0.32168, 0.33767)
+_REC709 = _rgb_to_xyz(((0.64, 0.33), (0.30, 0.60), (0.15, 0.06)), _D65)
+# Blender 5's working spaces other than Linear Rec.709 (its OpenColorIO config: AP1 adapted to
+# D65 by Bradford): their linear RGB -> Linear Rec.709's, and back
+_TO_REC709 = {
+    "Linear Rec.2020": np.linalg.solve(
+        _REC709, _rgb_to_xyz(((0.708, 0.292), (0.170, 0.797), (0.131, 0.046)), _D65)),
+    "ACEScg": np.linalg.solve(_REC709, np.linalg.solve(_BRADFORD, np.diag(
+        (_BRADFORD @ [_D65[0] / _D65[1], 1, (1 - sum(_D65)) / _D65[1]])
+        / (_BRADFORD @ [_ACES_WHITE[0] / _ACES_WHITE[1], 1, (1 - sum(_ACES_WHITE)) / _ACES_WHITE[1]])
+    ) @ _BRADFORD) @ _rgb_to_xyz(((0.713, 0.293), (0.165, 0.830), (0.128, 0.044)), _ACES_WHITE)),
+}
+
+
+def working_space():
+    """How Blender's float pixels (the file's working space: Blender 5 has three) differ from
+    Linear Rec.709, the sRGB curve's: (their RGB -> Rec.709's matrix, and its inverse), or None
+    where they are Rec.709's. (Read as Rec.709, an ACEScg file's float textures were painted
+    from and into the wrong colours: an artist trial, a saturated cyan for a muted blue.)"""
+    space = getattr(bpy.data, "colorspace", None)
+    m = None if space is None else _TO_REC709.get(space.working_space)
+    return None if m is None else (m.astype(np.float32), np.linalg.inv(m).astype(np.float32))
+
+
+def linear_to_straight_srgb(px: np.ndarray, space=None) -> np.ndarray:
+    """Scene-linear premultiplied H×W×4 (``space``: ``working_space()``) -> sRGB straight,
+    clipped to [0, 1]."""
     out = unpremultiply(px)
+    if space is not None:
+        out[..., :3] = out[..., :3] @ space[0].T
     out[..., :3] = linear_to_srgb(out[..., :3])
     return np.clip(out, 0.0, 1.0)
 
 
-def straight_srgb_to_linear(px: np.ndarray) -> np.ndarray:
-    """sRGB straight H×W×4 -> scene-linear premultiplied, as Blender's float images hold it."""
+def straight_srgb_to_linear(px: np.ndarray, space=None) -> np.ndarray:
+    """sRGB straight H×W×4 -> scene-linear premultiplied, as Blender's float images hold it
+    (``space``: ``working_space()``)."""
     out = np.array(px, np.float32)
     out[..., :3] = srgb_to_linear(out[..., :3])
+    if space is not None:
+        out[..., :3] = out[..., :3] @ space[1].T
     return premultiply(out)
 
 
@@ -53,7 +92,8 @@ def read_image_hdr(image: bpy.types.Image, allow_data: bool = False,
     shading instead of a clipped white; with that divisor (H×W, None when nothing is above 1),
     which ``write_image(gain=...)`` multiplies back: the highlights keep their ratio."""
     _readable(image, allow_data)
-    return _straight(stored_pixels(image), image.is_float, holds_linear(image), hdr)
+    return _straight(stored_pixels(image), image.is_float, holds_linear(image), hdr,
+                     working_space())
 
 
 def read_image_hdr_job(image: bpy.types.Image):
@@ -65,9 +105,9 @@ def read_image_hdr_job(image: bpy.types.Image):
     (w, h), channels = image.size, image.channels
     buf = yield lambda progress, cancel: np.ones(w * h * channels, np.float32)
     image.pixels.foreach_get(buf)
-    is_float, linear = image.is_float, holds_linear(image)
+    is_float, linear, space = image.is_float, holds_linear(image), working_space()
     return (yield lambda progress, cancel: _straight(_shaped(buf, w, h, channels), is_float,
-                                                     linear, True))
+                                                     linear, True, space))
 
 
 def _readable(image: bpy.types.Image, allow_data: bool) -> None:
@@ -84,13 +124,17 @@ def _readable(image: bpy.types.Image, allow_data: bool) -> None:
                         "style transfer is for colour images")
 
 
-def _straight(px: np.ndarray, is_float: bool, linear: bool, hdr: bool):
-    """``read_image_hdr`` of the pixels ``stored_pixels`` gave (touches no bpy data)."""
+def _straight(px: np.ndarray, is_float: bool, linear: bool, hdr: bool, space=None):
+    """``read_image_hdr`` of the pixels ``stored_pixels`` gave (touches no bpy data; ``space``:
+    ``working_space()``)."""
     if is_float:
         straight = unpremultiply(px)
+        if space is not None:
+            straight[..., :3] = straight[..., :3] @ space[0].T
         over = np.maximum(straight[..., :3].max(axis=-1), 1.0) if hdr else None
         if over is None or over.max() <= 1.0:
-            return linear_to_straight_srgb(px), None
+            straight[..., :3] = linear_to_srgb(straight[..., :3])
+            return np.clip(straight, 0.0, 1.0), None
         straight[..., :3] /= over[..., None]
         straight[..., :3] = linear_to_srgb(straight[..., :3])
         return np.clip(straight, 0.0, 1.0), over
@@ -108,9 +152,12 @@ def write_image(pixels: np.ndarray, name: str, like: bpy.types.Image | None = No
     h, w = pixels.shape[:2]
     image = target or image_for(name, w, h, like.is_float if like is not None else True, like)
     if image.is_float:
+        space = working_space()
         out = straight_srgb_to_linear(pixels)
         if gain is not None:
             out[..., :3] *= gain[..., None]
+        if space is not None:
+            out[..., :3] = out[..., :3] @ space[1].T
     else:
         out = np.array(pixels, np.float32)
         if holds_linear(image):

@@ -270,10 +270,30 @@ settings.file_format, settings.color_depth = "OPEN_EXR", "32"
 path = os.path.join(os.path.dirname(blend), "textures", "aces.exr")
 made.save_render(path, scene=bpy.context.scene)
 image = bpy.data.images.load(path)
+# the add-on's sRGB of the texture, and its sRGB written into a float image, against Blender's
+# own colour management: each saved as an 8-bit PNG with the Standard view
+import importlib
+from PIL import Image
+pixels = importlib.import_module(module + ".pixels")
+scene = bpy.context.scene
+scene.view_settings.view_transform, scene.view_settings.look = "Standard", "None"
+scene.display_settings.display_device, scene.render.dither_intensity = "sRGB", 0.0
+settings.file_format, settings.color_depth = "PNG", "8"
+def shown(img):
+    p = os.path.join(os.path.dirname(blend), "shown.png")
+    img.save_render(p, scene=scene)
+    return np.asarray(Image.open(p).convert("RGBA"), np.float32)[..., :3] / 255
+read = pixels.read_image(image)
+probe = bpy.data.images.new("probe", 40, 24, alpha=True, float_buffer=True)
+pixels.write_image(read, "", target=probe)
+errors = {"read": float(np.abs(read[..., :3] - shown(image)).max()),
+          "written": float(np.abs(shown(probe) - read[..., :3]).max())}
+bpy.data.images.remove(probe)
 result = [sorted(bpy.ops.nst.stylize_image(image="aces.exr", replace=replace, style_path=style,
                                            method="ADAIN")) for replace in (False, True)]
 bpy.ops.wm.save_as_mainfile(filepath=blend)
 print("MADE " + json.dumps({"result": result, "space": bpy.data.colorspace.working_space,
+                            "errors": errors,
                             **{name: px(bpy.data.images[name]).tolist() for name in NAMES}}))
 """
 REOPEN_ACES = ACES_NAMES + PX + """
@@ -304,16 +324,19 @@ def float_texture_in_an_acescg_file():
 
 
 def test_a_float_texture_reads_back_in_an_acescg_file(facts):
-    """A float result was tagged Linear Rec.709 whatever the file's working space: in an
-    ACEScg file (Blender 5) its pixels read back converted (0.8 0.2 0.1 as 0.56 0.24 0.13): a
-    replaced texture at once, a new `_styled` image once the file was reopened. Tagged with
-    the working space, both are the same stylization, and read back as made."""
+    """Blender 5's ACEScg working space: float pixels are ACEScg's. They were read and written
+    as Rec.709's (an artist trial: a muted blue painted saturated cyan), and a float result was
+    tagged Linear Rec.709, so it read back converted (0.8 0.2 0.1 as 0.56 0.24 0.13): a replaced
+    texture at once, a new `_styled` image once the file was reopened. Now the add-on's sRGB of
+    a float texture, and a float image it writes, are what Blender shows (Standard view, 8-bit:
+    within 1/255 and rounding); both results are the same stylization, and read back as made."""
     f = fact(facts, "float_texture_in_an_acescg_file")
     if "skip" in f:
         pytest.skip(f["skip"])
     assert "error" not in f, f.get("error")
     made, again = f["made"], f["reopened"]
     assert made["result"] == [["FINISHED"]] * 2 and made["space"] == "ACEScg", made
+    assert max(made["errors"].values()) <= 2.5 / 255, made["errors"]
     replaced, styled = np.array(made["aces.exr"]), np.array(made["aces.exr_styled"])
     assert np.abs(replaced - styled).max() <= 1e-3, np.abs(replaced - styled).max()
     for name in ("aces.exr", "aces.exr_styled"):
