@@ -108,7 +108,8 @@ def warping_error(frames: list[np.ndarray], flows: list[np.ndarray],
     """Lai et al. 2018's warping error of a sequence in [0, 1]: the mean over t ≥ 1 of
     Σ_p M_t(p) ‖O_t(p) − W(O_{t−1})(p)‖² / Σ_p M_t(p), where W warps frame t−1 onto frame t with
     ``flows[t - 1]`` (frame t's pixel p came from p + flow(p) in frame t−1) and M_t is
-    ``masks[t - 1]`` (non-occluded pixels; default: wherever the warp lands inside the image)."""
+    ``masks[t - 1]`` (non-occluded pixels, off the motion edges: ``consistent``; default:
+    wherever the warp lands inside the image)."""
     if len(frames) < 2 or len(flows) != len(frames) - 1:
         raise ValueError(f"need T >= 2 frames and T - 1 flows, got {len(frames)} and {len(flows)}")
     errors = []
@@ -118,6 +119,43 @@ def warping_error(frames: list[np.ndarray], flows: list[np.ndarray],
         d = ((frames[t].astype(np.float64) - warped) ** 2).sum(axis=-1)
         errors.append(float(d[m].mean()) if m.any() else 0.0)
     return float(np.mean(errors))
+
+
+EDGE_RELATIVE = 0.01    # a motion edge (Lai et al. 2018's evaluation code, after Ruder et al. 2016):
+EDGE_ABSOLUTE = 0.002   # |∇b|² > 0.01 |b|² + 0.002 px², ∇ to the right and lower neighbours
+
+
+def motion_edges(backward: np.ndarray) -> np.ndarray:
+    """Where a backward flow (H×W×2, px) changes abruptly (H×W bool): the sum of its components'
+    squared differences to the right and lower neighbours (0 on the last column and row) over
+    EDGE_RELATIVE · |b|² + EDGE_ABSOLUTE, as Lai et al.'s ``detect_occlusion``. A pixel there
+    mixes surfaces that move apart (the render's antialiased silhouette): no warp of it is right,
+    and Lai et al. leave it out of the warping error."""
+    b = np.asarray(backward, np.float64)
+    g = np.zeros(b.shape[:2])
+    g[:, :-1] += np.square(b[:, :-1] - b[:, 1:]).sum(-1)
+    g[:-1] += np.square(b[:-1] - b[1:]).sum(-1)
+    return g > EDGE_RELATIVE * np.square(b).sum(-1) + EDGE_ABSOLUTE
+
+
+def consistent(pairs: list[tuple], depths: list | None = None, views: list | None = None,
+               off_edges: bool = True) -> list[np.ndarray]:
+    """The masks of Lai et al.'s warping error for a rendered sequence: for frames 1 ... T − 1,
+    where the warp by the backward flow is right (H×W bool): the sample lands inside the
+    picture, forward and backward flows agree (``motion.valid``, with the depths where given),
+    and (``off_edges``) the pixel is off the motion edges (``motion_edges``). ``pairs``: each frame's (backward,
+    forward) flows (``motion.flows`` of its Vector pass); with the depths and the cameras'
+    ``views``, the world background's backward flow is filled in from the cameras, in place
+    (``motion.background``)."""
+    depths = depths or [None] * len(pairs)
+    views = views if views is not None else [None] * len(pairs)
+    masks = []
+    for t in range(1, len(pairs)):
+        motion.background(pairs[t][0], depths[t], views[t], pairs[t - 1][1], depths[t - 1],
+                          views[t - 1])
+        m = motion.valid(pairs[t][0], pairs[t - 1][1], depths[t], depths[t - 1]) > 0.5
+        masks.append(m & ~motion_edges(pairs[t][0]) if off_edges else m)
+    return masks
 
 
 def still_difference(frames: list[np.ndarray], still) -> float:
@@ -236,7 +274,8 @@ def evaluate_frames(plain: list[np.ndarray], stylized: list[np.ndarray], vectors
     [0, 1], sRGB), with Blender's Vector passes as the flow (and its depths for occlusion; with
     the frames' camera ``views`` and depths, the world background's flow from the cameras:
     ``motion.background``):
-    Lai et al.'s warping error of each and their ratio; the still-region frame difference
+    Lai et al.'s warping error of each and their ratio (and the ratio with the motion edges
+    counted, as this metric measured before 2026-12-07); the still-region frame difference
     (pixels that do not move between two frames, by their vectors) of each, their ratio, and
     the worst pair's; and the same over the clear region (still pixels at least CLEAR_PX from
     any that moves, whose neighbourhood is still too). With ``alone`` (the frames stylized one by
@@ -248,26 +287,21 @@ def evaluate_frames(plain: list[np.ndarray], stylized: list[np.ndarray], vectors
         raise ValueError(f"need T >= 2 plain frames, stylized frames and vector passes, got "
                          f"{len(plain)}, {len(stylized)} and {len(vectors)}")
     pairs = [motion.flows(v) for v in vectors]
-    depths = depths or [None] * len(vectors)
-    views = views if views is not None else [None] * len(vectors)
-    for t in range(1, len(vectors)):
-        motion.background(pairs[t][0], depths[t], views[t], pairs[t - 1][1], depths[t - 1],
-                          views[t - 1])
+    flows, valid = [b for b, _ in pairs[1:]], consistent(pairs, depths, views, off_edges=False)
+    masks = [m & ~motion_edges(b) for m, b in zip(valid, flows)]
     moves = [np.maximum(np.abs(b).max(-1), np.abs(f).max(-1)) >= STILL_PX for b, f in pairs]
-    flows, masks, still = [], [], []
-    for t in range(1, len(vectors)):
-        flows.append(pairs[t][0])
-        masks.append(motion.valid(pairs[t][0], pairs[t - 1][1], depths[t], depths[t - 1]) > 0.5)
-        still.append(~moves[t] & ~moves[t - 1])
+    still = [~moves[t] & ~moves[t - 1] for t in range(1, len(vectors))]
     plain = [np.asarray(f[..., :3], np.float32) for f in plain]
     stylized = [np.asarray(f[..., :3], np.float32) for f in stylized]
     we_plain, we = warping_error(plain, flows, masks), warping_error(stylized, flows, masks)
+    edges_in = warping_error(stylized, flows, valid) / max(warping_error(plain, flows, valid), 1e-30)
     sd_plain, sd = still_difference(plain, still), still_difference(stylized, still)
     worst = max((d for d in still_differences(stylized, still) if d == d), default=0.0)
     clear = [m & ~grow(~m, CLEAR_PX) for m in still]
     cd_plain, cd = still_difference(plain, clear), still_difference(stylized, clear)
     return {"warping_error_plain": we_plain, "warping_error": we,
             "warping_ratio": we / we_plain if we_plain > 0 else float("inf"),
+            "warping_ratio_with_edges": edges_in,
             "still_difference_plain": sd_plain, "still_difference": sd,
             "still_ratio": sd / sd_plain if sd_plain > 0 else float("inf"),
             "still_ratio_worst": worst / sd_plain if sd_plain > 0 else float("inf"),

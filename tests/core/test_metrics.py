@@ -9,7 +9,7 @@ import torch
 import nst_core
 import torch_models as tm
 from conftest import styles_for
-from nst_core import metrics
+from nst_core import metrics, motion
 from nst_core.filters import grow
 
 
@@ -207,6 +207,47 @@ def test_evaluate_frames_gives_the_worst_pair_and_the_clear_region():
     scores = metrics.evaluate_frames(plain, styled, vectors)
     assert scores["still_ratio"] > 5 and scores["still_ratio_worst"] > scores["still_ratio"]
     assert scores["clear_ratio"] == pytest.approx(1.0)
+
+
+def test_motion_edges_are_left_out_of_the_warping_error_as_lai_et_al_do():
+    """Lai et al.'s evaluation leaves out where the flow jumps (|∇b|² > 0.01 |b|² + 0.002, to
+    the right and lower neighbours): a square moving 4 px a frame over a still set marks the
+    pixel before each of its edges, on each row and column, and nothing where the flow is
+    even or changes smoothly (a slow zoom). A stylization that differs from the plain render only on
+    those pixels (an antialiased silhouette painted over) is measured on the rest: less
+    warping error than with the edges in (some remains: a pixel off this frame's edges may
+    sample the last frame's)."""
+    h, w = 32, 48
+    b = np.zeros((h, w, 2), np.float32)
+    b[8:20, 10:22, 0] = -4.0
+    edges = metrics.motion_edges(b)
+    rows, cols = np.nonzero(edges)
+    assert set(zip(rows, cols)) == ({(r, c) for r in range(8, 20) for c in (9, 21)}
+                                    | {(r, c) for c in range(10, 22) for r in (7, 19)})
+    zoom = np.stack(np.meshgrid(np.linspace(-0.4, 0.4, w), np.linspace(-0.4, 0.4, h)), -1).astype(np.float32)
+    assert not metrics.motion_edges(zoom).any() and not metrics.motion_edges(b * 0 + 3).any()
+
+    rng = np.random.default_rng(2)
+    base = rng.random((h, w + 16, 3)).astype(np.float32)
+    plain, styled, vectors = [], [], []
+    for t in range(4):
+        f = np.ascontiguousarray(base[:, :w]).copy()
+        f[8:20, 10 + 4 * t:22 + 4 * t] = base[8:20, 30:42]     # the square, moved 4 px a frame
+        v = np.zeros((h, w, 4), np.float32)
+        v[8:20, 10 + 4 * t:22 + 4 * t, 0] = -4.0 if t else 0.0  # backward x (Blender's sign)
+        v[8:20, 10 + 4 * t:22 + 4 * t, 2] = -4.0                # forward x
+        s = f.copy()
+        s[metrics.motion_edges(motion.flows(v)[0])] = rng.random(3)
+        plain.append(f)
+        styled.append(s)
+        vectors.append(v)
+    scores = metrics.evaluate_frames(plain, styled, vectors)
+    pairs = [motion.flows(v) for v in vectors]
+    masks = [motion.valid(b, f0) > 0.5 for (b, _), (_, f0) in zip(pairs[1:], pairs)]
+    flows = [b for b, _ in pairs[1:]]
+    off = [m & ~metrics.motion_edges(b) for m, b in zip(masks, flows)]
+    assert scores["warping_error"] == pytest.approx(metrics.warping_error(styled, flows, off))
+    assert scores["warping_error"] < 0.5 * metrics.warping_error(styled, flows, masks), scores
 
 
 def test_evaluate_frames_moves_the_world_background_with_the_cameras():
