@@ -143,10 +143,10 @@ def consistent(pairs: list[tuple], depths: list | None = None, views: list | Non
     """The masks of Lai et al.'s warping error for a rendered sequence: for frames 1 ... T − 1,
     where the warp by the backward flow is right (H×W bool): the sample lands inside the
     picture, forward and backward flows agree (``motion.valid``, with the depths where given),
-    and (``off_edges``) the pixel is off the motion edges (``motion_edges``). ``pairs``: each frame's (backward,
-    forward) flows (``motion.flows`` of its Vector pass); with the depths and the cameras'
-    ``views``, the world background's backward flow is filled in from the cameras, in place
-    (``motion.background``)."""
+    and (``off_edges``) the pixel is off the motion edges (``motion_edges``). ``pairs``: each
+    frame's (backward, forward) flows (``motion.flows`` of its Vector pass); with the depths and
+    the cameras' ``views``, the world background's backward flow is filled in from the cameras,
+    in place (``motion.background``)."""
     depths = depths or [None] * len(pairs)
     views = views if views is not None else [None] * len(pairs)
     masks = []
@@ -275,7 +275,7 @@ def evaluate_frames(plain: list[np.ndarray], stylized: list[np.ndarray], vectors
     the frames' camera ``views`` and depths, the world background's flow from the cameras:
     ``motion.background``):
     Lai et al.'s warping error of each and their ratio (and the ratio with the motion edges
-    counted, as this metric measured before 2026-12-07); the still-region frame difference
+    counted, as this metric measured before 2026-12-08); the still-region frame difference
     (pixels that do not move between two frames, by their vectors) of each, their ratio, and
     the worst pair's; and the same over the clear region (still pixels at least CLEAR_PX from
     any that moves, whose neighbourhood is still too). With ``alone`` (the frames stylized one by
@@ -294,14 +294,14 @@ def evaluate_frames(plain: list[np.ndarray], stylized: list[np.ndarray], vectors
     plain = [np.asarray(f[..., :3], np.float32) for f in plain]
     stylized = [np.asarray(f[..., :3], np.float32) for f in stylized]
     we_plain, we = warping_error(plain, flows, masks), warping_error(stylized, flows, masks)
-    edges_in = warping_error(stylized, flows, valid) / max(warping_error(plain, flows, valid), 1e-30)
+    edges_plain, edges = warping_error(plain, flows, valid), warping_error(stylized, flows, valid)
     sd_plain, sd = still_difference(plain, still), still_difference(stylized, still)
     worst = max((d for d in still_differences(stylized, still) if d == d), default=0.0)
     clear = [m & ~grow(~m, CLEAR_PX) for m in still]
     cd_plain, cd = still_difference(plain, clear), still_difference(stylized, clear)
     return {"warping_error_plain": we_plain, "warping_error": we,
             "warping_ratio": we / we_plain if we_plain > 0 else float("inf"),
-            "warping_ratio_with_edges": edges_in,
+            "warping_ratio_with_edges": edges / edges_plain if edges_plain > 0 else float("inf"),
             "still_difference_plain": sd_plain, "still_difference": sd,
             "still_ratio": sd / sd_plain if sd_plain > 0 else float("inf"),
             "still_ratio_worst": worst / sd_plain if sd_plain > 0 else float("inf"),

@@ -305,8 +305,8 @@ print("REOPENED " + json.dumps({name: px(bpy.data.images[name]).tolist() for nam
 
 @scenario(87)
 def float_texture_in_an_acescg_file():
-    """Blender 5's ACEScg working space: a replaced OpenEXR texture saved and reopened in new
-    Blender processes (its float pixels are ACEScg's)."""
+    """Blender 5's ACEScg working space: an OpenEXR texture read, stylized into `_styled` and
+    replaced, saved and reopened, in new Blender processes (its float pixels are ACEScg's)."""
     if not hasattr(bpy.data, "colorspace"):
         return {"skip": f"Blender {bpy.app.version_string} has no working colour space"}
     folder = os.path.join(env.work, "acescg")

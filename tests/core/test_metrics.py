@@ -213,8 +213,8 @@ def test_motion_edges_are_left_out_of_the_warping_error_as_lai_et_al_do():
     """Lai et al.'s evaluation leaves out where the flow jumps (|∇b|² > 0.01 |b|² + 0.002, to
     the right and lower neighbours): a square moving 4 px a frame over a still set marks the
     pixel before each of its edges, on each row and column, and nothing where the flow is
-    even or changes smoothly (a slow zoom). A stylization that differs from the plain render only on
-    those pixels (an antialiased silhouette painted over) is measured on the rest: less
+    even or changes smoothly (a slow zoom). A stylization that differs from the plain render
+    only on those pixels (an antialiased silhouette painted over) is measured on the rest: less
     warping error than with the edges in (some remains: a pixel off this frame's edges may
     sample the last frame's)."""
     h, w = 32, 48
