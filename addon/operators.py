@@ -61,7 +61,8 @@ def _image_by_name(name: str) -> bpy.types.Image:
 def stylize_image_job(op, image: bpy.types.Image, settings, replace: bool):
     """Generator job: read pixels, stylize in the worker, write `<name>_styled` or replace; what
     it writes is packed into the .blend (results.keep): a byte image's as a PNG the worker
-    encodes. A float image's colours above 1 keep their ratio (``pixels.read_image_hdr``)."""
+    encodes. A float image's colours above 1 keep their ratio (``pixels.read_image_hdr``).
+    Returns whether it replaced pixels an earlier Replace had stylized."""
     name = image.name           # data-blocks are looked up again after the worker: undo, a file
     px, over = yield from pixels.read_image_hdr_job(image)  # load or a deletion frees them
     first = replace and bpy.data.images.get(name + BACKUP_SUFFIX) is None    # (kept for Restore)
@@ -91,12 +92,14 @@ def stylize_image_job(op, image: bpy.types.Image, settings, replace: bool):
             pixels.write_image(result, "", target=image, like=image, gain=over)
         keep(_own_file(image, STYLED_PATH_SUFFIX, ext), png)  # unpacking never writes over
         op.result_name = image.name                           # the original
+        return not first
     else:
         h, w = result.shape[:2]
         styled = pixels.image_for(image.name + STYLED_SUFFIX, w, h, image.is_float, image)
         if png is None:
             pixels.write_image(result, "", target=styled, like=image, gain=over)
         op.result_name = keep(styled, png).name
+    return False
 
 
 @style_props
@@ -121,8 +124,8 @@ class NST_OT_stylize_image(jobs.JobOperator, bpy.types.Operator):
     def job(self, context):
         name = self.image or _context_image_name(context)
         node = _node_name(_active_image_node(context)) if self.swap_node else None
-        again = self.replace and bpy.data.images.get((name or "") + BACKUP_SUFFIX) is not None
-        yield from stylize_image_job(self, _image_by_name(name), settings_from(self), self.replace)
+        again = yield from stylize_image_job(self, _image_by_name(name), settings_from(self),
+                                             self.replace)
         node = _node(node)
         if not self.replace and node is not None and node.image is not None \
                 and node.image.name == name:
