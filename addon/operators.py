@@ -157,6 +157,10 @@ class NST_OT_restore_image(bpy.types.Operator):
             self.report({"ERROR"}, f"there is no image '{name}' to restore any more; its original "
                         f"pixels are kept as the image '{backup.name}'")
             return {"CANCELLED"}
+        left = [bpy.path.abspath(i.filepath_raw) for i in (image, backup)     # (Unpack
+                if i.packed_file is None and i.filepath_raw     # Resources wrote them)
+                and os.path.isfile(bpy.path.abspath(i.filepath_raw))
+                and (STYLED_PATH_SUFFIX in i.filepath_raw or ORIGINAL_PATH_SUFFIX in i.filepath_raw)]
         px = np.empty(len(backup.pixels), np.float32)
         backup.pixels.foreach_get(px)
         image.pixels.foreach_set(px)
@@ -175,6 +179,11 @@ class NST_OT_restore_image(bpy.types.Operator):
         else:                        # (its file gone: the pixels kept are the original)
             keep(image)              # the original's pixels, packed over the stylized ones
         bpy.data.images.remove(backup)
+        if left:
+            self.report({"INFO"}, f"restored '{name}'; the unpacked "
+                        f"{' and '.join(os.path.basename(p) for p in left)} stay on disk in "
+                        f"{os.path.dirname(left[0])}: the file no longer uses them; delete them "
+                        "if you do not need them")
         return {"FINISHED"}
 
 

@@ -247,6 +247,7 @@ def float_textures_replaced():
     if not lines:
         return {"reopen_error": r.stderr[-3000:]}
     reopened = json.loads(lines[-1][len("REOPENED "):])
+    reopened["said"] = [line for line in r.stdout.splitlines() if "stay on disk" in line]
     for name, data in files.items():
         with open(os.path.join(folder, "textures", name), "rb") as f:
             out[name]["file_unchanged"] = f.read() == data
@@ -363,3 +364,7 @@ def test_float_textures_survive_reopen_unpack_and_restore(facts):
     assert reopened["wood16.png"]["colorspace"] == "sRGB", reopened["wood16.png"]["colorspace"]
     assert {"wood16.nst_styled.exr", "wood16.nst_original.exr", "wood.nst_styled.exr",
             "wood.nst_original.exr"} <= set(reopened["unpacked"]), reopened["unpacked"]
+    # Restore Original says which unpacked files it leaves on disk (it said nothing: a trial)
+    said = reopened["said"]
+    assert len(said) == 2 and all(f"{stem}.nst_styled.exr and {stem}.nst_original.exr" in line
+                                  for stem, line in zip(("wood16", "wood"), said)), said
